@@ -1,0 +1,43 @@
+# flood harness. `make bench-flood` and `make test` are the two commands a
+# newcomer needs; everything else here serves them.
+GO ?= go
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all build test vet staticcheck fuzz bench-serve bench-flood clean
+
+all: build
+
+build:
+	$(GO) build -o bin/harness ./cmd/harness
+
+test: vet staticcheck
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) tool staticcheck ./...
+
+# Each fuzz target for a short while; FUZZTIME=5m for a longer hunt.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME) ./targets/
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONRowMatchesStdlib$$' -fuzztime $(FUZZTIME) ./targets/
+	$(GO) test -run '^$$' -fuzz '^FuzzCSVRowMatchesStdlib$$' -fuzztime $(FUZZTIME) ./targets/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBytes$$' -fuzztime $(FUZZTIME) ./internal/units/
+
+# The reference servers' own benchmark: encoder cost per row, then the peak
+# RSS (VmHWM) of one fresh server process per impl and concurrency level.
+bench-serve:
+	@echo "== encoders: ns/row, B/op, allocs/op (1000 rows of width 64 per op)"
+	@$(GO) test -run '^$$' -bench Encode -benchmem ./targets/ | awk -f scripts/benchtable.awk -v metrics=ns/row,B/op,allocs/op
+	@echo
+	@echo "== peak RSS (VmHWM) of one server process after c concurrent ~8 MB downloads, MiB (max of 3 floods)"
+	@$(GO) test -run '^$$' -bench ServePeakRSS -benchtime 3x ./cmd/harness/ | awk -f scripts/benchtable.awk -v metrics=peak-rss-MiB -v pivot=c
+
+# Until `harness run` lands, the flood bench is the servers' own benchmark.
+bench-flood: bench-serve
+
+clean:
+	rm -rf bin

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/floodharness/harness/internal/harnesstest"
+)
+
+// harnessBin is the binary built once for the end-to-end tests.
+var harnessBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "harness-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	harnessBin, err = harnesstest.Build(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runInProcess runs the CLI with captured streams.
+func runInProcess(args ...string) (code int, stdout, stderr string) {
+	var out, errb strings.Builder
+	e := &env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	code = run(e, args)
+	return code, out.String(), errb.String()
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := runInProcess()
+	if code != exitUsage {
+		t.Errorf("harness with no command: exit %d, want %d", code, exitUsage)
+	}
+	var listed []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if f := strings.Fields(l); strings.HasPrefix(l, "  ") && len(f) > 1 {
+			listed = append(listed, f[0])
+		}
+	}
+	// Only commands that exist are listed; later issues add run, report, gate, load.
+	if want := []string{"serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
+		t.Errorf("listed commands %q, want %q", listed, want)
+	}
+	if code, _, stderr := runInProcess("frobnicate"); code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestServeBadInput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--impl", "lazy"}, `impl "lazy"`},
+		{[]string{"serve", "--format", "xml"}, `unknown format "xml"`},
+		{[]string{"serve", "--admission", "held", "--budget", "0"}, "budget"},
+		{[]string{"serve", "--budget", "lots"}, "invalid value"},
+		{[]string{"serve", "--source", "postgres"}, "--source"},
+		{[]string{"serve", "--port", "70000"}, "--port"},
+		{[]string{"serve", "extra"}, "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runInProcess(tt.args...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d mentioning %q", tt.args, code, stderr, exitUsage, tt.want)
+		}
+	}
+}
+
+// flood runs c concurrent GETs of url, each read to the end and discarded,
+// and returns the bytes received.
+func flood(url string, c int) (int64, error) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total int64
+		errs  []error
+	)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	for range c {
+		wg.Go(func() {
+			resp, err := client.Get(url)
+			var n int64
+			if err == nil {
+				n, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			total += n
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return total, fmt.Errorf("%d of %d requests failed, first: %w", len(errs), c, errs[0])
+	}
+	return total, nil
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/floodharness/harness/targets"
+)
+
+type serveOpts struct {
+	cfg    targets.Config
+	source string
+	addr   string
+	port   int
+	grace  time.Duration
+}
+
+func serveCmd(_ *env) *command {
+	o := serveOpts{cfg: targets.DefaultConfig()}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&o.cfg.Impl, "impl", o.cfg.Impl, "how the export is built: "+strings.Join(targets.Impls(), "|"))
+	fs.StringVar(&o.cfg.Format, "format", o.cfg.Format, "default wire format: "+strings.Join(targets.Formats(), "|"))
+	fs.StringVar(&o.cfg.Admission, "admission", o.cfg.Admission,
+		"byte-budget admission: none|held|early-release (KNOWN BAD: releases before the body is streamed)|reject")
+	fs.Var(&o.cfg.Budget, "budget", "admission budget (e.g. 64MiB)")
+	fs.IntVar(&o.cfg.Batch, "batch", o.cfg.Batch, "rows per chunk for --impl batched")
+	fs.Var(&o.cfg.Chunk, "chunk", "flush threshold for --impl streamed (e.g. 32KiB)")
+	fs.IntVar(&o.cfg.Width, "width", o.cfg.Width, "default payload bytes per row")
+	fs.Int64Var(&o.cfg.Rows, "rows", o.cfg.Rows, "default rows per export")
+	fs.StringVar(&o.source, "source", "synthetic", "where rows come from: synthetic")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1", "address to bind")
+	fs.IntVar(&o.port, "port", 0, "port to bind; 0 picks a free one")
+	fs.DurationVar(&o.grace, "grace", 5*time.Second, "how long requests in flight may finish after SIGTERM")
+	return &command{
+		fs:    fs,
+		usage: "run a reference server (buffered, streamed or batched export)",
+		fn:    func(e *env, args []string) error { return serve(e, o, args) },
+	}
+}
+
+func serve(e *env, o serveOpts, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unexpected arguments %q", args)
+	}
+	if o.source != "synthetic" {
+		return usageErrorf("--source %q: only synthetic is available", o.source)
+	}
+	if o.port < 0 || o.port > 65535 {
+		return usageErrorf("--port %d: want 0..65535", o.port)
+	}
+	srv, err := targets.New(o.cfg)
+	if err != nil {
+		return usageErrorf("%w", err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.addr, strconv.Itoa(o.port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	// The first stdout line is the contract with whoever started us.
+	fmt.Fprintf(e.stdout, "listening %s\n", ln.Addr())
+	return srv.Serve(e.ctx, ln, o.grace)
+}

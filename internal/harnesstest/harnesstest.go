@@ -1,0 +1,104 @@
+// Package harnesstest builds the harness binary and runs it as real
+// processes for end-to-end tests. Every process it starts is in its own
+// process group, dies with the test process, and is killed by group at
+// cleanup: no test leaves an orphan.
+package harnesstest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles cmd/harness into dir and returns the binary's path. Tests
+// call it once from TestMain: the binary is built without -race so the
+// memory it shows is the server's, not the race detector's.
+func Build(dir string) (string, error) {
+	bin := filepath.Join(dir, "harness")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/floodharness/harness/cmd/harness")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build harness: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Proc is a started harness process.
+type Proc struct {
+	Cmd  *exec.Cmd
+	Addr string // host:port from the "listening" line, for serve
+	Done chan struct{}
+	err  error
+}
+
+// Command prepares bin with args in its own process group; the process is
+// sent SIGKILL by the kernel if the test process dies first.
+func Command(bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// Serve starts `bin serve args...` and waits for its "listening" line.
+func Serve(t testing.TB, bin string, args ...string) *Proc {
+	t.Helper()
+	cmd := Command(bin, append([]string{"serve", "--port", "0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %v: %v", cmd.Args, err)
+	}
+	p := &Proc{Cmd: cmd, Done: make(chan struct{})}
+	t.Cleanup(func() { p.Kill() })
+	line := make(chan string, 1)
+	go func() {
+		br := bufio.NewReader(stdout)
+		l, _ := br.ReadString('\n')
+		line <- l
+		_, _ = io.Copy(io.Discard, br)
+		p.err = cmd.Wait()
+		close(p.Done)
+	}()
+	select {
+	case l := <-line:
+		addr, ok := strings.CutPrefix(strings.TrimSpace(l), "listening ")
+		if !ok {
+			t.Fatalf("%v: first line %q, want \"listening ADDR\"; stderr: %s", cmd.Args, l, stderr.String())
+		}
+		p.Addr = addr
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%v: no listening line in 30s; stderr: %s", cmd.Args, stderr.String())
+	}
+	return p
+}
+
+// PID is the process's id.
+func (p *Proc) PID() int { return p.Cmd.Process.Pid }
+
+// Kill sends SIGKILL to the process group and waits for the process.
+func (p *Proc) Kill() {
+	_ = syscall.Kill(-p.PID(), syscall.SIGKILL)
+	<-p.Done
+}
+
+// Wait waits for the process to exit by itself, up to d, and returns its
+// exit error (nil for status 0).
+func (p *Proc) Wait(d time.Duration) error {
+	select {
+	case <-p.Done:
+		return p.err
+	case <-time.After(d):
+		return fmt.Errorf("pid %d still running after %v", p.PID(), d)
+	}
+}

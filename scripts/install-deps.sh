@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh Debian machine, and nothing
+# that is already there. Safe to run any number of times.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: gcc for `go test -race` (cgo), make for the Makefile.
+packages=(gcc libc6-dev make)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "install-deps: installing ${missing[*]}"
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Go itself is not from Debian (its golang is older than go.mod asks for).
+if ! command -v go >/dev/null; then
+	echo "install-deps: go is not on PATH; this project needs Go $(awk '/^go /{print $2}' go.mod) or newer" >&2
+	exit 1
+fi
+
+# Modules (including staticcheck, a `tool` in go.mod) come from the module proxy.
+go mod download
+echo "install-deps: ok ($(go version | awk '{print $3}'))"

@@ -1,0 +1,318 @@
+package targets
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/floodharness/harness/internal/units"
+)
+
+// Implementations of the export.
+const (
+	// ImplBuffered materialises every row, marshals the whole body, sets
+	// Content-Length and writes once: memory grows with the response.
+	ImplBuffered = "buffered"
+	// ImplStreamed encodes row by row into a bounded buffer and flushes it
+	// whenever it reaches Config.Chunk: memory per request is constant.
+	ImplStreamed = "streamed"
+	// ImplBatched is streamed, but flushes every Config.Batch rows.
+	ImplBatched = "batched"
+)
+
+// Impls lists the accepted implementations.
+func Impls() []string { return []string{ImplBuffered, ImplStreamed, ImplBatched} }
+
+// Config describes one reference server. The zero value is not valid; use
+// DefaultConfig and change what differs.
+type Config struct {
+	// Impl is buffered, streamed or batched.
+	Impl string
+	// Format is the default wire format: json, ndjson or csv. A request may
+	// choose another with ?format=.
+	Format string
+	// Admission is none, held, early-release or reject.
+	Admission string
+	// Budget is the admission budget in bytes; used unless Admission is none.
+	Budget units.Bytes
+	// Batch is the number of rows per chunk for the batched impl.
+	Batch int
+	// Chunk is the streamed impl's flush threshold in bytes.
+	Chunk units.Bytes
+	// Width is the default payload width in bytes.
+	Width int
+	// Rows is the default row count when a request does not say.
+	Rows int64
+	// Source yields the rows; nil means a Synthetic source.
+	Source Source
+}
+
+// DefaultConfig is a streamed JSON server without admission control.
+func DefaultConfig() Config {
+	return Config{
+		Impl:      ImplStreamed,
+		Format:    "json",
+		Admission: AdmitNone,
+		Budget:    64 << 20,
+		Batch:     100,
+		Chunk:     32 << 10,
+		Width:     64,
+		Rows:      1000,
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if !slices.Contains(Impls(), c.Impl) {
+		errs = append(errs, fmt.Errorf("impl %q: want one of %s", c.Impl, strings.Join(Impls(), ", ")))
+	}
+	if _, err := FormatFor(c.Format); err != nil {
+		errs = append(errs, err)
+	}
+	if !slices.Contains(Admissions(), c.Admission) {
+		errs = append(errs, fmt.Errorf("admission %q: want one of %s", c.Admission, strings.Join(Admissions(), ", ")))
+	}
+	if c.Admission != AdmitNone && c.Budget <= 0 {
+		errs = append(errs, fmt.Errorf("budget %d: must be positive with admission %q", c.Budget, c.Admission))
+	}
+	if c.Batch < 1 {
+		errs = append(errs, fmt.Errorf("batch %d: must be at least 1", c.Batch))
+	}
+	if c.Chunk < 1 || c.Chunk > 64<<20 {
+		errs = append(errs, fmt.Errorf("chunk %d: must be between 1 byte and 64MiB", c.Chunk))
+	}
+	if c.Width < 0 || c.Width > MaxWidth {
+		errs = append(errs, fmt.Errorf("width %d: must be between 0 and %d", c.Width, MaxWidth))
+	}
+	if c.Rows < 0 || c.Rows > MaxRows {
+		errs = append(errs, fmt.Errorf("rows %d: must be between 0 and %d", c.Rows, MaxRows))
+	}
+	return errors.Join(errs...)
+}
+
+// Server serves /export, /healthz, /debug/vars and /debug/pprof/.
+type Server struct {
+	cfg      Config
+	format   Format
+	src      Source
+	budget   *Budget // nil without admission
+	inFlight atomic.Int64
+	served   atomic.Int64
+	aborted  atomic.Int64
+	mux      *http.ServeMux
+}
+
+// New validates cfg and builds its server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, src: cfg.Source, mux: http.NewServeMux()}
+	s.format, _ = FormatFor(cfg.Format)
+	if s.src == nil {
+		s.src = NewSynthetic()
+	}
+	if cfg.Admission != AdmitNone {
+		b, err := NewBudget(int64(cfg.Budget))
+		if err != nil {
+			return nil, err
+		}
+		s.budget = b
+	}
+	s.mux.HandleFunc("GET /export", s.export)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	})
+	s.mux.HandleFunc("GET /debug/vars", s.vars)
+	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve answers on ln until ctx is done, then shuts down gracefully: new
+// connections stop at once and requests in flight get grace to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close() // streams still running after the grace period
+	}
+	<-errc
+	return nil
+}
+
+// Stats is a snapshot of the server's counters, as /debug/vars shows them.
+type Stats struct {
+	InFlight  int64        `json:"in_flight"`
+	Served    int64        `json:"served"`
+	Aborted   int64        `json:"aborted"`
+	Admission string       `json:"admission"`
+	Budget    *BudgetStats `json:"budget,omitempty"`
+}
+
+// Stats reads the counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		InFlight:  s.inFlight.Load(),
+		Served:    s.served.Load(),
+		Aborted:   s.aborted.Load(),
+		Admission: s.cfg.Admission,
+	}
+	if s.budget != nil {
+		b := s.budget.Stats()
+		st.Budget = &b
+	}
+	return st
+}
+
+// vars writes expvar's format (cmdline, memstats) plus this server's
+// counters under "export", without expvar's process-wide registry.
+func (s *Server) vars(w http.ResponseWriter, _ *http.Request) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	v := struct {
+		Cmdline  []string         `json:"cmdline"`
+		Memstats runtime.MemStats `json:"memstats"`
+		Export   Stats            `json:"export"`
+	}{os.Args, ms, s.Stats()}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	q, err := ParseQuery(r.URL.Query(), Query{Rows: s.cfg.Rows, Width: s.cfg.Width})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f := s.format
+	if q.Format != "" {
+		f, _ = FormatFor(q.Format) // ParseQuery checked the name
+	}
+	started := func() {}
+	if s.budget != nil {
+		est := estimate(f, q)
+		var res *Reservation
+		switch s.cfg.Admission {
+		case AdmitReject:
+			var ok bool
+			if res, ok = s.budget.TryAcquire(est); !ok {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "admission budget exhausted, retry later", http.StatusServiceUnavailable)
+				return
+			}
+		default:
+			if res, err = s.budget.Acquire(r.Context(), est); err != nil {
+				return // the client left while waiting
+			}
+		}
+		defer res.Release()
+		if s.cfg.Admission == AdmitEarlyRelease {
+			started = res.Release // KNOWN BAD, on purpose: see AdmitEarlyRelease.
+		}
+	}
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	if err := s.write(w, r, q, f, started); err != nil {
+		s.aborted.Add(1)
+		return
+	}
+	s.served.Add(1)
+}
+
+// write produces the body with the configured impl. started runs once the
+// body is ready to go out, before its first byte is written.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, q Query, f Format, started func()) error {
+	w.Header().Set("Content-Type", f.ContentType())
+	if s.cfg.Impl == ImplBuffered {
+		return s.writeBuffered(w, r, q, f, started)
+	}
+	return s.writeStreamed(w, r, q, f, started)
+}
+
+func (s *Server) writeBuffered(w http.ResponseWriter, r *http.Request, q Query, f Format, started func()) error {
+	var rows []Row // grows like a fetchall(): no preallocation
+	err := s.src.Scan(r.Context(), q, func(row *Row) error {
+		c := *row
+		c.Payload = strings.Clone(row.Payload) // each row owns its data, as a query result would
+		rows = append(rows, c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	body, err := f.Marshal(rows)
+	if err != nil {
+		http.Error(w, "marshal: "+err.Error(), http.StatusInternalServerError)
+		return err
+	}
+	started()
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, err = w.Write(body)
+	return err
+}
+
+func (s *Server) writeStreamed(w http.ResponseWriter, r *http.Request, q Query, f Format, started func()) error {
+	rc := http.NewResponseController(w)
+	chunk := int(s.cfg.Chunk)
+	buf := make([]byte, 0, chunk+q.Width*2+256)
+	flush := func() error {
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		return rc.Flush() // no Content-Length: net/http sends it chunked
+	}
+	started()
+	buf = f.AppendHeader(buf)
+	first, n := true, 0
+	err := s.src.Scan(r.Context(), q, func(row *Row) error {
+		buf = f.AppendRow(buf, row, first)
+		first = false
+		n++
+		if (s.cfg.Impl == ImplBatched && n%s.cfg.Batch == 0) || (s.cfg.Impl == ImplStreamed && len(buf) >= chunk) {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	buf = f.AppendTrailer(buf)
+	return flush()
+}
+
+// estimate is the body size admission reserves for q: the encoded size of
+// the widest-ID row times the row count, plus the envelope.
+func estimate(f Format, q Query) int64 {
+	count := max(0, q.Rows-q.Since)
+	r := Row{ID: q.Rows, Name: names[0], Note: notes[1], Payload: strings.Repeat("x", q.Width)}
+	row := int64(len(f.AppendRow(nil, &r, false)))
+	return int64(len(f.AppendHeader(nil))+len(f.AppendTrailer(nil))) + count*row
+}
