@@ -1,0 +1,387 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Options describe one flood. The zero value is not runnable: URL,
+// Concurrency and Duration are required.
+type Options struct {
+	// URL is requested by every client.
+	URL string
+	// Concurrency is the number of clients (closed model) or the most
+	// requests in flight at once (open model).
+	Concurrency int
+	// Duration is the measured period, after Warmup.
+	Duration time.Duration
+	// Warmup is flooded first; requests started in it are not counted.
+	Warmup time.Duration
+	// Requests, when positive, is how many requests each client sends.
+	Requests int
+	// Grace lets requests in flight at the end finish; those still running
+	// after it are cancelled and counted as cut_off, not as failures.
+	Grace time.Duration
+	// Rate, when positive, selects the open model: arrivals per second at
+	// fixed intervals, latency measured from each intended send time.
+	Rate float64
+	// ReadRate limits each connection's reading, in bytes per second.
+	ReadRate int64
+	// AbortAfter makes the first AbortFraction of clients hang up after
+	// this many body bytes.
+	AbortAfter    int64
+	AbortFraction float64
+	// RecvBuffer sets SO_RCVBUF on every connection when positive.
+	RecvBuffer int
+	// Validate checks bodies while streaming: none, json, ndjson or csv.
+	Validate string
+	// Timeout is the longest wait for the next byte (default 30s).
+	Timeout time.Duration
+	// AllowRemote permits a non-loopback host. Tests never set it.
+	AllowRemote bool
+	// Progress, when set, is called about once a second with the totals so far.
+	Progress func(Progress)
+}
+
+// Progress is a running total during a flood.
+type Progress struct {
+	Elapsed  time.Duration
+	Requests int64
+	Bytes    int64
+}
+
+// Result is what one flood measured. Requests = OK + Failed + CutOff + Aborted.
+type Result struct {
+	Requests int64
+	OK       int64
+	Failed   int64
+	// Errors counts failures by kind: status_NNN, truncated, invalid_body,
+	// error_record, stalled, connect.
+	Errors  map[string]int64
+	Aborted int64 // hung up on purpose (abort_after_bytes)
+	CutOff  int64 // still running when the grace period ended
+	Bytes   int64 // body bytes received in counted requests
+	Rows    int64 // rows seen by the validator
+	// Elapsed is the measured period, from the end of warmup until the last
+	// counted request ended.
+	Elapsed time.Duration
+	Latency Histogram // of OK requests, to the last body byte
+}
+
+// CheckLoopback refuses any URL whose host is not a loopback address,
+// unless allowRemote is set.
+func CheckLoopback(rawURL string, allowRemote bool) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("url %q: %w", rawURL, err)
+	}
+	if u.Scheme != "http" {
+		return fmt.Errorf("url %q: only http is supported", rawURL)
+	}
+	if allowRemote {
+		return nil
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("url %q: %q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless remote targets are explicitly allowed", rawURL, host)
+}
+
+// Run floods o.URL and returns what it measured. It stops by itself after
+// Warmup + Duration + Grace at the latest, or when ctx is done (then the
+// result covers what finished).
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := CheckLoopback(o.URL, o.AllowRemote); err != nil {
+		return nil, err
+	}
+	if o.Concurrency < 1 || o.Duration <= 0 {
+		return nil, fmt.Errorf("flood needs concurrency ≥ 1 and a positive duration, got %d and %v", o.Concurrency, o.Duration)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if _, err := newValidator(o.Validate); err != nil {
+		return nil, err
+	}
+	f := &flood{o: o, start: time.Now()}
+	f.measureFrom = f.start.Add(o.Warmup)
+	f.stopAt = f.measureFrom.Add(o.Duration)
+	// Requests still running at the end of grace are cut off.
+	reqCtx, cancel := context.WithDeadline(ctx, f.stopAt.Add(o.Grace))
+	defer cancel()
+	f.client = &http.Client{Transport: f.transport()}
+	defer f.client.CloseIdleConnections()
+
+	stopProgress := f.reportProgress()
+	results := make([]*Result, o.Concurrency)
+	var wg sync.WaitGroup
+	var arrivals chan time.Time
+	if o.Rate > 0 {
+		arrivals = make(chan time.Time)
+		go f.schedule(ctx, arrivals)
+	}
+	for i := range o.Concurrency {
+		results[i] = &Result{Errors: map[string]int64{}}
+		wg.Go(func() { f.worker(ctx, reqCtx, i, arrivals, results[i]) })
+	}
+	wg.Wait()
+	stopProgress()
+
+	total := &Result{Errors: map[string]int64{}}
+	for _, r := range results {
+		total.merge(r)
+	}
+	total.Elapsed = time.Duration(f.lastEnd.Load()) - f.measureFrom.Sub(f.start)
+	total.Elapsed = max(total.Elapsed, 0)
+	return total, nil
+}
+
+type flood struct {
+	o           Options
+	client      *http.Client
+	start       time.Time
+	measureFrom time.Time
+	stopAt      time.Time
+	lastEnd     atomic.Int64 // offset from start of the last counted request's end
+	requests    atomic.Int64 // for progress
+	bytes       atomic.Int64
+}
+
+func (f *flood) transport() *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if f.o.RecvBuffer > 0 {
+		size := f.o.RecvBuffer
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	timeout := f.o.Timeout
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &idleConn{Conn: c, timeout: timeout}, nil
+		},
+		MaxIdleConnsPerHost:   f.o.Concurrency,
+		DisableCompression:    true,
+		ResponseHeaderTimeout: timeout,
+		ReadBufferSize:        64 << 10,
+		WriteBufferSize:       4 << 10,
+	}
+}
+
+// idleConn fails a read that waits longer than timeout for a byte, so a
+// stalled response is detected however long the whole body takes.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
+
+// schedule sends intended start times at a fixed rate until the flood ends.
+func (f *flood) schedule(ctx context.Context, out chan<- time.Time) {
+	defer close(out)
+	interval := time.Duration(float64(time.Second) / f.o.Rate)
+	for next := f.start; next.Before(f.stopAt); next = next.Add(interval) {
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case out <- next: // if every worker is busy, this waits: the delay counts in latency
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time.Time, res *Result) {
+	buf := make([]byte, 64<<10)
+	abort := int64(0)
+	if f.o.AbortAfter > 0 && float64(id) < math.Round(f.o.AbortFraction*float64(f.o.Concurrency)) {
+		abort = f.o.AbortAfter
+	}
+	for n := 0; f.o.Requests <= 0 || n < f.o.Requests; n++ {
+		intended := time.Now()
+		if arrivals != nil {
+			var ok bool
+			if intended, ok = <-arrivals; !ok {
+				return
+			}
+		}
+		if ctx.Err() != nil || !intended.Before(f.stopAt) {
+			return
+		}
+		counted := !intended.Before(f.measureFrom)
+		outcome, nbytes, rows := f.request(reqCtx, buf, abort)
+		end := time.Now()
+		f.requests.Add(1)
+		if !counted {
+			continue
+		}
+		for off := int64(end.Sub(f.start)); ; {
+			if last := f.lastEnd.Load(); last >= off || f.lastEnd.CompareAndSwap(last, off) {
+				break
+			}
+		}
+		res.Requests++
+		res.Bytes += nbytes
+		res.Rows += rows
+		switch outcome {
+		case OutcomeOK:
+			res.OK++
+			res.Latency.Record(end.Sub(intended))
+		case OutcomeAborted:
+			res.Aborted++
+		case OutcomeCutOff:
+			res.CutOff++
+		default:
+			res.Failed++
+			res.Errors[outcome]++
+		}
+	}
+}
+
+// request performs one GET and reads its body to the end (or to abort),
+// through buf, returning the outcome, body bytes and rows validated.
+func (f *flood) request(ctx context.Context, buf []byte, abort int64) (string, int64, int64) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.o.URL, nil)
+	if err != nil {
+		return OutcomeConnect, 0, 0
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return classify(ctx, err), 0, 0
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.CopyN(io.Discard, resp.Body, 1<<20)
+		return "status_" + strconv.Itoa(resp.StatusCode), 0, 0
+	}
+	v, _ := newValidator(f.o.Validate) // checked in Run
+	var n int64
+	first := time.Now()
+	for {
+		chunk := buf
+		if f.o.ReadRate > 0 {
+			// Read at most ~50ms worth at a time, then wait for the pace.
+			chunk = buf[:max(1, min(int64(len(buf)), f.o.ReadRate/20))]
+			if ahead := time.Duration(float64(n)/float64(f.o.ReadRate)*float64(time.Second)) - time.Since(first); ahead > 0 {
+				select {
+				case <-time.After(ahead):
+				case <-ctx.Done():
+					return OutcomeCutOff, n, 0
+				}
+			}
+		}
+		if abort > 0 {
+			chunk = chunk[:min(int64(len(chunk)), abort-n)]
+		}
+		k, err := resp.Body.Read(chunk)
+		n += int64(k)
+		f.bytes.Add(int64(k))
+		if v != nil && k > 0 {
+			v.Write(chunk[:k])
+		}
+		if abort > 0 && n >= abort {
+			return OutcomeAborted, n, 0 // Close on an unread body drops the connection
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return classify(ctx, err), n, 0
+		}
+	}
+	if v == nil {
+		return OutcomeOK, n, 0
+	}
+	outcome, rows, _ := v.Finish()
+	return outcome, n, rows
+}
+
+// classify names a transport error.
+func classify(ctx context.Context, err error) string {
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil:
+		return OutcomeCutOff
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF):
+		return OutcomeTruncated
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return OutcomeStalled
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return OutcomeConnect
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return OutcomeConnect
+	}
+	return OutcomeTruncated
+}
+
+func (f *flood) reportProgress() (stop func()) {
+	if f.o.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				f.o.Progress(Progress{Elapsed: time.Since(f.start), Requests: f.requests.Load(), Bytes: f.bytes.Load()})
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+func (r *Result) merge(o *Result) {
+	r.Requests += o.Requests
+	r.OK += o.OK
+	r.Failed += o.Failed
+	r.Aborted += o.Aborted
+	r.CutOff += o.CutOff
+	r.Bytes += o.Bytes
+	r.Rows += o.Rows
+	for k, v := range o.Errors {
+		r.Errors[k] += v
+	}
+	r.Latency.Merge(&o.Latency)
+}

@@ -1,0 +1,199 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func serve(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func runLoad(t *testing.T, o Options) *Result {
+	t.Helper()
+	if o.Duration == 0 {
+		o.Duration = 10 * time.Second
+	}
+	if o.Grace == 0 {
+		o.Grace = time.Second
+	}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != res.OK+res.Failed+res.Aborted+res.CutOff {
+		t.Errorf("requests %d != ok %d + failed %d + aborted %d + cut off %d", res.Requests, res.OK, res.Failed, res.Aborted, res.CutOff)
+	}
+	return res
+}
+
+func TestCountsAndBytes(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("x", 100_000)
+	var served atomic.Int64
+	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		served.Add(1)
+		fmt.Fprint(w, body)
+	})
+	res := runLoad(t, Options{URL: url, Concurrency: 4, Requests: 5})
+	if res.Requests != 20 || res.OK != 20 || res.Bytes != 20*100_000 || served.Load() != 20 {
+		t.Errorf("got %d requests, %d ok, %d bytes (server saw %d); want 20, 20, %d, 20", res.Requests, res.OK, res.Bytes, served.Load(), 20*100_000)
+	}
+	if res.Latency.Count() != 20 || res.Latency.Quantile(0.5) <= 0 {
+		t.Errorf("latency: %d recorded, p50 %v", res.Latency.Count(), res.Latency.Quantile(0.5))
+	}
+}
+
+// hijackAfter writes head as a chunked 200 response, then drops the connection.
+func hijackAfter(head string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, head)
+		http.NewResponseController(w).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		validate string
+		h        http.HandlerFunc
+		want     string
+	}{
+		{"truncated chunked body", "none", hijackAfter(strings.Repeat("a", 5000)), OutcomeTruncated},
+		{"truncated json", "json", hijackAfter(`[{"id":1},{"id":`), OutcomeTruncated},
+		{"invalid json mid-stream", "json", func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, `[{"id":1},{"id":2}`+strings.Repeat(" ", 10000)+`oops]`)
+		}, OutcomeInvalid},
+		{"json error record", "json", func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, `[{"id":1},{"error":"database went away"}]`)
+		}, OutcomeErrorRecord},
+		{"ndjson error line", "ndjson", func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, "{\"id\":1}\n{\"error\":\"boom\"}\n")
+		}, OutcomeErrorRecord},
+		{"status", "none", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		}, "status_503"},
+		{"stalled", "none", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, "partial")
+			http.NewResponseController(w).Flush()
+			<-r.Context().Done() // never finishes
+		}, OutcomeStalled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := runLoad(t, Options{URL: serve(t, tt.h), Concurrency: 2, Requests: 3, Validate: tt.validate, Timeout: 200 * time.Millisecond})
+			if res.Requests != 6 || res.Failed != 6 || res.Errors[tt.want] != 6 {
+				t.Errorf("got %d requests, %d failed, errors %v; want 6 failed as %s", res.Requests, res.Failed, res.Errors, tt.want)
+			}
+		})
+	}
+}
+
+func TestConnectErrorAndLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewServer(http.NotFoundHandler())
+	url := ts.URL
+	ts.Close() // nothing listens there now
+	res := runLoad(t, Options{URL: url, Concurrency: 1, Requests: 2})
+	if res.Errors[OutcomeConnect] != 2 {
+		t.Errorf("closed port: errors %v, want 2 connect", res.Errors)
+	}
+	for _, u := range []string{"http://10.1.2.3/export", "http://192.168.0.1:80/", "http://example.com/", "https://127.0.0.1/"} {
+		if _, err := Run(context.Background(), Options{URL: u, Concurrency: 1, Duration: time.Second}); err == nil {
+			t.Errorf("Run(%s) = nil error, want a refusal", u)
+		}
+	}
+	for _, u := range []string{"http://127.0.0.1:1/", "http://[::1]:1/", "http://localhost:1/"} {
+		if err := CheckLoopback(u, false); err != nil {
+			t.Errorf("CheckLoopback(%s) = %v", u, err)
+		}
+	}
+}
+
+func TestAbortAfterBytes(t *testing.T) {
+	t.Parallel()
+	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, strings.Repeat("x", 1<<20))
+	})
+	res := runLoad(t, Options{URL: url, Concurrency: 4, Requests: 3, AbortAfter: 1000, AbortFraction: 0.5})
+	if res.Aborted != 6 || res.OK != 6 || res.Failed != 0 {
+		t.Errorf("aborted %d ok %d failed %d, want 6, 6, 0 (half the clients abort)", res.Aborted, res.OK, res.Failed)
+	}
+	if want := int64(6*1000 + 6<<20); res.Bytes != want {
+		t.Errorf("bytes %d, want %d", res.Bytes, want)
+	}
+}
+
+func TestReadRatePacesTheReader(t *testing.T) {
+	t.Parallel()
+	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, strings.Repeat("x", 300_000))
+	})
+	start := time.Now()
+	res := runLoad(t, Options{URL: url, Concurrency: 1, Requests: 1, ReadRate: 1_000_000, RecvBuffer: 16 << 10})
+	// 300 kB at 1 MB/s cannot take less than ~0.3s; a floor, not a speed target.
+	if took := time.Since(start); res.OK != 1 || took < 250*time.Millisecond {
+		t.Errorf("ok %d in %v, want 1 request paced to ≥250ms", res.OK, took)
+	}
+}
+
+func TestDurationWarmupAndGrace(t *testing.T) {
+	t.Parallel()
+	var served atomic.Int64
+	url := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		if r.URL.Query().Get("slow") != "" {
+			fmt.Fprint(w, "start")
+			http.NewResponseController(w).Flush()
+			<-r.Context().Done()
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	res := runLoad(t, Options{URL: url, Concurrency: 2, Warmup: 100 * time.Millisecond, Duration: 200 * time.Millisecond, Grace: 100 * time.Millisecond})
+	if res.Requests == 0 || res.Requests >= served.Load() {
+		t.Errorf("counted %d of %d served requests; warmup requests must not count", res.Requests, served.Load())
+	}
+	res = runLoad(t, Options{URL: url + "?slow=1", Concurrency: 3, Duration: 100 * time.Millisecond, Grace: 100 * time.Millisecond, Timeout: 5 * time.Second})
+	if res.CutOff != 3 || res.Failed != 0 {
+		t.Errorf("endless responses: cut off %d, failed %d (%v); want 3 cut off, none failed", res.CutOff, res.Failed, res.Errors)
+	}
+}
+
+func TestOpenModelRate(t *testing.T) {
+	t.Parallel()
+	url := serve(t, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
+	res := runLoad(t, Options{URL: url, Concurrency: 4, Rate: 100, Duration: time.Second})
+	if res.Requests < 80 || res.Requests > 120 {
+		t.Errorf("100/s for 1s sent %d requests, want 80..120", res.Requests)
+	}
+}
+
+func TestOpenModelCountsQueueingInLatency(t *testing.T) {
+	t.Parallel()
+	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		fmt.Fprint(w, "ok")
+	})
+	// One connection, 50 arrivals/s, 100ms service: arrivals queue, and their
+	// latency must include the wait (no coordinated omission).
+	res := runLoad(t, Options{URL: url, Concurrency: 1, Rate: 50, Duration: 500 * time.Millisecond, Grace: 5 * time.Second})
+	if res.Latency.Max() < 300*time.Millisecond {
+		t.Errorf("max latency %v with a queue building up, want it to include the queueing delay (≥300ms)", res.Latency.Max())
+	}
+}

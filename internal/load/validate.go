@@ -1,0 +1,372 @@
+package load
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Outcomes of a response body, beyond plain success.
+const (
+	OutcomeOK          = "ok"
+	OutcomeInvalid     = "invalid_body"  // not the format it claims
+	OutcomeTruncated   = "truncated"     // ended before the format says it is complete
+	OutcomeErrorRecord = "error_record"  // well-formed, but carries an {"error": …} record
+	OutcomeStalled     = "stalled"       // no byte for request.timeout
+	OutcomeConnect     = "connect"       // could not connect or send
+	OutcomeAborted     = "aborted"       // the client hung up on purpose (abort_after_bytes)
+	OutcomeCutOff      = "cut_off"       // still running when the grace period ended
+)
+
+// validator checks a body as it streams by, in pieces of any size.
+type validator interface {
+	Write(p []byte)
+	// Finish reports the outcome once the body has ended, and the rows seen.
+	Finish() (outcome string, rows int64, detail string)
+}
+
+func newValidator(kind string) (validator, error) {
+	switch kind {
+	case "", "none":
+		return nil, nil
+	case "json":
+		return &jsonChecker{recordDepth: 1, st: jStart}, nil
+	case "ndjson":
+		return &jsonChecker{recordDepth: 0, st: jTop}, nil
+	case "csv":
+		return &csvChecker{}, nil
+	}
+	return nil, fmt.Errorf("unknown validator %q (want none, json, ndjson or csv)", kind)
+}
+
+type jstate uint8
+
+const (
+	jStart      jstate = iota // array mode: before the top-level '['
+	jTop                      // ndjson: between records
+	jDone                     // array mode: after the top-level ']'
+	jValue                    // a value must come
+	jValueOrEnd               // after '[': a value or ']'
+	jKeyOrEnd                 // after '{': a key or '}'
+	jKey                      // after ',' in an object
+	jColon
+	jCommaOrEnd
+	jString
+	jEscape
+	jUnicode
+	jNumber
+	jLiteral
+)
+
+// jsonChecker checks JSON syntax byte by byte. Records are the values at
+// recordDepth: the elements of the top-level array (json), or the top-level
+// values themselves (ndjson). Each record must be an object; one whose
+// first key is "error" is an error record.
+type jsonChecker struct {
+	recordDepth int
+	st          jstate
+	stack       []byte
+	isKey       bool
+	lit         string
+	litPos      int
+	hexLeft     int
+	rows        int64
+	errRecords  int64
+	capture     bool // capturing the first key of a record
+	key         []byte
+	isError     bool // the current record's first key is "error"
+	bad         string
+}
+
+const ws = " \t\r\n"
+
+func (j *jsonChecker) fail(format string, args ...any) {
+	if j.bad == "" {
+		j.bad = fmt.Sprintf(format, args...)
+	}
+}
+
+func (j *jsonChecker) Write(p []byte) {
+	for i := 0; i < len(p) && j.bad == ""; i++ {
+		c := p[i]
+		switch j.st {
+		case jString:
+			// Fast path: skip plain string bytes in bulk.
+			k := bytes.IndexFunc(p[i:], func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 })
+			if k < 0 {
+				j.keep(p[i:])
+				return
+			}
+			j.keep(p[i : i+k])
+			i += k
+			switch c = p[i]; {
+			case c == '"':
+				j.endString()
+			case c == '\\':
+				j.st = jEscape
+				j.key = append(j.key, 0) // an escaped key is never "error"
+			default:
+				j.fail("control byte 0x%02x in a string", c)
+			}
+		case jEscape:
+			switch c {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j.st = jString
+			case 'u':
+				j.st, j.hexLeft = jUnicode, 4
+			default:
+				j.fail("bad escape \\%c", c)
+			}
+		case jUnicode:
+			if !isHex(c) {
+				j.fail("bad \\u escape")
+			}
+			if j.hexLeft--; j.hexLeft == 0 {
+				j.st = jString
+			}
+		case jNumber:
+			if (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-' {
+				continue
+			}
+			j.valueDone()
+			i-- // this byte belongs to what follows the number
+		case jLiteral:
+			if c != j.lit[j.litPos] {
+				j.fail("bad literal")
+			} else if j.litPos++; j.litPos == len(j.lit) {
+				j.valueDone()
+			}
+		default:
+			if bytes.IndexByte([]byte(ws), c) >= 0 {
+				continue
+			}
+			j.structural(c)
+		}
+	}
+}
+
+func (j *jsonChecker) keep(b []byte) {
+	if j.capture && j.isKey && len(j.key) <= len("error") {
+		j.key = append(j.key, b[:min(len(b), len("error")+1-len(j.key))]...)
+	}
+}
+
+func (j *jsonChecker) endString() {
+	if !j.isKey {
+		j.valueDone()
+		return
+	}
+	if j.capture {
+		j.isError = string(j.key) == "error"
+		j.capture = false
+	}
+	j.st = jColon
+}
+
+// structural handles a non-space byte outside strings, numbers and literals.
+func (j *jsonChecker) structural(c byte) {
+	top := byte(0)
+	if len(j.stack) > 0 {
+		top = j.stack[len(j.stack)-1]
+	}
+	switch j.st {
+	case jStart:
+		if c != '[' {
+			j.fail("want a JSON array, got %q", c)
+			return
+		}
+		j.stack = append(j.stack, '[')
+		j.st = jValueOrEnd
+	case jDone:
+		j.fail("data after the end of the array")
+	case jTop, jValue:
+		j.startValue(c)
+	case jValueOrEnd:
+		if c == ']' {
+			j.pop()
+		} else {
+			j.startValue(c)
+		}
+	case jKeyOrEnd, jKey:
+		switch {
+		case c == '"':
+			j.st, j.isKey = jString, true
+		case c == '}' && j.st == jKeyOrEnd:
+			j.pop()
+		default:
+			j.fail("want an object key, got %q", c)
+		}
+	case jColon:
+		if c != ':' {
+			j.fail("want ':', got %q", c)
+		}
+		j.st = jValue
+	case jCommaOrEnd:
+		switch {
+		case c == ',' && top == '{':
+			j.st = jKey
+		case c == ',':
+			j.st = jValue
+		case c == '}' && top == '{', c == ']' && top == '[':
+			j.pop()
+		default:
+			j.fail("want ',' or the container's end, got %q", c)
+		}
+	}
+}
+
+func (j *jsonChecker) startValue(c byte) {
+	if len(j.stack) == j.recordDepth {
+		if c != '{' {
+			j.fail("a record must be an object, got %q", c)
+			return
+		}
+		j.capture, j.key, j.isError = true, j.key[:0], false
+	}
+	switch {
+	case c == '{':
+		j.stack = append(j.stack, '{')
+		j.st = jKeyOrEnd
+	case c == '[':
+		j.stack = append(j.stack, '[')
+		j.st = jValueOrEnd
+	case c == '"':
+		j.st, j.isKey = jString, false
+	case c == '-' || (c >= '0' && c <= '9'):
+		j.st = jNumber
+	case c == 't':
+		j.st, j.lit, j.litPos = jLiteral, "true", 1
+	case c == 'f':
+		j.st, j.lit, j.litPos = jLiteral, "false", 1
+	case c == 'n':
+		j.st, j.lit, j.litPos = jLiteral, "null", 1
+	default:
+		j.fail("want a value, got %q", c)
+	}
+}
+
+func (j *jsonChecker) pop() {
+	j.stack = j.stack[:len(j.stack)-1]
+	j.valueDone()
+}
+
+func (j *jsonChecker) valueDone() {
+	if len(j.stack) == j.recordDepth {
+		if j.isError {
+			j.errRecords++
+		} else {
+			j.rows++
+		}
+	}
+	switch {
+	case len(j.stack) > 0:
+		j.st = jCommaOrEnd
+	case j.recordDepth == 0:
+		j.st = jTop
+	default:
+		j.st = jDone
+	}
+}
+
+func (j *jsonChecker) Finish() (string, int64, string) {
+	switch {
+	case j.bad != "":
+		return OutcomeInvalid, j.rows, j.bad
+	case j.recordDepth > 0 && j.st != jDone, j.recordDepth == 0 && j.st != jTop:
+		return OutcomeTruncated, j.rows, "body ended inside a value"
+	case j.errRecords > 0:
+		return OutcomeErrorRecord, j.rows, ""
+	}
+	return OutcomeOK, j.rows, ""
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// csvChecker counts RFC 4180 records and checks each has the header's
+// field count. A record whose first field is "error" is an error record.
+type csvChecker struct {
+	inQuotes, quoteSeen, afterCR bool
+	field                        []byte // the first field of the record, up to 6 bytes
+	fieldNo                      int
+	fields                       int // the header's field count
+	records                      int64
+	errRecords                   int64
+	atRecordStart                bool
+	started                      bool
+	bad                          string
+}
+
+func (c *csvChecker) Write(p []byte) {
+	for _, b := range p {
+		if c.bad != "" {
+			return
+		}
+		c.started = true
+		c.atRecordStart = false
+		if c.inQuotes {
+			if c.quoteSeen {
+				c.quoteSeen = false
+				if b == '"' {
+					c.keep(b)
+					continue
+				}
+				c.inQuotes = false // the quote closed the field; b follows it
+			} else {
+				if b == '"' {
+					c.quoteSeen = true
+				} else {
+					c.keep(b)
+				}
+				continue
+			}
+		}
+		switch b {
+		case '"':
+			c.inQuotes = true
+		case ',':
+			c.fieldNo++
+		case '\r':
+			c.afterCR = true
+			continue
+		case '\n':
+			c.endRecord()
+		default:
+			c.keep(b)
+		}
+		c.afterCR = false
+	}
+}
+
+func (c *csvChecker) keep(b byte) {
+	if c.fieldNo == 0 && len(c.field) <= len("error") {
+		c.field = append(c.field, b)
+	}
+}
+
+func (c *csvChecker) endRecord() {
+	n := c.fieldNo + 1
+	switch {
+	case c.records == 0:
+		c.fields = n
+	case n != c.fields:
+		c.bad = fmt.Sprintf("record %d has %d fields, the header %d", c.records, n, c.fields)
+	case string(c.field) == "error":
+		c.errRecords++
+	}
+	c.records++
+	c.fieldNo, c.field, c.atRecordStart = 0, c.field[:0], true
+}
+
+func (c *csvChecker) Finish() (string, int64, string) {
+	rows := max(c.records-1-c.errRecords, 0)
+	switch {
+	case c.bad != "":
+		return OutcomeInvalid, rows, c.bad
+	case !c.started || !c.atRecordStart || c.inQuotes:
+		return OutcomeTruncated, rows, "body ended inside a record"
+	case c.errRecords > 0:
+		return OutcomeErrorRecord, rows, ""
+	}
+	return OutcomeOK, rows, ""
+}

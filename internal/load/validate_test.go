@@ -1,0 +1,130 @@
+package load
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/floodharness/harness/targets"
+)
+
+// export encodes n synthetic rows the way the reference servers do.
+func export(t testing.TB, format string, n int64) []byte {
+	t.Helper()
+	f, err := targets.FormatFor(format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := targets.NewSynthetic()
+	b := f.AppendHeader(nil)
+	var r targets.Row
+	for id := int64(1); id <= n; id++ {
+		src.Fill(&r, id, 40)
+		b = f.AppendRow(b, &r, id == 1)
+	}
+	return f.AppendTrailer(b)
+}
+
+// check runs a validator over body in pieces of size step.
+func check(t testing.TB, kind string, body []byte, step int) (string, int64, string) {
+	t.Helper()
+	v, err := newValidator(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(body) > 0 {
+		n := min(step, len(body))
+		v.Write(body[:n])
+		body = body[n:]
+	}
+	return v.Finish()
+}
+
+func TestValidatorsOnRealExports(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"json", "ndjson", "csv"} {
+		for _, n := range []int64{0, 1, 33} {
+			body := export(t, kind, n)
+			for _, step := range []int{1, 7, 4096} {
+				if out, rows, detail := check(t, kind, body, step); out != OutcomeOK || rows != n {
+					t.Errorf("%s, %d rows, step %d: %s %d rows (%s), want ok with %d rows", kind, n, step, out, rows, detail, n)
+				}
+			}
+			if n == 0 && kind != "json" {
+				continue // an empty NDJSON body is complete; CSV needs its header
+			}
+			// Every proper prefix is incomplete, except that NDJSON and CSV
+			// cut at a line end look complete: only a row count can tell.
+			for cut := 0; cut < len(body); cut += 1 + len(body)/97 {
+				lineEnd := (kind == "ndjson" && cut == 0) || (kind != "json" && cut > 0 && body[cut-1] == '\n')
+				if out, _, _ := check(t, kind, body[:cut], 64); out != OutcomeTruncated && !lineEnd {
+					t.Errorf("%s cut at %d of %d: %s, want truncated", kind, cut, len(body), out)
+				}
+			}
+		}
+	}
+}
+
+func TestValidatorOutcomes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		kind, body string
+		want       string
+		rows       int64
+	}{
+		{"json", `[{"id":1},{"id":2}]`, OutcomeOK, 2},
+		{"json", " [ ] \n", OutcomeOK, 0},
+		{"json", `[{"id":1},{"error":"db gone","after":1}]`, OutcomeErrorRecord, 1},
+		{"json", `[{"id":1,"error":"x"}]`, OutcomeOK, 1}, // only a first key "error" marks an error record
+		{"json", `[{"errors":1}]`, OutcomeOK, 1},
+		{"json", `[{"id":1},]`, OutcomeInvalid, 1},
+		{"json", `[{"id":1}]x`, OutcomeInvalid, 1},
+		{"json", `[1,2]`, OutcomeInvalid, 0},
+		{"json", `{"id":1}`, OutcomeInvalid, 0},
+		{"json", `[{"a":"\q"}]`, OutcomeInvalid, 0},
+		{"json", `[{"a":"\u12G4"}]`, OutcomeInvalid, 0},
+		{"json", "[{\"a\":\"line\nbreak\"}]", OutcomeInvalid, 0},
+		{"json", `[{"a":tru}]`, OutcomeInvalid, 0},
+		{"json", `[{"a":[true,false,null,-1.5e3,{"b":{}}]}]`, OutcomeOK, 1},
+		{"json", `[{"id":1},{"id":2`, OutcomeTruncated, 1},
+		{"ndjson", "{\"id\":1}\n{\"error\":\"boom\"}\n", OutcomeErrorRecord, 1},
+		{"ndjson", "{\"id\":1}\n[2]\n", OutcomeInvalid, 1},
+		{"ndjson", "{\"id\":1}\n{\"id\":", OutcomeTruncated, 1},
+		{"csv", "id,name\r\n1,a\r\nerror,db gone\r\n", OutcomeErrorRecord, 1},
+		{"csv", "id,name\r\n1,\"a,\"\"b\"\"\r\nc\"\r\n", OutcomeOK, 1},
+		{"csv", "id,name\r\n1,a,b\r\n", OutcomeInvalid, 0},
+		{"csv", "id,name\r\n1,\"a", OutcomeTruncated, 0},
+		{"csv", "", OutcomeTruncated, 0},
+	}
+	for _, tt := range tests {
+		for _, step := range []int{1, 3, 1 << 20} {
+			out, rows, detail := check(t, tt.kind, []byte(tt.body), step)
+			if out != tt.want || (rows != tt.rows && out != OutcomeInvalid) {
+				t.Errorf("%s %q (step %d): %s with %d rows (%s), want %s with %d", tt.kind, tt.body, step, out, rows, detail, tt.want, tt.rows)
+			}
+		}
+	}
+}
+
+// The checker must agree with encoding/json on what is valid, whatever the
+// chunking, for bodies shaped as arrays of objects.
+func FuzzJSONChecker(f *testing.F) {
+	f.Add([]byte(`[{"id":1,"a":[1,{"b":"\u00e9"}]},{"error":"x"}]`), 3)
+	f.Add(export(f, "json", 3), 5)
+	f.Add([]byte(`[{"a":1e5},{"b":-0.5}]`), 1)
+	f.Fuzz(func(t *testing.T, body []byte, step int) {
+		step = max(1, step%64)
+		out, _, _ := check(t, "json", body, step)
+		var objs []map[string]json.RawMessage
+		valid := json.Valid(body) && json.Unmarshal(body, &objs) == nil && bytes.HasPrefix(bytes.TrimLeft(body, ws), []byte("[")) && !bytes.Contains(body, []byte("null"))
+		if valid && out != OutcomeOK && out != OutcomeErrorRecord {
+			t.Fatalf("checker says %s for valid %q", out, body)
+		}
+		if !json.Valid(body) && (out == OutcomeOK || out == OutcomeErrorRecord) {
+			// Numbers are checked loosely; everything else must be caught.
+			if !bytes.ContainsAny(body, "0123456789") {
+				t.Fatalf("checker says %s for invalid %q", out, body)
+			}
+		}
+	})
+}

@@ -1,0 +1,195 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem in a scenario file, at a line, under a key path such
+// as "targets[1].command".
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key == "" {
+		return fmt.Sprintf("%s: %s", loc, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+}
+
+// ExitCode makes every scenario problem a usage error (exit 2).
+func (e *Error) ExitCode() int { return 2 }
+
+// decoder walks a YAML node tree into Go values strictly: every mapping key
+// must name a field, and each problem is recorded with its line and path
+// rather than stopping at the first.
+type decoder struct {
+	file  string
+	errs  []error
+	lines map[string]int // key path → line, for Validate's messages
+}
+
+func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+var (
+	durationType = reflect.TypeFor[time.Duration]()
+	unmarshaler  = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+)
+
+// decode fills v (a pointer's element) from n; path names n for messages.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	d.lines[path] = n.Line
+	switch {
+	case v.Kind() == reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+	case v.Type() == durationType:
+		d.scalar(n, path, "a duration such as 10s or 250ms", func(s string) error {
+			t, err := time.ParseDuration(s)
+			if err == nil && t < 0 {
+				err = errors.New("negative")
+			}
+			v.SetInt(int64(t))
+			return err
+		})
+	case reflect.PointerTo(v.Type()).Implements(unmarshaler):
+		d.scalar(n, path, "a value", func(s string) error {
+			return v.Addr().Interface().(interface{ UnmarshalText([]byte) error }).UnmarshalText([]byte(s))
+		})
+	case v.Kind() == reflect.Struct:
+		d.mapping(n, v, path)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n, path, "want a list, got %s", describe(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(s)
+	default:
+		// Scalars, lists of scalars and maps of strings: yaml.v3 checks types.
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.fail(n, path, "want %s, got %s", kindName(v.Type()), describe(n))
+		}
+	}
+}
+
+func (d *decoder) scalar(n *yaml.Node, path, want string, set func(string) error) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, path, "want %s, got %s", want, describe(n))
+		return
+	}
+	if err := set(n.Value); err != nil {
+		d.fail(n, path, "%q: %v", n.Value, err)
+	}
+}
+
+// mapping decodes a YAML mapping into struct v, by the fields' yaml tags.
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "want a mapping, got %s", describe(n))
+		return
+	}
+	fields := map[string]int{}
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			fields[name] = i
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := join(path, k.Value)
+		idx, ok := fields[k.Value]
+		switch {
+		case !ok:
+			d.fail(k, key, "unknown key (want one of %s)", strings.Join(sortedKeys(fields), ", "))
+		case seen[k.Value]:
+			d.fail(k, key, "given twice")
+		default:
+			seen[k.Value] = true
+			d.lines[key] = k.Line
+			d.decode(val, v.Field(idx), key)
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return strconv.Quote(n.Value)
+	}
+	return "something else"
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		elem := kindName(t.Elem())
+		elem = strings.TrimPrefix(strings.TrimPrefix(elem, "an "), "a ")
+		return "a list of " + elem + "s"
+	case reflect.Map:
+		return "a mapping of strings"
+	}
+	return t.String()
+}

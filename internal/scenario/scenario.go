@@ -1,0 +1,364 @@
+// Package scenario reads scenario files: which targets to start, at which
+// concurrency levels to flood them, and how to measure them. It decodes
+// strictly, fills defaults in one place and reports every problem at once
+// as file:line: key: reason. It never starts or measures anything.
+package scenario
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/floodharness/harness/internal/units"
+)
+
+// Scenario is one validated scenario file with its defaults filled in.
+type Scenario struct {
+	// Name names the run's report directory.
+	Name string `yaml:"name"`
+	// Levels are the concurrency levels, each a fresh target process.
+	Levels []int `yaml:"levels"`
+	// Repeats is how often each target × level is measured (default 1).
+	Repeats int `yaml:"repeats"`
+	// Duration bounds every level's flood (default 10s).
+	Duration time.Duration `yaml:"duration"`
+	// Requests, when set, is how many requests each client sends; the
+	// flood stops at Duration even if they are not all done.
+	Requests int `yaml:"requests"`
+	// Warmup is flooded but not counted (default 0).
+	Warmup time.Duration `yaml:"warmup"`
+	// Grace is how long requests still in flight when Duration ends may
+	// finish; they are counted apart, not as failures (default 5s).
+	Grace time.Duration `yaml:"grace"`
+	// AllowRemote lets a target's host be a non-loopback address.
+	AllowRemote bool    `yaml:"allow_remote"`
+	Request     Request `yaml:"request"`
+	Client      Client  `yaml:"client"`
+	Memory      Memory  `yaml:"memory"`
+	// Targets are the servers compared, each started fresh per run.
+	Targets []Target `yaml:"targets"`
+	// Gate holds the regression rules for `harness gate`.
+	Gate *Gate `yaml:"gate"`
+
+	// File is the path the scenario was read from, SHA256 its content's hash.
+	File   string `yaml:"-"`
+	SHA256 string `yaml:"-"`
+}
+
+// Request is what each client asks for.
+type Request struct {
+	// Path is the request path and query (default /export).
+	Path string `yaml:"path"`
+	// Validate checks bodies while streaming: none, json, ndjson or csv.
+	Validate string `yaml:"validate"`
+	// Timeout is the longest wait for the next byte before a response
+	// counts as stalled (default 30s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Client shapes how the load behaves.
+type Client struct {
+	// Model is closed (clients in loops) or open (Rate arrivals per second).
+	Model string `yaml:"model"`
+	// Rate is requests per second for the open model, e.g. "50/s".
+	Rate Rate `yaml:"rate"`
+	// ReadRate limits each connection's reading, bytes/s; 0 = unlimited.
+	ReadRate units.Bytes `yaml:"read_rate"`
+	// AbortAfterBytes makes clients hang up after this many body bytes.
+	AbortAfterBytes units.Bytes `yaml:"abort_after_bytes"`
+	// AbortFraction is the share of clients that abort (default 1 when
+	// AbortAfterBytes is set).
+	AbortFraction float64 `yaml:"abort_fraction"`
+	// RecvBuffer sets SO_RCVBUF on each connection; small values make the
+	// kernel stop hiding in-flight bodies, as a slow network would.
+	RecvBuffer units.Bytes `yaml:"recv_buffer"`
+}
+
+// Memory says how targets are measured and capped.
+type Memory struct {
+	// SampleInterval is the RSS sampling period (default 20ms).
+	SampleInterval time.Duration `yaml:"sample_interval"`
+	// Limit caps each target in a cgroup; 0 means no cap.
+	Limit units.Bytes `yaml:"limit"`
+	// HeapProfile is when to fetch a heap profile: peak, end or off
+	// (default peak; only for targets with pprof).
+	HeapProfile string `yaml:"heap_profile"`
+}
+
+// Target is one server under test.
+type Target struct {
+	Name string `yaml:"name"`
+	// Command starts the server; "{port}" is replaced by a free port and
+	// "harness" as the program means this executable.
+	Command []string `yaml:"command"`
+	// Host is where the server listens (default 127.0.0.1).
+	Host string `yaml:"host"`
+	// Health is polled until it answers 200 (default /healthz).
+	Health string `yaml:"health"`
+	// HealthTimeout bounds the wait for health (default 30s).
+	HealthTimeout time.Duration `yaml:"health_timeout"`
+	// Pprof is the Go heap profile path, e.g. /debug/pprof/heap.
+	Pprof string `yaml:"pprof"`
+	// Env adds variables to the server's environment ("{port}" replaced).
+	Env map[string]string `yaml:"env"`
+}
+
+// Gate is the scenario's regression rules; `harness gate` interprets them.
+type Gate struct {
+	Baseline string `yaml:"baseline"`
+	Rules    []Rule `yaml:"rules"`
+}
+
+// Rule is one gate rule, kept as written; the gate package parses values.
+type Rule struct {
+	Metric    string `yaml:"metric"`
+	Target    string `yaml:"target"`
+	Level     int    `yaml:"level"`
+	Max       string `yaml:"max"`
+	Min       string `yaml:"min"`
+	Tolerance string `yaml:"tolerance"`
+	OOM       string `yaml:"oom"`
+}
+
+// Rate is requests per second, written "50/s", "3000/m" or "50".
+type Rate float64
+
+// UnmarshalText reads a rate.
+func (r *Rate) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	per := 1.0
+	if num, unit, ok := strings.Cut(s, "/"); ok {
+		switch unit {
+		case "s":
+		case "m":
+			per = 60
+		case "h":
+			per = 3600
+		default:
+			return fmt.Errorf("unknown unit %q (want /s, /m or /h)", unit)
+		}
+		s = num
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || v != v || v > 1e9 {
+		return fmt.Errorf("want a rate such as 50/s")
+	}
+	*r = Rate(v / per)
+	return nil
+}
+
+// Load reads and validates a scenario file.
+func Load(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	return Parse(path, data)
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// Parse decodes and validates a scenario; file names it in errors.
+func Parse(file string, data []byte) (*Scenario, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		line := 0
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		msg := strings.TrimPrefix(yamlLine.ReplaceAllString(err.Error(), ""), "yaml: ")
+		if err.Error() == "EOF" {
+			msg = "empty file"
+		}
+		return nil, &Error{File: file, Line: line, Msg: strings.TrimLeft(msg, ": ")}
+	}
+	if len(doc.Content) != 1 {
+		return nil, &Error{File: file, Msg: "empty document"}
+	}
+	s := &Scenario{File: file}
+	sum := sha256.Sum256(data)
+	s.SHA256 = hex.EncodeToString(sum[:])
+	d := &decoder{file: file, lines: map[string]int{}}
+	d.decode(doc.Content[0], reflect.ValueOf(s).Elem(), "")
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
+	s.setDefaults()
+	if err := s.validate(d); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// setDefaults is the one place defaults are decided.
+func (s *Scenario) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if s.Repeats == 0 {
+		s.Repeats = 1
+	}
+	def(&s.Duration, 10*time.Second)
+	def(&s.Grace, 5*time.Second)
+	def(&s.Request.Timeout, 30*time.Second)
+	def(&s.Memory.SampleInterval, 20*time.Millisecond)
+	if s.Request.Path == "" {
+		s.Request.Path = "/export"
+	}
+	if s.Request.Validate == "" {
+		s.Request.Validate = "none"
+	}
+	if s.Client.Model == "" {
+		s.Client.Model = "closed"
+	}
+	if s.Client.AbortAfterBytes > 0 && s.Client.AbortFraction == 0 {
+		s.Client.AbortFraction = 1
+	}
+	if s.Memory.HeapProfile == "" {
+		s.Memory.HeapProfile = "peak"
+	}
+	for i := range s.Targets {
+		t := &s.Targets[i]
+		if t.Host == "" {
+			t.Host = "127.0.0.1"
+		}
+		if t.Health == "" {
+			t.Health = "/healthz"
+		}
+		def(&t.HealthTimeout, 30*time.Second)
+	}
+}
+
+var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// validate checks meaning once types are right, reporting every problem.
+func (s *Scenario) validate(d *decoder) error {
+	bad := func(key, format string, args ...any) {
+		line, ok := d.lines[key]
+		for k := key; !ok && k != ""; {
+			// Fall back to the nearest enclosing key that was written.
+			if i := strings.LastIndexAny(k, ".["); i >= 0 {
+				k = k[:i]
+			} else {
+				k = ""
+			}
+			line, ok = d.lines[k]
+		}
+		d.errs = append(d.errs, &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if !safeName.MatchString(s.Name) {
+		bad("name", "want a name of letters, digits, '.', '_' or '-', got %q", s.Name)
+	}
+	if len(s.Levels) == 0 {
+		bad("levels", "want at least one concurrency level")
+	}
+	for i, l := range s.Levels {
+		if l < 1 || l > 10000 {
+			bad(fmt.Sprintf("levels[%d]", i), "concurrency %d: want 1..10000", l)
+		} else if slices.Contains(s.Levels[:i], l) {
+			bad(fmt.Sprintf("levels[%d]", i), "concurrency %d given twice", l)
+		}
+	}
+	if s.Repeats < 1 || s.Repeats > 100 {
+		bad("repeats", "want 1..100, got %d", s.Repeats)
+	}
+	if s.Requests < 0 {
+		bad("requests", "want a positive count per client, got %d", s.Requests)
+	}
+	if s.Warmup >= s.Duration {
+		bad("warmup", "warmup %v must be shorter than duration %v", s.Warmup, s.Duration)
+	}
+	if !strings.HasPrefix(s.Request.Path, "/") {
+		bad("request.path", "want a path starting with /, got %q", s.Request.Path)
+	}
+	if !slices.Contains([]string{"none", "json", "ndjson", "csv"}, s.Request.Validate) {
+		bad("request.validate", "want none, json, ndjson or csv, got %q", s.Request.Validate)
+	}
+	switch s.Client.Model {
+	case "closed":
+		if s.Client.Rate != 0 {
+			bad("client.rate", "a rate needs model: open")
+		}
+	case "open":
+		if s.Client.Rate <= 0 {
+			bad("client.rate", "model open needs a rate such as 50/s")
+		}
+	default:
+		bad("client.model", "want closed or open, got %q", s.Client.Model)
+	}
+	if f := s.Client.AbortFraction; f < 0 || f > 1 {
+		bad("client.abort_fraction", "want 0..1, got %v", f)
+	}
+	if s.Memory.SampleInterval < time.Millisecond {
+		bad("memory.sample_interval", "want at least 1ms, got %v", s.Memory.SampleInterval)
+	}
+	if l := s.Memory.Limit; l != 0 && l < 8<<20 {
+		bad("memory.limit", "%v is too small to start a server; want 0 (no cap) or at least 8MiB", l)
+	}
+	if !slices.Contains([]string{"peak", "end", "off"}, s.Memory.HeapProfile) {
+		bad("memory.heap_profile", "want peak, end or off, got %q", s.Memory.HeapProfile)
+	}
+	if len(s.Targets) == 0 {
+		bad("targets", "want at least one target")
+	}
+	for i, t := range s.Targets {
+		key := fmt.Sprintf("targets[%d]", i)
+		if !safeName.MatchString(t.Name) {
+			bad(key+".name", "want a name of letters, digits, '.', '_' or '-', got %q", t.Name)
+		}
+		for _, o := range s.Targets[:i] {
+			if o.Name == t.Name {
+				bad(key+".name", "target %q defined twice", t.Name)
+			}
+		}
+		if len(t.Command) == 0 {
+			bad(key+".command", "want the command that starts the server")
+		} else if !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }) {
+			bad(key+".command", "no argument contains {port}: the harness picks the port")
+		}
+		if !isLoopback(t.Host) && !s.AllowRemote {
+			bad(key+".host", "%q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless the scenario sets allow_remote: true", t.Host)
+		}
+		if !strings.HasPrefix(t.Health, "/") {
+			bad(key+".health", "want a path starting with /, got %q", t.Health)
+		}
+		if t.Pprof != "" && !strings.HasPrefix(t.Pprof, "/") {
+			bad(key+".pprof", "want a path starting with /, got %q", t.Pprof)
+		}
+	}
+	return errors.Join(d.errs...)
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Target returns the named target.
+func (s *Scenario) Target(name string) (Target, bool) {
+	for _, t := range s.Targets {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Target{}, false
+}

@@ -1,0 +1,149 @@
+package scenario
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const good = `name: t
+levels: [1, 4]
+targets:
+  - name: a
+    command: [harness, serve, --port, "{port}"]
+`
+
+func TestParseDefaults(t *testing.T) {
+	t.Parallel()
+	s, err := Parse("good.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Repeats != 1 || s.Duration != 10*time.Second || s.Grace != 5*time.Second || s.Client.Model != "closed" ||
+		s.Request.Path != "/export" || s.Request.Validate != "none" || s.Memory.SampleInterval != 20*time.Millisecond ||
+		s.Memory.HeapProfile != "peak" || s.Targets[0].Host != "127.0.0.1" || s.Targets[0].Health != "/healthz" {
+		t.Errorf("defaults not filled: %+v", s)
+	}
+	if len(s.SHA256) != 64 || s.File != "good.yaml" {
+		t.Errorf("File %q SHA256 %q", s.File, s.SHA256)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each must appear in the error
+	}{
+		{"unknown key", good + "colour: red\n", []string{"bad.yaml:6: colour: unknown key (want one of"}},
+		{"unknown nested key", good + "client:\n  modle: open\n", []string{"bad.yaml:7: client.modle: unknown key"}},
+		{"wrong type", strings.Replace(good, "[1, 4]", "lots", 1), []string{"bad.yaml:2: levels: want a list of integers, got \"lots\""}},
+		{"bad size", good + "memory:\n  limit: 12XB\n", []string{"bad.yaml:7: memory.limit: \"12XB\""}},
+		{"bad duration", good + "duration: soon\n", []string{"bad.yaml:6: duration: \"soon\""}},
+		{"negative duration", good + "warmup: -1s\n", []string{"bad.yaml:6: warmup: \"-1s\": negative"}},
+		{"empty levels", strings.Replace(good, "[1, 4]", "[]", 1), []string{"bad.yaml:2: levels: want at least one"}},
+		{"zero level", strings.Replace(good, "[1, 4]", "[1, 0]", 1), []string{"bad.yaml:2: levels[1]: concurrency 0"}},
+		{"no port", strings.Replace(good, `"{port}"`, "8080", 1), []string{"bad.yaml:5: targets[0].command: no argument contains {port}"}},
+		{"duplicate target", good + "  - name: a\n    command: [x, \"{port}\"]\n", []string{"bad.yaml:6: targets[1].name: target \"a\" defined twice"}},
+		{"remote host", good + "    host: 10.1.2.3\n", []string{"bad.yaml:6: targets[0].host: \"10.1.2.3\" is not a loopback address"}},
+		{"open without rate", good + "client:\n  model: open\n", []string{"client.rate: model open needs a rate"}},
+		{"bad rate", good + "client:\n  model: open\n  rate: fast\n", []string{"bad.yaml:8: client.rate"}},
+		{"duplicate key", good + "repeats: 2\nrepeats: 3\n", []string{"bad.yaml:7: repeats: given twice"}},
+		{"syntax", "name: [unclosed\n", []string{"bad.yaml:"}},
+		{"empty", "", []string{"bad.yaml: empty file"}},
+		{"not a mapping", "- 1\n- 2\n", []string{"bad.yaml:1: want a mapping, got a list"}},
+		{"two problems at once", strings.Replace(good, "name: t", "name: \"\"\nrepeats: -1", 1), []string{"name: want a name", "repeats: want 1..100"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse("bad.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("Parse = nil error, want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Parse error:\n%v\nwant it to contain %q", err, w)
+				}
+			}
+			var se *Error
+			if !errors.As(err, &se) || se.ExitCode() != 2 {
+				t.Errorf("error %v does not carry exit code 2", err)
+			}
+		})
+	}
+}
+
+func TestRemoteNeedsOptIn(t *testing.T) {
+	t.Parallel()
+	y := "allow_remote: true\n" + good + "    host: 10.1.2.3\n"
+	if _, err := Parse("remote.yaml", []byte(y)); err != nil {
+		t.Errorf("allow_remote: true still refused: %v", err)
+	}
+	for _, host := range []string{"127.0.0.1", "::1", "localhost", "127.8.9.10"} {
+		if _, err := Parse("lo.yaml", []byte(good+"    host: \""+host+"\"\n")); err != nil {
+			t.Errorf("loopback host %s refused: %v", host, err)
+		}
+	}
+}
+
+func TestRate(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Rate{"50/s": 50, "120/m": 2, "7200/h": 2, "3": 3} {
+		var r Rate
+		if err := r.UnmarshalText([]byte(in)); err != nil || r != want {
+			t.Errorf("Rate(%q) = %v, %v; want %v", in, r, err, want)
+		}
+	}
+	for _, in := range []string{"", "x/s", "5/d", "-1/s", "NaN"} {
+		var r Rate
+		if err := r.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("Rate(%q) = %v, want an error", in, r)
+		}
+	}
+}
+
+func TestShippedScenariosLoad(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	if len(files) < 3 {
+		t.Fatalf("found %d scenario files, want flood, quick and admission at least", len(files))
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("Load(%s): %v", f, err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("../../scenarios/*.yaml")
+	for _, p := range files {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(good))
+	f.Add([]byte("levels: [1, &a 2, *a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if len(s.Levels) == 0 || len(s.Targets) == 0 || s.Repeats < 1 || s.Duration <= 0 {
+			t.Fatalf("Parse accepted an unusable scenario: %+v", s)
+		}
+		for _, tg := range s.Targets {
+			if !isLoopback(tg.Host) && !s.AllowRemote {
+				t.Fatalf("Parse accepted remote host %q without allow_remote", tg.Host)
+			}
+		}
+	})
+}
