@@ -6,11 +6,13 @@ package harnesstest
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,4 +103,33 @@ func (p *Proc) Wait(d time.Duration) error {
 	case <-time.After(d):
 		return fmt.Errorf("pid %d still running after %v", p.PID(), d)
 	}
+}
+
+// Survivors lists the live (not zombie) processes whose environment holds
+// key=value: a test marks what it starts with a unique pair and asserts
+// nothing with it outlives the code under test.
+func Survivors(key, value string) []int {
+	want := []byte(key + "=" + value + "\x00")
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !bytes.Contains(append(env, 0), want) {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The state follows the command's closing parenthesis.
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
 }

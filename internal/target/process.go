@@ -1,0 +1,333 @@
+// Package target owns the lifecycle of a server under test: start it fresh
+// on a free port in its own process group (optionally inside a memory
+// cgroup), wait until it is healthy, and stop it — SIGTERM, grace, SIGKILL
+// to the whole group — reporting how it ended. It stops only processes it
+// started, by process group, never by name. It does not generate load.
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Spec describes how to start one target process.
+type Spec struct {
+	// Name is the target's name; with Label it names the log file.
+	Name  string
+	Label string // e.g. "c16-r0"
+	// Command is the argv; "{port}" is replaced in every argument.
+	Command []string
+	// Env adds variables to the inherited environment ("{port}" replaced).
+	Env map[string]string
+	// Host the target listens on; the port is chosen here.
+	Host string
+	// Health is polled until 200, for at most HealthTimeout.
+	Health        string
+	HealthTimeout time.Duration
+	// LogDir receives <Name>-<Label>.log with the target's stdout and stderr.
+	LogDir string
+	// MemoryLimit, when positive, caps the target in a new cgroup.
+	MemoryLimit int64
+	// Cgroups is where cgroups are made (SystemCgroups() normally).
+	Cgroups CgroupFS
+	// StopGrace is how long SIGTERM has before SIGKILL (default 5s).
+	StopGrace time.Duration
+}
+
+// Exit is how a target process ended.
+type Exit struct {
+	Code   int    `json:"code"`
+	Signal string `json:"signal"`
+	// MaxRSS is ru_maxrss of the reaped process, in bytes: the kernel's
+	// peak RSS of the process itself.
+	MaxRSS int64 `json:"-"`
+	// Stopped is true when the harness sent the signal that ended it.
+	Stopped bool `json:"-"`
+	// CgroupPeak and OOMKills are read from the target's cgroup, if any,
+	// before it is removed.
+	CgroupPeak int64 `json:"-"`
+	OOMKills   int64 `json:"-"`
+}
+
+// OOMKilled is the verdict: the kernel's OOM killer fired in the target's
+// cgroup, or the target died of SIGKILL that the harness did not send.
+func (e Exit) OOMKilled() bool {
+	return e.OOMKills > 0 || (e.Signal == "SIGKILL" && !e.Stopped)
+}
+
+// Process is a started, healthy target.
+type Process struct {
+	spec    Spec
+	cmd     *exec.Cmd
+	Port    int
+	Addr    string // host:port
+	LogPath string
+	Cgroup  *Cgroup // nil without a memory cap or cgroup support
+	log     *os.File
+	done    chan struct{}
+	waitErr error
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+// StartError is a target that could not be started or never became
+// healthy. The sweep records it and goes on; the run exits with code 3.
+type StartError struct {
+	Name string
+	Err  error
+	Tail string // the end of the target's log
+}
+
+func (e *StartError) Error() string {
+	msg := fmt.Sprintf("start target %q: %v", e.Name, e.Err)
+	if e.Tail != "" {
+		msg += "\n--- last lines of its log ---\n" + e.Tail
+	}
+	return msg
+}
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// ExitCode makes a failed start a failed run (exit 3).
+func (e *StartError) ExitCode() int { return 3 }
+
+// Start launches spec's command and waits until it is healthy.
+func Start(ctx context.Context, spec Spec) (*Process, error) {
+	if spec.StopGrace <= 0 {
+		spec.StopGrace = 5 * time.Second
+	}
+	port, err := freePort(spec.Host)
+	if err != nil {
+		return nil, &StartError{Name: spec.Name, Err: err}
+	}
+	p := &Process{spec: spec, Port: port, Addr: net.JoinHostPort(spec.Host, strconv.Itoa(port)), done: make(chan struct{})}
+	if err := p.launch(); err != nil {
+		p.cleanup()
+		return nil, &StartError{Name: spec.Name, Err: err, Tail: p.LogTail(2048)}
+	}
+	if err := p.waitHealthy(ctx); err != nil {
+		_, _ = p.Stop()
+		return nil, &StartError{Name: spec.Name, Err: err, Tail: p.LogTail(2048)}
+	}
+	return p, nil
+}
+
+func (p *Process) launch() error {
+	s := p.spec
+	portStr := strconv.Itoa(p.Port)
+	argv := make([]string, len(s.Command))
+	for i, a := range s.Command {
+		argv[i] = strings.ReplaceAll(a, "{port}", portStr)
+	}
+	if argv[0] == "harness" {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("resolve harness executable: %w", err)
+		}
+		argv[0] = self
+	}
+	var err error
+	p.LogPath = fmt.Sprintf("%s/%s-%s.log", s.LogDir, s.Name, s.Label)
+	if p.log, err = os.Create(p.LogPath); err != nil {
+		return fmt.Errorf("create log: %w", err)
+	}
+	if s.MemoryLimit > 0 {
+		name := fmt.Sprintf("flood-harness-%d-%s-%s", os.Getpid(), s.Name, s.Label)
+		if p.Cgroup, err = s.Cgroups.NewCgroup(name, s.MemoryLimit); err != nil {
+			p.Cgroup = nil // the caller falls back to a watchdog
+		}
+	}
+	if p.Cgroup != nil {
+		// Join the cgroup before exec, so not one byte is allocated outside it.
+		argv = append([]string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, p.Cgroup.ProcsFile()}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	cmd.Env = os.Environ()
+	for k, v := range s.Env {
+		cmd.Env = append(cmd.Env, k+"="+strings.ReplaceAll(v, "{port}", portStr))
+	}
+	// Own process group, so stopping reaches every child; SIGKILL from the
+	// kernel if the harness dies without stopping it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run %q: %w", argv[0], err)
+	}
+	p.cmd = cmd
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	return nil
+}
+
+// freePort asks the kernel for a free port on host.
+func freePort(host string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on %s: %w", host, err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (p *Process) waitHealthy(ctx context.Context) error {
+	url := p.URL(p.spec.Health)
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(p.spec.HealthTimeout)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited before it was healthy (%s)", describeExit(p.cmd.ProcessState))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer 200 within %v", url, p.spec.HealthTimeout)
+		}
+	}
+}
+
+// URL is the address of path on the target.
+func (p *Process) URL(path string) string { return "http://" + p.Addr + path }
+
+// PID is the target's process id (also its process group id).
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed when the process has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Kill sends SIGKILL to the target's process group now, as the memory
+// watchdog does at the limit.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.signalGroup(syscall.SIGKILL)
+}
+
+func (p *Process) signalGroup(sig syscall.Signal) {
+	select {
+	case <-p.done:
+	default:
+		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
+}
+
+// Stop ends the target: SIGTERM to its group, StopGrace to exit, then
+// SIGKILL to the group. It reaps the process, removes its cgroup and
+// reports how it ended. Safe to call more than once.
+func (p *Process) Stop() (Exit, error) {
+	if p.cmd != nil {
+		p.mu.Lock()
+		select {
+		case <-p.done:
+		default:
+			p.stopped = true
+		}
+		p.mu.Unlock()
+		p.signalGroup(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(p.spec.StopGrace):
+			p.signalGroup(syscall.SIGKILL)
+			<-p.done
+		}
+		// Children that outlived the leader are still in the group.
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	ex := p.exit()
+	if p.Cgroup != nil {
+		ex.CgroupPeak, _ = p.Cgroup.Peak()
+		ex.OOMKills, _ = p.Cgroup.OOMKills()
+	}
+	return ex, p.cleanup()
+}
+
+func (p *Process) exit() Exit {
+	if p.cmd == nil || p.cmd.ProcessState == nil {
+		return Exit{}
+	}
+	st := p.cmd.ProcessState
+	p.mu.Lock()
+	ex := Exit{Code: st.ExitCode(), Stopped: p.stopped}
+	p.mu.Unlock()
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		ex.Signal = unix(ws.Signal())
+	}
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		ex.MaxRSS = ru.Maxrss << 10 // KiB on Linux
+	}
+	return ex
+}
+
+// unix names a signal as people write it: SIGKILL, SIGTERM.
+func unix(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGABRT:
+		return "SIGABRT"
+	}
+	return s.String()
+}
+
+func describeExit(st *os.ProcessState) string {
+	if st == nil {
+		return "no exit status"
+	}
+	return st.String()
+}
+
+func (p *Process) cleanup() error {
+	var errs []error
+	if p.Cgroup != nil {
+		errs = append(errs, p.Cgroup.Remove())
+	}
+	if p.log != nil {
+		errs = append(errs, p.log.Close())
+		p.log = nil
+	}
+	return errors.Join(errs...)
+}
+
+// LogTail returns up to n bytes from the end of the target's log.
+func (p *Process) LogTail(n int64) string {
+	f, err := os.Open(p.LogPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		_, _ = f.Seek(-n, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	return strings.TrimSpace(string(b))
+}
