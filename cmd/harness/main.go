@@ -30,6 +30,23 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	isTTY  bool // stderr is a terminal: show a live progress line
+
+	progressShown bool
+}
+
+// showProgress replaces the live status line on a terminal.
+func (e *env) showProgress(line string) {
+	fmt.Fprintf(e.stderr, "\r\033[K%s", line)
+	e.progressShown = true
+}
+
+// clearProgress removes the status line before a plain line is written.
+func (e *env) clearProgress() {
+	if e.progressShown {
+		fmt.Fprint(e.stderr, "\r\033[K")
+		e.progressShown = false
+	}
 }
 
 type command struct {
@@ -41,6 +58,7 @@ type command struct {
 // commands lists the subcommands that exist; one file each.
 func commands(e *env) map[string]*command {
 	return map[string]*command{
+		"run":   runCmd(e),
 		"serve": serveCmd(e),
 	}
 }
@@ -64,7 +82,7 @@ func usageErrorf(format string, args ...any) error {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	e := &env{ctx: ctx, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	e := &env{ctx: ctx, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, isTTY: isTerminal(os.Stderr)}
 	code := run(e, os.Args[1:])
 	stop()
 	os.Exit(code)

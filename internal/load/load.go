@@ -51,6 +51,9 @@ type Options struct {
 	Timeout time.Duration
 	// AllowRemote permits a non-loopback host. Tests never set it.
 	AllowRemote bool
+	// Stop, when closed, starts no new requests; those in flight go on to
+	// their own end. The sweep closes it when the target dies.
+	Stop <-chan struct{}
 	// Progress, when set, is called about once a second with the totals so far.
 	Progress func(Progress)
 }
@@ -240,7 +243,7 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 				return
 			}
 		}
-		if ctx.Err() != nil || !intended.Before(f.stopAt) {
+		if ctx.Err() != nil || !intended.Before(f.stopAt) || closed(f.o.Stop) {
 			return
 		}
 		counted := !intended.Before(f.measureFrom)
@@ -329,6 +332,15 @@ func (f *flood) request(ctx context.Context, buf []byte, abort int64) (string, i
 	}
 	outcome, rows, _ := v.Finish()
 	return outcome, n, rows
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // classify names a transport error.

@@ -197,3 +197,19 @@ func TestOpenModelCountsQueueingInLatency(t *testing.T) {
 		t.Errorf("max latency %v with a queue building up, want it to include the queueing delay (≥300ms)", res.Latency.Max())
 	}
 }
+
+func TestStopStartsNoNewRequests(t *testing.T) {
+	t.Parallel()
+	stop := make(chan struct{})
+	var served atomic.Int64
+	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		if served.Add(1) == 5 {
+			close(stop)
+		}
+		fmt.Fprint(w, "ok")
+	})
+	res := runLoad(t, Options{URL: url, Concurrency: 1, Stop: stop})
+	if res.Requests != 5 || res.OK != 5 {
+		t.Errorf("after Stop: %d requests, %d ok; want exactly the 5 before it", res.Requests, res.OK)
+	}
+}

@@ -1,0 +1,217 @@
+// Package result is the results.json schema: what a run measured, written
+// atomically after every measurement so an interrupted sweep keeps what it
+// had, and read back strictly by everything downstream (reports, gate).
+// It never measures or renders anything.
+package result
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Schema names this format; bump it when a field changes meaning.
+const Schema = "flood-harness/results/v1"
+
+// Results is one results.json. See docs/results.md for every field.
+type Results struct {
+	Schema     string     `json:"schema"`
+	Scenario   Scenario   `json:"scenario"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"` // null while the sweep is still running or was interrupted
+	Partial    bool       `json:"partial"`
+	Host       Host       `json:"host"`
+	Runs       []Run      `json:"runs"`
+}
+
+// Scenario identifies the scenario file a run came from.
+type Scenario struct {
+	Name   string `json:"name"`
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+}
+
+// Host is the machine the run measured on.
+type Host struct {
+	CPUs     int    `json:"cpus"`
+	MemBytes int64  `json:"mem_bytes"`
+	Kernel   string `json:"kernel"`
+	Go       string `json:"go"`
+	Cgroup   string `json:"cgroup"` // v1, v2 or none: how memory caps were enforced
+}
+
+// Run is one target at one concurrency level, one repeat.
+type Run struct {
+	Target      string `json:"target"`
+	Concurrency int    `json:"concurrency"`
+	Repeat      int    `json:"repeat"`
+	// Error is set when the run could not measure (the target never became
+	// healthy); the numbers below are then zero.
+	Error string `json:"error,omitempty"`
+
+	Requests      int64            `json:"requests"`
+	OK            int64            `json:"ok"`
+	Failed        int64            `json:"failed"`
+	Errors        map[string]int64 `json:"errors"`
+	Aborted       int64            `json:"aborted"` // hung up on purpose (abort_after_bytes)
+	CutOff        int64            `json:"cut_off"` // still running at the end of the grace period
+	BytesReceived int64            `json:"bytes_received"`
+	Rows          int64            `json:"rows"` // rows validated, when request.validate is set
+	DurationS     float64          `json:"duration_s"`
+	LatencyMs     Latency          `json:"latency_ms"`
+
+	PeakRSSBytes        int64  `json:"peak_rss_bytes"`
+	PeakRSSSource       string `json:"peak_rss_source"` // vmhwm, cgroup or sampled
+	SampledPeakRSSBytes int64  `json:"sampled_peak_rss_bytes"`
+	IdleRSSBytes        int64  `json:"idle_rss_bytes"`
+	CgroupPeakBytes     int64  `json:"cgroup_peak_bytes"` // includes page cache; 0 without a cgroup
+	MemoryLimitBytes    int64  `json:"memory_limit_bytes"`
+	MemoryLimitBy       string `json:"memory_limit_by"` // cgroup, watchdog or "" without a limit
+	OOMKilled           bool   `json:"oom_killed"`
+	Exit                Exit   `json:"exit"`
+
+	HeapProfile   string     `json:"heap_profile"`    // relative to the run directory
+	HeapProfileAt string     `json:"heap_profile_at"` // peak or end
+	HeapTop       []HeapFunc `json:"heap_top"`
+	RSSSeries     string     `json:"rss_series"`
+	Log           string     `json:"log"`
+
+	ClientCPUS         float64 `json:"client_cpu_s"`
+	ClientPeakRSSBytes int64   `json:"client_peak_rss_bytes"`
+}
+
+// Latency percentiles of successful requests, to the last body byte.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Exit is how the target process ended.
+type Exit struct {
+	Code   int    `json:"code"`
+	Signal string `json:"signal"`
+}
+
+// HeapFunc is in-use heap bytes charged to one function at the profile.
+type HeapFunc struct {
+	Func       string `json:"func"`
+	InuseBytes int64  `json:"inuse_bytes"`
+}
+
+// BadInputError is a results file that cannot be used: unreadable, not
+// JSON, or of another schema. It carries exit code 2.
+type BadInputError struct {
+	Path string
+	Err  error
+}
+
+func (e *BadInputError) Error() string { return fmt.Sprintf("%s: %v", e.Path, e.Err) }
+func (e *BadInputError) Unwrap() error { return e.Err }
+func (e *BadInputError) ExitCode() int { return 2 }
+
+// Write stores r at path atomically: readers see the old file or the new
+// one, never half of either.
+func Write(path string, r *Results) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode results: %w", err)
+	}
+	b = append(b, '\n')
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".results-*.json")
+	if err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	return nil
+}
+
+// Read loads a results file, refusing unknown fields and other schemas.
+func Read(path string) (*Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &BadInputError{path, err}
+	}
+	var r Results
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, &BadInputError{path, fmt.Errorf("not a results file: %w", err)}
+	}
+	if r.Schema != Schema {
+		return nil, &BadInputError{path, fmt.Errorf("schema %q, want %q", r.Schema, Schema)}
+	}
+	return &r, nil
+}
+
+// Targets lists the targets in the order they first appear.
+func (r *Results) Targets() []string {
+	var out []string
+	for _, run := range r.Runs {
+		if !slices.Contains(out, run.Target) {
+			out = append(out, run.Target)
+		}
+	}
+	return out
+}
+
+// Levels lists the concurrency levels in ascending order.
+func (r *Results) Levels() []int {
+	var out []int
+	for _, run := range r.Runs {
+		if !slices.Contains(out, run.Concurrency) {
+			out = append(out, run.Concurrency)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Select returns the runs of one target at one level, across repeats.
+func (r *Results) Select(target string, level int) []Run {
+	var out []Run
+	for _, run := range r.Runs {
+		if run.Target == target && run.Concurrency == level {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
+// Median returns the median of f over runs that measured (no Error), and
+// whether there was any.
+func Median(runs []Run, f func(Run) float64) (float64, bool) {
+	var v []float64
+	for _, r := range runs {
+		if r.Error == "" {
+			v = append(v, f(r))
+		}
+	}
+	if len(v) == 0 {
+		return 0, false
+	}
+	slices.Sort(v)
+	if n := len(v); n%2 == 1 {
+		return v[n/2], true
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2, true
+}

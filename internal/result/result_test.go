@@ -1,0 +1,91 @@
+package result
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func sample() *Results {
+	now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	return &Results{
+		Schema:    Schema,
+		Scenario:  Scenario{Name: "quick", File: "scenarios/quick.yaml", SHA256: strings.Repeat("a", 64)},
+		StartedAt: now, FinishedAt: &now,
+		Host: Host{CPUs: 2, MemBytes: 24 << 30, Kernel: "6.1", Go: "go1.26.8", Cgroup: "v1"},
+		Runs: []Run{
+			{Target: "streamed", Concurrency: 8, Repeat: 0, PeakRSSBytes: 9 << 20, Errors: map[string]int64{}},
+			{Target: "buffered", Concurrency: 1, Repeat: 0, PeakRSSBytes: 40 << 20, Errors: map[string]int64{"truncated": 2}},
+			{Target: "buffered", Concurrency: 8, Repeat: 1, PeakRSSBytes: 300 << 20},
+			{Target: "buffered", Concurrency: 8, Repeat: 0, PeakRSSBytes: 200 << 20},
+			{Target: "buffered", Concurrency: 8, Repeat: 2, Error: "never healthy"},
+		},
+	}
+}
+
+func TestWriteReadRoundTrip(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "results.json")
+	want := sample()
+	if err := Write(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("temp files left beside results.json: %v", entries)
+	}
+}
+
+func TestReadRejects(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tests := map[string]string{
+		"wrong schema":  `{"schema":"flood-harness/results/v0","runs":[]}`,
+		"unknown field": `{"schema":"flood-harness/results/v1","runs":[],"colour":"red"}`,
+		"not json":      `peak: 12`,
+	}
+	for name, body := range tests {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".json")
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Read(p)
+		var bad *BadInputError
+		if !errors.As(err, &bad) || bad.ExitCode() != 2 || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: Read = %v, want a BadInputError naming the file", name, err)
+		}
+	}
+	if _, err := Read(filepath.Join(dir, "missing.json")); err == nil {
+		t.Error("Read of a missing file succeeded")
+	}
+}
+
+func TestSelectAndMedian(t *testing.T) {
+	t.Parallel()
+	r := sample()
+	if got := r.Targets(); !cmp.Equal(got, []string{"streamed", "buffered"}) {
+		t.Errorf("Targets = %v", got)
+	}
+	if got := r.Levels(); !cmp.Equal(got, []int{1, 8}) {
+		t.Errorf("Levels = %v", got)
+	}
+	runs := r.Select("buffered", 8)
+	peak := func(r Run) float64 { return float64(r.PeakRSSBytes) }
+	if m, ok := Median(runs, peak); !ok || m != 250<<20 {
+		t.Errorf("median of 200 and 300 MiB (a failed run ignored) = %v, %v", m, ok)
+	}
+	if _, ok := Median(r.Select("nope", 1), peak); ok {
+		t.Error("median of nothing")
+	}
+}

@@ -1,0 +1,169 @@
+package sample
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/process"
+)
+
+// Usage is a memory figure read on demand, such as a cgroup's charge.
+type Usage interface {
+	Usage() (int64, error)
+}
+
+// Options configure a Sampler.
+type Options struct {
+	// PID is the root of the process tree measured.
+	PID int
+	// Interval between samples (default 20ms).
+	Interval time.Duration
+	// Cgroup, when set, is read beside the tree at every sample.
+	Cgroup Usage
+	// Series, when set, receives one CSV line per sample:
+	// elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes.
+	Series io.Writer
+	// OnSample, when set, sees every sample (from the sampler's goroutine).
+	OnSample func(Sample)
+}
+
+// Sample is one reading of the whole process tree.
+type Sample struct {
+	Elapsed time.Duration
+	RSS     int64 // summed over the tree (gopsutil, /proc/PID/statm)
+	HWM     int64 // VmHWM summed over the tree: exact for one process, an upper bound for several
+	Procs   int
+	Cgroup  int64 // the cgroup's charge, when there is one
+}
+
+// Summary is what a Sampler saw over its life.
+type Summary struct {
+	Peak    Sample // the sample with the highest RSS
+	HWM     int64  // the highest tree HWM seen
+	Last    Sample
+	Samples int
+}
+
+// Sampler reads a process tree's memory at an interval until stopped.
+type Sampler struct {
+	o     Options
+	start time.Time
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu   sync.Mutex
+	sum  Summary
+	tree []*process.Process
+}
+
+// rescanEvery is how many samples pass between looks for new children:
+// finding them scans all of /proc, reading their memory does not.
+const rescanEvery = 10
+
+// Start samples at once, then every interval, until Stop.
+func Start(o Options) *Sampler {
+	if o.Interval <= 0 {
+		o.Interval = 20 * time.Millisecond
+	}
+	s := &Sampler{o: o, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	var bw *bufio.Writer
+	if o.Series != nil {
+		bw = bufio.NewWriter(o.Series)
+		fmt.Fprintln(bw, "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes")
+	}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(o.Interval)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			smp, ok := s.read(i%rescanEvery == 0)
+			if ok {
+				s.record(smp)
+				if bw != nil {
+					fmt.Fprintf(bw, "%.1f,%d,%d,%d,%d\n", float64(smp.Elapsed)/float64(time.Millisecond), smp.RSS, smp.HWM, smp.Procs, smp.Cgroup)
+				}
+				if o.OnSample != nil {
+					o.OnSample(smp)
+				}
+			}
+			select {
+			case <-s.stop:
+				if bw != nil {
+					_ = bw.Flush()
+				}
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// read takes one sample; ok is false once the root process is gone.
+func (s *Sampler) read(rescan bool) (Sample, bool) {
+	if rescan || s.tree == nil {
+		s.tree = Tree(s.o.PID)
+	}
+	smp := Sample{Elapsed: time.Since(s.start)}
+	for _, p := range s.tree {
+		mi, err := p.MemoryInfo()
+		if err != nil {
+			continue // exited since the last scan
+		}
+		smp.RSS += int64(mi.RSS)
+		smp.Procs++
+		if st, err := ReadStatus(int(p.Pid)); err == nil {
+			smp.HWM += st.HWM
+		}
+	}
+	if s.o.Cgroup != nil {
+		smp.Cgroup, _ = s.o.Cgroup.Usage()
+	}
+	return smp, smp.Procs > 0
+}
+
+func (s *Sampler) record(smp Sample) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if smp.RSS > s.sum.Peak.RSS {
+		s.sum.Peak = smp
+	}
+	s.sum.HWM = max(s.sum.HWM, smp.HWM)
+	s.sum.Last = smp
+	s.sum.Samples++
+}
+
+// Latest is the most recent sample.
+func (s *Sampler) Latest() Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sum.Last
+}
+
+// Stop ends sampling and returns the summary. Call it once.
+func (s *Sampler) Stop() Summary {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sum
+}
+
+// Tree lists pid and all its descendants that are alive now.
+func Tree(pid int) []*process.Process {
+	root, err := process.NewProcess(int32(pid))
+	if err != nil {
+		return nil
+	}
+	out := []*process.Process{root}
+	for i := 0; i < len(out); i++ {
+		kids, err := out[i].Children()
+		if err == nil {
+			out = append(out, kids...)
+		}
+	}
+	return out
+}

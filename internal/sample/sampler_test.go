@@ -1,0 +1,106 @@
+package sample
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestTreeFindsChildren(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30 & sleep 30 & wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(Tree(cmd.Process.Pid)) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Tree found %d processes, want the shell and its 2 children", len(Tree(cmd.Process.Pid)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// hold keeps a named allocation alive, so a heap profile can find it.
+//
+//go:noinline
+func hold(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}
+
+func TestSamplerSeesAnAllocation(t *testing.T) {
+	// Not parallel: it measures this process.
+	var series bytes.Buffer
+	var seen int
+	s := Start(Options{PID: os.Getpid(), Interval: 5 * time.Millisecond, Series: &series, OnSample: func(Sample) { seen++ }})
+	time.Sleep(30 * time.Millisecond)
+	before := s.Latest().RSS
+	buf := hold(96 << 20)
+	time.Sleep(50 * time.Millisecond)
+	sum := s.Stop()
+	runtime.KeepAlive(buf)
+	if sum.Peak.RSS < before+64<<20 {
+		t.Errorf("peak RSS %d, was %d before a 96 MiB allocation", sum.Peak.RSS, before)
+	}
+	if sum.HWM < sum.Peak.RSS || sum.Peak.Procs != 1 {
+		t.Errorf("HWM %d below the sampled peak %d, or %d processes", sum.HWM, sum.Peak.RSS, sum.Peak.Procs)
+	}
+	lines := strings.Split(strings.TrimSpace(series.String()), "\n")
+	if lines[0] != "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes" || len(lines) != sum.Samples+1 || seen != sum.Samples || sum.Samples < 5 {
+		t.Errorf("series has %d lines (header %q), %d samples, OnSample saw %d", len(lines), lines[0], sum.Samples, seen)
+	}
+}
+
+func TestSamplerStopsWhenTheProcessIsGone(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	s := Start(Options{PID: cmd.Process.Pid, Interval: time.Millisecond})
+	time.Sleep(10 * time.Millisecond)
+	if sum := s.Stop(); sum.Samples != 0 {
+		t.Errorf("%d samples of a reaped process", sum.Samples)
+	}
+}
+
+func TestHeapTop(t *testing.T) {
+	t.Parallel()
+	keep := hold(8 << 20)
+	runtime.GC() // inuse_space reflects the last completed GC
+	var prof bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&prof, 0); err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(keep)
+	top, err := HeapTop(prof.Bytes(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) == 0 || !strings.HasSuffix(top[0].Func, "sample.hold") || top[0].InuseBytes < 4<<20 {
+		t.Fatalf("heap top %+v, want sample.hold first with about 8 MiB", top)
+	}
+	for i := 1; i < len(top); i++ {
+		if top[i].InuseBytes > top[i-1].InuseBytes {
+			t.Errorf("heap top not sorted: %+v", top)
+		}
+	}
+	if _, err := HeapTop([]byte("not a profile"), 10); err == nil {
+		t.Error("HeapTop accepted garbage")
+	}
+}

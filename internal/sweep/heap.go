@@ -1,0 +1,95 @@
+package sweep
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
+	"github.com/floodharness/harness/internal/scenario"
+	"github.com/floodharness/harness/internal/target"
+)
+
+// heapWatch fetches heap profiles while RSS climbs and keeps the one taken
+// at the highest RSS: the sampled peak cannot be known until the flood is
+// over, so this keeps the best candidate as it goes.
+type heapWatch struct {
+	ctx  context.Context
+	url  string // "" when the target has no pprof or profiles are off
+	mode string
+	p    *target.Process
+
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	busy    bool
+	nextAt  int64 // fetch again once RSS passes this
+	best    []byte
+	bestRSS int64
+	lastTry time.Time
+}
+
+func newHeapWatch(ctx context.Context, tg scenario.Target, p *target.Process, mode string, idle int64) *heapWatch {
+	h := &heapWatch{ctx: ctx, mode: mode, p: p, nextAt: idle + idle/4}
+	if tg.Pprof != "" && mode != "off" {
+		h.url = p.URL(tg.Pprof)
+	}
+	return h
+}
+
+// observe is called with every RSS sample.
+func (h *heapWatch) observe(rss int64) {
+	if h.url == "" || h.mode != "peak" {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy || rss < h.nextAt || time.Since(h.lastTry) < 200*time.Millisecond {
+		return
+	}
+	h.busy, h.lastTry, h.nextAt = true, time.Now(), rss+rss/4
+	h.wg.Go(func() {
+		b, err := sample.FetchHeap(h.ctx, h.url)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.busy = false
+		if err == nil && rss >= h.bestRSS {
+			h.best, h.bestRSS = b, rss
+		}
+	})
+}
+
+// finish waits for a fetch in flight, takes one at the end if there is
+// none yet (or the mode is "end"), and stores it with its top 10.
+func (h *heapWatch) finish(dir, label string, run *result.Run) {
+	if h.url == "" {
+		return
+	}
+	h.wg.Wait()
+	at := "peak"
+	if h.best == nil {
+		select {
+		case <-h.p.Done():
+			return // the target died (OOM): nothing left to ask
+		default:
+		}
+		if b, err := sample.FetchHeap(h.ctx, h.url); err == nil {
+			h.best, at = b, "end"
+		}
+	}
+	if h.best == nil {
+		return
+	}
+	name := filepath.Join("profiles", run.Target+"-"+label+".pb.gz")
+	if err := os.WriteFile(filepath.Join(dir, name), h.best, 0o644); err != nil {
+		return
+	}
+	run.HeapProfile, run.HeapProfileAt = name, at
+	if top, err := sample.HeapTop(h.best, 10); err == nil {
+		for _, f := range top {
+			run.HeapTop = append(run.HeapTop, result.HeapFunc{Func: f.Func, InuseBytes: f.InuseBytes})
+		}
+	}
+}
