@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build test vet staticcheck fuzz bench-serve bench-flood clean
+.PHONY: all build test vet staticcheck fuzz bench-serve bench-flood bench-admission clean
 
 all: build
 
@@ -26,6 +26,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONRowMatchesStdlib$$' -fuzztime $(FUZZTIME) ./targets/
 	$(GO) test -run '^$$' -fuzz '^FuzzCSVRowMatchesStdlib$$' -fuzztime $(FUZZTIME) ./targets/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseBytes$$' -fuzztime $(FUZZTIME) ./internal/units/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/scenario/
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONChecker$$' -fuzztime $(FUZZTIME) ./internal/load/
 
 # The reference servers' own benchmark: encoder cost per row, then the peak
 # RSS (VmHWM) of one fresh server process per impl and concurrency level.
@@ -36,8 +38,15 @@ bench-serve:
 	@echo "== peak RSS (VmHWM) of one server process after c concurrent ~8 MB downloads, MiB (max of 3 floods)"
 	@$(GO) test -run '^$$' -bench ServePeakRSS -benchtime 3x ./cmd/harness/ | awk -f scripts/benchtable.awk -v metrics=peak-rss-MiB -v pivot=c
 
-# Until `harness run` lands, the flood bench is the servers' own benchmark.
-bench-flood: bench-serve
+# The main job: flood.yaml (buffered vs streamed vs batched, levels 1..64,
+# 1 GiB cap) on the built-in Go targets; prints peak RSS per target × level
+# and leaves results.json, logs, RSS series and heap profiles in reports/.
+bench-flood: build
+	bin/harness run scenarios/flood.yaml
+
+# The reservation bug: early-release vs held vs reject under a 512 MiB cap.
+bench-admission: build
+	bin/harness run scenarios/admission.yaml
 
 clean:
 	rm -rf bin

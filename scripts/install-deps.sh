@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: gcc for `go test -race` (cgo), make for the Makefile.
-packages=(gcc libc6-dev make)
+# Debian packages: gcc for `go test -race` (cgo), make for the Makefile,
+# python3 for the external (non-Go) target in the end-to-end tests.
+packages=(gcc libc6-dev make python3)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -265,7 +265,7 @@ func TestAdmissionHeldReleasesOnceOnDisconnect(t *testing.T) {
 		t.Run(impl, func(t *testing.T) {
 			t.Parallel()
 			const clients = 16
-			srv, url := newTestServer(t, func(c *Config) { c.Impl, c.Admission, c.Budget = impl, AdmitHeld, 40 << 20 })
+			srv, url := newTestServer(t, func(c *Config) { c.Impl, c.Admission, c.Budget = impl, AdmitHeld, 40<<20 })
 			var wg sync.WaitGroup
 			for range clients {
 				wg.Go(func() {
@@ -302,7 +302,7 @@ func TestAdmissionWhileBodiesInFlight(t *testing.T) {
 		t.Run(tt.admission, func(t *testing.T) {
 			t.Parallel()
 			const clients = 3
-			srv, url := newTestServer(t, func(c *Config) { c.Admission, c.Budget = tt.admission, 256 << 20 })
+			srv, url := newTestServer(t, func(c *Config) { c.Admission, c.Budget = tt.admission, 256<<20 })
 			conns := make([]net.Conn, 0, clients)
 			for range clients {
 				conn, _, status := openExport(t, url, bigQuery)
@@ -330,7 +330,7 @@ func TestAdmissionWhileBodiesInFlight(t *testing.T) {
 func TestAdmissionReject(t *testing.T) {
 	t.Parallel()
 	// The budget fits one ~16 MB body but not two.
-	srv, url := newTestServer(t, func(c *Config) { c.Admission, c.Budget = AdmitReject, 24 << 20 })
+	srv, url := newTestServer(t, func(c *Config) { c.Admission, c.Budget = AdmitReject, 24<<20 })
 	holder, _, status := openExport(t, url, bigQuery)
 	if !strings.Contains(status, "200") {
 		t.Fatalf("first request: status %q", status)

@@ -8,13 +8,13 @@ import (
 // Outcomes of a response body, beyond plain success.
 const (
 	OutcomeOK          = "ok"
-	OutcomeInvalid     = "invalid_body"  // not the format it claims
-	OutcomeTruncated   = "truncated"     // ended before the format says it is complete
-	OutcomeErrorRecord = "error_record"  // well-formed, but carries an {"error": …} record
-	OutcomeStalled     = "stalled"       // no byte for request.timeout
-	OutcomeConnect     = "connect"       // could not connect or send
-	OutcomeAborted     = "aborted"       // the client hung up on purpose (abort_after_bytes)
-	OutcomeCutOff      = "cut_off"       // still running when the grace period ended
+	OutcomeInvalid     = "invalid_body" // not the format it claims
+	OutcomeTruncated   = "truncated"    // ended before the format says it is complete
+	OutcomeErrorRecord = "error_record" // well-formed, but carries an {"error": …} record
+	OutcomeStalled     = "stalled"      // no byte for request.timeout
+	OutcomeConnect     = "connect"      // could not connect or send
+	OutcomeAborted     = "aborted"      // the client hung up on purpose (abort_after_bytes)
+	OutcomeCutOff      = "cut_off"      // still running when the grace period ended
 )
 
 // validator checks a body as it streams by, in pieces of any size.

@@ -41,7 +41,8 @@ func (e *Error) ExitCode() int { return 2 }
 type decoder struct {
 	file  string
 	errs  []error
-	lines map[string]int // key path → line, for Validate's messages
+	lines map[string]int  // key path → line, for Validate's messages
+	bad   map[string]bool // key paths that failed to decode
 }
 
 func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
@@ -50,6 +51,7 @@ func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
 		line = n.Line
 	}
 	d.errs = append(d.errs, &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+	d.bad[key] = true
 }
 
 var (

@@ -191,11 +191,9 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	s := &Scenario{File: file}
 	sum := sha256.Sum256(data)
 	s.SHA256 = hex.EncodeToString(sum[:])
-	d := &decoder{file: file, lines: map[string]int{}}
+	d := &decoder{file: file, lines: map[string]int{}, bad: map[string]bool{}}
 	d.decode(doc.Content[0], reflect.ValueOf(s).Elem(), "")
-	if len(d.errs) > 0 {
-		return nil, errors.Join(d.errs...)
-	}
+	// Validate even after decode errors, so one pass reports every problem.
 	s.setDefaults()
 	if err := s.validate(d); err != nil {
 		return nil, err
@@ -249,14 +247,15 @@ var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // validate checks meaning once types are right, reporting every problem.
 func (s *Scenario) validate(d *decoder) error {
 	bad := func(key, format string, args ...any) {
+		for k := key; k != ""; k = parentKey(k) {
+			if d.bad[k] {
+				return // already reported as undecodable
+			}
+		}
 		line, ok := d.lines[key]
 		for k := key; !ok && k != ""; {
 			// Fall back to the nearest enclosing key that was written.
-			if i := strings.LastIndexAny(k, ".["); i >= 0 {
-				k = k[:i]
-			} else {
-				k = ""
-			}
+			k = parentKey(k)
 			line, ok = d.lines[k]
 		}
 		d.errs = append(d.errs, &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -342,6 +341,14 @@ func (s *Scenario) validate(d *decoder) error {
 		}
 	}
 	return errors.Join(d.errs...)
+}
+
+// parentKey is the enclosing key path: "targets[0]" for "targets[0].name".
+func parentKey(k string) string {
+	if i := strings.LastIndexAny(k, ".["); i >= 0 {
+		return k[:i]
+	}
+	return ""
 }
 
 // isLoopback reports whether host is "localhost" or a loopback IP.

@@ -147,3 +147,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseReportsDecodeAndValidationTogether(t *testing.T) {
+	t.Parallel()
+	y := "name: x\nlevels: many\nduration: forever\ntargets:\n  - name: a\n    command: [serve]\n"
+	_, err := Parse("both.yaml", []byte(y))
+	if err == nil {
+		t.Fatal("Parse = nil error")
+	}
+	msg := err.Error()
+	for _, w := range []string{"both.yaml:2: levels: want a list", "both.yaml:3: duration:", "both.yaml:6: targets[0].command: no argument contains {port}"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error:\n%s\nwant it to contain %q", msg, w)
+		}
+	}
+	if strings.Contains(msg, "want at least one concurrency level") {
+		t.Errorf("an undecodable key is reported twice:\n%s", msg)
+	}
+}

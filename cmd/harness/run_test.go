@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/target"
+)
+
+// harnessRun runs the real binary from the module root (scenarios name
+// paths relative to it) and returns its exit code, stdout and stderr.
+func harnessRun(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := harnesstest.Command(harnessBin, args...)
+	cmd.Dir = "../.."
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out.String(), errb.String()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return 0, out.String(), errb.String()
+}
+
+func readResults(t *testing.T, dir string) *result.Results {
+	t.Helper()
+	r, err := result.Read(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func only(t *testing.T, r *result.Results, tg string, level int) result.Run {
+	t.Helper()
+	runs := r.Select(tg, level)
+	if len(runs) != 1 {
+		t.Fatalf("%d runs of %s at c=%d, want 1", len(runs), tg, level)
+	}
+	return runs[0]
+}
+
+func TestRunQuickStreamedFlatBufferedGrows(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "scenarios/quick.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	r := readResults(t, dir)
+	if r.Partial || r.FinishedAt == nil || len(r.Runs) != 4 || r.Host.CPUs < 1 {
+		t.Fatalf("results: partial=%v finished=%v, %d runs, host %+v", r.Partial, r.FinishedAt, len(r.Runs), r.Host)
+	}
+	top := r.Levels()[len(r.Levels())-1]
+	buf, str := only(t, r, "buffered", top), only(t, r, "streamed", top)
+	t.Logf("c=%d: buffered peak %d MiB, streamed %d MiB", top, buf.PeakRSSBytes>>20, str.PeakRSSBytes>>20)
+	if buf.PeakRSSBytes < 5*str.PeakRSSBytes {
+		t.Errorf("at c=%d buffered peak %d < 5 × streamed peak %d", top, buf.PeakRSSBytes, str.PeakRSSBytes)
+	}
+	for _, run := range r.Runs {
+		if run.OK == 0 || run.Failed != 0 || run.Rows != run.OK*2000 || run.PeakRSSSource != "vmhwm" || run.PeakRSSBytes < run.SampledPeakRSSBytes {
+			t.Errorf("%s c=%d: ok %d failed %d rows %d, peak %d (%s) vs sampled %d", run.Target, run.Concurrency, run.OK, run.Failed, run.Rows, run.PeakRSSBytes, run.PeakRSSSource, run.SampledPeakRSSBytes)
+		}
+		for _, f := range []string{run.Log, run.RSSSeries, run.HeapProfile} {
+			if st, err := os.Stat(filepath.Join(dir, f)); f == "" || err != nil || st.Size() == 0 {
+				t.Errorf("%s c=%d: file %q missing or empty", run.Target, run.Concurrency, f)
+			}
+		}
+		if len(run.HeapTop) == 0 || run.ClientCPUS <= 0 || run.ClientPeakRSSBytes <= 0 || run.IdleRSSBytes <= 0 {
+			t.Errorf("%s c=%d: heap top %d entries, client cpu %v, client peak %d, idle %d", run.Target, run.Concurrency, len(run.HeapTop), run.ClientCPUS, run.ClientPeakRSSBytes, run.IdleRSSBytes)
+		}
+	}
+	if !strings.Contains(stdout, "peak RSS (MiB)") || !strings.Contains(stdout, "results: "+dir) {
+		t.Errorf("stdout lacks the table or the results path:\n%s", stdout)
+	}
+}
+
+func TestRunBadScenarioExit2(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: bad\nlevels: [1]\nduration: forever\ntargets:\n  - name: a\n    command: [harness, serve]\n"), 0o644)
+	code, _, stderr := harnessRun(t, "run", "--out", filepath.Join(dir, "out"), bad)
+	if code != 2 || !strings.Contains(stderr, bad+":3: duration:") || !strings.Contains(stderr, bad+":6: targets[0].command: no argument contains {port}") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 2 naming %s:3 duration and :6 command", code, stderr, bad)
+	}
+	for _, args := range [][]string{
+		{"run", "scenarios/quick.yaml", "--targets", "nope"},
+		{"run", "--targets", "nope", "scenarios/quick.yaml"},
+		{"run", "--levels", "0", "scenarios/quick.yaml"},
+		{"run"},
+	} {
+		if code, _, stderr := harnessRun(t, args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2\n%s", args, code, stderr)
+		}
+	}
+}
+
+func TestRunExternalTarget(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("python3 is missing: scripts/install-deps.sh installs it")
+	}
+	dir := t.TempDir()
+	code, _, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/external.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	run := only(t, readResults(t, dir), "python", 2)
+	if run.OK == 0 || run.Failed != 0 || run.Rows != run.OK*500 || run.PeakRSSBytes <= 0 {
+		t.Errorf("python target: ok %d failed %d rows %d peak %d", run.OK, run.Failed, run.Rows, run.PeakRSSBytes)
+	}
+}
+
+func TestRunSIGINTLeavesNoOrphans(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	marker := fmt.Sprintf("sigint-%d", time.Now().UnixNano())
+	sc := filepath.Join(dir, "long.yaml")
+	os.WriteFile(sc, []byte(`name: long
+levels: [2, 4]
+duration: 60s
+targets:
+  - name: streamed
+    command: [harness, serve, --impl, streamed, --port, "{port}"]
+    env: {ORPHAN_MARKER: `+marker+`}
+`), 0o644)
+	out := filepath.Join(dir, "out")
+	cmd := harnesstest.Command(harnessBin, "run", "--out", out, sc)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(harnesstest.Survivors("ORPHAN_MARKER", marker)) == 0 || !strings.Contains(stderr.String(), "flooding") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the target never started flooding:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // mid-flood
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("after SIGINT: %v, stderr:\n%s\nwant exit 3 saying interrupted", err, stderr.String())
+	}
+	if pids := harnesstest.Survivors("ORPHAN_MARKER", marker); len(pids) > 0 {
+		t.Errorf("targets survived SIGINT of the harness: %v", pids)
+	}
+	r := readResults(t, out)
+	if !r.Partial || r.FinishedAt != nil {
+		t.Errorf("results after SIGINT: partial=%v finished=%v, want a partial run kept", r.Partial, r.FinishedAt)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// The reservation bug, shown end to end under a real memory cap.
+func TestRunAdmissionUnderCap(t *testing.T) {
+	t.Parallel()
+	if v := target.SystemCgroups().Version(); v == "none" {
+		t.Skip("no writable memory cgroup controller here, so no real cap to test against")
+	}
+	dir := t.TempDir()
+	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/admission-small.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	t.Log("\n" + stdout)
+	r := readResults(t, dir)
+	early, held, reject := only(t, r, "early-release", 32), only(t, r, "held", 32), only(t, r, "reject", 32)
+	if !early.OOMKilled && early.OK > early.Requests/2 {
+		t.Errorf("early-release: oom=%v, %d of %d ok; want it OOM-killed or failing most requests", early.OOMKilled, early.OK, early.Requests)
+	}
+	if held.OOMKilled || held.Failed != 0 || held.OK+held.Aborted != 32 || held.PeakRSSBytes >= held.MemoryLimitBytes {
+		t.Errorf("held: oom=%v, %d ok + %d aborted of 32, failed %d %v, peak %d MiB under a %d MiB cap; want every request served below the cap",
+			held.OOMKilled, held.OK, held.Aborted, held.Failed, held.Errors, held.PeakRSSBytes>>20, held.MemoryLimitBytes>>20)
+	}
+	if reject.OOMKilled || reject.Errors["status_503"] == 0 || reject.Exit.Signal != "" {
+		t.Errorf("reject: oom=%v, errors %v, exit %+v; want 503s and no death", reject.OOMKilled, reject.Errors, reject.Exit)
+	}
+}

@@ -1,0 +1,129 @@
+package sweep
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/scenario"
+	"github.com/floodharness/harness/internal/target"
+)
+
+var harnessBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sweep-bin-")
+	if err == nil {
+		harnessBin, err = harnesstest.Build(dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func parse(t *testing.T, yaml string) *scenario.Scenario {
+	t.Helper()
+	sc, err := scenario.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func TestPanicMidRunLeavesNoOrphans(t *testing.T) {
+	t.Parallel()
+	marker := fmt.Sprintf("panic-%d", time.Now().UnixNano())
+	sc := parse(t, fmt.Sprintf(`name: p
+levels: [1]
+duration: 1s
+targets:
+  - name: s
+    command: [%s, serve, --port, "{port}"]
+    env: {ORPHAN_MARKER: %s}
+`, harnessBin, marker))
+	started := false
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the injected panic did not surface")
+			}
+		}()
+		_, _ = Run(context.Background(), Options{
+			Scenario: sc, Dir: t.TempDir(), Cgroups: target.SystemCgroups(),
+			Logf: func(format string, _ ...any) {
+				if strings.Contains(format, "flooding") {
+					started = len(harnesstest.Survivors("ORPHAN_MARKER", marker)) == 1
+					panic("injected")
+				}
+			},
+		})
+	}()
+	if !started {
+		t.Fatal("the target was not running when the panic hit")
+	}
+	if pids := harnesstest.Survivors("ORPHAN_MARKER", marker); len(pids) > 0 {
+		t.Errorf("target survived a panic in the sweep: %v", pids)
+	}
+}
+
+func TestNeverHealthyTargetFailsItsRunAndTheSweepGoesOn(t *testing.T) {
+	t.Parallel()
+	sc := parse(t, fmt.Sprintf(`name: h
+levels: [1]
+duration: 500ms
+targets:
+  - name: broken
+    command: [/bin/sh, -c, "echo cannot open database >&2; exit 1", "{port}"]
+  - name: fine
+    command: [%s, serve, --port, "{port}"]
+`, harnessBin))
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: target.SystemCgroups(), Logf: t.Logf})
+	fe, ok := err.(*FailedError)
+	if !ok || fe.ExitCode() != 3 || len(fe.Failed) != 1 {
+		t.Fatalf("Run error %v, want a FailedError for one run", err)
+	}
+	if len(res.Runs) != 2 || !strings.Contains(res.Runs[0].Error, "cannot open database") || res.Runs[1].Error != "" || res.Runs[1].OK == 0 {
+		t.Errorf("runs %+v: want the broken one with its log tail and the fine one measured", res.Runs)
+	}
+	onDisk, rerr := result.Read(filepath.Join(dir, "results.json"))
+	if rerr != nil || len(onDisk.Runs) != 2 || onDisk.Partial {
+		t.Errorf("results.json: %v, %+v", rerr, onDisk)
+	}
+}
+
+func TestWatchdogWithoutCgroups(t *testing.T) {
+	t.Parallel()
+	// A cgroup filesystem with no memory controller forces the fallback.
+	none := target.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}
+	sc := parse(t, fmt.Sprintf(`name: w
+levels: [8]
+duration: 3s
+request:
+  path: /export?rows=2000&width=4000
+memory:
+  limit: 64MiB
+  sample_interval: 5ms
+targets:
+  - name: buffered
+    command: [%s, serve, --impl, buffered, --port, "{port}"]
+`, harnessBin))
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Cgroups: none, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := res.Runs[0]
+	if res.Host.Cgroup != "none" || run.MemoryLimitBy != "watchdog" || !run.OOMKilled || run.Exit.Signal != "SIGKILL" {
+		t.Errorf("host cgroup %q, limit by %q, oom %v, exit %+v; want the watchdog to kill at 64 MiB", res.Host.Cgroup, run.MemoryLimitBy, run.OOMKilled, run.Exit)
+	}
+}
