@@ -3,15 +3,19 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build test vet staticcheck fuzz bench-serve bench-flood bench-admission clean
+.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission clean
 
 all: build
 
 build:
 	$(GO) build -o bin/harness ./cmd/harness
 
-test: vet staticcheck
+# Installs only what is missing (a no-op on a prepared machine), then tests.
+test: deps vet staticcheck
 	$(GO) test -race -count=1 ./...
+
+deps:
+	@bash scripts/install-deps.sh
 
 vet:
 	$(GO) vet ./...

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync"
 	"syscall"
 )
 
@@ -32,17 +33,34 @@ type env struct {
 	getenv func(string) string
 	isTTY  bool // stderr is a terminal: show a live progress line
 
+	mu            sync.Mutex // progress comes from the flood's goroutine
 	progressShown bool
 }
 
 // showProgress replaces the live status line on a terminal.
 func (e *env) showProgress(line string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	fmt.Fprintf(e.stderr, "\r\033[K%s", line)
 	e.progressShown = true
 }
 
-// clearProgress removes the status line before a plain line is written.
+// logLine writes one plain line to stderr, over the status line if shown.
+func (e *env) logLine(line string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.clearProgressLocked()
+	fmt.Fprintln(e.stderr, line)
+}
+
+// clearProgress removes the status line.
 func (e *env) clearProgress() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.clearProgressLocked()
+}
+
+func (e *env) clearProgressLocked() {
 	if e.progressShown {
 		fmt.Fprint(e.stderr, "\r\033[K")
 		e.progressShown = false

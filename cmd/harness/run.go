@@ -54,8 +54,7 @@ func runScenario(e *env, o runOpts, args []string) error {
 		dir = filepath.Join("reports", time.Now().Format("20060102-150405")+"-"+sc.Name)
 	}
 	logf := func(format string, args ...any) {
-		e.clearProgress()
-		fmt.Fprintf(e.stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+		e.logLine(time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...))
 	}
 	var progress func(string)
 	if e.isTTY {
