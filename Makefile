@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission clean
+.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check clean
 
 all: build
 
@@ -47,6 +47,14 @@ bench-serve:
 # and leaves results.json, logs, RSS series and heap profiles in reports/.
 bench-flood: build
 	bin/harness run scenarios/flood.yaml
+
+# Render a fresh quick.yaml report and look at it in headless Chromium: the
+# screenshot lands in reports/report-check/screenshot.png.
+report-check: deps build
+	bin/harness run --out reports/report-check scenarios/quick.yaml
+	REPORT_HTML=$(CURDIR)/reports/report-check/report.html REPORT_PNG=$(CURDIR)/reports/report-check/screenshot.png \
+		$(GO) test -count=1 -run '^TestScreenshot$$' -v ./internal/report/
+	@echo "screenshot: reports/report-check/screenshot.png"
 
 # The reservation bug: early-release vs held vs reject under a 512 MiB cap.
 bench-admission: build

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: gcc for `go test -race` (cgo), make for the Makefile,
-# python3 for the external (non-Go) target in the end-to-end tests.
-packages=(gcc libc6-dev make python3)
+# python3 for the external (non-Go) target in the end-to-end tests, chromium
+# to look at the HTML report as a person would (headless screenshot test).
+packages=(gcc libc6-dev make python3 chromium)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -76,8 +76,9 @@ type command struct {
 // commands lists the subcommands that exist; one file each.
 func commands(e *env) map[string]*command {
 	return map[string]*command{
-		"run":   runCmd(e),
-		"serve": serveCmd(e),
+		"report": reportCmd(e),
+		"run":    runCmd(e),
+		"serve":  serveCmd(e),
 	}
 }
 

@@ -65,11 +65,16 @@ func runScenario(e *env, o runOpts, args []string) error {
 		Scenario: sc, Dir: dir, Cgroups: target.SystemCgroups(), Logf: logf, Progress: progress,
 	})
 	e.clearProgress()
+	results := sweep.ResultsPath(dir)
 	if res != nil && len(res.Runs) > 0 {
 		fmt.Fprintln(e.stdout)
 		_ = report.PeakTable(e.stdout, res)
+		page, rerr := report.Write(res, dir, dir)
+		if rerr != nil {
+			return fmt.Errorf("render report for %s: %w", results, rerr)
+		}
+		fmt.Fprintf(e.stdout, "\nreport: %s", page)
 	}
-	results := sweep.ResultsPath(dir)
 	switch {
 	case sweep.IsInterrupt(err):
 		return &codeError{exitRunFailed, fmt.Errorf("interrupted; the %d run(s) measured so far are in %s", len(res.Runs), results)}

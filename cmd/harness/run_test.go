@@ -85,8 +85,28 @@ func TestRunQuickStreamedFlatBufferedGrows(t *testing.T) {
 			t.Errorf("%s c=%d: heap top %d entries, client cpu %v, client peak %d, idle %d", run.Target, run.Concurrency, len(run.HeapTop), run.ClientCPUS, run.ClientPeakRSSBytes, run.IdleRSSBytes)
 		}
 	}
-	if !strings.Contains(stdout, "peak RSS (MiB)") || !strings.Contains(stdout, "results: "+dir) {
-		t.Errorf("stdout lacks the table or the results path:\n%s", stdout)
+	if !strings.Contains(stdout, "peak RSS (MiB)") || !strings.Contains(stdout, "results: "+dir) || !strings.Contains(stdout, "report: "+filepath.Join(dir, "report.html")) {
+		t.Errorf("stdout lacks the table, the results path or the report path:\n%s", stdout)
+	}
+	// `harness report` re-renders the same bytes from results.json alone.
+	before := map[string][]byte{}
+	for _, f := range []string{"report.html", "summary.md", "peak_rss.svg", "peak_rss.png", "rss_timeline.svg"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[f] = b
+	}
+	if code, _, stderr := harnessRun(t, "report", filepath.Join(dir, "results.json")); code != 0 {
+		t.Fatalf("harness report: exit %d\n%s", code, stderr)
+	}
+	for f, b := range before {
+		if after, _ := os.ReadFile(filepath.Join(dir, f)); !bytes.Equal(after, b) {
+			t.Errorf("%s changed when re-rendered from results.json", f)
+		}
+	}
+	if code, _, _ := harnessRun(t, "report", filepath.Join(dir, "missing.json")); code != 2 {
+		t.Errorf("harness report of a missing file: exit %d, want 2", code)
 	}
 }
 

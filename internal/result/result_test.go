@@ -89,3 +89,29 @@ func TestSelectAndMedian(t *testing.T) {
 		t.Error("median of nothing")
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	run := Run{Requests: 90, OK: 81, Aborted: 9, BytesReceived: 50e6, DurationS: 2}
+	if got := run.OKRatio(); got != 1 {
+		t.Errorf("OKRatio with 81 ok and 9 aborted of 90 = %v, want 1", got)
+	}
+	if got := (Run{Requests: 10, OK: 5}).OKRatio(); got != 0.5 {
+		t.Errorf("OKRatio 5/10 = %v", got)
+	}
+	if got := (Run{}).OKRatio(); got != 1 {
+		t.Errorf("OKRatio of nothing = %v, want 1", got)
+	}
+	if got := run.MBps(); got != 25 {
+		t.Errorf("MBps = %v, want 25", got)
+	}
+	if s, ok := Slope([]float64{1, 4, 16, 64}, []float64{10, 40, 160, 640}); !ok || s != 10 {
+		t.Errorf("Slope of y=10x = %v, %v", s, ok)
+	}
+	if s, ok := Slope([]float64{1, 4, 16}, []float64{9, 9, 9}); !ok || s != 0 {
+		t.Errorf("Slope of a flat line = %v, %v", s, ok)
+	}
+	if _, ok := Slope([]float64{8, 8}, []float64{1, 2}); ok {
+		t.Error("Slope with one x value")
+	}
+}

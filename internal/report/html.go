@@ -1,0 +1,177 @@
+package report
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+//go:embed report.html.tmpl
+var pageTemplate string
+
+// Write renders r into out: every plot as .png and .svg, report.html (one
+// self-contained file) and summary.md. dir is where the files r names live.
+// The output depends only on r and those files, so rendering the same
+// results again gives the same bytes. It returns report.html's path.
+func Write(r *result.Results, dir, out string) (string, error) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", fmt.Errorf("write report: %w", err)
+	}
+	figs, err := Figures(r, dir)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range figs {
+		for ext, b := range map[string][]byte{".png": f.PNG, ".svg": f.SVG} {
+			if err := os.WriteFile(filepath.Join(out, f.Name+ext), b, 0o644); err != nil {
+				return "", fmt.Errorf("write report: %w", err)
+			}
+		}
+	}
+	rel, err := filepath.Rel(out, dir)
+	if err != nil {
+		rel = dir
+	}
+	html, err := HTML(r, figs, rel)
+	if err != nil {
+		return "", err
+	}
+	page := filepath.Join(out, "report.html")
+	if err := os.WriteFile(page, html, 0o644); err != nil {
+		return "", fmt.Errorf("write report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "summary.md"), Markdown(r), 0o644); err != nil {
+		return "", fmt.Errorf("write report: %w", err)
+	}
+	return page, nil
+}
+
+type figView struct {
+	Title, SVGFile, PNGFile string
+	DataURI                 template.URL // our own SVG, base64: safe by construction
+}
+
+type rowView struct {
+	Level, Repeat                              int
+	Error                                      string
+	Requests, OK, Aborted, CutOff              int64
+	Failed, MBps, P50, P99, Peak, Idle, Source string
+	OOM                                        bool
+	Log, Profile, Series                       string
+}
+
+type tableView struct {
+	Target string
+	Rows   []rowView
+}
+
+type heapView struct {
+	Target, At, Profile string
+	Level               int
+	Funcs               []struct{ Func, MiB string }
+}
+
+type pageView struct {
+	Scenario          result.Scenario
+	Host              result.Host
+	HostMem           string
+	Started, Finished string
+	Partial           bool
+	Verdicts          []Verdict
+	Figures           []figView
+	Tables            []tableView
+	Heaps             []heapView
+}
+
+// HTML renders the report page; links are relative to the page, with rel
+// the path from the page's directory to the results' directory.
+func HTML(r *result.Results, figs []Figure, rel string) ([]byte, error) {
+	t, err := template.New("report").Parse(pageTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("report template: %w", err)
+	}
+	link := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		return filepath.ToSlash(filepath.Join(rel, p))
+	}
+	v := pageView{
+		Scenario: r.Scenario, Host: r.Host, HostMem: fmt.Sprintf("%.1f GiB", float64(r.Host.MemBytes)/(1<<30)),
+		Started: r.StartedAt.UTC().Format(time.RFC3339), Partial: r.Partial, Verdicts: Verdicts(r),
+	}
+	if r.FinishedAt != nil {
+		v.Finished = r.FinishedAt.UTC().Format(time.RFC3339)
+	}
+	for _, f := range figs {
+		v.Figures = append(v.Figures, figView{
+			Title: f.Title, SVGFile: f.Name + ".svg", PNGFile: f.Name + ".png",
+			DataURI: template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(f.SVG)),
+		})
+	}
+	for _, tg := range r.Targets() {
+		tv := tableView{Target: tg}
+		for _, l := range r.Levels() {
+			for _, run := range r.Select(tg, l) {
+				tv.Rows = append(tv.Rows, row(run, link))
+			}
+		}
+		v.Tables = append(v.Tables, tv)
+		if h, ok := heapAtTop(r, tg, link); ok {
+			v.Heaps = append(v.Heaps, h)
+		}
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, v); err != nil {
+		return nil, fmt.Errorf("report template: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func row(run result.Run, link func(string) string) rowView {
+	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	rv := rowView{
+		Level: run.Concurrency, Repeat: run.Repeat, Error: firstLine(run.Error),
+		Requests: run.Requests, OK: run.OK, Aborted: run.Aborted, CutOff: run.CutOff,
+		Failed: fmt.Sprint(run.Failed), MBps: f1(run.MBps()),
+		P50: f1(run.LatencyMs.P50), P99: f1(run.LatencyMs.P99),
+		Peak: f1(float64(run.PeakRSSBytes) / mib), Idle: f1(float64(run.IdleRSSBytes) / mib),
+		Source: run.PeakRSSSource, OOM: run.OOMKilled,
+		Log: link(run.Log), Profile: link(run.HeapProfile), Series: link(run.RSSSeries),
+	}
+	if k := kindList(run.Errors); k != "" {
+		rv.Failed += " (" + k + ")"
+	}
+	if run.OK == 0 {
+		rv.P50, rv.P99 = "–", "–"
+	}
+	return rv
+}
+
+func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
+
+// heapAtTop is the target's heap top from its highest level with a profile.
+func heapAtTop(r *result.Results, tg string, link func(string) string) (heapView, bool) {
+	levels := r.Levels()
+	for i := len(levels) - 1; i >= 0; i-- {
+		for _, run := range r.Select(tg, levels[i]) {
+			if len(run.HeapTop) == 0 {
+				continue
+			}
+			h := heapView{Target: tg, Level: run.Concurrency, At: run.HeapProfileAt, Profile: link(run.HeapProfile)}
+			for _, f := range run.HeapTop {
+				h.Funcs = append(h.Funcs, struct{ Func, MiB string }{f.Func, fmt.Sprintf("%.2f", float64(f.InuseBytes)/mib)})
+			}
+			return h, true
+		}
+	}
+	return heapView{}, false
+}

@@ -1,0 +1,53 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+// Markdown is summary.md: the verdicts and the main table, for a CI step
+// summary or a pull-request comment.
+func Markdown(r *result.Results) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "## flood: %s\n\n", md(r.Scenario.Name))
+	if r.Partial {
+		b.WriteString("> **Partial:** the run was interrupted; these are the runs measured so far.\n\n")
+	}
+	for _, v := range Verdicts(r) {
+		mark := "✅"
+		if v.Bad {
+			mark = "❌"
+		}
+		fmt.Fprintf(&b, "- %s %s\n", mark, md(v.Text))
+	}
+	b.WriteString("\n| target | clients | requests | ok | failed | MB/s | p50 ms | p99 ms | peak RSS MiB | source | OOM |\n")
+	b.WriteString("|---|--:|--:|--:|---|--:|--:|--:|--:|---|---|\n")
+	for _, tg := range r.Targets() {
+		for _, l := range r.Levels() {
+			for _, run := range r.Select(tg, l) {
+				if run.Error != "" {
+					fmt.Fprintf(&b, "| %s | %d | could not measure: %s | | | | | | | | |\n", md(tg), l, md(firstLine(run.Error)))
+					continue
+				}
+				rv := row(run, func(string) string { return "" })
+				oom := ""
+				if run.OOMKilled {
+					oom = "**yes**"
+				}
+				fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n",
+					md(tg), l, run.Requests, run.OK, md(rv.Failed), rv.MBps, rv.P50, rv.P99, rv.Peak, rv.Source, oom)
+			}
+		}
+	}
+	fmt.Fprintf(&b, "\nscenario `%s` (sha256 `%.12s…`) on %d CPUs, Linux %s, %s, cgroup %s\n",
+		md(r.Scenario.File), r.Scenario.SHA256, r.Host.CPUs, md(r.Host.Kernel), md(r.Host.Go), r.Host.Cgroup)
+	return b.Bytes()
+}
+
+// md keeps text from breaking a Markdown table or starting markup.
+func md(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;", "`", "'").Replace(s)
+}

@@ -1,0 +1,392 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+const mib = 1 << 20
+
+// Figure is one rendered plot, in both formats.
+type Figure struct {
+	Name  string // file stem: peak_rss, rss_timeline, latency, throughput, ok_ratio
+	Title string
+	SVG   []byte
+	PNG   []byte
+}
+
+// Figures renders every plot for r; dir is where the files r names live.
+// The output depends only on r and those files.
+func Figures(r *result.Results, dir string) ([]Figure, error) {
+	builders := []struct {
+		name, title string
+		build       func(*result.Results, string) (*plot.Plot, error)
+	}{
+		{"peak_rss", "Peak RSS against concurrency", peakPlot},
+		{"rss_timeline", "RSS over time at the highest level", timelinePlot},
+		{"latency", "Latency against concurrency", latencyPlot},
+		{"throughput", "Throughput against concurrency", throughputPlot},
+		{"ok_ratio", "Share of requests served", okRatioPlot},
+	}
+	var figs []Figure
+	for _, b := range builders {
+		p, err := b.build(r, dir)
+		if err != nil {
+			return nil, fmt.Errorf("plot %s: %w", b.name, err)
+		}
+		f := Figure{Name: b.name, Title: b.title}
+		if f.SVG, err = render(p, "svg"); err != nil {
+			return nil, fmt.Errorf("plot %s: %w", b.name, err)
+		}
+		if f.PNG, err = render(p, "png"); err != nil {
+			return nil, fmt.Errorf("plot %s: %w", b.name, err)
+		}
+		figs = append(figs, f)
+	}
+	return figs, nil
+}
+
+func render(p *plot.Plot, format string) ([]byte, error) {
+	wt, err := p.WriterTo(7*vg.Inch, 4.2*vg.Inch, format)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if _, err := wt.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// newPlot sets up the common look: concurrency on a log2 axis with a tick
+// at every measured level, the legend top-left above headroom in the data.
+func newPlot(r *result.Results, title, ylabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	p.X.Label.Text = "concurrent clients"
+	levels := r.Levels()
+	if len(levels) > 1 && levels[len(levels)-1] >= 4*levels[0] {
+		p.X.Scale = plot.LogScale{}
+	}
+	var ticks []plot.Tick
+	for _, l := range levels {
+		ticks = append(ticks, plot.Tick{Value: float64(l), Label: strconv.Itoa(l)})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	if len(levels) > 0 {
+		lo, hi := float64(levels[0]), float64(levels[len(levels)-1])
+		if p.X.Scale == (plot.LogScale{}) {
+			p.X.Min, p.X.Max = lo/1.3, hi*1.3
+		} else {
+			pad := math.Max((hi-lo)*0.08, 0.5)
+			p.X.Min, p.X.Max = lo-pad, hi+pad
+		}
+	}
+	p.Y.Min = 0
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// legend adds an entry and counts it, so headroom knows its height.
+type legend struct {
+	p *plot.Plot
+	n int
+}
+
+func (l *legend) add(label string, thumbs ...plot.Thumbnailer) {
+	l.p.Legend.Add(label, thumbs...)
+	l.n++
+}
+
+// headroom raises the y axis so the data stay below the legend's entries
+// (top-left): each takes about 5.5% of the plot's height.
+func (l *legend) headroom(top float64) {
+	if top <= 0 {
+		top = 1
+	}
+	l.p.Y.Max = top / max(0.3, 1-0.055*float64(l.n)-0.03)
+}
+
+// stat is one target's figure at one level across repeats.
+type stat struct {
+	level          float64
+	med, min, max  float64
+	oom, anyResult bool
+}
+
+func stats(r *result.Results, tg string, f func(result.Run) float64) []stat {
+	var out []stat
+	for _, l := range r.Levels() {
+		var runs []result.Run
+		for _, run := range r.Select(tg, l) {
+			if !math.IsNaN(f(run)) { // undefined here, e.g. latency with nothing served
+				runs = append(runs, run)
+			}
+		}
+		med, ok := result.Median(runs, f)
+		if !ok {
+			continue
+		}
+		s := stat{level: float64(l), med: med, min: math.Inf(1), max: math.Inf(-1), anyResult: true}
+		for _, run := range runs {
+			if run.Error != "" {
+				continue
+			}
+			v := f(run)
+			s.min, s.max = math.Min(s.min, v), math.Max(s.max, v)
+			s.oom = s.oom || run.OOMKilled
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// errorBars carries min–max spread around medians for plotter.YErrorBars.
+type errorBars struct {
+	plotter.XYs
+	plotter.YErrors
+}
+
+func style(i int) (color.Color, []vg.Length, draw.GlyphDrawer) {
+	return plotutil.Color(i), plotutil.Dashes(0), plotutil.Shape(i)
+}
+
+func peakPlot(r *result.Results, _ string) (*plot.Plot, error) {
+	p := newPlot(r, "Peak RSS (kernel peak, median of repeats; bars: min–max)", "peak RSS (MiB)")
+	lg := &legend{p: p}
+	top := 0.0
+	var ooms plotter.XYs
+	for i, tg := range r.Targets() {
+		st := stats(r, tg, func(run result.Run) float64 { return float64(run.PeakRSSBytes) / mib })
+		if len(st) == 0 {
+			continue
+		}
+		var eb errorBars
+		for _, s := range st {
+			eb.XYs = append(eb.XYs, plotter.XY{X: s.level, Y: s.med})
+			eb.YErrors = append(eb.YErrors, struct{ Low, High float64 }{s.med - s.min, s.max - s.med})
+			top = math.Max(top, s.max)
+			if s.oom {
+				ooms = append(ooms, plotter.XY{X: s.level, Y: s.med})
+			}
+		}
+		line, pts, err := plotter.NewLinePoints(eb.XYs)
+		if err != nil {
+			return nil, err
+		}
+		c, dashes, shape := style(i)
+		line.Color, line.Dashes, line.Width = c, dashes, vg.Points(1.5)
+		pts.Color, pts.Shape = c, shape
+		bars, err := plotter.NewYErrorBars(eb)
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = c
+		p.Add(line, pts, bars)
+		lg.add(tg, line, pts)
+	}
+	if limit := memoryLimit(r); limit > 0 {
+		top = math.Max(top, addCap(lg, limit))
+	}
+	if len(ooms) > 0 {
+		sc, err := plotter.NewScatter(ooms)
+		if err != nil {
+			return nil, err
+		}
+		sc.Shape, sc.Color, sc.Radius = draw.CrossGlyph{}, color.RGBA{R: 220, A: 255}, vg.Points(7)
+		p.Add(sc)
+		lg.add("OOM-killed", sc)
+	}
+	lg.headroom(top)
+	return p, nil
+}
+
+func memoryLimit(r *result.Results) int64 {
+	var limit int64
+	for _, run := range r.Runs {
+		limit = max(limit, run.MemoryLimitBytes)
+	}
+	return limit
+}
+
+func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
+	levels := r.Levels()
+	p := plot.New()
+	p.X.Label.Text = "time since the target was healthy (s)"
+	p.Y.Label.Text = "RSS (MiB, sampled)"
+	p.Title.Text = "RSS over time"
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Add(plotter.NewGrid())
+	p.Y.Min, p.X.Min = 0, 0
+	lg := &legend{p: p}
+	if len(levels) == 0 {
+		return p, nil
+	}
+	top := levels[len(levels)-1]
+	p.Title.Text = fmt.Sprintf("RSS over time at %d concurrent clients (first repeat)", top)
+	peak := 0.0
+	for i, tg := range r.Targets() {
+		runs := r.Select(tg, top)
+		if len(runs) == 0 || runs[0].RSSSeries == "" {
+			continue
+		}
+		xys, err := readSeries(filepath.Join(dir, runs[0].RSSSeries))
+		if err != nil {
+			return nil, err
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		line, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, err
+		}
+		c, dashes, _ := style(i)
+		line.Color, line.Dashes, line.Width = c, dashes, vg.Points(1.5)
+		p.Add(line)
+		label := tg
+		if runs[0].OOMKilled {
+			label += " (OOM-killed)"
+		}
+		lg.add(label, line)
+		for _, xy := range xys {
+			peak = math.Max(peak, xy.Y)
+		}
+	}
+	if limit := memoryLimit(r); limit > 0 {
+		peak = math.Max(peak, addCap(lg, limit))
+	}
+	lg.headroom(peak)
+	return p, nil
+}
+
+// addCap draws the memory cap as a dashed line across the plot, with a
+// legend entry, and returns it in MiB.
+func addCap(lg *legend, limit int64) float64 {
+	y := float64(limit) / mib
+	f := plotter.NewFunction(func(float64) float64 { return y })
+	f.Color, f.Dashes, f.Width = color.Gray{Y: 90}, []vg.Length{vg.Points(6), vg.Points(3)}, vg.Points(1.2)
+	lg.p.Add(f)
+	lg.add(fmt.Sprintf("memory cap %.0f MiB", y), f)
+	return y
+}
+
+// readSeries reads an RSS series CSV as (seconds, MiB) points.
+func readSeries(path string) (plotter.XYs, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	if _, err := cr.Read(); err != nil { // header
+		if err == io.EOF {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var xys plotter.XYs
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return xys, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		ms, err1 := strconv.ParseFloat(rec[0], 64)
+		rss, err2 := strconv.ParseFloat(rec[1], 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%s: bad line %q", path, rec)
+		}
+		xys = append(xys, plotter.XY{X: ms / 1000, Y: rss / mib})
+	}
+}
+
+// linesPlot draws one line per target of f's median against concurrency.
+func linesPlot(r *result.Results, title, ylabel string, series []namedMetric) (*plot.Plot, error) {
+	p := newPlot(r, title, ylabel)
+	lg := &legend{p: p}
+	top := 0.0
+	for i, tg := range r.Targets() {
+		c, _, shape := style(i)
+		for j, m := range series {
+			st := stats(r, tg, m.f)
+			if len(st) == 0 {
+				continue
+			}
+			var xys plotter.XYs
+			for _, s := range st {
+				xys = append(xys, plotter.XY{X: s.level, Y: s.med})
+				top = math.Max(top, s.med)
+			}
+			line, pts, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return nil, err
+			}
+			line.Color, line.Width, line.Dashes = c, vg.Points(1.5), plotutil.Dashes(j)
+			pts.Color, pts.Shape = c, shape
+			p.Add(line, pts)
+			label := tg
+			if m.name != "" {
+				label += " " + m.name
+			}
+			lg.add(label, line, pts)
+		}
+	}
+	lg.headroom(top)
+	return p, nil
+}
+
+type namedMetric struct {
+	name string
+	f    func(result.Run) float64
+}
+
+func latencyPlot(r *result.Results, _ string) (*plot.Plot, error) {
+	return linesPlot(r, "Latency to the last byte (median of repeats)", "latency (ms)", []namedMetric{
+		{"p50", func(run result.Run) float64 { return ifServed(run, run.LatencyMs.P50) }},
+		{"p99", func(run result.Run) float64 { return ifServed(run, run.LatencyMs.P99) }},
+	})
+}
+
+// ifServed is v, or NaN when the run served nothing to measure it on.
+func ifServed(run result.Run, v float64) float64 {
+	if run.OK == 0 {
+		return math.NaN()
+	}
+	return v
+}
+
+func throughputPlot(r *result.Results, _ string) (*plot.Plot, error) {
+	return linesPlot(r, "Throughput (median of repeats)", "body throughput (MB/s)", []namedMetric{
+		{"", result.Run.MBps},
+	})
+}
+
+func okRatioPlot(r *result.Results, _ string) (*plot.Plot, error) {
+	p, err := linesPlot(r, "Requests served (ok / requests meant to complete)", "ok ratio", []namedMetric{
+		{"", result.Run.OKRatio},
+	})
+	if err == nil {
+		p.Y.Max = math.Max(p.Y.Max, 1.2) // a ratio of 1 is never drawn on the frame
+	}
+	return p, err
+}

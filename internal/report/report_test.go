@@ -1,0 +1,255 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fixture is a real flood.yaml run: buffered grows and is OOM-killed at 64
+// clients under a 1 GiB cap, streamed and batched stay flat.
+const fixture = "testdata/flood"
+
+func load(t *testing.T) *result.Results {
+	t.Helper()
+	r, err := result.Read(filepath.Join(fixture, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/report -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s (run with -update after checking the change)", name, path)
+	}
+}
+
+func TestPlotsGolden(t *testing.T) {
+	t.Parallel()
+	figs, err := Figures(load(t), fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range figs {
+		names = append(names, f.Name)
+		if len(f.PNG) == 0 || !bytes.HasPrefix(f.PNG, []byte("\x89PNG")) {
+			t.Errorf("%s: not a PNG", f.Name)
+		}
+		if f.Name == "peak_rss" || f.Name == "rss_timeline" {
+			golden(t, f.Name+".svg", f.SVG)
+		}
+	}
+	if got := strings.Join(names, ","); got != "peak_rss,rss_timeline,latency,throughput,ok_ratio" {
+		t.Errorf("figures %s", got)
+	}
+}
+
+func TestVerdictsAndMarkdown(t *testing.T) {
+	t.Parallel()
+	r := load(t)
+	v := Verdicts(r)
+	want := []struct {
+		prefix string
+		bad    bool
+	}{
+		{"buffered: OOM-killed at 64 clients", true},
+		{"streamed: peak flat within", false},
+		{"batched: peak flat within", false},
+	}
+	if len(v) != len(want) {
+		t.Fatalf("verdicts %+v", v)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(v[i].Text, w.prefix) || v[i].Bad != w.bad {
+			t.Errorf("verdict %d = %q (bad %v), want prefix %q (bad %v)", i, v[i].Text, v[i].Bad, w.prefix, w.bad)
+		}
+	}
+	golden(t, "summary.md", Markdown(r))
+}
+
+func TestVerdictGrowsWithoutOOM(t *testing.T) {
+	t.Parallel()
+	r := &result.Results{Schema: result.Schema}
+	for i, l := range []int{1, 4, 16} {
+		r.Runs = append(r.Runs, result.Run{Target: "buffered", Concurrency: l, Requests: 5, OK: 5, PeakRSSBytes: int64(20+i*100) << 20})
+	}
+	v := Verdicts(r)[0]
+	if !strings.Contains(v.Text, "peak grows from 20.0 MiB at 1 client to 220.0 MiB at 16 clients") || v.Bad {
+		t.Errorf("verdict %+v", v)
+	}
+}
+
+func TestWriteIsDeterministicAndSelfContained(t *testing.T) {
+	t.Parallel()
+	r := load(t)
+	a, b := t.TempDir(), t.TempDir()
+	pa, err := Write(r, fixture, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(r, fixture, b); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := os.ReadDir(a)
+	if len(files) != 12 { // 5 plots × 2 formats, report.html, summary.md
+		t.Errorf("wrote %d files", len(files))
+	}
+	for _, f := range files {
+		x, _ := os.ReadFile(filepath.Join(a, f.Name()))
+		y, _ := os.ReadFile(filepath.Join(b, f.Name()))
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between two renders of the same results", f.Name())
+		}
+	}
+	page, _ := os.ReadFile(pa)
+	assertSelfContained(t, page)
+	for _, want := range []string{"buffered: OOM-killed at 64 clients", "Heap top 10", "6e992d0b1f39eb8cdff7cd537af7a71e4b803ecb8c4ce773a74e1defd11ad614", "cgroup v1"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+}
+
+var external = regexp.MustCompile(`(?i)(<script|<link|@import|url\(|(src|href)\s*=\s*"(https?:)?//)`)
+
+func assertSelfContained(t *testing.T, page []byte) {
+	t.Helper()
+	if m := external.Find(page); m != nil {
+		t.Errorf("report.html references something external or runs script: %q", m)
+	}
+	for _, m := range regexp.MustCompile(`src="([^"]*)"`).FindAllSubmatch(page, -1) {
+		if !bytes.HasPrefix(m[1], []byte("data:image/")) {
+			t.Errorf("an image is not inlined: %.60q", m[1])
+		}
+	}
+}
+
+func TestHTMLEscapesData(t *testing.T) {
+	t.Parallel()
+	evil := `<script>alert("x")</script>`
+	r := &result.Results{Schema: result.Schema, Scenario: result.Scenario{Name: evil, File: evil}}
+	r.Runs = []result.Run{{Target: evil, Concurrency: 1, Requests: 1, OK: 1, HeapTop: []result.HeapFunc{{Func: evil, InuseBytes: 1}}, Log: `"><img src=x onerror=alert(1)>`}}
+	figs, err := Figures(r, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := HTML(r, figs, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(page, []byte("<script>")) || bytes.Contains(page, []byte("<img src=x")) {
+		t.Error("data reached the page unescaped")
+	}
+	if md := Markdown(r); bytes.Contains(md, []byte("<script>")) {
+		t.Error("data reached summary.md unescaped")
+	}
+}
+
+// TestScreenshot renders report.html in headless Chromium, as a person
+// would open it, and checks the picture is not blank. REPORT_HTML points it
+// at another report (make report-check); REPORT_PNG keeps the screenshot.
+func TestScreenshot(t *testing.T) {
+	t.Parallel()
+	page := os.Getenv("REPORT_HTML")
+	if page == "" {
+		var err error
+		if page, err = Write(load(t), fixture, t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSelfContained(t, html)
+	img := screenshot(t, page, os.Getenv("REPORT_PNG"))
+	if ink, colors := inkAndColours(img); ink < 0.03 || colors < 50 {
+		t.Errorf("screenshot looks blank: %.1f%% non-white pixels, %d colours", ink*100, colors)
+	} else {
+		t.Logf("screenshot: %.1f%% non-white pixels, %d colours", ink*100, colors)
+	}
+}
+
+// The blank check must be able to fail.
+func TestScreenshotOfBlankPageIsBlank(t *testing.T) {
+	t.Parallel()
+	page := filepath.Join(t.TempDir(), "blank.html")
+	if err := os.WriteFile(page, []byte("<!DOCTYPE html><html><body></body></html>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ink, colors := inkAndColours(screenshot(t, page, "")); ink >= 0.03 && colors >= 50 {
+		t.Errorf("a blank page passed the blank check: %.1f%% ink, %d colours", ink*100, colors)
+	}
+}
+
+// screenshot renders page in headless Chromium into shot (a temporary file
+// when empty) and decodes it.
+func screenshot(t *testing.T, page, shot string) image.Image {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is missing: scripts/install-deps.sh installs it")
+	}
+	abs, _ := filepath.Abs(page)
+	if shot == "" {
+		shot = filepath.Join(t.TempDir(), "report.png")
+	}
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+		"--user-data-dir="+t.TempDir(), "--hide-scrollbars", "--window-size=1280,2400",
+		"--screenshot="+shot, "file://"+abs)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func inkAndColours(img image.Image) (float64, int) {
+	b := img.Bounds()
+	seen := map[uint32]bool{}
+	var ink, all int
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			all++
+			if r < 0xf000 || g < 0xf000 || bl < 0xf000 {
+				ink++
+			}
+			seen[r>>11<<10|g>>11<<5|bl>>11] = true
+		}
+	}
+	return float64(ink) / float64(all), len(seen)
+}

@@ -1,0 +1,163 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+// Verdict is one line a person reads first: what a target did.
+type Verdict struct {
+	Target string
+	Text   string
+	Bad    bool // OOM-killed, could not measure, or failed requests
+}
+
+// flat reports whether peaks that the least-squares line says change by
+// growth from the lowest to the highest level are flat: within 8 MiB or
+// half the smallest peak, whichever is more. Judging the fitted trend, not
+// the raw spread, keeps GC jitter between levels from reading as growth.
+func flat(growth, lowest float64) bool { return math.Abs(growth) <= math.Max(8*mib, lowest/2) }
+
+// Verdicts sums up each target in one sentence.
+func Verdicts(r *result.Results) []Verdict {
+	var out []Verdict
+	for _, tg := range r.Targets() {
+		out = append(out, verdict(r, tg))
+	}
+	return out
+}
+
+func verdict(r *result.Results, tg string) Verdict {
+	v := Verdict{Target: tg}
+	peaks := stats(r, tg, func(run result.Run) float64 { return float64(run.PeakRSSBytes) })
+	if len(peaks) == 0 {
+		v.Bad = true
+		msg := "no run measured"
+		for _, run := range r.Runs {
+			if run.Target == tg && run.Error != "" {
+				msg = strings.SplitN(run.Error, "\n", 2)[0]
+				break
+			}
+		}
+		v.Text = fmt.Sprintf("%s: could not measure (%s)", tg, msg)
+		return v
+	}
+	first, last := peaks[0], peaks[len(peaks)-1]
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, p := range peaks {
+		lo, hi = math.Min(lo, p.med), math.Max(hi, p.med)
+	}
+	switch oom := firstOOM(peaks); {
+	case oom != nil:
+		v.Bad = true
+		v.Text = fmt.Sprintf("%s: OOM-killed at %s (peak %.1f MiB", tg, clients(oom.level), oom.max/mib)
+		if limit := memoryLimit(r); limit > 0 {
+			v.Text += fmt.Sprintf(" under a %.0f MiB cap", float64(limit)/mib)
+		}
+		v.Text += ")"
+		if oom != &peaks[0] {
+			v.Text += fmt.Sprintf("; %.1f MiB at %s", first.med/mib, clients(first.level))
+		}
+	case len(peaks) == 1:
+		v.Text = fmt.Sprintf("%s: peak %.1f MiB at %s", tg, first.med/mib, clients(first.level))
+	case flat(slope(peaks)*(last.level-first.level), lo):
+		v.Text = fmt.Sprintf("%s: peak flat within %.1f MiB (%.1f–%.1f MiB) from %g to %s", tg, (hi-lo)/mib, lo/mib, hi/mib, first.level, clients(last.level))
+	default:
+		v.Text = fmt.Sprintf("%s: peak grows from %.1f MiB at %s to %.1f MiB at %s (%.2f MiB per extra client)", tg, first.med/mib, clients(first.level), last.med/mib, clients(last.level), slope(peaks)/mib)
+	}
+	if f := failures(r, tg); f != "" {
+		v.Text += "; " + f
+		v.Bad = true
+	} else if v.Text += "; " + served(r, tg); !v.Bad {
+		if limit := memoryLimit(r); limit > 0 {
+			v.Text += fmt.Sprintf("; highest peak %.0f%% of the %.0f MiB cap", 100*hi/float64(limit), float64(limit)/mib)
+		}
+	}
+	return v
+}
+
+// served says how many requests the target completed, across its runs.
+func served(r *result.Results, tg string) string {
+	var ok, aborted int64
+	for _, run := range r.Runs {
+		if run.Target == tg {
+			ok, aborted = ok+run.OK, aborted+run.Aborted
+		}
+	}
+	s := fmt.Sprintf("all %d requests served", ok)
+	if aborted > 0 {
+		s += fmt.Sprintf(" (%d more aborted by the client on purpose)", aborted)
+	}
+	return s
+}
+
+// slope is bytes per extra client, fitted over the levels' medians.
+func slope(peaks []stat) float64 {
+	xs, ys := make([]float64, len(peaks)), make([]float64, len(peaks))
+	for i, p := range peaks {
+		xs[i], ys[i] = p.level, p.med
+	}
+	s, _ := result.Slope(xs, ys)
+	return s
+}
+
+func firstOOM(peaks []stat) *stat {
+	for i := range peaks {
+		if peaks[i].oom {
+			return &peaks[i]
+		}
+	}
+	return nil
+}
+
+func clients(level float64) string {
+	if level == 1 {
+		return "1 client"
+	}
+	return fmt.Sprintf("%g clients", level)
+}
+
+// failures describes the target's failed requests across all its runs.
+func failures(r *result.Results, tg string) string {
+	var failed, meant int64
+	kinds := map[string]int64{}
+	for _, run := range r.Runs {
+		if run.Target != tg {
+			continue
+		}
+		failed += run.Failed
+		meant += run.Requests - run.Aborted - run.CutOff
+		for k, n := range run.Errors {
+			kinds[k] += n
+		}
+	}
+	if failed == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d requests failed (%s)", failed, meant, kindList(kinds))
+}
+
+// kindList prints error counts by kind, largest first.
+func kindList(kinds map[string]int64) string {
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if kinds[names[i]] != kinds[names[j]] {
+			return kinds[names[i]] > kinds[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	parts := make([]string, 0, len(names))
+	for _, k := range names {
+		if kinds[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, kinds[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
