@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check clean
+.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check clean
 
 all: build
 
@@ -55,6 +55,20 @@ report-check: deps build
 	REPORT_HTML=$(CURDIR)/reports/report-check/report.html REPORT_PNG=$(CURDIR)/reports/report-check/screenshot.png \
 		$(GO) test -count=1 -run '^TestScreenshot$$' -v ./internal/report/
 	@echo "screenshot: reports/report-check/screenshot.png"
+
+# The project's own regression gate (CI runs it after the tests): quick.yaml
+# judged against reports/baseline/results.json.
+gate: build
+	bash scripts/gate.sh
+
+# Refresh the committed baseline from a fresh quick.yaml run on this machine.
+gate-baseline: build
+	bin/harness run --out reports/gate-baseline scenarios/quick.yaml
+	bin/harness gate --current reports/gate-baseline/results.json --rules scenarios/quick.yaml --update-baseline
+
+# The gate's fidelity: 10 unchanged runs (false alarms) and one planted regression.
+gate-check: build
+	bash scripts/gate-check.sh
 
 # The reservation bug: early-release vs held vs reject under a 512 MiB cap.
 bench-admission: build

@@ -56,6 +56,11 @@ type Config struct {
 	Rows int64
 	// Source yields the rows; nil means a Synthetic source.
 	Source Source
+	// RetainBytes is a regression knob, off (0) by default: every request
+	// allocates and touches this many extra bytes and keeps them until its
+	// response ends, as a change that buffers again would. Tests and the
+	// gate's fidelity check use it to plant a real memory regression.
+	RetainBytes units.Bytes
 }
 
 // DefaultConfig is a streamed JSON server without admission control.
@@ -95,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.Width < 0 || c.Width > MaxWidth {
 		errs = append(errs, fmt.Errorf("width %d: must be between 0 and %d", c.Width, MaxWidth))
+	}
+	if c.RetainBytes < 0 || c.RetainBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("retain-bytes %d: must be between 0 and 1GiB", c.RetainBytes))
 	}
 	if c.Rows < 0 || c.Rows > MaxRows {
 		errs = append(errs, fmt.Errorf("rows %d: must be between 0 and %d", c.Rows, MaxRows))
@@ -239,6 +247,13 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	}
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
+	if n := s.cfg.RetainBytes; n > 0 {
+		retained := make([]byte, n)
+		for i := 0; i < len(retained); i += 4096 {
+			retained[i] = 1 // touch every page, so it is resident
+		}
+		defer runtime.KeepAlive(retained)
+	}
 	if err := s.write(w, r, q, f, started); err != nil {
 		s.aborted.Add(1)
 		return

@@ -76,6 +76,7 @@ type command struct {
 // commands lists the subcommands that exist; one file each.
 func commands(e *env) map[string]*command {
 	return map[string]*command{
+		"gate":   gateCmd(e),
 		"report": reportCmd(e),
 		"run":    runCmd(e),
 		"serve":  serveCmd(e),

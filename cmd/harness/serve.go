@@ -31,6 +31,7 @@ func serveCmd(_ *env) *command {
 	fs.Var(&o.cfg.Chunk, "chunk", "flush threshold for --impl streamed (e.g. 32KiB)")
 	fs.IntVar(&o.cfg.Width, "width", o.cfg.Width, "default payload bytes per row")
 	fs.Int64Var(&o.cfg.Rows, "rows", o.cfg.Rows, "default rows per export")
+	fs.Var(&o.cfg.RetainBytes, "retain-bytes", "REGRESSION KNOB, off by default: keep this many extra bytes per request until its response ends")
 	fs.StringVar(&o.source, "source", "synthetic", "where rows come from: synthetic")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1", "address to bind")
 	fs.IntVar(&o.port, "port", 0, "port to bind; 0 picks a free one")

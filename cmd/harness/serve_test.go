@@ -68,3 +68,21 @@ func TestStreamedPeakFarBelowBuffered(t *testing.T) {
 		t.Errorf("buffered peak %v < 5 × streamed peak %v", buffered, streamed)
 	}
 }
+
+// The regression knob must cost what it says: c × retain-bytes more at peak.
+func TestRetainBytesKnobRaisesThePeak(t *testing.T) {
+	const c, query = 8, "rows=2000&width=4000"
+	plain, _ := peakAfterFlood(t, "streamed", c, query)
+	p := harnesstest.Serve(t, harnessBin, "--impl", "streamed", "--retain-bytes", "4MiB")
+	if _, err := flood(fmt.Sprintf("http://%s/export?%s", p.Addr, query), c); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sample.ReadStatus(p.PID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("streamed peak at c=%d: %v plain, %v with --retain-bytes 4MiB", c, plain, units.Bytes(st.HWM))
+	if units.Bytes(st.HWM) < plain+16<<20 {
+		t.Errorf("with 4 MiB retained by each of %d requests the peak rose only from %v to %v", c, plain, units.Bytes(st.HWM))
+	}
+}

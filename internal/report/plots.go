@@ -193,7 +193,7 @@ func peakPlot(r *result.Results, _ string) (*plot.Plot, error) {
 		}
 		c, dashes, shape := style(i)
 		line.Color, line.Dashes, line.Width = c, dashes, vg.Points(1.5)
-		pts.Color, pts.Shape = c, shape
+		pts.Color, pts.Shape, pts.Radius = c, shape, glyphRadius(r)
 		bars, err := plotter.NewYErrorBars(eb)
 		if err != nil {
 			return nil, err
@@ -216,6 +216,15 @@ func peakPlot(r *result.Results, _ string) (*plot.Plot, error) {
 	}
 	lg.headroom(top)
 	return p, nil
+}
+
+// glyphRadius is larger when there is one level: the points are then the
+// whole picture, with no line between them.
+func glyphRadius(r *result.Results) vg.Length {
+	if len(r.Levels()) == 1 {
+		return vg.Points(5)
+	}
+	return vg.Points(2.5)
 }
 
 func memoryLimit(r *result.Results) int64 {
@@ -342,7 +351,7 @@ func linesPlot(r *result.Results, title, ylabel string, series []namedMetric) (*
 				return nil, err
 			}
 			line.Color, line.Width, line.Dashes = c, vg.Points(1.5), plotutil.Dashes(j)
-			pts.Color, pts.Shape = c, shape
+			pts.Color, pts.Shape, pts.Radius = c, shape, glyphRadius(r)
 			p.Add(line, pts)
 			label := tg
 			if m.name != "" {

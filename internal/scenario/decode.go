@@ -120,6 +120,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(n, path, "want a mapping, got %s", describe(n))
 		return
 	}
+	// A struct may ask for its own line with an untagged `Line int` field.
+	if f := v.FieldByName("Line"); f.IsValid() && f.Kind() == reflect.Int && f.CanSet() {
+		f.SetInt(int64(n.Line))
+	}
 	fields := map[string]int{}
 	for i := range v.NumField() {
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")

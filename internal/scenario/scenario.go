@@ -119,6 +119,8 @@ type Target struct {
 type Gate struct {
 	Baseline string `yaml:"baseline"`
 	Rules    []Rule `yaml:"rules"`
+	// File is where the rules were read from, for error messages.
+	File string `yaml:"-"`
 }
 
 // Rule is one gate rule, kept as written; the gate package parses values.
@@ -130,6 +132,8 @@ type Rule struct {
 	Min       string `yaml:"min"`
 	Tolerance string `yaml:"tolerance"`
 	OOM       string `yaml:"oom"`
+	// Line is where the rule starts in its file.
+	Line int `yaml:"-"`
 }
 
 // Rate is requests per second, written "50/s", "3000/m" or "50".
@@ -157,6 +161,43 @@ func (r *Rate) UnmarshalText(b []byte) error {
 	}
 	*r = Rate(v / per)
 	return nil
+}
+
+// LoadGate reads gate rules from a scenario file (its gate: block) or from
+// a file holding only baseline: and rules:.
+func LoadGate(path string) (*Gate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	var probe map[string]any
+	if yaml.Unmarshal(data, &probe) == nil {
+		if _, ok := probe["targets"]; ok {
+			sc, err := Parse(path, data)
+			if err != nil {
+				return nil, err
+			}
+			if sc.Gate == nil {
+				return nil, &Error{File: path, Key: "gate", Msg: "the scenario has no gate: block"}
+			}
+			sc.Gate.File = path
+			return sc.Gate, nil
+		}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) != 1 {
+		return nil, &Error{File: path, Msg: "not a YAML rules file"}
+	}
+	g := &Gate{File: path}
+	d := &decoder{file: path, lines: map[string]int{}, bad: map[string]bool{}}
+	d.decode(doc.Content[0], reflect.ValueOf(g).Elem(), "")
+	if len(d.errs) == 0 && len(g.Rules) == 0 {
+		d.fail(doc.Content[0], "rules", "want at least one rule")
+	}
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
+	return g, nil
 }
 
 // Load reads and validates a scenario file.

@@ -165,3 +165,35 @@ func TestParseReportsDecodeAndValidationTogether(t *testing.T) {
 		t.Errorf("an undecodable key is reported twice:\n%s", msg)
 	}
 }
+
+func TestLoadGate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	g, err := LoadGate(write("sc.yaml", good+"gate:\n  baseline: b.json\n  rules:\n    - {metric: ok_ratio, min: 1}\n    - metric: oom\n      oom: never\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Baseline != "b.json" || len(g.Rules) != 2 || g.Rules[0].Line != 9 || g.Rules[1].Line != 10 || g.Rules[0].Min != "1" {
+		t.Errorf("gate %+v", g)
+	}
+	g, err = LoadGate(write("rules.yaml", "rules:\n  - {metric: peak_rss_bytes, max: 64MiB, target: s}\n"))
+	if err != nil || g.Rules[0].Max != "64MiB" || g.Rules[0].Line != 2 || g.File == "" {
+		t.Errorf("bare rules file: %+v, %v", g, err)
+	}
+	for name, body := range map[string]string{
+		"nogate.yaml":  good,
+		"unknown.yaml": "rules:\n  - {metric: ok_ratio, maximum: 3}\n",
+		"empty.yaml":   "baseline: x\n",
+	} {
+		if _, err := LoadGate(write(name, body)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: LoadGate error %v, want one naming the file", name, err)
+		}
+	}
+}

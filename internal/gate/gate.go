@@ -1,0 +1,240 @@
+package gate
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/scenario"
+)
+
+// Method is how tolerance rules decide, printed with every verdict.
+const Method = "tolerance rules compare the median of the current repeats with the baseline's median; " +
+	"the allowed change is the tolerance plus the larger of a per-metric floor (2 MiB for memory, 256 KiB/client for slopes, " +
+	"5 ms, 5 MB/s, 0.01 of ok ratio) and half the wider min–max range of the two runs' repeats; " +
+	"when both runs have at least 3 repeats, a one-sided Mann–Whitney U test must also find the shift significant (p ≤ 0.05; with 3 repeats a side that means no overlap at all). " +
+	"Absolute max/min rules bound the median of the repeats."
+
+// Check is one verdict: a rule applied to one target at one level (level 0
+// for per-target metrics such as peak_rss_slope).
+type Check struct {
+	Rule        string
+	RuleLine    int
+	Metric      string
+	Unit        string
+	Target      string
+	Level       int
+	Baseline    float64
+	HasBaseline bool
+	Current     float64
+	HasCurrent  bool
+	Pass        bool
+	Note        string
+}
+
+// Report is every check of one gate run.
+type Report struct {
+	Checks []Check
+	Method string
+}
+
+// Failed counts the failing checks.
+func (r *Report) Failed() int {
+	n := 0
+	for _, c := range r.Checks {
+		if !c.Pass {
+			n++
+		}
+	}
+	return n
+}
+
+// Options are the inputs of a gate run.
+type Options struct {
+	Current  *result.Results
+	Baseline *result.Results // nil when there is none; tolerance rules then fail to parse
+	Rules    *scenario.Gate
+}
+
+// Evaluate applies the rules. A rule that cannot apply is a *BadRuleError.
+func Evaluate(o Options) (*Report, error) {
+	rules, err := parseRules(o.Rules, o.Current)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Method: Method}
+	for _, r := range rules {
+		if r.tolerance != nil && o.Baseline == nil {
+			return nil, &BadRuleError{File: o.Rules.File, Line: r.src.Line, Msg: fmt.Sprintf("%s: a tolerance rule needs a baseline (--baseline or gate.baseline)", r.src.Metric)}
+		}
+		targets := o.Current.Targets()
+		if r.src.Target != "" {
+			targets = []string{r.src.Target}
+		}
+		for _, tg := range targets {
+			switch r.m.name {
+			case "peak_rss_slope":
+				rep.Checks = append(rep.Checks, checkSlope(r, tg, o))
+			default:
+				for _, l := range o.Current.Levels() {
+					if r.src.Level != 0 && l != r.src.Level {
+						continue
+					}
+					if len(o.Current.Select(tg, l)) == 0 {
+						continue
+					}
+					rep.Checks = append(rep.Checks, checkLevel(r, tg, l, o))
+				}
+			}
+		}
+	}
+	return rep, nil
+}
+
+func newCheck(r rule, tg string, level int) Check {
+	return Check{Rule: r.describe(), RuleLine: r.src.Line, Metric: r.m.name, Unit: r.m.unit, Target: tg, Level: level, Pass: true}
+}
+
+// values are the rule's metric over the measured repeats of tg at level.
+func values(r rule, res *result.Results, tg string, level int) []float64 {
+	var v []float64
+	for _, run := range res.Select(tg, level) {
+		if run.Error != "" {
+			continue
+		}
+		if x, ok := r.m.value(run); ok {
+			v = append(v, x)
+		}
+	}
+	return v
+}
+
+func checkLevel(r rule, tg string, level int, o Options) Check {
+	c := newCheck(r, tg, level)
+	if r.oomNever {
+		for _, run := range o.Current.Select(tg, level) {
+			if run.OOMKilled {
+				c.Pass, c.Note = false, "OOM-killed"
+			}
+		}
+		c.Current, c.HasCurrent = boolf(!c.Pass), true
+		return c
+	}
+	cur := values(r, o.Current, tg, level)
+	if len(cur) == 0 {
+		c.Pass, c.Note = false, "not measured"
+		return c
+	}
+	c.Current, c.HasCurrent = median(cur), true
+	bounds(&c, r)
+	if r.tolerance != nil {
+		base := values(r, o.Baseline, tg, level)
+		if len(base) == 0 {
+			c.Note = joinNote(c.Note, "not in the baseline")
+			return c
+		}
+		c.Baseline, c.HasBaseline = median(base), true
+		noise := math.Max(r.m.floor, math.Max(spread(base), spread(cur))/2)
+		if regressed(r, c.Baseline, c.Current, noise) {
+			if len(base) >= 3 && len(cur) >= 3 {
+				p := mannWhitneyP(base, cur, r.m.worse)
+				if p > 0.05 {
+					c.Note = joinNote(c.Note, fmt.Sprintf("beyond tolerance, but not significant (Mann–Whitney p=%.2f)", p))
+					return c
+				}
+				c.Note = joinNote(c.Note, fmt.Sprintf("Mann–Whitney p=%.3f", p))
+			}
+			c.Pass = false
+			c.Note = joinNote(c.Note, fmt.Sprintf("allowed up to %s", format(limit(r, c.Baseline, noise), r.m.unit)))
+		}
+	}
+	return c
+}
+
+func checkSlope(r rule, tg string, o Options) Check {
+	c := newCheck(r, tg, 0)
+	cur, ok := slope(o.Current, tg)
+	if !ok {
+		c.Pass, c.Note = false, "needs at least two measured levels"
+		return c
+	}
+	c.Current, c.HasCurrent = cur, true
+	bounds(&c, r)
+	if r.tolerance != nil {
+		base, ok := slope(o.Baseline, tg)
+		if !ok {
+			c.Note = joinNote(c.Note, "not in the baseline")
+			return c
+		}
+		c.Baseline, c.HasBaseline = base, true
+		if regressed(r, base, cur, r.m.floor) {
+			c.Pass = false
+			c.Note = joinNote(c.Note, fmt.Sprintf("allowed up to %s", format(limit(r, base, r.m.floor), r.m.unit)))
+		}
+	}
+	return c
+}
+
+// slope is bytes of peak RSS per extra client, fitted over level medians.
+func slope(res *result.Results, tg string) (float64, bool) {
+	var xs, ys []float64
+	for _, l := range res.Levels() {
+		m, ok := result.Median(res.Select(tg, l), func(r result.Run) float64 { return float64(r.PeakRSSBytes) })
+		if ok {
+			xs, ys = append(xs, float64(l)), append(ys, m)
+		}
+	}
+	return result.Slope(xs, ys)
+}
+
+func bounds(c *Check, r rule) {
+	if r.max != nil && c.Current > *r.max {
+		c.Pass, c.Note = false, joinNote(c.Note, "above max "+format(*r.max, r.m.unit))
+	}
+	if r.min != nil && c.Current < *r.min {
+		c.Pass, c.Note = false, joinNote(c.Note, "below min "+format(*r.min, r.m.unit))
+	}
+}
+
+// limit is the worst value a tolerance rule allows.
+func limit(r rule, base, noise float64) float64 {
+	if r.m.worse > 0 {
+		return base + math.Abs(base)**r.tolerance + noise
+	}
+	return base - math.Abs(base)**r.tolerance - noise
+}
+
+func regressed(r rule, base, cur, noise float64) bool {
+	if r.m.worse > 0 {
+		return cur > limit(r, base, noise)
+	}
+	return cur < limit(r, base, noise)
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func spread(v []float64) float64 {
+	return slices.Max(v) - slices.Min(v)
+}
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}

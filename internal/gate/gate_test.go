@@ -1,0 +1,248 @@
+package gate
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"math"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/scenario"
+)
+
+// res builds results: peaks[target][level] lists the repeats' peaks in MiB.
+func res(peaks map[string]map[int][]float64) *result.Results {
+	r := &result.Results{Schema: result.Schema}
+	for _, tg := range []string{"buffered", "streamed"} {
+		for _, l := range []int{1, 4, 16} {
+			for rep, p := range peaks[tg][l] {
+				r.Runs = append(r.Runs, result.Run{
+					Target: tg, Concurrency: l, Repeat: rep, Requests: 10, OK: 10,
+					PeakRSSBytes: int64(p * (1 << 20)), DurationS: 1, BytesReceived: 1e8,
+					LatencyMs: result.Latency{P50: 10, P99: 20},
+				})
+			}
+		}
+	}
+	return r
+}
+
+func base() map[string]map[int][]float64 {
+	return map[string]map[int][]float64{
+		"buffered": {1: {40}, 4: {120}, 16: {440}},
+		"streamed": {1: {15}, 4: {15.5}, 16: {16}},
+	}
+}
+
+func rules(t *testing.T, yaml string) *scenario.Gate {
+	t.Helper()
+	dir := t.TempDir() + "/rules.yaml"
+	if err := writeFile(dir, yaml); err != nil {
+		t.Fatal(err)
+	}
+	g, err := scenario.LoadGate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func evaluate(t *testing.T, cur, baseline *result.Results, g *scenario.Gate) *Report {
+	t.Helper()
+	rep, err := Evaluate(Options{Current: cur, Baseline: baseline, Rules: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+const ciRules = `rules:
+  - {metric: peak_rss_bytes, tolerance: 5%}
+  - {metric: peak_rss_slope, target: streamed, max: 1MiB}
+  - {metric: peak_rss_slope, tolerance: 50%}
+  - {metric: ok_ratio, min: 1}
+  - {metric: oom, oom: never}
+  - {metric: latency_p99_ms, tolerance: 50%}
+`
+
+func TestSameResultsPass(t *testing.T) {
+	t.Parallel()
+	r := res(base())
+	rep := evaluate(t, r, res(base()), rules(t, ciRules))
+	if rep.Failed() != 0 || len(rep.Checks) != 6+1+2+6+6+6 {
+		var b bytes.Buffer
+		rep.WriteTable(&b)
+		t.Errorf("%d failed of %d checks:\n%s", rep.Failed(), len(rep.Checks), b.String())
+	}
+}
+
+func TestTenPercentPeakRegressionFails(t *testing.T) {
+	t.Parallel()
+	p := base()
+	p["buffered"][16] = []float64{440 * 1.10}
+	rep := evaluate(t, res(p), res(base()), rules(t, "rules:\n  - {metric: peak_rss_bytes, tolerance: 5%}\n"))
+	if rep.Failed() != 1 {
+		t.Fatalf("%d checks failed, want only buffered at c=16", rep.Failed())
+	}
+	for _, c := range rep.Checks {
+		if !c.Pass && (c.Target != "buffered" || c.Level != 16 || !strings.Contains(c.Note, "allowed up to")) {
+			t.Errorf("failed check %+v", c)
+		}
+	}
+}
+
+func TestRepeatsNoiseAndSignificance(t *testing.T) {
+	t.Parallel()
+	g := rules(t, "rules:\n  - {metric: peak_rss_bytes, target: buffered, level: 16, tolerance: 5%}\n")
+	baseline := base()
+	baseline["buffered"][16] = []float64{100, 101, 99}
+	tests := []struct {
+		name string
+		cur  []float64
+		pass bool
+		note string
+	}{
+		{"same", []float64{100, 101, 99}, true, ""},
+		{"within tolerance", []float64{103, 104, 102}, true, ""},
+		{"beyond tolerance inside its own spread", []float64{80, 110, 125}, true, ""},
+		{"beyond tolerance, not significant", []float64{99, 120, 121}, true, "not significant"},
+		{"clear 10% regression", []float64{110, 111, 109}, false, "Mann–Whitney p=0.050"},
+	}
+	for _, tt := range tests {
+		cur := base()
+		cur["buffered"][16] = tt.cur
+		rep := evaluate(t, res(cur), res(baseline), g)
+		c := rep.Checks[0]
+		if c.Pass != tt.pass || !strings.Contains(c.Note, tt.note) {
+			t.Errorf("%s: pass=%v note %q; want pass=%v with %q", tt.name, c.Pass, c.Note, tt.pass, tt.note)
+		}
+	}
+}
+
+func TestSlopeRegression(t *testing.T) {
+	t.Parallel()
+	leaky := base()
+	leaky["streamed"] = map[int][]float64{1: {16}, 4: {28}, 16: {76}} // 4 MiB per client
+	rep := evaluate(t, res(leaky), res(base()), rules(t, ciRules))
+	var failed []string
+	for _, c := range rep.Checks {
+		if !c.Pass {
+			failed = append(failed, c.Rule+"/"+c.Target)
+		}
+	}
+	want := []string{
+		"peak_rss_bytes within +5% of baseline/streamed", "peak_rss_bytes within +5% of baseline/streamed",
+		"peak_rss_slope ≤ 1.00 MiB/client/streamed", "peak_rss_slope within +50% of baseline/streamed",
+	}
+	if strings.Join(failed, ",") != strings.Join(want, ",") {
+		t.Errorf("failed %q, want %q", failed, want)
+	}
+}
+
+func TestOOMAndNotMeasured(t *testing.T) {
+	t.Parallel()
+	r := res(base())
+	r.Runs[2].OOMKilled = true // buffered c=16
+	r.Runs[3].Error, r.Runs[3].OK = "never healthy", 0
+	rep := evaluate(t, r, nil, rules(t, "rules:\n  - {metric: oom, oom: never}\n  - {metric: ok_ratio, min: 1}\n"))
+	var notes []string
+	for _, c := range rep.Checks {
+		if !c.Pass {
+			notes = append(notes, c.Target+":"+c.Note)
+		}
+	}
+	if strings.Join(notes, ",") != "buffered:OOM-killed,streamed:not measured" {
+		t.Errorf("failures %q", notes)
+	}
+}
+
+func TestBadRules(t *testing.T) {
+	t.Parallel()
+	r := res(base())
+	tests := map[string]string{
+		"rules:\n  - {metric: peak_rss, max: 1MiB}\n":                                   `:2: metric "peak_rss": want one of`,
+		"rules:\n  - {metric: ok_ratio, min: 1, target: nginx}\n":                       `:2: target "nginx": not in the current results`,
+		"rules:\n  - {metric: peak_rss_bytes, max: lots}\n":                             `:2: max: "lots" is not a number`,
+		"rules:\n  - {metric: ok_ratio}\n":                                              `:2: ok_ratio: give max, min or tolerance`,
+		"rules:\n  - {metric: oom}\n":                                                   `:2: metric oom: want oom: never`,
+		"rules:\n  - {metric: ok_ratio, min: 1}\n  - {metric: mbps, tolerance: much}\n": `:3: tolerance: "much"`,
+		"rules:\n  - {metric: peak_rss_bytes, tolerance: 10%}\n":                        `:2: peak_rss_bytes: a tolerance rule needs a baseline`,
+	}
+	for yaml, want := range tests {
+		_, err := Evaluate(Options{Current: r, Rules: rules(t, yaml)})
+		var bad *BadRuleError
+		if !errors.As(err, &bad) || bad.ExitCode() != 2 || !strings.Contains(err.Error(), "rules.yaml"+want) {
+			t.Errorf("rules %q: error %v, want one containing %q", yaml, err, "rules.yaml"+want)
+		}
+	}
+}
+
+func TestMannWhitneyExact(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		base, cur []float64
+		worse     int
+		want      float64
+	}{
+		{[]float64{1, 2, 3}, []float64{4, 5, 6}, +1, 1.0 / 20},
+		{[]float64{1, 2, 3, 4}, []float64{5, 6, 7, 8}, +1, 1.0 / 70},
+		{[]float64{4, 5, 6}, []float64{1, 2, 3}, +1, 1},
+		{[]float64{4, 5, 6}, []float64{1, 2, 3}, -1, 1.0 / 20},
+		{[]float64{1, 2, 3}, []float64{1.5, 5, 6}, +1, 4.0 / 20}, // U = 8: arrangements with U ≥ 8
+	}
+	for _, tt := range tests {
+		if got := mannWhitneyP(tt.base, tt.cur, tt.worse); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("mannWhitneyP(%v, %v, %d) = %v, want %v", tt.base, tt.cur, tt.worse, got, tt.want)
+		}
+	}
+	big := make([]float64, 30)
+	shifted := make([]float64, 30)
+	for i := range big {
+		big[i], shifted[i] = float64(i), float64(i)+15
+	}
+	if p := mannWhitneyP(big, shifted, +1); p > 0.001 {
+		t.Errorf("normal approximation: p = %v for a clear shift", p)
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	t.Parallel()
+	p := base()
+	p["buffered"][16] = []float64{500}
+	rep := evaluate(t, res(p), res(base()), rules(t, ciRules))
+	var junit bytes.Buffer
+	if err := rep.WriteJUnit(&junit); err != nil {
+		t.Fatal(err)
+	}
+	var suite junitSuite
+	if err := xml.Unmarshal(junit.Bytes(), &suite); err != nil {
+		t.Fatalf("JUnit is not valid XML: %v\n%s", err, junit.String())
+	}
+	if suite.Tests != 11 || suite.Failures != 1 || !strings.Contains(junit.String(), "level 16: baseline 440.0 MiB, current 500.0 MiB +13.6% FAIL") {
+		t.Errorf("JUnit: %d tests, %d failures\n%s", suite.Tests, suite.Failures, junit.String())
+	}
+	var table, md, bench bytes.Buffer
+	rep.WriteTable(&table)
+	rep.WriteMarkdown(&md)
+	if err := WriteBenchstat(&bench, res(base())); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "1 of 27 checks failed.\ngate: 26 passed, 1 failed") || !strings.Contains(md.String(), "❌ 1 of 27 checks failed") {
+		t.Errorf("table:\n%s\nmarkdown:\n%s", table.String(), md.String())
+	}
+	line := regexp.MustCompile(`^BenchmarkFlood/target=\w+/c=\d+ 1 \d+ peak-rss-bytes \d+ sampled-peak-rss-bytes [\d.]+ p99-ms [\d.]+ MB/s [\d.]+ ok-ratio$`)
+	lines := strings.Split(strings.TrimSpace(bench.String()), "\n")
+	for _, l := range lines {
+		if !line.MatchString(l) {
+			t.Errorf("not a benchmark line: %q", l)
+		}
+	}
+	if len(lines) != 6 {
+		t.Errorf("%d benchmark lines, want 6", len(lines))
+	}
+}
+func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o644) }

@@ -1,0 +1,224 @@
+// Package gate decides whether a run regressed: it checks results against
+// absolute bounds and against a baseline run, with the repeats' own noise
+// taken into account, and writes verdicts as a table, JUnit XML, Markdown
+// and benchstat lines. It reads results; it never runs anything.
+package gate
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/scenario"
+	"github.com/floodharness/harness/internal/units"
+)
+
+// BadRuleError is a rule that cannot be applied: an unknown metric or
+// target, a malformed bound. It names the rules file and line; exit code 2.
+type BadRuleError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *BadRuleError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// ExitCode implements the CLI's exit-code contract.
+func (e *BadRuleError) ExitCode() int { return 2 }
+
+// metric is something a rule can bound.
+type metric struct {
+	name  string
+	unit  string  // bytes, ratio, ms, MB/s, bytes/client, count
+	worse int     // +1: higher is worse; -1: lower is worse
+	floor float64 // the smallest change a tolerance rule may call a regression
+	value func(result.Run) (float64, bool)
+}
+
+func metrics() []metric {
+	served := func(f func(result.Run) float64) func(result.Run) (float64, bool) {
+		return func(r result.Run) (float64, bool) { return f(r), r.OK > 0 }
+	}
+	always := func(f func(result.Run) float64) func(result.Run) (float64, bool) {
+		return func(r result.Run) (float64, bool) { return f(r), true }
+	}
+	return []metric{
+		{"peak_rss_bytes", "bytes", +1, 2 << 20, always(func(r result.Run) float64 { return float64(r.PeakRSSBytes) })},
+		{"sampled_peak_rss_bytes", "bytes", +1, 2 << 20, always(func(r result.Run) float64 { return float64(r.SampledPeakRSSBytes) })},
+		{"idle_rss_bytes", "bytes", +1, 2 << 20, always(func(r result.Run) float64 { return float64(r.IdleRSSBytes) })},
+		{"ok_ratio", "ratio", -1, 0.01, always(result.Run.OKRatio)},
+		{"latency_p50_ms", "ms", +1, 5, served(func(r result.Run) float64 { return r.LatencyMs.P50 })},
+		{"latency_p99_ms", "ms", +1, 5, served(func(r result.Run) float64 { return r.LatencyMs.P99 })},
+		{"mbps", "MB/s", -1, 5, always(result.Run.MBps)},
+		{"failed", "count", +1, 0, always(func(r result.Run) float64 { return float64(r.Failed) })},
+		// One value per target: least-squares slope of the levels' median peaks.
+		{"peak_rss_slope", "bytes/client", +1, 256 << 10, nil},
+		{"oom", "", +1, 0, nil},
+	}
+}
+
+func metricNames() string {
+	var n []string
+	for _, m := range metrics() {
+		n = append(n, m.name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// rule is a parsed, checked scenario.Rule.
+type rule struct {
+	src       scenario.Rule
+	m         metric
+	max, min  *float64
+	tolerance *float64 // fraction: 0.1 for "10%"
+	oomNever  bool
+}
+
+// parseRules checks every rule against the metrics and the current
+// results, reporting every problem at once.
+func parseRules(g *scenario.Gate, current *result.Results) ([]rule, error) {
+	var out []rule
+	var errs []string
+	bad := func(r scenario.Rule, format string, args ...any) {
+		errs = append(errs, (&BadRuleError{File: g.File, Line: r.Line, Msg: fmt.Sprintf(format, args...)}).Error())
+	}
+	targets := current.Targets()
+	for _, src := range g.Rules {
+		r := rule{src: src}
+		found := false
+		for _, m := range metrics() {
+			if m.name == src.Metric {
+				r.m, found = m, true
+			}
+		}
+		if !found {
+			bad(src, "metric %q: want one of %s", src.Metric, metricNames())
+			continue
+		}
+		if src.Target != "" && !contains(targets, src.Target) {
+			bad(src, "target %q: not in the current results (they have %s)", src.Target, strings.Join(targets, ", "))
+		}
+		if src.Level < 0 {
+			bad(src, "level %d: want a concurrency level", src.Level)
+		}
+		var err error
+		if r.max, err = bound(src.Max, r.m); err != nil {
+			bad(src, "max: %v", err)
+		}
+		if r.min, err = bound(src.Min, r.m); err != nil {
+			bad(src, "min: %v", err)
+		}
+		if src.Tolerance != "" {
+			t, err := parseTolerance(src.Tolerance)
+			if err != nil {
+				bad(src, "tolerance: %v", err)
+			}
+			r.tolerance = &t
+		}
+		switch {
+		case r.m.name == "oom" && src.OOM != "never":
+			bad(src, `metric oom: want oom: never`)
+		case r.m.name == "oom":
+			r.oomNever = true
+		case src.OOM != "":
+			bad(src, "oom: only for metric oom")
+		case r.max == nil && r.min == nil && r.tolerance == nil:
+			bad(src, "%s: give max, min or tolerance", src.Metric)
+		}
+		out = append(out, r)
+	}
+	if len(errs) > 0 {
+		return nil, &BadRuleError{File: g.File, Msg: "bad rules:\n" + strings.Join(errs, "\n")}
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// bound reads a max or min: sizes for byte metrics, numbers otherwise.
+func bound(s string, m metric) (*float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if strings.HasPrefix(m.unit, "bytes") {
+		if b, err := units.ParseBytes(s); err == nil {
+			v := float64(b)
+			return &v, nil
+		}
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil, fmt.Errorf("%q is not a number (or a size such as 64MiB for %s)", s, m.name)
+	}
+	return &v, nil
+}
+
+func parseTolerance(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	div := 1.0
+	if strings.HasSuffix(t, "%") {
+		t, div = strings.TrimSuffix(t, "%"), 100
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q: want a share such as 10%% or 0.1", s)
+	}
+	return v / div, nil
+}
+
+// describe is the rule as people read it in a verdict table.
+func (r rule) describe() string {
+	var parts []string
+	if r.oomNever {
+		return "oom: never"
+	}
+	if r.max != nil {
+		parts = append(parts, "≤ "+format(*r.max, r.m.unit))
+	}
+	if r.min != nil {
+		parts = append(parts, "≥ "+format(*r.min, r.m.unit))
+	}
+	if r.tolerance != nil {
+		dir := "+"
+		if r.m.worse < 0 {
+			dir = "−"
+		}
+		parts = append(parts, fmt.Sprintf("within %s%g%% of baseline", dir, *r.tolerance*100))
+	}
+	s := r.m.name + " " + strings.Join(parts, ", ")
+	if r.src.Level > 0 {
+		s += fmt.Sprintf(" at c=%d", r.src.Level)
+	}
+	return s
+}
+
+// format prints a metric value with its unit.
+func format(v float64, unit string) string {
+	switch unit {
+	case "bytes":
+		return fmt.Sprintf("%.1f MiB", v/(1<<20))
+	case "bytes/client":
+		return fmt.Sprintf("%.2f MiB/client", v/(1<<20))
+	case "ratio":
+		return fmt.Sprintf("%.3f", v)
+	case "ms":
+		return fmt.Sprintf("%.1f ms", v)
+	case "MB/s":
+		return fmt.Sprintf("%.1f MB/s", v)
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
