@@ -3,12 +3,13 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check clean
+.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds clean
 
 all: build
 
+# Static (no cgo): no libc mappings in every target and client process.
 build:
-	$(GO) build -o bin/harness ./cmd/harness
+	CGO_ENABLED=0 $(GO) build -o bin/harness ./cmd/harness
 
 # Installs only what is missing (a no-op on a prepared machine), then tests.
 test: deps vet staticcheck
@@ -69,6 +70,15 @@ gate-baseline: build
 # The gate's fidelity: 10 unchanged runs (false alarms) and one planted regression.
 gate-check: build
 	bash scripts/gate-check.sh
+
+# The load client against wrk and hey (installs them from Debian if missing).
+bench-client: build
+	@bash scripts/install-deps.sh wrk hey time bc
+	bash scripts/bench-client.sh
+
+# The seed failures in Python (installs the Debian packages if missing).
+bench-seeds: deps build
+	bin/harness run scenarios/seeds-python.yaml
 
 # The reservation bug: early-release vs held vs reject under a 512 MiB cap.
 bench-admission: build

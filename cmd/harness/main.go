@@ -77,6 +77,7 @@ type command struct {
 func commands(e *env) map[string]*command {
 	return map[string]*command{
 		"gate":   gateCmd(e),
+		"load":   loadCmd(e),
 		"report": reportCmd(e),
 		"run":    runCmd(e),
 		"serve":  serveCmd(e),

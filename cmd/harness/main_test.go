@@ -54,7 +54,7 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	// Only commands that exist are listed; later issues add run, report, gate, load.
-	if want := []string{"gate", "report", "run", "serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
+	if want := []string{"gate", "load", "report", "run", "serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
 		t.Errorf("listed commands %q, want %q", listed, want)
 	}
 	if code, _, stderr := runInProcess("frobnicate"); code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {

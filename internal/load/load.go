@@ -31,6 +31,8 @@ type Options struct {
 	Warmup time.Duration
 	// Requests, when positive, is how many requests each client sends.
 	Requests int
+	// Total, when positive, is how many requests all clients send together.
+	Total int
 	// Grace lets requests in flight at the end finish; those still running
 	// after it are cancelled and counted as cut_off, not as failures.
 	Grace time.Duration
@@ -164,6 +166,7 @@ type flood struct {
 	lastEnd     atomic.Int64 // offset from start of the last counted request's end
 	requests    atomic.Int64 // for progress
 	bytes       atomic.Int64
+	claimed     atomic.Int64 // against Options.Total
 }
 
 func (f *flood) transport() *http.Transport {
@@ -192,10 +195,16 @@ func (f *flood) transport() *http.Transport {
 		MaxIdleConnsPerHost:   f.o.Concurrency,
 		DisableCompression:    true,
 		ResponseHeaderTimeout: timeout,
-		ReadBufferSize:        64 << 10,
-		WriteBufferSize:       4 << 10,
+		// A small bufio: reads of the worker's larger buffer then go from the
+		// socket straight into it (bufio skips itself for big reads), so
+		// body bytes are copied once and a connection costs 8 KiB here.
+		ReadBufferSize:  4 << 10,
+		WriteBufferSize: 4 << 10,
 	}
 }
+
+// readBuffer is each client's one body buffer, reused for every request.
+const readBuffer = 32 << 10
 
 // idleConn fails a read that waits longer than timeout for a byte, so a
 // stalled response is detected however long the whole body takes.
@@ -230,7 +239,7 @@ func (f *flood) schedule(ctx context.Context, out chan<- time.Time) {
 }
 
 func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time.Time, res *Result) {
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, readBuffer)
 	abort := int64(0)
 	if f.o.AbortAfter > 0 && float64(id) < math.Round(f.o.AbortFraction*float64(f.o.Concurrency)) {
 		abort = f.o.AbortAfter
@@ -244,6 +253,9 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 			}
 		}
 		if ctx.Err() != nil || !intended.Before(f.stopAt) || closed(f.o.Stop) {
+			return
+		}
+		if f.o.Total > 0 && f.claimed.Add(1) > int64(f.o.Total) {
 			return
 		}
 		counted := !intended.Before(f.measureFrom)

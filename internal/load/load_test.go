@@ -213,3 +213,12 @@ func TestStopStartsNoNewRequests(t *testing.T) {
 		t.Errorf("after Stop: %d requests, %d ok; want exactly the 5 before it", res.Requests, res.OK)
 	}
 }
+
+func TestTotalAcrossClients(t *testing.T) {
+	t.Parallel()
+	url := serve(t, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
+	res := runLoad(t, Options{URL: url, Concurrency: 7, Total: 50})
+	if res.Requests != 50 || res.OK != 50 {
+		t.Errorf("Total 50 over 7 clients: %d requests, %d ok", res.Requests, res.OK)
+	}
+}

@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -90,22 +91,29 @@ func (j *jsonChecker) Write(p []byte) {
 		c := p[i]
 		switch j.st {
 		case jString:
-			// Fast path: skip plain string bytes in bulk.
-			k := bytes.IndexFunc(p[i:], func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 })
-			if k < 0 {
-				j.keep(p[i:])
+			// Fast path: jump to the next quote or backslash (both SIMD
+			// searches), checking the bytes skipped for control bytes.
+			seg := p[i:]
+			if q := bytes.IndexByte(seg, '"'); q >= 0 {
+				seg = seg[:q]
+			}
+			if e := bytes.IndexByte(seg, '\\'); e >= 0 {
+				seg = seg[:e]
+			}
+			if k := firstControl(seg); k >= 0 {
+				j.fail("control byte 0x%02x in a string", seg[k])
 				return
 			}
-			j.keep(p[i : i+k])
-			i += k
-			switch c = p[i]; {
-			case c == '"':
+			j.keep(seg)
+			i += len(seg)
+			if i == len(p) {
+				return
+			}
+			if p[i] == '"' {
 				j.endString()
-			case c == '\\':
+			} else {
 				j.st = jEscape
 				j.key = append(j.key, 0) // an escaped key is never "error"
-			default:
-				j.fail("control byte 0x%02x in a string", c)
 			}
 		case jEscape:
 			switch c {
@@ -136,7 +144,8 @@ func (j *jsonChecker) Write(p []byte) {
 				j.valueDone()
 			}
 		default:
-			if bytes.IndexByte([]byte(ws), c) >= 0 {
+			switch c {
+			case ' ', '\t', '\r', '\n':
 				continue
 			}
 			j.structural(c)
@@ -279,6 +288,26 @@ func (j *jsonChecker) Finish() (string, int64, string) {
 	return OutcomeOK, j.rows, ""
 }
 
+// firstControl is the index of the first byte below 0x20 in b, or -1. It
+// tests eight bytes at a time: a word has such a byte exactly when
+// (x - 0x20…20) & ^x & 0x80…80 is not zero.
+func firstControl(b []byte) int {
+	const lo, hi = 0x2020202020202020, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if (x-lo)&^x&hi != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 {
+			return i
+		}
+	}
+	return -1
+}
+
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
@@ -298,12 +327,13 @@ type csvChecker struct {
 }
 
 func (c *csvChecker) Write(p []byte) {
-	for _, b := range p {
+	for i := 0; i < len(p); i++ {
 		if c.bad != "" {
 			return
 		}
 		c.started = true
 		c.atRecordStart = false
+		b := p[i]
 		if c.inQuotes {
 			if c.quoteSeen {
 				c.quoteSeen = false
@@ -315,6 +345,13 @@ func (c *csvChecker) Write(p []byte) {
 			} else {
 				if b == '"' {
 					c.quoteSeen = true
+				} else if c.fieldNo > 0 {
+					// Inside a quoted field only a quote matters: jump to it.
+					k := bytes.IndexByte(p[i:], '"')
+					if k < 0 {
+						return
+					}
+					i += k - 1
 				} else {
 					c.keep(b)
 				}
@@ -332,6 +369,15 @@ func (c *csvChecker) Write(p []byte) {
 		case '\n':
 			c.endRecord()
 		default:
+			if c.fieldNo > 0 {
+				// An unquoted field past the first ends at a comma or line end.
+				k := bytes.IndexAny(p[i:], ",\r\n\"")
+				if k < 0 {
+					return
+				}
+				i += k - 1
+				continue
+			}
 			c.keep(b)
 		}
 		c.afterCR = false

@@ -9,7 +9,9 @@ import (
 )
 
 // export encodes n synthetic rows the way the reference servers do.
-func export(t testing.TB, format string, n int64) []byte {
+func export(t testing.TB, format string, n int64) []byte { return exportWide(t, format, n, 40) }
+
+func exportWide(t testing.TB, format string, n int64, width int) []byte {
 	t.Helper()
 	f, err := targets.FormatFor(format)
 	if err != nil {
@@ -19,7 +21,7 @@ func export(t testing.TB, format string, n int64) []byte {
 	b := f.AppendHeader(nil)
 	var r targets.Row
 	for id := int64(1); id <= n; id++ {
-		src.Fill(&r, id, 40)
+		src.Fill(&r, id, width)
 		b = f.AppendRow(b, &r, id == 1)
 	}
 	return f.AppendTrailer(b)
@@ -127,4 +129,22 @@ func FuzzJSONChecker(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkValidate(b *testing.B) {
+	for _, kind := range []string{"json", "ndjson", "csv"} {
+		body := exportWide(b, kind, 5000, 2000) // the bench-client body, ~10.6 MB
+		b.Run(kind, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				v, _ := newValidator(kind)
+				for off := 0; off < len(body); off += 32 << 10 {
+					v.Write(body[off:min(off+32<<10, len(body))])
+				}
+				if out, _, _ := v.Finish(); out != OutcomeOK {
+					b.Fatal(out)
+				}
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package sample
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +19,7 @@ type HeapFunc struct {
 	InuseBytes int64  `json:"inuse_bytes"`
 }
 
-// FetchHeap downloads a pprof heap profile from url. The profile's figures
+// FetchHeap downloads a heap profile (pprof, or a JSON heap top) from url. The profile's figures
 // describe the Go heap at the last GC, sampled every 512 KiB on average: it
 // is not RSS, and reports keep the two apart.
 func FetchHeap(ctx context.Context, url string) ([]byte, error) {
@@ -39,6 +40,18 @@ func FetchHeap(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("fetch heap profile: %w", err)
 	}
 	return b, nil
+}
+
+// JSONHeapTop reads a heap top that a non-Go target computed itself, such
+// as a Python app's tracemalloc: [{"func": "app.py:42", "inuse_bytes": N}],
+// largest first, at most n of them.
+func JSONHeapTop(data []byte, n int) ([]HeapFunc, error) {
+	var top []HeapFunc
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("parse heap top: %w", err)
+	}
+	sort.SliceStable(top, func(i, j int) bool { return top[i].InuseBytes > top[j].InuseBytes })
+	return top[:min(n, len(top))], nil
 }
 
 // HeapTop parses a heap profile and returns the n functions holding the

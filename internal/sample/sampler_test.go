@@ -104,3 +104,14 @@ func TestHeapTop(t *testing.T) {
 		t.Error("HeapTop accepted garbage")
 	}
 }
+
+func TestJSONHeapTop(t *testing.T) {
+	t.Parallel()
+	top, err := JSONHeapTop([]byte(`[{"func":"a.py:1","inuse_bytes":5},{"func":"b.py:2","inuse_bytes":9},{"func":"c.py:3","inuse_bytes":1}]`), 2)
+	if err != nil || len(top) != 2 || top[0].Func != "b.py:2" || top[1].InuseBytes != 5 {
+		t.Errorf("JSONHeapTop = %+v, %v", top, err)
+	}
+	if _, err := JSONHeapTop([]byte(`{"not":"a list"}`), 2); err == nil {
+		t.Error("JSONHeapTop accepted an object")
+	}
+}

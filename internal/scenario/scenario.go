@@ -105,12 +105,18 @@ type Target struct {
 	Command []string `yaml:"command"`
 	// Host is where the server listens (default 127.0.0.1).
 	Host string `yaml:"host"`
+	// Path, when set, is requested instead of request.path: targets of one
+	// scenario may serve the same data under different routes.
+	Path string `yaml:"path"`
 	// Health is polled until it answers 200 (default /healthz).
 	Health string `yaml:"health"`
 	// HealthTimeout bounds the wait for health (default 30s).
 	HealthTimeout time.Duration `yaml:"health_timeout"`
 	// Pprof is the Go heap profile path, e.g. /debug/pprof/heap.
 	Pprof string `yaml:"pprof"`
+	// Tracemalloc is a path answering a heap top as JSON,
+	// [{"func": …, "inuse_bytes": …}], e.g. a Python app's tracemalloc.
+	Tracemalloc string `yaml:"tracemalloc"`
 	// Env adds variables to the server's environment ("{port}" replaced).
 	Env map[string]string `yaml:"env"`
 }
@@ -374,11 +380,20 @@ func (s *Scenario) validate(d *decoder) error {
 		if !isLoopback(t.Host) && !s.AllowRemote {
 			bad(key+".host", "%q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless the scenario sets allow_remote: true", t.Host)
 		}
+		if t.Path != "" && !strings.HasPrefix(t.Path, "/") {
+			bad(key+".path", "want a path starting with /, got %q", t.Path)
+		}
 		if !strings.HasPrefix(t.Health, "/") {
 			bad(key+".health", "want a path starting with /, got %q", t.Health)
 		}
 		if t.Pprof != "" && !strings.HasPrefix(t.Pprof, "/") {
 			bad(key+".pprof", "want a path starting with /, got %q", t.Pprof)
+		}
+		if t.Tracemalloc != "" && !strings.HasPrefix(t.Tracemalloc, "/") {
+			bad(key+".tracemalloc", "want a path starting with /, got %q", t.Tracemalloc)
+		}
+		if t.Tracemalloc != "" && t.Pprof != "" {
+			bad(key+".tracemalloc", "give pprof or tracemalloc, not both")
 		}
 	}
 	return errors.Join(d.errs...)
@@ -399,6 +414,14 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// RequestPath is the path clients request from t.
+func (s *Scenario) RequestPath(t Target) string {
+	if t.Path != "" {
+		return t.Path
+	}
+	return s.Request.Path
 }
 
 // Target returns the named target.

@@ -17,10 +17,11 @@ import (
 // at the highest RSS: the sampled peak cannot be known until the flood is
 // over, so this keeps the best candidate as it goes.
 type heapWatch struct {
-	ctx  context.Context
-	url  string // "" when the target has no pprof or profiles are off
-	mode string
-	p    *target.Process
+	ctx         context.Context
+	url         string // "" when the target has no heap endpoint or profiles are off
+	tracemalloc bool   // url answers a JSON heap top, not a pprof profile
+	mode        string
+	p           *target.Process
 
 	mu      sync.Mutex
 	wg      sync.WaitGroup
@@ -33,8 +34,12 @@ type heapWatch struct {
 
 func newHeapWatch(ctx context.Context, tg scenario.Target, p *target.Process, mode string, idle int64) *heapWatch {
 	h := &heapWatch{ctx: ctx, mode: mode, p: p, nextAt: idle + idle/4}
-	if tg.Pprof != "" && mode != "off" {
+	switch {
+	case mode == "off":
+	case tg.Pprof != "":
 		h.url = p.URL(tg.Pprof)
+	case tg.Tracemalloc != "":
+		h.url, h.tracemalloc = p.URL(tg.Tracemalloc), true
 	}
 	return h
 }
@@ -82,13 +87,17 @@ func (h *heapWatch) finish(dir, label string, run *result.Run) {
 	if h.best == nil {
 		return
 	}
-	name := filepath.Join("profiles", run.Target+"-"+label+".pb.gz")
+	ext, top := ".pb.gz", sample.HeapTop
+	if h.tracemalloc {
+		ext, top = ".tracemalloc.json", sample.JSONHeapTop
+	}
+	name := filepath.Join("profiles", run.Target+"-"+label+ext)
 	if err := os.WriteFile(filepath.Join(dir, name), h.best, 0o644); err != nil {
 		return
 	}
 	run.HeapProfile, run.HeapProfileAt = name, at
-	if top, err := sample.HeapTop(h.best, 10); err == nil {
-		for _, f := range top {
+	if funcs, err := top(h.best, 10); err == nil {
+		for _, f := range funcs {
 			run.HeapTop = append(run.HeapTop, result.HeapFunc{Func: f.Func, InuseBytes: f.InuseBytes})
 		}
 	}

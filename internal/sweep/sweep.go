@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/floodharness/harness/internal/load"
@@ -22,6 +21,7 @@ import (
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/target"
+	"github.com/floodharness/harness/internal/usage"
 )
 
 // Options configure a sweep.
@@ -170,11 +170,11 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		},
 	})
 
-	o.Logf("%s c=%d r=%d: flooding %s", tg.Name, level, rep, p.URL(sc.Request.Path))
-	cpu0 := cpuTime()
-	resetPeakRSS()
+	o.Logf("%s c=%d r=%d: flooding %s", tg.Name, level, rep, p.URL(sc.RequestPath(tg)))
+	cpu0 := usage.Self()
+	usage.ResetPeakRSS()
 	lr, lerr := load.Run(ctx, load.Options{
-		URL:         p.URL(sc.Request.Path),
+		URL:         p.URL(sc.RequestPath(tg)),
 		Concurrency: level,
 		Duration:    sc.Duration, Warmup: sc.Warmup, Requests: sc.Requests, Grace: sc.Grace,
 		Rate:       float64(sc.Client.Rate),
@@ -193,7 +193,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 			}
 		},
 	})
-	run.ClientCPUS = (cpuTime() - cpu0).Seconds()
+	run.ClientCPUS = usage.Self().Sub(cpu0).Seconds()
 	if st, err := sample.ReadStatus(os.Getpid()); err == nil {
 		run.ClientPeakRSSBytes = st.HWM
 	}
@@ -244,19 +244,6 @@ func fillLoad(run *result.Run, lr *load.Result) {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-// cpuTime is this process's user+system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// resetPeakRSS restarts this process's VmHWM, so each run's client peak is
-// its own (Linux ≥ 4.0; ignored where unsupported).
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 func host(cg target.CgroupFS) result.Host {
 	h := result.Host{CPUs: runtime.NumCPU(), Go: runtime.Version(), Cgroup: cg.Version()}

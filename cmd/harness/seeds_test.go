@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/target"
+)
+
+// needPythonSeeds skips when the Debian packages of the Python seed servers
+// are missing; scripts/install-deps.sh installs them, so CI runs these.
+func needPythonSeeds(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("gunicorn"); err != nil {
+		t.Skip("gunicorn is not installed (scripts/install-deps.sh installs the Python seed packages)")
+	}
+	if err := exec.Command("python3", "-c", "import flask, simplejson, starlette, uvicorn").Run(); err != nil {
+		t.Skip("python3-flask, python3-simplejson, python3-starlette or uvicorn is missing (scripts/install-deps.sh installs them)")
+	}
+}
+
+func TestSeedsPythonExport(t *testing.T) {
+	t.Parallel()
+	needPythonSeeds(t)
+	dir := t.TempDir()
+	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/seeds-export.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	t.Log("\n" + stdout)
+	r := readResults(t, dir)
+	buf, str := only(t, r, "export-buffered", 16), only(t, r, "export-streamed", 16)
+	if buf.OK == 0 || str.OK == 0 || buf.Failed+str.Failed != 0 || buf.PeakRSSSource != "cgroup" {
+		t.Fatalf("buffered %d ok %d failed (%s), streamed %d ok %d failed", buf.OK, buf.Failed, buf.PeakRSSSource, str.OK, str.Failed)
+	}
+	if buf.PeakRSSBytes < 5*str.PeakRSSBytes {
+		t.Errorf("json.dumps peak %d MiB < 5 × iterencode peak %d MiB at 16 clients", buf.PeakRSSBytes>>20, str.PeakRSSBytes>>20)
+	}
+}
+
+func TestSeedsPythonFrames(t *testing.T) {
+	t.Parallel()
+	needPythonSeeds(t)
+	if target.SystemCgroups().Version() == "none" {
+		t.Skip("no writable memory cgroup controller here, so no real cap to test against")
+	}
+	dir := t.TempDir()
+	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/seeds-frames.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	t.Log("\n" + stdout)
+	r := readResults(t, dir)
+	early, held := only(t, r, "frames-early-release", 32), only(t, r, "frames-held", 32)
+	if !early.OOMKilled && early.OK > early.Requests/2 {
+		t.Errorf("early-release: oom=%v, %d of %d ok; want it OOM-killed or failing most requests", early.OOMKilled, early.OK, early.Requests)
+	}
+	if held.OOMKilled || held.Failed != 0 || held.OK+held.Aborted != 32 || held.PeakRSSBytes >= held.MemoryLimitBytes {
+		t.Errorf("held: oom=%v, %d ok + %d aborted of 32, failed %d %v, peak %d MiB under %d MiB",
+			held.OOMKilled, held.OK, held.Aborted, held.Failed, held.Errors, held.PeakRSSBytes>>20, held.MemoryLimitBytes>>20)
+	}
+	if len(held.HeapTop) == 0 || !strings.Contains(held.HeapTop[0].Func, ".py:") {
+		t.Errorf("held: heap top from tracemalloc %+v", held.HeapTop)
+	}
+}
+
+// A client that hangs up mid-frame must release its held reservation
+// exactly once, read back from the app itself.
+func TestFramesHeldReleasesOnceOnAbort(t *testing.T) {
+	t.Parallel()
+	needPythonSeeds(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := harnesstest.Command("python3", "-m", "uvicorn", "--app-dir", "../../targets/python", "--host", "127.0.0.1", "--port", port, "--log-level", "warning", "frames_app:app")
+	cmd.Env = append(cmd.Environ(), "LIMITER=held", "BUDGET_BYTES=20000000")
+	var logs lockedBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}()
+	vars := func() (v struct{ Acquires, Releases, Reserved_bytes, In_flight int }) {
+		resp, err := http.Get("http://" + addr + "/debug/vars")
+		if err != nil {
+			return v
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&v)
+		return v
+	}
+	waitUntil(t, "uvicorn up", func() bool { _, err := http.Get("http://" + addr + "/healthz"); return err == nil }, &logs)
+	const clients = 8 // 20 MB budget, 8 MB frames: two at a time, the rest wait
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(30 * time.Second))
+			fmt.Fprintf(conn, "GET /frames/%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+			if _, err := io.ReadFull(bufio.NewReader(conn), make([]byte, 1024)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	waitUntil(t, "every reservation released", func() bool { v := vars(); return v.Acquires == clients && v.In_flight == 0 && v.Reserved_bytes == 0 }, &logs)
+	time.Sleep(200 * time.Millisecond) // a double release would land now
+	if v := vars(); v.Releases != clients || v.Acquires != clients || v.Reserved_bytes != 0 {
+		t.Errorf("after %d aborted downloads: %+v, want %d acquires and exactly %d releases", clients, v, clients, clients)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool, logs *lockedBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s; app log:\n%s", what, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,85 @@
+"""The export seed, in Python: a Flask app under gunicorn.
+
+GET /export?rows=N&width=W answers a JSON array of N rows, built one of two
+ways (EXPORT_MODE, or --mode when run directly):
+
+  buffered  the seed's "before": every row materialised, json.dumps of the
+            whole list, one response with a Content-Length. Memory grows
+            with the body and with every concurrent request.
+  streamed  a generator over simplejson's iterencode, yielding ~32 KiB
+            chunks; no Content-Length, so the response is chunked. Binary
+            fields are hex-encoded inline, so no byte sequence can break
+            UTF-8 halfway through a chunk.
+
+GET /healthz answers "ok"; GET /debug/tracemalloc?top=10 the biggest
+allocation sites (when TRACEMALLOC=1), for the harness's heap top.
+"""
+
+import json
+import os
+import sys
+import tracemalloc
+
+import simplejson
+from flask import Flask, Response, request
+
+from seedrows import make_row, tracemalloc_top
+
+MODE = os.environ.get("EXPORT_MODE", "buffered")
+CHUNK = 32 * 1024
+MAX_WIDTH = 64 * 1024
+
+if os.environ.get("TRACEMALLOC") == "1":
+    tracemalloc.start()
+
+app = Flask(__name__)
+
+
+def bad(msg):
+    return Response(msg + "\n", status=400, mimetype="text/plain")
+
+
+@app.get("/healthz")
+def healthz():
+    return "ok"
+
+
+@app.get("/debug/tracemalloc")
+def heap_top():
+    return Response(json.dumps(tracemalloc_top(int(request.args.get("top", "10")))), mimetype="application/json")
+
+
+@app.get("/export")
+def export():
+    try:
+        rows = int(request.args.get("rows", "1000"))
+        width = int(request.args.get("width", "64"))
+    except ValueError:
+        return bad("rows and width must be integers")
+    if rows < 0 or not 0 <= width <= MAX_WIDTH:
+        return bad("rows must be >= 0 and width in [0, %d]" % MAX_WIDTH)
+    if MODE == "buffered":
+        body = json.dumps([make_row(i, width) for i in range(1, rows + 1)])
+        return Response(body, mimetype="application/json")
+
+    def chunks():
+        encoder = simplejson.JSONEncoder()
+        pending, size = [], 0
+        for piece in encoder.iterencode(make_row(i, width) for i in range(1, rows + 1)):
+            pending.append(piece)
+            size += len(piece)
+            if size >= CHUNK:
+                yield "".join(pending)
+                pending, size = [], 0
+        if pending:
+            yield "".join(pending)
+
+    return Response(chunks(), mimetype="application/json")
+
+
+if __name__ == "__main__":
+    # python3 export_app.py --mode streamed PORT  (a development server)
+    args = sys.argv[1:]
+    if args[:1] == ["--mode"]:
+        MODE, args = args[1], args[2:]
+    app.run(host="127.0.0.1", port=int(args[0]), threaded=True)

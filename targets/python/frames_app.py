@@ -1,0 +1,128 @@
+"""The admission seed, in Python: large frame downloads behind a byte budget.
+
+GET /frames/{id} loads a frame (FRAME_BYTES, 8 MB by default) into memory
+and streams it out in 64 KiB pieces. Every request first reserves the
+frame's size from an asyncio byte budget (BUDGET_BYTES, 64 MiB by default).
+LIMITER chooses when the reservation ends:
+
+  early-release  KNOWN BAD, kept on purpose: released when the handler
+                 returns the StreamingResponse, i.e. before its body has
+                 run. The budget then bounds nothing while the frames
+                 stream to slow clients: the incident this reproduces.
+  held           released exactly once when the body has been sent or the
+                 client has gone: in the body generator's finally and, for
+                 a client that leaves before the body starts, in the
+                 response's background task; a flag makes the second a no-op.
+
+GET /debug/vars shows the budget's counters, so tests can prove that every
+reservation was released exactly once; GET /debug/tracemalloc?top=10 the
+biggest allocation sites (when TRACEMALLOC=1).
+"""
+
+import asyncio
+import json
+import os
+import tracemalloc
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.routing import Route
+
+from seedrows import tracemalloc_top
+
+LIMITER = os.environ.get("LIMITER", "held")
+FRAME_BYTES = int(os.environ.get("FRAME_BYTES", str(8 * 1000 * 1000)))
+BUDGET_BYTES = int(os.environ.get("BUDGET_BYTES", str(64 * 1024 * 1024)))
+PIECE = 64 * 1024
+
+if os.environ.get("TRACEMALLOC") == "1":
+    tracemalloc.start()
+
+
+class ByteBudget:
+    """An asyncio semaphore over bytes, with visible counters."""
+
+    def __init__(self, size):
+        self.size, self.reserved = size, 0
+        self.acquires = self.releases = self.in_flight = 0
+        self.cond = asyncio.Condition()
+
+    async def acquire(self, n):
+        n = min(n, self.size)  # a frame larger than the budget runs alone
+        async with self.cond:
+            await self.cond.wait_for(lambda: self.reserved + n <= self.size)
+            self.reserved += n
+            self.acquires += 1
+        return Reservation(self, n)
+
+
+class Reservation:
+    def __init__(self, budget, n):
+        self.budget, self.n, self.done = budget, n, False
+
+    async def release(self):
+        if self.done:  # exactly once, whoever gets here first
+            return
+        self.done = True
+        async with self.budget.cond:
+            self.budget.reserved -= self.n
+            self.budget.releases += 1
+            self.budget.cond.notify_all()
+
+
+budget = None
+
+
+def load_frame(frame_id):
+    """A frame as the seed held it: one bytes object, resident while it streams."""
+    seed = frame_id.encode() or b"0"
+    return (seed * (FRAME_BYTES // len(seed) + 1))[:FRAME_BYTES]
+
+
+async def frame(request):
+    global budget
+    if budget is None:
+        budget = ByteBudget(BUDGET_BYTES)
+    res = await budget.acquire(FRAME_BYTES)
+    data = load_frame(request.path_params["frame_id"])
+
+    async def body():
+        budget.in_flight += 1
+        try:
+            view = memoryview(data)
+            for off in range(0, len(view), PIECE):
+                yield bytes(view[off:off + PIECE])
+        finally:
+            budget.in_flight -= 1
+            if LIMITER == "held":
+                await res.release()
+
+    if LIMITER == "early-release":
+        await res.release()  # BUG, on purpose: before the body has streamed
+        return StreamingResponse(body(), media_type="application/octet-stream")
+    return StreamingResponse(body(), media_type="application/octet-stream",
+                             background=BackgroundTask(res.release))
+
+
+async def healthz(request):
+    return PlainTextResponse("ok")
+
+
+async def debug_vars(request):
+    b = budget or ByteBudget(BUDGET_BYTES)
+    return JSONResponse({"limiter": LIMITER, "budget_bytes": b.size, "reserved_bytes": b.reserved,
+                         "acquires": b.acquires, "releases": b.releases, "in_flight": b.in_flight})
+
+
+async def heap_top(request):
+    return PlainTextResponse(json.dumps(tracemalloc_top(int(request.query_params.get("top", "10")))),
+                             media_type="application/json")
+
+
+app = Starlette(routes=[
+    Route("/frames/{frame_id}", frame),
+    Route("/healthz", healthz),
+    Route("/debug/vars", debug_vars),
+    Route("/debug/tracemalloc", heap_top),
+])
