@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds clean
+.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 clean
 
 all: build
 
@@ -79,6 +79,14 @@ bench-client: build
 # The seed failures in Python (installs the Debian packages if missing).
 bench-seeds: deps build
 	bin/harness run scenarios/seeds-python.yaml
+
+# k6 with the k6/x/flood extension (bin/k6), and its tests (unit tests with
+# k6's module test runtime; the example script against real servers).
+k6:
+	bash scripts/build-k6.sh
+
+test-k6: k6
+	cd xk6 && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 # The reservation bug: early-release vs held vs reject under a 512 MiB cap.
 bench-admission: build

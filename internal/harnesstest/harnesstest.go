@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,9 +23,17 @@ import (
 // Build compiles cmd/harness into dir and returns the binary's path. Tests
 // call it once from TestMain: the binary is built without -race so the
 // memory it shows is the server's, not the race detector's.
+//
+// It builds inside the harness module (found from this file's location), so
+// tests in other modules of the repository, such as xk6, can call it too.
 func Build(dir string) (string, error) {
 	bin := filepath.Join(dir, "harness")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/floodharness/harness/cmd/harness")
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("build harness: cannot locate the module")
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/harness")
+	cmd.Dir = filepath.Join(filepath.Dir(self), "..", "..")
 	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build harness: %w\n%s", err, out)

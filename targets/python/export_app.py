@@ -63,7 +63,7 @@ def export():
         return Response(body, mimetype="application/json")
 
     def chunks():
-        encoder = simplejson.JSONEncoder()
+        encoder = simplejson.JSONEncoder(iterable_as_array=True)  # rows come from a generator
         pending, size = [], 0
         for piece in encoder.iterencode(make_row(i, width) for i in range(1, rows + 1)):
             pending.append(piece)

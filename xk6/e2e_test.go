@@ -1,0 +1,56 @@
+package flood
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/floodharness/harness/internal/harnesstest"
+)
+
+// The example script against real reference servers: the threshold on the
+// server's peak RSS decides k6's exit code.
+func TestExampleThresholdDecidesExitCode(t *testing.T) {
+	k6, err := filepath.Abs("../bin/k6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(k6); err != nil {
+		t.Skip("bin/k6 is not built: run make k6 (or make test-k6)")
+	}
+	harness, err := harnesstest.Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		impl string
+		want int
+	}{
+		{"buffered", 99}, // 8 VUs × ~8.6 MB bodies: far past 100 MiB
+		{"streamed", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.impl, func(t *testing.T) {
+			p := harnesstest.Serve(t, harness, "--impl", tt.impl)
+			port := p.Addr[strings.LastIndex(p.Addr, ":")+1:]
+			cmd := harnesstest.Command(k6, "run", "--quiet", "--no-usage-report",
+				"-e", "TARGET_PORT="+port, "-e", "VUS=8", "-e", "DURATION=3s", "-e", fmt.Sprint("RSS_LIMIT=", 100<<20),
+				"../examples/k6/flood.js")
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.want || !strings.Contains(string(out), "target_rss_peak_bytes") {
+				t.Errorf("k6 against %s: exit %d, want %d\n%s", tt.impl, code, tt.want, out)
+			}
+		})
+	}
+}
