@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/result"
 )
 
 // The example script against real reference servers: the threshold on the
@@ -52,5 +53,35 @@ func TestExampleThresholdDecidesExitCode(t *testing.T) {
 				t.Errorf("k6 against %s: exit %d, want %d\n%s", tt.impl, code, tt.want, out)
 			}
 		})
+	}
+}
+
+// With driver: k6 the harness measures the target while k6 floods it.
+func TestScenarioDriverK6(t *testing.T) {
+	if _, err := os.Stat("../bin/k6"); err != nil {
+		t.Skip("bin/k6 is not built: run make k6 (or make test-k6)")
+	}
+	harness, err := harnesstest.Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	cmd := harnesstest.Command(harness, "run", "--out", out, "xk6/testdata/k6-driver.yaml")
+	cmd.Dir = ".."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("harness run: %v\n%s", err, b)
+	}
+	r, err := result.Read(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Runs) != 2 {
+		t.Fatalf("%d runs, want 2", len(r.Runs))
+	}
+	for _, run := range r.Runs {
+		if run.Driver != "k6" || run.DriverExit != 0 || run.Requests == 0 || run.OK != run.Requests ||
+			run.BytesReceived == 0 || run.LatencyMs.P50 <= 0 || run.PeakRSSBytes == 0 || run.DriverLog == "" {
+			t.Errorf("c=%d: %+v", run.Concurrency, run)
+		}
 	}
 }

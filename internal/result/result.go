@@ -82,6 +82,14 @@ type Run struct {
 
 	ClientCPUS         float64 `json:"client_cpu_s"`
 	ClientPeakRSSBytes int64   `json:"client_peak_rss_bytes"`
+
+	// Driver is "k6" when k6 produced the load (absent for the built-in
+	// client); DriverExit is k6's exit code (99: its thresholds failed) and
+	// DriverLog its output. With k6, bytes_received is k6's data_received
+	// (headers included) and client_* are the harness's, not k6's.
+	Driver     string `json:"driver,omitempty"`
+	DriverExit int    `json:"driver_exit,omitempty"`
+	DriverLog  string `json:"driver_log,omitempty"`
 }
 
 // Latency percentiles of successful requests, to the last body byte.

@@ -43,10 +43,23 @@ type Scenario struct {
 	// finish; they are counted apart, not as failures (default 5s).
 	Grace time.Duration `yaml:"grace"`
 	// AllowRemote lets a target's host be a non-loopback address.
-	AllowRemote bool    `yaml:"allow_remote"`
-	Request     Request `yaml:"request"`
-	Client      Client  `yaml:"client"`
-	Memory      Memory  `yaml:"memory"`
+	AllowRemote bool `yaml:"allow_remote"`
+	// Driver produces the load: harness (default, the built-in client) or
+	// k6 (runs Script with the k6 binary; the harness still starts and
+	// samples the target and writes the results).
+	Driver string `yaml:"driver"`
+	// Script is the k6 script for driver k6. It gets TARGET_URL,
+	// TARGET_PORT, TARGET_NAME, VUS (the level) and DURATION as -e variables.
+	Script string `yaml:"script"`
+	// Segments is this machine's k6 execution segment (e.g. "0:1/2") when
+	// the same script runs split over several machines.
+	Segments string `yaml:"segments"`
+	// K6 is the k6 binary (default bin/k6, else k6 on PATH).
+	K6 string `yaml:"k6"`
+
+	Request Request `yaml:"request"`
+	Client  Client  `yaml:"client"`
+	Memory  Memory  `yaml:"memory"`
 	// Targets are the servers compared, each started fresh per run.
 	Targets []Target `yaml:"targets"`
 	// Gate holds the regression rules for `harness gate`.
@@ -271,6 +284,15 @@ func (s *Scenario) setDefaults() {
 	if s.Client.Model == "" {
 		s.Client.Model = "closed"
 	}
+	if s.Driver == "" {
+		s.Driver = "harness"
+	}
+	if s.Driver == "k6" && s.K6 == "" {
+		s.K6 = "k6"
+		if _, err := os.Stat("bin/k6"); err == nil {
+			s.K6 = "bin/k6"
+		}
+	}
 	if s.Client.AbortAfterBytes > 0 && s.Client.AbortFraction == 0 {
 		s.Client.AbortFraction = 1
 	}
@@ -358,6 +380,18 @@ func (s *Scenario) validate(d *decoder) error {
 	}
 	if !slices.Contains([]string{"peak", "end", "off"}, s.Memory.HeapProfile) {
 		bad("memory.heap_profile", "want peak, end or off, got %q", s.Memory.HeapProfile)
+	}
+	switch s.Driver {
+	case "harness":
+		if s.Script != "" || s.Segments != "" {
+			bad("script", "script and segments are for driver: k6")
+		}
+	case "k6":
+		if s.Script == "" {
+			bad("script", "driver k6 needs the k6 script to run")
+		}
+	default:
+		bad("driver", "want harness or k6, got %q", s.Driver)
 	}
 	if len(s.Targets) == 0 {
 		bad("targets", "want at least one target")

@@ -173,26 +173,19 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	o.Logf("%s c=%d r=%d: flooding %s", tg.Name, level, rep, p.URL(sc.RequestPath(tg)))
 	cpu0 := usage.Self()
 	usage.ResetPeakRSS()
-	lr, lerr := load.Run(ctx, load.Options{
-		URL:         p.URL(sc.RequestPath(tg)),
-		Concurrency: level,
-		Duration:    sc.Duration, Warmup: sc.Warmup, Requests: sc.Requests, Grace: sc.Grace,
-		Rate:       float64(sc.Client.Rate),
-		ReadRate:   int64(sc.Client.ReadRate),
-		AbortAfter: int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
-		RecvBuffer:  int(sc.Client.RecvBuffer),
-		Validate:    sc.Request.Validate,
-		Timeout:     sc.Request.Timeout,
-		AllowRemote: sc.AllowRemote,
-		Stop:        p.Done(),
-		Progress: func(pr load.Progress) {
+	var lr *load.Result
+	var lerr error
+	if sc.Driver == "k6" {
+		lerr = runK6(ctx, o, tg, p, level, label, &run)
+	} else {
+		lr, lerr = load.Run(ctx, loadOptions(sc, tg, p, level, func(pr load.Progress) {
 			if o.Progress != nil {
 				o.Progress(fmt.Sprintf("%s c=%d r=%d  %5.1fs  %6.1f req/s  %7.1f MB/s  rss %s",
 					tg.Name, level, rep, pr.Elapsed.Seconds(), float64(pr.Requests)/pr.Elapsed.Seconds(),
 					float64(pr.Bytes)/pr.Elapsed.Seconds()/1e6, mib(smp.Latest().RSS)))
 			}
-		},
-	})
+		}))
+	}
 	run.ClientCPUS = usage.Self().Sub(cpu0).Seconds()
 	if st, err := sample.ReadStatus(os.Getpid()); err == nil {
 		run.ClientPeakRSSBytes = st.HWM
@@ -201,9 +194,10 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	heap.finish(o.Dir, label, &run)
 	ex, _ := p.Stop()
 
-	if lerr != nil {
+	switch {
+	case lerr != nil:
 		run.Error = lerr.Error()
-	} else {
+	case lr != nil:
 		fillLoad(&run, lr)
 	}
 	run.Exit = result.Exit{Code: ex.Code, Signal: ex.Signal}
@@ -226,6 +220,24 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	}
 	o.Logf("%s c=%d r=%d: %d ok / %d requests, peak RSS %s (%s)%s", tg.Name, level, rep, run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
 	return run
+}
+
+// loadOptions is the built-in client's configuration for one run.
+func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *target.Process, level int, progress func(load.Progress)) load.Options {
+	return load.Options{
+		URL:         p.URL(sc.RequestPath(tg)),
+		Concurrency: level,
+		Duration:    sc.Duration, Warmup: sc.Warmup, Requests: sc.Requests, Grace: sc.Grace,
+		Rate:       float64(sc.Client.Rate),
+		ReadRate:   int64(sc.Client.ReadRate),
+		AbortAfter: int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
+		RecvBuffer:  int(sc.Client.RecvBuffer),
+		Validate:    sc.Request.Validate,
+		Timeout:     sc.Request.Timeout,
+		AllowRemote: sc.AllowRemote,
+		Stop:        p.Done(),
+		Progress:    progress,
+	}
 }
 
 func fillLoad(run *result.Run, lr *load.Result) {
