@@ -23,7 +23,20 @@ type Format interface {
 	// AppendRow adds one row; first is true for the export's first row.
 	AppendRow(dst []byte, r *Row, first bool) []byte
 	AppendTrailer(dst []byte) []byte
+	// AppendError adds an error record that keeps the body well-formed:
+	// {"error": msg, "last_id": id} as a JSON element or NDJSON line; in CSV
+	// a record whose id column is the word "error", the message in the
+	// name column and the last id in the note column.
+	AppendError(dst []byte, msg string, lastID int64, first bool) []byte
 	Marshal(rows []Row) ([]byte, error)
+}
+
+func appendJSONError(dst []byte, msg string, lastID int64) []byte {
+	dst = append(dst, `{"error":`...)
+	dst = appendJSONString(dst, msg)
+	dst = append(dst, `,"last_id":`...)
+	dst = strconv.AppendInt(dst, lastID, 10)
+	return append(dst, '}')
 }
 
 // Formats lists the format names FormatFor accepts.
@@ -57,6 +70,13 @@ func (jsonArray) AppendRow(dst []byte, r *Row, first bool) []byte {
 	return appendJSONRow(dst, r)
 }
 
+func (jsonArray) AppendError(dst []byte, msg string, lastID int64, first bool) []byte {
+	if !first {
+		dst = append(dst, ',')
+	}
+	return appendJSONError(dst, msg, lastID)
+}
+
 func (jsonArray) Marshal(rows []Row) ([]byte, error) {
 	if rows == nil {
 		rows = []Row{} // "[]", not "null"
@@ -74,6 +94,10 @@ func (ndjson) AppendTrailer(dst []byte) []byte { return dst }
 
 func (ndjson) AppendRow(dst []byte, r *Row, _ bool) []byte {
 	return append(appendJSONRow(dst, r), '\n')
+}
+
+func (ndjson) AppendError(dst []byte, msg string, lastID int64, _ bool) []byte {
+	return append(appendJSONError(dst, msg, lastID), '\n')
 }
 
 func (ndjson) Marshal(rows []Row) ([]byte, error) {
@@ -111,6 +135,14 @@ func (csvTable) AppendRow(dst []byte, r *Row, _ bool) []byte {
 	dst = append(dst, ',')
 	dst = appendCSVField(dst, r.Payload)
 	return append(dst, '\r', '\n')
+}
+
+func (csvTable) AppendError(dst []byte, msg string, lastID int64, _ bool) []byte {
+	dst = append(dst, "error,"...)
+	dst = appendCSVField(dst, msg)
+	dst = append(dst, ',')
+	dst = strconv.AppendInt(dst, lastID, 10)
+	return append(dst, ",,\r\n"...)
 }
 
 func (csvTable) Marshal(rows []Row) ([]byte, error) {

@@ -22,12 +22,27 @@ type Query struct {
 	Width  int
 	Since  int64
 	Format string
+	// FailAt, when ≥ 0, makes the response fail after that many rows, the
+	// way FailMode says: record, abort or stall. -1 means no failure.
+	FailAt   int64
+	FailMode string
 }
+
+// Failure modes for ?fail_mode=.
+const (
+	// FailRecord ends the body well-formed with an error record.
+	FailRecord = "record"
+	// FailAbort drops the connection: the client sees a truncated body.
+	FailAbort = "abort"
+	// FailStall stops sending; only the client's idle timeout ends it.
+	FailStall = "stall"
+)
 
 // ParseQuery reads /export's query string over defaults. Unknown or
 // repeated keys and out-of-range values are errors with a one-line reason.
 func ParseQuery(v url.Values, defaults Query) (Query, error) {
 	q := defaults
+	q.FailAt, q.FailMode = -1, FailRecord
 	keys := make([]string, 0, len(v))
 	for k := range v {
 		keys = append(keys, k)
@@ -49,13 +64,20 @@ func ParseQuery(v url.Values, defaults Query) (Query, error) {
 			var w int64
 			w, err = parseInt(s, 0, MaxWidth)
 			q.Width = int(w)
+		case "fail_at":
+			q.FailAt, err = parseInt(s, 0, MaxRows)
+		case "fail_mode":
+			if s != FailRecord && s != FailAbort && s != FailStall {
+				err = fmt.Errorf("%q: want record, abort or stall", s)
+			}
+			q.FailMode = s
 		case "format":
 			if _, ferr := FormatFor(s); ferr != nil {
 				err = ferr
 			}
 			q.Format = s
 		default:
-			return Query{}, fmt.Errorf("query %s: unknown parameter (want rows, width, since or format)", k)
+			return Query{}, fmt.Errorf("query %s: unknown parameter (want rows, width, since, format, fail_at or fail_mode)", k)
 		}
 		if err != nil {
 			return Query{}, fmt.Errorf("query %s: %w", k, err)

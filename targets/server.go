@@ -271,26 +271,67 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, q Query, f Format
 	return s.writeStreamed(w, r, q, f, started)
 }
 
+// errFailAt stops a Scan at the row ?fail_at= names.
+var errFailAt = errors.New("fail_at reached")
+
+// stallLimit bounds a stalled response if the client never gives up.
+const stallLimit = 10 * time.Minute
+
 func (s *Server) writeBuffered(w http.ResponseWriter, r *http.Request, q Query, f Format, started func()) error {
 	var rows []Row // grows like a fetchall(): no preallocation
 	err := s.src.Scan(r.Context(), q, func(row *Row) error {
+		if q.FailAt >= 0 && int64(len(rows)) == q.FailAt {
+			return errFailAt
+		}
 		c := *row
 		c.Payload = strings.Clone(row.Payload) // each row owns its data, as a query result would
 		rows = append(rows, c)
 		return nil
 	})
-	if err != nil {
+	failed := errors.Is(err, errFailAt)
+	if err != nil && !failed {
 		return err
 	}
-	body, err := f.Marshal(rows)
+	err = nil
+	var body []byte
+	switch {
+	case !failed:
+		body, err = f.Marshal(rows)
+	default:
+		// The whole (partial) body is still built in memory first.
+		body = f.AppendHeader(nil)
+		for i := range rows {
+			body = f.AppendRow(body, &rows[i], i == 0)
+		}
+		if q.FailMode == FailRecord {
+			body = f.AppendTrailer(f.AppendError(body, failMessage(q), lastID(q, rows), len(rows) == 0))
+		}
+	}
 	if err != nil {
 		http.Error(w, "marshal: "+err.Error(), http.StatusInternalServerError)
 		return err
 	}
 	started()
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	_, err = w.Write(body)
-	return err
+	length := len(body)
+	if failed && q.FailMode != FailRecord {
+		length++ // announce a byte that never comes: the body is cut short
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(length))
+	if _, err = w.Write(body); err != nil || !failed || q.FailMode == FailRecord {
+		return err
+	}
+	return s.breakOff(w, r, q)
+}
+
+func lastID(q Query, rows []Row) int64 {
+	if len(rows) == 0 {
+		return q.Since
+	}
+	return rows[len(rows)-1].ID
+}
+
+func failMessage(q Query) string {
+	return fmt.Sprintf("export failed after %d rows (fail_at)", q.FailAt)
 }
 
 func (s *Server) writeStreamed(w http.ResponseWriter, r *http.Request, q Query, f Format, started func()) error {
@@ -306,21 +347,48 @@ func (s *Server) writeStreamed(w http.ResponseWriter, r *http.Request, q Query, 
 	}
 	started()
 	buf = f.AppendHeader(buf)
-	first, n := true, 0
+	first, n, last := true, int64(0), q.Since
 	err := s.src.Scan(r.Context(), q, func(row *Row) error {
+		if q.FailAt >= 0 && n == q.FailAt {
+			return errFailAt
+		}
 		buf = f.AppendRow(buf, row, first)
-		first = false
+		first, last = false, row.ID
 		n++
-		if (s.cfg.Impl == ImplBatched && n%s.cfg.Batch == 0) || (s.cfg.Impl == ImplStreamed && len(buf) >= chunk) {
+		if (s.cfg.Impl == ImplBatched && n%int64(s.cfg.Batch) == 0) || (s.cfg.Impl == ImplStreamed && len(buf) >= chunk) {
 			return flush()
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errFailAt) && q.FailMode == FailRecord:
+		buf = f.AppendError(buf, failMessage(q), last, first)
+	case errors.Is(err, errFailAt):
+		if err := flush(); err != nil {
+			return err
+		}
+		return s.breakOff(w, r, q)
+	case err != nil:
 		return err
 	}
 	buf = f.AppendTrailer(buf)
 	return flush()
+}
+
+// breakOff ends a response that has sent part of its body without
+// finishing it: abort drops the connection (the client sees a truncated
+// body); stall sends nothing more until the client gives up.
+func (s *Server) breakOff(w http.ResponseWriter, r *http.Request, q Query) error {
+	_ = http.NewResponseController(w).Flush()
+	if q.FailMode == FailAbort {
+		s.aborted.Add(1)
+		panic(http.ErrAbortHandler) // net/http closes the connection, no final chunk
+	}
+	select {
+	case <-r.Context().Done():
+	case <-time.After(stallLimit):
+	}
+	return errors.New("stalled on purpose (fail_mode=stall)")
 }
 
 // estimate is the body size admission reserves for q: the encoded size of

@@ -3,6 +3,7 @@ package targets
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -158,6 +159,8 @@ func TestExportBadQuery(t *testing.T) {
 		{"format=xml", "query format"},
 		{"rows=1&rows=2", "given 2 times"},
 		{"row=10", "unknown parameter"},
+		{"fail_at=-2", "query fail_at"},
+		{"fail_mode=explode", "query fail_mode"},
 	}
 	for _, tt := range tests {
 		resp, body := get(t, url+"/export?"+tt.query)
@@ -415,3 +418,44 @@ func FuzzParseQuery(f *testing.F) {
 }
 
 func urlParseQuery(raw string) (map[string][]string, error) { return url.ParseQuery(raw) }
+
+func TestFailMidStream(t *testing.T) {
+	t.Parallel()
+	for _, impl := range Impls() {
+		for _, format := range Formats() {
+			t.Run(impl+"/"+format, func(t *testing.T) {
+				t.Parallel()
+				srv, url := newTestServer(t, func(c *Config) { c.Impl, c.Format, c.Chunk, c.Batch = impl, format, 256, 2 })
+				// record: a well-formed body ending in an error record after 5 rows.
+				resp, body := get(t, url+"/export?rows=50&width=8&since=10&fail_at=5&fail_mode=record")
+				if resp.StatusCode != 200 || !strings.Contains(string(body), "export failed after 5 rows") || !strings.Contains(string(body), "15") {
+					t.Errorf("record: status %d body %q", resp.StatusCode, body)
+				}
+				if format == "json" && !json.Valid(body) {
+					t.Errorf("record: JSON body is not valid JSON: %q", body)
+				}
+				// abort: some rows, then the connection drops mid-body.
+				resp, err := http.Get(url + "/export?rows=50&width=8&fail_at=5&fail_mode=abort")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil || len(got) < 20 {
+					t.Errorf("abort: read %d bytes, err %v; want a truncated body after some rows", len(got), err)
+				}
+				waitFor(t, "the aborted handler to finish", func() bool { return srv.Stats().InFlight == 0 })
+				// stall: the client's idle timeout is what ends it.
+				client := &http.Client{Timeout: 300 * time.Millisecond}
+				resp, err = client.Get(url + "/export?rows=50&width=8&fail_at=5&fail_mode=stall")
+				if err == nil {
+					_, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+				if err == nil || !strings.Contains(err.Error(), "Timeout") && !strings.Contains(err.Error(), "deadline") {
+					t.Errorf("stall: %v, want a client timeout", err)
+				}
+			})
+		}
+	}
+}

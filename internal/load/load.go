@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -49,6 +50,11 @@ type Options struct {
 	RecvBuffer int
 	// Validate checks bodies while streaming: none, json, ndjson or csv.
 	Validate string
+	// Resume continues a response that broke off (truncated, stalled, or
+	// ended by an error record) with ?since=<last id seen>, until the
+	// export is complete, and checks that every row id arrives exactly
+	// once. It needs Validate, which reads the ids.
+	Resume bool
 	// Timeout is the longest wait for the next byte (default 30s).
 	Timeout time.Duration
 	// AllowRemote permits a non-loopback host. Tests never set it.
@@ -79,6 +85,7 @@ type Result struct {
 	CutOff  int64 // still running when the grace period ended
 	Bytes   int64 // body bytes received in counted requests
 	Rows    int64 // rows seen by the validator
+	Resumes int64 // follow-up requests that continued a broken export
 	// Elapsed is the measured period, from the end of warmup until the last
 	// counted request ended.
 	Elapsed time.Duration
@@ -121,8 +128,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	if _, err := newValidator(o.Validate); err != nil {
+	if _, err := newValidator(o.Validate, 0, false); err != nil {
 		return nil, err
+	}
+	if o.Resume && (o.Validate == "" || o.Validate == "none") {
+		return nil, errors.New("resume needs validate json, ndjson or csv: the row ids say where to continue")
 	}
 	f := &flood{o: o, start: time.Now()}
 	f.measureFrom = f.start.Add(o.Warmup)
@@ -259,7 +269,7 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 			return
 		}
 		counted := !intended.Before(f.measureFrom)
-		outcome, nbytes, rows := f.request(reqCtx, buf, abort)
+		outcome, nbytes, rows, resumes := f.export(reqCtx, buf, abort)
 		end := time.Now()
 		f.requests.Add(1)
 		if !counted {
@@ -273,6 +283,7 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 		res.Requests++
 		res.Bytes += nbytes
 		res.Rows += rows
+		res.Resumes += resumes
 		switch outcome {
 		case OutcomeOK:
 			res.OK++
@@ -288,23 +299,69 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 	}
 }
 
-// request performs one GET and reads its body to the end (or to abort),
-// through buf, returning the outcome, body bytes and rows validated.
-func (f *flood) request(ctx context.Context, buf []byte, abort int64) (string, int64, int64) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.o.URL, nil)
+// maxResumes bounds how often one export is continued.
+const maxResumes = 10000
+
+// resumable outcomes are broken exports a client can continue.
+func resumable(outcome string) bool {
+	switch outcome {
+	case OutcomeTruncated, OutcomeStalled, OutcomeErrorRecord, OutcomeConnect, "status_502", "status_503":
+		return true
+	}
+	return false
+}
+
+// export fetches the URL once or, with Resume, until the export is
+// complete, continuing after the last row id seen. It returns the final
+// outcome, body bytes, rows and the number of follow-up requests.
+func (f *flood) export(ctx context.Context, buf []byte, abort int64) (string, int64, int64, int64) {
+	u, err := url.Parse(f.o.URL)
 	if err != nil {
-		return OutcomeConnect, 0, 0
+		return OutcomeConnect, 0, 0, 0
+	}
+	q := u.Query()
+	since, _ := strconv.ParseInt(q.Get("since"), 10, 64)
+	var bytes, rows, resumes int64
+	for {
+		v, _ := newValidator(f.o.Validate, since, f.o.Resume)
+		outcome, n := f.request(ctx, u.String(), buf, abort, v)
+		bytes += n
+		if v != nil {
+			rows += v.Rows()
+		}
+		if !f.o.Resume || !resumable(outcome) || resumes >= maxResumes || ctx.Err() != nil {
+			return outcome, bytes, rows, resumes
+		}
+		if outcome == OutcomeConnect || strings.HasPrefix(outcome, "status_") {
+			select { // the target may be restarting
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return OutcomeCutOff, bytes, rows, resumes
+			}
+		}
+		since = v.LastID()
+		q.Set("since", strconv.FormatInt(since, 10))
+		u.RawQuery = q.Encode()
+		resumes++
+	}
+}
+
+// request performs one GET and reads its body to the end (or to abort)
+// through buf, feeding v, and returns the outcome and the body bytes.
+func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort int64, v validator) (string, int64) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return OutcomeConnect, 0
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return classify(ctx, err), 0, 0
+		return classify(ctx, err), 0
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.CopyN(io.Discard, resp.Body, 1<<20)
-		return "status_" + strconv.Itoa(resp.StatusCode), 0, 0
+		return "status_" + strconv.Itoa(resp.StatusCode), 0
 	}
-	v, _ := newValidator(f.o.Validate) // checked in Run
 	var n int64
 	first := time.Now()
 	for {
@@ -316,7 +373,7 @@ func (f *flood) request(ctx context.Context, buf []byte, abort int64) (string, i
 				select {
 				case <-time.After(ahead):
 				case <-ctx.Done():
-					return OutcomeCutOff, n, 0
+					return OutcomeCutOff, n
 				}
 			}
 		}
@@ -330,20 +387,20 @@ func (f *flood) request(ctx context.Context, buf []byte, abort int64) (string, i
 			v.Write(chunk[:k])
 		}
 		if abort > 0 && n >= abort {
-			return OutcomeAborted, n, 0 // Close on an unread body drops the connection
+			return OutcomeAborted, n // Close on an unread body drops the connection
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return classify(ctx, err), n, 0
+			return classify(ctx, err), n
 		}
 	}
 	if v == nil {
-		return OutcomeOK, n, 0
+		return OutcomeOK, n
 	}
-	outcome, rows, _ := v.Finish()
-	return outcome, n, rows
+	outcome, _, _ := v.Finish()
+	return outcome, n
 }
 
 func closed(c <-chan struct{}) bool {
@@ -404,6 +461,7 @@ func (r *Result) merge(o *Result) {
 	r.CutOff += o.CutOff
 	r.Bytes += o.Bytes
 	r.Rows += o.Rows
+	r.Resumes += o.Resumes
 	for k, v := range o.Errors {
 		r.Errors[k] += v
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/floodharness/harness/targets"
 )
 
 func serve(t *testing.T, h http.HandlerFunc) string {
@@ -220,5 +222,53 @@ func TestTotalAcrossClients(t *testing.T) {
 	res := runLoad(t, Options{URL: url, Concurrency: 7, Total: 50})
 	if res.Requests != 50 || res.OK != 50 {
 		t.Errorf("Total 50 over 7 clients: %d requests, %d ok", res.Requests, res.OK)
+	}
+}
+
+// A real reference server that breaks every response after 7 rows: with
+// resume, each export completes, every row id exactly once.
+func TestResumeAfterEveryKindOfBreak(t *testing.T) {
+	t.Parallel()
+	srv, err := targets.New(targets.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	for _, tt := range []struct{ format, mode string }{
+		{"json", "abort"}, {"ndjson", "record"}, {"csv", "abort"}, {"json", "stall"}, {"csv", "record"},
+	} {
+		url := fmt.Sprintf("%s/export?rows=50&width=16&format=%s&fail_at=7&fail_mode=%s", ts.URL, tt.format, tt.mode)
+		res := runLoad(t, Options{URL: url, Concurrency: 2, Requests: 2, Validate: tt.format, Resume: true, Timeout: 200 * time.Millisecond})
+		// 50 rows, 7 per response: 8 responses per export, 7 of them resumes.
+		if res.OK != 4 || res.Failed != 0 || res.Rows != 4*50 || res.Resumes != 4*7 {
+			t.Errorf("%s/%s: ok %d failed %d %v, rows %d, resumes %d; want 4 complete exports of 50 rows with 7 resumes each",
+				tt.format, tt.mode, res.OK, res.Failed, res.Errors, res.Rows, res.Resumes)
+		}
+	}
+}
+
+func TestIDGapIsCaught(t *testing.T) {
+	t.Parallel()
+	for kind, body := range map[string]string{
+		"json":   `[{"id":1},{"id":2},{"id":4}]`,
+		"ndjson": "{\"id\":1}\n{\"id\":1}\n",
+		"csv":    "id,x\r\n1,a\r\n3,b\r\n",
+	} {
+		v, _ := newValidator(kind, 0, true)
+		v.Write([]byte(body))
+		if out, _, detail := v.Finish(); out != OutcomeIDGap {
+			t.Errorf("%s %q: %s (%s), want %s", kind, body, out, detail, OutcomeIDGap)
+		}
+		v, _ = newValidator(kind, 0, false) // without resume, ids are not checked
+		v.Write([]byte(body))
+		if out, _, _ := v.Finish(); out != OutcomeOK {
+			t.Errorf("%s %q without id checks: %s", kind, body, out)
+		}
+	}
+	v, _ := newValidator("json", 41, true)
+	v.Write([]byte(`[{"id":42,"a":[1,{"id":7}]},{"id":43}]`))
+	if out, rows, _ := v.Finish(); out != OutcomeOK || rows != 2 || v.LastID() != 43 {
+		t.Errorf("ids after since=41: %s, %d rows, last %d", out, rows, v.LastID())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 )
 
 // Outcomes of a response body, beyond plain success.
@@ -16,6 +17,7 @@ const (
 	OutcomeConnect     = "connect"      // could not connect or send
 	OutcomeAborted     = "aborted"      // the client hung up on purpose (abort_after_bytes)
 	OutcomeCutOff      = "cut_off"      // still running when the grace period ended
+	OutcomeIDGap       = "id_gap"       // a row id that does not follow the last: a row lost or repeated
 )
 
 // validator checks a body as it streams by, in pieces of any size.
@@ -23,18 +25,43 @@ type validator interface {
 	Write(p []byte)
 	// Finish reports the outcome once the body has ended, and the rows seen.
 	Finish() (outcome string, rows int64, detail string)
+	// LastID is the id of the last complete row (or where the ids began).
+	LastID() int64
+	// Rows is the number of complete rows so far.
+	Rows() int64
 }
 
-func newValidator(kind string) (validator, error) {
+// ids follows the id of every row: each must be the one after the last,
+// so a resumed export proves no row was lost or repeated.
+type ids struct {
+	check bool
+	last  int64
+	gap   string
+}
+
+func (d *ids) next(id int64) {
+	if d.check && d.gap == "" && id != d.last+1 {
+		d.gap = fmt.Sprintf("row id %d after %d", id, d.last)
+	}
+	d.last = id
+}
+
+// LastID implements validator.
+func (d *ids) LastID() int64 { return d.last }
+
+// newValidator checks bodies of kind; with checkIDs, every row's id must
+// follow the last one, starting after since.
+func newValidator(kind string, since int64, checkIDs bool) (validator, error) {
+	d := ids{check: checkIDs, last: since}
 	switch kind {
 	case "", "none":
 		return nil, nil
 	case "json":
-		return &jsonChecker{recordDepth: 1, st: jStart}, nil
+		return &jsonChecker{recordDepth: 1, st: jStart, ids: d}, nil
 	case "ndjson":
-		return &jsonChecker{recordDepth: 0, st: jTop}, nil
+		return &jsonChecker{recordDepth: 0, st: jTop, ids: d}, nil
 	case "csv":
-		return &csvChecker{}, nil
+		return &csvChecker{ids: d}, nil
 	}
 	return nil, fmt.Errorf("unknown validator %q (want none, json, ndjson or csv)", kind)
 }
@@ -75,7 +102,11 @@ type jsonChecker struct {
 	capture     bool // capturing the first key of a record
 	key         []byte
 	isError     bool // the current record's first key is "error"
+	isIDKey     bool // the current record's first key is "id": its value is the row id
+	numCapture  bool // reading that value
+	id          int64
 	bad         string
+	ids
 }
 
 const ws = " \t\r\n"
@@ -132,7 +163,13 @@ func (j *jsonChecker) Write(p []byte) {
 				j.st = jString
 			}
 		case jNumber:
-			if (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-' {
+			if c >= '0' && c <= '9' {
+				if j.numCapture {
+					j.id = j.id*10 + int64(c-'0')
+				}
+				continue
+			}
+			if c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-' {
 				continue
 			}
 			j.valueDone()
@@ -166,6 +203,7 @@ func (j *jsonChecker) endString() {
 	}
 	if j.capture {
 		j.isError = string(j.key) == "error"
+		j.isIDKey = string(j.key) == "id"
 		j.capture = false
 	}
 	j.st = jColon
@@ -242,6 +280,9 @@ func (j *jsonChecker) startValue(c byte) {
 		j.st, j.isKey = jString, false
 	case c == '-' || (c >= '0' && c <= '9'):
 		j.st = jNumber
+		if j.isIDKey && len(j.stack) == j.recordDepth+1 {
+			j.numCapture, j.id = true, int64(c-'0')
+		}
 	case c == 't':
 		j.st, j.lit, j.litPos = jLiteral, "true", 1
 	case c == 'f':
@@ -259,12 +300,17 @@ func (j *jsonChecker) pop() {
 }
 
 func (j *jsonChecker) valueDone() {
+	if j.numCapture {
+		j.numCapture, j.isIDKey = false, false
+	}
 	if len(j.stack) == j.recordDepth {
 		if j.isError {
 			j.errRecords++
 		} else {
 			j.rows++
+			j.next(j.id)
 		}
+		j.isIDKey, j.id = false, 0
 	}
 	switch {
 	case len(j.stack) > 0:
@@ -276,10 +322,14 @@ func (j *jsonChecker) valueDone() {
 	}
 }
 
+func (j *jsonChecker) Rows() int64 { return j.rows }
+
 func (j *jsonChecker) Finish() (string, int64, string) {
 	switch {
 	case j.bad != "":
 		return OutcomeInvalid, j.rows, j.bad
+	case j.gap != "":
+		return OutcomeIDGap, j.rows, j.gap
 	case j.recordDepth > 0 && j.st != jDone, j.recordDepth == 0 && j.st != jTop:
 		return OutcomeTruncated, j.rows, "body ended inside a value"
 	case j.errRecords > 0:
@@ -324,6 +374,7 @@ type csvChecker struct {
 	atRecordStart                bool
 	started                      bool
 	bad                          string
+	ids
 }
 
 func (c *csvChecker) Write(p []byte) {
@@ -385,7 +436,7 @@ func (c *csvChecker) Write(p []byte) {
 }
 
 func (c *csvChecker) keep(b byte) {
-	if c.fieldNo == 0 && len(c.field) <= len("error") {
+	if c.fieldNo == 0 && len(c.field) < 20 { // "error", or an id
 		c.field = append(c.field, b)
 	}
 }
@@ -399,16 +450,26 @@ func (c *csvChecker) endRecord() {
 		c.bad = fmt.Sprintf("record %d has %d fields, the header %d", c.records, n, c.fields)
 	case string(c.field) == "error":
 		c.errRecords++
+	default:
+		id, err := strconv.ParseInt(string(c.field), 10, 64)
+		if err != nil && c.check {
+			c.bad = fmt.Sprintf("record %d: id %q is not a number", c.records, c.field)
+		}
+		c.next(id)
 	}
 	c.records++
 	c.fieldNo, c.field, c.atRecordStart = 0, c.field[:0], true
 }
+
+func (c *csvChecker) Rows() int64 { return max(c.records-1-c.errRecords, 0) }
 
 func (c *csvChecker) Finish() (string, int64, string) {
 	rows := max(c.records-1-c.errRecords, 0)
 	switch {
 	case c.bad != "":
 		return OutcomeInvalid, rows, c.bad
+	case c.gap != "":
+		return OutcomeIDGap, rows, c.gap
 	case !c.started || !c.atRecordStart || c.inQuotes:
 		return OutcomeTruncated, rows, "body ended inside a record"
 	case c.errRecords > 0:

@@ -30,7 +30,7 @@ func exportWide(t testing.TB, format string, n int64, width int) []byte {
 // check runs a validator over body in pieces of size step.
 func check(t testing.TB, kind string, body []byte, step int) (string, int64, string) {
 	t.Helper()
-	v, err := newValidator(kind)
+	v, err := newValidator(kind, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func BenchmarkValidate(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				v, _ := newValidator(kind)
+				v, _ := newValidator(kind, 0, true)
 				for off := 0; off < len(body); off += 32 << 10 {
 					v.Write(body[off:min(off+32<<10, len(body))])
 				}

@@ -60,7 +60,8 @@ type Run struct {
 	Aborted       int64            `json:"aborted"` // hung up on purpose (abort_after_bytes)
 	CutOff        int64            `json:"cut_off"` // still running at the end of the grace period
 	BytesReceived int64            `json:"bytes_received"`
-	Rows          int64            `json:"rows"` // rows validated, when request.validate is set
+	Rows          int64            `json:"rows"`    // rows validated, when request.validate is set
+	Resumes       int64            `json:"resumes"` // follow-up requests continuing broken exports (client.resume)
 	DurationS     float64          `json:"duration_s"`
 	LatencyMs     Latency          `json:"latency_ms"`
 

@@ -97,6 +97,9 @@ type Client struct {
 	// RecvBuffer sets SO_RCVBUF on each connection; small values make the
 	// kernel stop hiding in-flight bodies, as a slow network would.
 	RecvBuffer units.Bytes `yaml:"recv_buffer"`
+	// Resume continues broken exports with ?since=<last id seen> and checks
+	// every row id arrives exactly once (needs request.validate).
+	Resume bool `yaml:"resume"`
 }
 
 // Memory says how targets are measured and capped.
@@ -368,6 +371,9 @@ func (s *Scenario) validate(d *decoder) error {
 		}
 	default:
 		bad("client.model", "want closed or open, got %q", s.Client.Model)
+	}
+	if s.Client.Resume && s.Request.Validate == "none" {
+		bad("client.resume", "resume needs request.validate (json, ndjson or csv): the row ids say where to continue")
 	}
 	if f := s.Client.AbortFraction; f < 0 || f > 1 {
 		bad("client.abort_fraction", "want 0..1, got %v", f)

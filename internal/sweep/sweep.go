@@ -233,6 +233,7 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *target.Process, l
 		AbortAfter: int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
 		RecvBuffer:  int(sc.Client.RecvBuffer),
 		Validate:    sc.Request.Validate,
+		Resume:      sc.Client.Resume,
 		Timeout:     sc.Request.Timeout,
 		AllowRemote: sc.AllowRemote,
 		Stop:        p.Done(),
@@ -243,7 +244,7 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *target.Process, l
 func fillLoad(run *result.Run, lr *load.Result) {
 	run.Requests, run.OK, run.Failed = lr.Requests, lr.OK, lr.Failed
 	run.Aborted, run.CutOff = lr.Aborted, lr.CutOff
-	run.BytesReceived, run.Rows = lr.Bytes, lr.Rows
+	run.BytesReceived, run.Rows, run.Resumes = lr.Bytes, lr.Rows, lr.Resumes
 	run.DurationS = lr.Elapsed.Seconds()
 	for k, v := range lr.Errors {
 		run.Errors[k] = v
