@@ -219,6 +219,10 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if fixed, ok := s.src.(interface{ Width() int }); ok && q.Width != fixed.Width() {
+		http.Error(w, fmt.Sprintf("query width: this source holds %d-byte payloads, not %d", fixed.Width(), q.Width), http.StatusBadRequest)
+		return
+	}
 	f := s.format
 	if q.Format != "" {
 		f, _ = FormatFor(q.Format) // ParseQuery checked the name

@@ -76,11 +76,12 @@ type command struct {
 // commands lists the subcommands that exist; one file each.
 func commands(e *env) map[string]*command {
 	return map[string]*command{
-		"gate":   gateCmd(e),
-		"load":   loadCmd(e),
-		"report": reportCmd(e),
-		"run":    runCmd(e),
-		"serve":  serveCmd(e),
+		"fixtures": fixturesCmd(e),
+		"gate":     gateCmd(e),
+		"load":     loadCmd(e),
+		"report":   reportCmd(e),
+		"run":      runCmd(e),
+		"serve":    serveCmd(e),
 	}
 }
 

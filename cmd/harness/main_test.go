@@ -54,7 +54,7 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	// Only commands that exist are listed; later issues add run, report, gate, load.
-	if want := []string{"gate", "load", "report", "run", "serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
+	if want := []string{"fixtures", "gate", "load", "report", "run", "serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
 		t.Errorf("listed commands %q, want %q", listed, want)
 	}
 	if code, _, stderr := runInProcess("frobnicate"); code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
@@ -73,6 +73,8 @@ func TestServeBadInput(t *testing.T) {
 		{[]string{"serve", "--admission", "held", "--budget", "0"}, "budget"},
 		{[]string{"serve", "--budget", "lots"}, "invalid value"},
 		{[]string{"serve", "--source", "postgres"}, "--source"},
+		{[]string{"serve", "--source", "sqlite"}, "needs --db"},
+		{[]string{"serve", "--source", "sqlite", "--db", "/nonexistent.db"}, "harness fixtures sqlite"},
 		{[]string{"serve", "--port", "70000"}, "--port"},
 		{[]string{"serve", "extra"}, "unexpected arguments"},
 	}

@@ -14,6 +14,7 @@ import (
 type serveOpts struct {
 	cfg    targets.Config
 	source string
+	db     string
 	addr   string
 	port   int
 	grace  time.Duration
@@ -32,7 +33,8 @@ func serveCmd(_ *env) *command {
 	fs.IntVar(&o.cfg.Width, "width", o.cfg.Width, "default payload bytes per row")
 	fs.Int64Var(&o.cfg.Rows, "rows", o.cfg.Rows, "default rows per export")
 	fs.Var(&o.cfg.RetainBytes, "retain-bytes", "REGRESSION KNOB, off by default: keep this many extra bytes per request until its response ends")
-	fs.StringVar(&o.source, "source", "synthetic", "where rows come from: synthetic")
+	fs.StringVar(&o.source, "source", "synthetic", "where rows come from: synthetic|sqlite")
+	fs.StringVar(&o.db, "db", "", "the database for --source sqlite (harness fixtures sqlite writes one)")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1", "address to bind")
 	fs.IntVar(&o.port, "port", 0, "port to bind; 0 picks a free one")
 	fs.DurationVar(&o.grace, "grace", 5*time.Second, "how long requests in flight may finish after SIGTERM")
@@ -47,8 +49,20 @@ func serve(e *env, o serveOpts, args []string) error {
 	if len(args) > 0 {
 		return usageErrorf("unexpected arguments %q", args)
 	}
-	if o.source != "synthetic" {
-		return usageErrorf("--source %q: only synthetic is available", o.source)
+	switch o.source {
+	case "synthetic":
+	case "sqlite":
+		if o.db == "" {
+			return usageErrorf("--source sqlite needs --db PATH")
+		}
+		src, err := targets.OpenSQLite(o.db)
+		if err != nil {
+			return usageErrorf("%w", err)
+		}
+		defer src.Close()
+		o.cfg.Source, o.cfg.Width = src, src.Width()
+	default:
+		return usageErrorf("--source %q: want synthetic or sqlite", o.source)
 	}
 	if o.port < 0 || o.port > 65535 {
 		return usageErrorf("--port %d: want 0..65535", o.port)
