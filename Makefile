@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 clean
+.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
 
 all: build
 
@@ -87,6 +87,12 @@ k6:
 
 test-k6: k6
 	cd xk6 && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# Failures mid-stream against a SQLite export, with resuming clients.
+bench-failures: build
+	@mkdir -p reports/fixtures
+	bin/harness fixtures sqlite --rows 20000 --width 256 --out reports/fixtures/failures.db
+	bin/harness run scenarios/failures.yaml
 
 # The reservation bug: early-release vs held vs reject under a 512 MiB cap.
 bench-admission: build

@@ -82,13 +82,16 @@ func verdict(r *result.Results, tg string) Verdict {
 
 // served says how many requests the target completed, across its runs.
 func served(r *result.Results, tg string) string {
-	var ok, aborted int64
+	var ok, aborted, resumes int64
 	for _, run := range r.Runs {
 		if run.Target == tg {
-			ok, aborted = ok+run.OK, aborted+run.Aborted
+			ok, aborted, resumes = ok+run.OK, aborted+run.Aborted, resumes+run.Resumes
 		}
 	}
 	s := fmt.Sprintf("all %d requests served", ok)
+	if resumes > 0 {
+		s += fmt.Sprintf(" (broken exports resumed %d times, every row id exactly once)", resumes)
+	}
 	if aborted > 0 {
 		s += fmt.Sprintf(" (%d more aborted by the client on purpose)", aborted)
 	}
