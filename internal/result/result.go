@@ -74,6 +74,10 @@ type Run struct {
 	MemoryLimitBy       string `json:"memory_limit_by"` // cgroup, watchdog or "" without a limit
 	OOMKilled           bool   `json:"oom_killed"`
 	Exit                Exit   `json:"exit"`
+	// Restarts and RestartGapS record chaos.restart_after: how often the
+	// target was killed and restarted, and for how long it was unreachable.
+	Restarts    int     `json:"restarts,omitempty"`
+	RestartGapS float64 `json:"restart_gap_s,omitempty"`
 
 	HeapProfile   string     `json:"heap_profile"`    // relative to the run directory
 	HeapProfileAt string     `json:"heap_profile_at"` // peak or end

@@ -62,6 +62,8 @@ type Scenario struct {
 	Memory  Memory  `yaml:"memory"`
 	// Targets are the servers compared, each started fresh per run.
 	Targets []Target `yaml:"targets"`
+	// Chaos disturbs targets during a level.
+	Chaos Chaos `yaml:"chaos"`
 	// Gate holds the regression rules for `harness gate`.
 	Gate *Gate `yaml:"gate"`
 
@@ -135,6 +137,14 @@ type Target struct {
 	Tracemalloc string `yaml:"tracemalloc"`
 	// Env adds variables to the server's environment ("{port}" replaced).
 	Env map[string]string `yaml:"env"`
+}
+
+// Chaos disturbs the target while it is flooded.
+type Chaos struct {
+	// RestartAfter kills the target (SIGKILL to its group) this long after
+	// the flood starts and starts a fresh one on the same port; clients
+	// with client.resume continue their exports. 0: never.
+	RestartAfter time.Duration `yaml:"restart_after"`
 }
 
 // Gate is the scenario's regression rules; `harness gate` interprets them.
@@ -371,6 +381,12 @@ func (s *Scenario) validate(d *decoder) error {
 		}
 	default:
 		bad("client.model", "want closed or open, got %q", s.Client.Model)
+	}
+	if r := s.Chaos.RestartAfter; r > 0 && r >= s.Warmup+s.Duration {
+		bad("chaos.restart_after", "%v is not inside the flood (warmup + duration = %v)", r, s.Warmup+s.Duration)
+	}
+	if s.Chaos.RestartAfter > 0 && s.Driver != "harness" {
+		bad("chaos.restart_after", "chaos needs the harness driver")
 	}
 	if s.Client.Resume && s.Request.Validate == "none" {
 		bad("client.resume", "resume needs request.validate (json, ndjson or csv): the row ids say where to continue")

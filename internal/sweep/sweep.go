@@ -117,14 +117,15 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		Log:              filepath.Join("logs", tg.Name+"-"+label+".log"),
 		HeapTop:          []result.HeapFunc{},
 	}
-	p, err := target.Start(ctx, target.Spec{
+	spec := target.Spec{
 		Name: tg.Name, Label: label,
 		Command: tg.Command, Env: tg.Env, Host: tg.Host,
 		Health: tg.Health, HealthTimeout: tg.HealthTimeout,
 		LogDir:      filepath.Join(o.Dir, "logs"),
 		MemoryLimit: int64(sc.Memory.Limit),
 		Cgroups:     o.Cgroups,
-	})
+	}
+	p, err := target.Start(ctx, spec)
 	if err != nil {
 		run.Error = err.Error()
 		o.Logf("%s c=%d r=%d: %v", tg.Name, level, rep, err)
@@ -159,16 +160,24 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	if p.Cgroup != nil {
 		cg = p.Cgroup
 	}
-	smp := sample.Start(sample.Options{
+	first := p
+	sopts := sample.Options{
 		PID: p.PID(), Interval: sc.Memory.SampleInterval, Cgroup: cg, Series: series,
 		OnSample: func(s sample.Sample) {
 			if run.MemoryLimitBy == "watchdog" && s.RSS >= int64(sc.Memory.Limit) && !watchdogFired {
 				watchdogFired = true
-				p.Kill()
+				first.Kill()
 			}
 			heap.observe(s.RSS)
 		},
-	})
+	}
+	smp := sample.Start(sopts)
+	stopSampling, loadStop := smp.Stop, p.Done()
+	var chaos *restarter
+	if sc.Chaos.RestartAfter > 0 {
+		chaos = startRestarter(ctx, sc.Chaos.RestartAfter, spec, p, smp, sopts)
+		loadStop = nil // the target dies on purpose; the flood goes on
+	}
 
 	o.Logf("%s c=%d r=%d: flooding %s", tg.Name, level, rep, p.URL(sc.RequestPath(tg)))
 	cpu0 := usage.Self()
@@ -178,7 +187,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	if sc.Driver == "k6" {
 		lerr = runK6(ctx, o, tg, p, level, label, &run)
 	} else {
-		lr, lerr = load.Run(ctx, loadOptions(sc, tg, p, level, func(pr load.Progress) {
+		lr, lerr = load.Run(ctx, loadOptions(sc, tg, p, level, loadStop, func(pr load.Progress) {
 			if o.Progress != nil {
 				o.Progress(fmt.Sprintf("%s c=%d r=%d  %5.1fs  %6.1f req/s  %7.1f MB/s  rss %s",
 					tg.Name, level, rep, pr.Elapsed.Seconds(), float64(pr.Requests)/pr.Elapsed.Seconds(),
@@ -190,14 +199,24 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	if st, err := sample.ReadStatus(os.Getpid()); err == nil {
 		run.ClientPeakRSSBytes = st.HWM
 	}
-	sum := smp.Stop()
+	if chaos != nil {
+		var sum sample.Summary
+		p, sum = chaos.finish()
+		defer p.Stop()
+		stopSampling = func() sample.Summary { return sum }
+		run.Restarts, run.RestartGapS = chaos.restarts, chaos.gap.Seconds()
+		if chaos.err != nil {
+			run.Error = fmt.Sprintf("restart: %v", chaos.err)
+		}
+	}
+	sum := stopSampling()
 	heap.finish(o.Dir, label, &run)
 	ex, _ := p.Stop()
 
 	switch {
 	case lerr != nil:
 		run.Error = lerr.Error()
-	case lr != nil:
+	case lr != nil && run.Error == "":
 		fillLoad(&run, lr)
 	}
 	run.Exit = result.Exit{Code: ex.Code, Signal: ex.Signal}
@@ -223,7 +242,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 }
 
 // loadOptions is the built-in client's configuration for one run.
-func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *target.Process, level int, progress func(load.Progress)) load.Options {
+func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *target.Process, level int, stop <-chan struct{}, progress func(load.Progress)) load.Options {
 	return load.Options{
 		URL:         p.URL(sc.RequestPath(tg)),
 		Concurrency: level,
@@ -236,7 +255,7 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *target.Process, l
 		Resume:      sc.Client.Resume,
 		Timeout:     sc.Request.Timeout,
 		AllowRemote: sc.AllowRemote,
-		Stop:        p.Done(),
+		Stop:        stop,
 		Progress:    progress,
 	}
 }

@@ -127,3 +127,44 @@ targets:
 		t.Errorf("host cgroup %q, limit by %q, oom %v, exit %+v; want the watchdog to kill at 64 MiB", res.Host.Cgroup, run.MemoryLimitBy, run.OOMKilled, run.Exit)
 	}
 }
+
+func TestChaosRestartMidLevel(t *testing.T) {
+	t.Parallel()
+	marker := fmt.Sprintf("chaos-%d", time.Now().UnixNano())
+	sc := parse(t, fmt.Sprintf(`name: chaos
+levels: [3]
+duration: 2s
+request:
+  path: /export?rows=20000&width=256   # 5.6 MB: more than the socket buffers can hold
+  validate: json
+  timeout: 2s
+client:
+  resume: true
+  read_rate: 4MiB     # slow readers: bodies are mid-stream when the target dies
+  recv_buffer: 64KiB
+chaos:
+  restart_after: 700ms
+targets:
+  - name: streamed
+    command: [%s, serve, --impl, streamed, --port, "{port}"]
+    env: {ORPHAN_MARKER: %s}
+`, harnessBin, marker))
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: target.SystemCgroups(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := res.Runs[0]
+	if run.Restarts != 1 || run.RestartGapS <= 0 || run.Error != "" {
+		t.Fatalf("restarts %d, gap %vs, error %q; want one restart with a measured gap", run.Restarts, run.RestartGapS, run.Error)
+	}
+	if run.Failed != 0 || run.OK == 0 || run.Resumes == 0 || run.Rows != run.OK*20000 {
+		t.Errorf("%d ok, %d failed %v, %d resumes, %d rows; want every export completed across the restart\n%+v", run.OK, run.Failed, run.Errors, run.Resumes, run.Rows, run)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "logs", "streamed-c3-r0-restart.log")); err != nil {
+		t.Errorf("the restarted target's log: %v", err)
+	}
+	if pids := harnesstest.Survivors("ORPHAN_MARKER", marker); len(pids) > 0 {
+		t.Errorf("targets survived the run: %v", pids)
+	}
+}

@@ -30,8 +30,11 @@ type Spec struct {
 	Command []string
 	// Env adds variables to the inherited environment ("{port}" replaced).
 	Env map[string]string
-	// Host the target listens on; the port is chosen here.
+	// Host the target listens on.
 	Host string
+	// Port, when set, is used instead of a free one (a restart keeps the
+	// address clients know).
+	Port int
 	// Health is polled until 200, for at most HealthTimeout.
 	Health        string
 	HealthTimeout time.Duration
@@ -108,9 +111,12 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if spec.StopGrace <= 0 {
 		spec.StopGrace = 5 * time.Second
 	}
-	port, err := freePort(spec.Host)
-	if err != nil {
-		return nil, &StartError{Name: spec.Name, Err: err}
+	port := spec.Port
+	if port == 0 {
+		var err error
+		if port, err = freePort(spec.Host); err != nil {
+			return nil, &StartError{Name: spec.Name, Err: err}
+		}
 	}
 	p := &Process{spec: spec, Port: port, Addr: net.JoinHostPort(spec.Host, strconv.Itoa(port)), done: make(chan struct{})}
 	if err := p.launch(); err != nil {

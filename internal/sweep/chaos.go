@@ -1,0 +1,84 @@
+package sweep
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/floodharness/harness/internal/sample"
+	"github.com/floodharness/harness/internal/target"
+)
+
+// restarter is chaos.restart_after: once, that long into the flood, it
+// kills the target's process group and starts a fresh process on the same
+// port, sampling it in turn. Clients see the gap as failed or broken
+// requests (resumed, with client.resume).
+type restarter struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	p        *target.Process
+	smp      *sample.Sampler // nil once stopped and not replaced
+	before   sample.Summary  // what the samplers of killed processes saw
+	restarts int
+	gap      time.Duration // from the kill until the new process was healthy
+	err      error
+}
+
+func startRestarter(ctx context.Context, after time.Duration, spec target.Spec, p *target.Process, smp *sample.Sampler, opts sample.Options) *restarter {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &restarter{cancel: cancel, done: make(chan struct{}), p: p, smp: smp}
+	go func() {
+		defer close(r.done)
+		select {
+		case <-time.After(after):
+		case <-ctx.Done():
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		start := time.Now()
+		r.p.Kill()
+		<-r.p.Done()
+		r.before = merge(r.before, r.smp.Stop())
+		r.smp = nil
+		_, _ = r.p.Stop() // reap it, remove its cgroup
+		spec.Port, spec.Label = r.p.Port, spec.Label+"-restart"
+		np, err := target.Start(ctx, spec)
+		if err != nil {
+			r.err = err // the rest of the flood meets a closed port
+			return
+		}
+		r.gap, r.restarts = time.Since(start), r.restarts+1
+		opts.PID, opts.Series = np.PID(), nil
+		r.p, r.smp = np, sample.Start(opts)
+	}()
+	return r
+}
+
+// finish stops the chaos (if it has not struck yet) and returns the
+// process now serving and what all samplers saw.
+func (r *restarter) finish() (*target.Process, sample.Summary) {
+	r.cancel()
+	<-r.done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sum := r.before
+	if r.smp != nil {
+		sum = merge(sum, r.smp.Stop())
+		r.smp = nil
+	}
+	return r.p, sum
+}
+
+// merge combines what two samplers saw, one after the other.
+func merge(a, b sample.Summary) sample.Summary {
+	out := b
+	if a.Peak.RSS > b.Peak.RSS {
+		out.Peak = a.Peak
+	}
+	out.HWM = max(a.HWM, b.HWM)
+	out.Samples = a.Samples + b.Samples
+	return out
+}
