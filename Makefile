@@ -93,6 +93,7 @@ bench-failures: build
 	@mkdir -p reports/fixtures
 	bin/harness fixtures sqlite --rows 20000 --width 256 --out reports/fixtures/failures.db
 	bin/harness run scenarios/failures.yaml
+	bin/harness run scenarios/restart.yaml
 
 # The reservation bug: early-release vs held vs reject under a 512 MiB cap.
 bench-admission: build
