@@ -86,7 +86,7 @@ k6:
 	bash scripts/build-k6.sh
 
 test-k6: k6
-	cd xk6 && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd xk6 && $(GO) vet ./... && $$(cd .. && $(GO) tool -n staticcheck) ./... && $(GO) test -race -count=1 ./...
 
 # Failures mid-stream against a SQLite export, with resuming clients.
 bench-failures: build
