@@ -16,22 +16,7 @@ import (
 // harnessBin is the binary built once for the end-to-end tests.
 var harnessBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "harness-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	harnessBin, err = harnesstest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(harnesstest.Main(m, &harnessBin)) }
 
 // runInProcess runs the CLI with captured streams.
 func runInProcess(args ...string) (code int, stdout, stderr string) {

@@ -211,28 +211,37 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// The reservation bug, shown end to end under a real memory cap.
-func TestRunAdmissionUnderCap(t *testing.T) {
-	t.Parallel()
-	if v := target.SystemCgroups().Version(); v == "none" {
+// runAdmissionPair runs a capped scenario and checks the reservation story:
+// the early-release target is OOM-killed (or fails most requests) while the
+// held one serves every request below the cap. It returns the results.
+func runAdmissionPair(t *testing.T, scenario, early, held string, clients int) *result.Results {
+	t.Helper()
+	if target.SystemCgroups().Version() == "none" {
 		t.Skip("no writable memory cgroup controller here, so no real cap to test against")
 	}
 	dir := t.TempDir()
-	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/admission-small.yaml")
+	code, stdout, stderr := harnessRun(t, "run", "--out", dir, scenario)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	t.Log("\n" + stdout)
 	r := readResults(t, dir)
-	early, held, reject := only(t, r, "early-release", 32), only(t, r, "held", 32), only(t, r, "reject", 32)
-	if !early.OOMKilled && early.OK > early.Requests/2 {
-		t.Errorf("early-release: oom=%v, %d of %d ok; want it OOM-killed or failing most requests", early.OOMKilled, early.OK, early.Requests)
+	e, h := only(t, r, early, clients), only(t, r, held, clients)
+	if !e.OOMKilled && e.OK > e.Requests/2 {
+		t.Errorf("%s: oom=%v, %d of %d ok; want it OOM-killed or failing most requests", early, e.OOMKilled, e.OK, e.Requests)
 	}
-	if held.OOMKilled || held.Failed != 0 || held.OK+held.Aborted != 32 || held.PeakRSSBytes >= held.MemoryLimitBytes {
-		t.Errorf("held: oom=%v, %d ok + %d aborted of 32, failed %d %v, peak %d MiB under a %d MiB cap; want every request served below the cap",
-			held.OOMKilled, held.OK, held.Aborted, held.Failed, held.Errors, held.PeakRSSBytes>>20, held.MemoryLimitBytes>>20)
+	if h.OOMKilled || h.Failed != 0 || h.OK+h.Aborted != int64(clients) || h.PeakRSSBytes >= h.MemoryLimitBytes {
+		t.Errorf("%s: oom=%v, %d ok + %d aborted of %d, failed %d %v, peak %d MiB under a %d MiB cap; want every request served below the cap",
+			held, h.OOMKilled, h.OK, h.Aborted, clients, h.Failed, h.Errors, h.PeakRSSBytes>>20, h.MemoryLimitBytes>>20)
 	}
-	if reject.OOMKilled || reject.Errors["status_503"] == 0 || reject.Exit.Signal != "" {
+	return r
+}
+
+// The reservation bug, shown end to end under a real memory cap.
+func TestRunAdmissionUnderCap(t *testing.T) {
+	t.Parallel()
+	r := runAdmissionPair(t, "cmd/harness/testdata/admission-small.yaml", "early-release", "held", 32)
+	if reject := only(t, r, "reject", 32); reject.OOMKilled || reject.Errors["status_503"] == 0 || reject.Exit.Signal != "" {
 		t.Errorf("reject: oom=%v, errors %v, exit %+v; want 503s and no death", reject.OOMKilled, reject.Errors, reject.Exit)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/harnesstest"
-	"github.com/floodharness/harness/internal/target"
 )
 
 // needPythonSeeds skips when the Debian packages of the Python seed servers
@@ -55,25 +54,8 @@ func TestSeedsPythonExport(t *testing.T) {
 func TestSeedsPythonFrames(t *testing.T) {
 	t.Parallel()
 	needPythonSeeds(t)
-	if target.SystemCgroups().Version() == "none" {
-		t.Skip("no writable memory cgroup controller here, so no real cap to test against")
-	}
-	dir := t.TempDir()
-	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/seeds-frames.yaml")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, stderr)
-	}
-	t.Log("\n" + stdout)
-	r := readResults(t, dir)
-	early, held := only(t, r, "frames-early-release", 32), only(t, r, "frames-held", 32)
-	if !early.OOMKilled && early.OK > early.Requests/2 {
-		t.Errorf("early-release: oom=%v, %d of %d ok; want it OOM-killed or failing most requests", early.OOMKilled, early.OK, early.Requests)
-	}
-	if held.OOMKilled || held.Failed != 0 || held.OK+held.Aborted != 32 || held.PeakRSSBytes >= held.MemoryLimitBytes {
-		t.Errorf("held: oom=%v, %d ok + %d aborted of 32, failed %d %v, peak %d MiB under %d MiB",
-			held.OOMKilled, held.OK, held.Aborted, held.Failed, held.Errors, held.PeakRSSBytes>>20, held.MemoryLimitBytes>>20)
-	}
-	if len(held.HeapTop) == 0 || !strings.Contains(held.HeapTop[0].Func, ".py:") {
+	r := runAdmissionPair(t, "cmd/harness/testdata/seeds-frames.yaml", "frames-early-release", "frames-held", 32)
+	if held := only(t, r, "frames-held", 32); len(held.HeapTop) == 0 || !strings.Contains(held.HeapTop[0].Func, ".py:") {
 		t.Errorf("held: heap top from tracemalloc %+v", held.HeapTop)
 	}
 }

@@ -142,3 +142,20 @@ func Survivors(key, value string) []int {
 	}
 	return pids
 }
+
+// Main is a TestMain for packages with end-to-end tests: it builds the
+// harness binary into a temporary directory, stores its path in *bin, runs
+// the tests and removes the directory. Call it as os.Exit(Main(m, &bin)).
+func Main(m *testing.M, bin *string) int {
+	dir, err := os.MkdirTemp("", "harness-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}

@@ -17,19 +17,7 @@ import (
 
 var harnessBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sweep-bin-")
-	if err == nil {
-		harnessBin, err = harnesstest.Build(dir)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(harnesstest.Main(m, &harnessBin)) }
 
 func parse(t *testing.T, yaml string) *scenario.Scenario {
 	t.Helper()
