@@ -32,7 +32,11 @@ func TestFailuresScenarioResumesEveryExport(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	r := readResults(t, out)
+	cause := map[string]string{"record": "error_record", "abort": "truncated", "stall": "stalled"}
 	for _, run := range r.Runs {
+		if run.ResumedBy[cause[run.Target]] != run.Resumes {
+			t.Errorf("%s c=%d: resumed by %v, want all %d resumes after %s", run.Target, run.Concurrency, run.ResumedBy, run.Resumes, cause[run.Target])
+		}
 		// 2000 rows, 300 per response: 7 responses, 6 resumes per export.
 		if run.OK == 0 || run.OK != run.Requests || run.Failed != 0 || run.Rows != run.OK*2000 || run.Resumes != run.OK*6 {
 			t.Errorf("%s c=%d: %d requests, %d ok, %d failed %v, %d rows, %d resumes",

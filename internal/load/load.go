@@ -86,6 +86,9 @@ type Result struct {
 	Bytes   int64 // body bytes received in counted requests
 	Rows    int64 // rows seen by the validator
 	Resumes int64 // follow-up requests that continued a broken export
+	// ResumedBy counts the breaks that were resumed, by kind (truncated,
+	// stalled, error_record, connect, status_NNN).
+	ResumedBy map[string]int64
 	// Elapsed is the measured period, from the end of warmup until the last
 	// counted request ended.
 	Elapsed time.Duration
@@ -152,13 +155,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		go f.schedule(ctx, arrivals)
 	}
 	for i := range o.Concurrency {
-		results[i] = &Result{Errors: map[string]int64{}}
+		results[i] = &Result{Errors: map[string]int64{}, ResumedBy: map[string]int64{}}
 		wg.Go(func() { f.worker(ctx, reqCtx, i, arrivals, results[i]) })
 	}
 	wg.Wait()
 	stopProgress()
 
-	total := &Result{Errors: map[string]int64{}}
+	total := &Result{Errors: map[string]int64{}, ResumedBy: map[string]int64{}}
 	for _, r := range results {
 		total.merge(r)
 	}
@@ -269,7 +272,7 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 			return
 		}
 		counted := !intended.Before(f.measureFrom)
-		outcome, nbytes, rows, resumes := f.export(reqCtx, buf, abort)
+		outcome, nbytes, rows, resumes := f.export(reqCtx, buf, abort, res.ResumedBy)
 		end := time.Now()
 		f.requests.Add(1)
 		if !counted {
@@ -314,7 +317,7 @@ func resumable(outcome string) bool {
 // export fetches the URL once or, with Resume, until the export is
 // complete, continuing after the last row id seen. It returns the final
 // outcome, body bytes, rows and the number of follow-up requests.
-func (f *flood) export(ctx context.Context, buf []byte, abort int64) (string, int64, int64, int64) {
+func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy map[string]int64) (string, int64, int64, int64) {
 	u, err := url.Parse(f.o.URL)
 	if err != nil {
 		return OutcomeConnect, 0, 0, 0
@@ -339,6 +342,7 @@ func (f *flood) export(ctx context.Context, buf []byte, abort int64) (string, in
 				return OutcomeCutOff, bytes, rows, resumes
 			}
 		}
+		resumedBy[outcome]++
 		since = v.LastID()
 		q.Set("since", strconv.FormatInt(since, 10))
 		u.RawQuery = q.Encode()
@@ -462,6 +466,9 @@ func (r *Result) merge(o *Result) {
 	r.Bytes += o.Bytes
 	r.Rows += o.Rows
 	r.Resumes += o.Resumes
+	for k, v := range o.ResumedBy {
+		r.ResumedBy[k] += v
+	}
 	for k, v := range o.Errors {
 		r.Errors[k] += v
 	}

@@ -241,6 +241,10 @@ func TestResumeAfterEveryKindOfBreak(t *testing.T) {
 		url := fmt.Sprintf("%s/export?rows=50&width=16&format=%s&fail_at=7&fail_mode=%s", ts.URL, tt.format, tt.mode)
 		res := runLoad(t, Options{URL: url, Concurrency: 2, Requests: 2, Validate: tt.format, Resume: true, Timeout: 200 * time.Millisecond})
 		// 50 rows, 7 per response: 8 responses per export, 7 of them resumes.
+		want := map[string]string{"abort": OutcomeTruncated, "record": OutcomeErrorRecord, "stall": OutcomeStalled}[tt.mode]
+		if res.ResumedBy[want] != 4*7 {
+			t.Errorf("%s/%s: resumed by %v, want 28 × %s", tt.format, tt.mode, res.ResumedBy, want)
+		}
 		if res.OK != 4 || res.Failed != 0 || res.Rows != 4*50 || res.Resumes != 4*7 {
 			t.Errorf("%s/%s: ok %d failed %d %v, rows %d, resumes %d; want 4 complete exports of 50 rows with 7 resumes each",
 				tt.format, tt.mode, res.OK, res.Failed, res.Errors, res.Rows, res.Resumes)

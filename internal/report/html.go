@@ -60,12 +60,12 @@ type figView struct {
 }
 
 type rowView struct {
-	Level, Repeat                              int
-	Error                                      string
-	Requests, OK, Aborted, CutOff, Resumes     int64
-	Failed, MBps, P50, P99, Peak, Idle, Source string
-	OOM                                        bool
-	Log, Profile, Series                       string
+	Level, Repeat                                       int
+	Error                                               string
+	Requests, OK, Aborted, CutOff                       int64
+	Failed, Resumes, MBps, P50, P99, Peak, Idle, Source string
+	OOM                                                 bool
+	Log, Profile, Series                                string
 }
 
 type tableView struct {
@@ -140,7 +140,7 @@ func row(run result.Run, link func(string) string) rowView {
 	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	rv := rowView{
 		Level: run.Concurrency, Repeat: run.Repeat, Error: firstLine(run.Error),
-		Requests: run.Requests, OK: run.OK, Aborted: run.Aborted, CutOff: run.CutOff, Resumes: run.Resumes,
+		Requests: run.Requests, OK: run.OK, Aborted: run.Aborted, CutOff: run.CutOff, Resumes: fmt.Sprint(run.Resumes),
 		Failed: fmt.Sprint(run.Failed), MBps: f1(run.MBps()),
 		P50: f1(run.LatencyMs.P50), P99: f1(run.LatencyMs.P99),
 		Peak: f1(float64(run.PeakRSSBytes) / mib), Idle: f1(float64(run.IdleRSSBytes) / mib),
@@ -149,6 +149,9 @@ func row(run result.Run, link func(string) string) rowView {
 	}
 	if k := kindList(run.Errors); k != "" {
 		rv.Failed += " (" + k + ")"
+	}
+	if k := kindList(run.ResumedBy); k != "" {
+		rv.Resumes += " (" + k + ")"
 	}
 	if run.OK == 0 {
 		rv.P50, rv.P99 = "–", "–"

@@ -60,8 +60,9 @@ type Run struct {
 	Aborted       int64            `json:"aborted"` // hung up on purpose (abort_after_bytes)
 	CutOff        int64            `json:"cut_off"` // still running at the end of the grace period
 	BytesReceived int64            `json:"bytes_received"`
-	Rows          int64            `json:"rows"`    // rows validated, when request.validate is set
-	Resumes       int64            `json:"resumes"` // follow-up requests continuing broken exports (client.resume)
+	Rows          int64            `json:"rows"`                 // rows validated, when request.validate is set
+	Resumes       int64            `json:"resumes"`              // follow-up requests continuing broken exports (client.resume)
+	ResumedBy     map[string]int64 `json:"resumed_by,omitempty"` // what broke the resumed responses, by kind
 	DurationS     float64          `json:"duration_s"`
 	LatencyMs     Latency          `json:"latency_ms"`
 

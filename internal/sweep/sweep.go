@@ -264,6 +264,9 @@ func fillLoad(run *result.Run, lr *load.Result) {
 	run.Requests, run.OK, run.Failed = lr.Requests, lr.OK, lr.Failed
 	run.Aborted, run.CutOff = lr.Aborted, lr.CutOff
 	run.BytesReceived, run.Rows, run.Resumes = lr.Bytes, lr.Rows, lr.Resumes
+	if len(lr.ResumedBy) > 0 {
+		run.ResumedBy = lr.ResumedBy
+	}
 	run.DurationS = lr.Elapsed.Seconds()
 	for k, v := range lr.Errors {
 		run.Errors[k] = v
