@@ -223,22 +223,29 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	run.OOMKilled = ex.OOMKilled() || watchdogFired
 	run.CgroupPeakBytes = ex.CgroupPeak
 	run.SampledPeakRSSBytes = sum.Peak.RSS
-	switch {
-	case sum.Peak.Procs <= 1:
-		// One process: its VmHWM (read while alive) and ru_maxrss (read at
-		// reaping, so it survives an OOM kill) are the kernel's own peak.
-		run.PeakRSSBytes, run.PeakRSSSource = max(sum.HWM, ex.MaxRSS), "vmhwm"
-	case ex.CgroupPeak > 0:
-		run.PeakRSSBytes, run.PeakRSSSource = ex.CgroupPeak, "cgroup"
-	default:
-		run.PeakRSSBytes, run.PeakRSSSource = sum.Peak.RSS, "sampled"
-	}
+	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, ex)
 	verdict := ""
 	if run.OOMKilled {
 		verdict = "  OOM-KILLED"
 	}
 	o.Logf("%s c=%d r=%d: %d ok / %d requests, peak RSS %s (%s)%s", tg.Name, level, rep, run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
 	return run
+}
+
+// kernelPeak picks the peak a run reports, and names its source. One
+// process: its VmHWM (read while alive) or ru_maxrss (read at reaping, so
+// it survives an OOM kill), whichever is larger — the kernel's own peak. A
+// process tree under a cgroup: the cgroup's peak charge. Otherwise only the
+// sampler's maximum is left, and the source says so.
+func kernelPeak(sum sample.Summary, ex target.Exit) (int64, string) {
+	switch {
+	case sum.Peak.Procs <= 1:
+		return max(sum.HWM, ex.MaxRSS), "vmhwm"
+	case ex.CgroupPeak > 0:
+		return ex.CgroupPeak, "cgroup"
+	default:
+		return sum.Peak.RSS, "sampled"
+	}
 }
 
 // loadOptions is the built-in client's configuration for one run.

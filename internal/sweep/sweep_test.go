@@ -11,6 +11,7 @@ import (
 
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/target"
 )
@@ -158,5 +159,31 @@ targets:
 	}
 	if pids := harnesstest.Survivors("ORPHAN_MARKER", marker); len(pids) > 0 {
 		t.Errorf("targets survived the run: %v", pids)
+	}
+}
+
+func TestKernelPeak(t *testing.T) {
+	t.Parallel()
+	one := func(rss, hwm int64) sample.Summary {
+		return sample.Summary{Peak: sample.Sample{RSS: rss, Procs: 1}, HWM: hwm}
+	}
+	tree := sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, HWM: 900}
+	tests := []struct {
+		name       string
+		sum        sample.Summary
+		ex         target.Exit
+		want       int64
+		wantSource string
+	}{
+		{"one process: VmHWM beats the sampled peak", one(100, 150), target.Exit{MaxRSS: 120}, 150, "vmhwm"},
+		{"one process killed between samples: ru_maxrss", one(100, 150), target.Exit{MaxRSS: 500}, 500, "vmhwm"},
+		{"a tree under a cgroup", tree, target.Exit{CgroupPeak: 400}, 400, "cgroup"},
+		{"a tree without a cgroup: only the sampler", tree, target.Exit{}, 300, "sampled"},
+	}
+	for _, tt := range tests {
+		got, src := kernelPeak(tt.sum, tt.ex)
+		if got != tt.want || src != tt.wantSource {
+			t.Errorf("%s: kernelPeak = %d (%s), want %d (%s)", tt.name, got, src, tt.want, tt.wantSource)
+		}
 	}
 }
