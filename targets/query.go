@@ -51,7 +51,7 @@ func ParseQuery(v url.Values, defaults Query) (Query, error) {
 	for _, k := range keys {
 		vals := v[k]
 		if len(vals) != 1 {
-			return Query{}, fmt.Errorf("query %s: given %d times, want once", k, len(vals))
+			return Query{}, fmt.Errorf("query %q: given %d times, want once", k, len(vals))
 		}
 		s := vals[0]
 		var err error
@@ -77,7 +77,8 @@ func ParseQuery(v url.Values, defaults Query) (Query, error) {
 			}
 			q.Format = s
 		default:
-			return Query{}, fmt.Errorf("query %s: unknown parameter (want rows, width, since, format, fail_at or fail_mode)", k)
+			// %q: a key is the client's text, and the reason stays on one line.
+			return Query{}, fmt.Errorf("query %q: unknown parameter (want rows, width, since, format, fail_at or fail_mode)", k)
 		}
 		if err != nil {
 			return Query{}, fmt.Errorf("query %s: %w", k, err)
