@@ -4,12 +4,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/floodharness/harness/internal/load"
-	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/units"
 	"github.com/floodharness/harness/internal/usage"
 )
@@ -102,9 +100,7 @@ func runLoad(e *env, o loadOpts, args []string) error {
 		rep.LatencyMs[name] = float64(res.Latency.Quantile(q).Microseconds()) / 1000
 	}
 	rep.LatencyMs["max"] = float64(res.Latency.Max().Microseconds()) / 1000
-	if st, err := sample.ReadStatus(os.Getpid()); err == nil {
-		rep.PeakRSSBytes = st.HWM
-	}
+	rep.PeakRSSBytes = usage.PeakRSS()
 	if o.asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

@@ -5,6 +5,8 @@
 package harnesstest
 
 import (
+	"github.com/floodharness/harness/internal/target"
+
 	"bufio"
 	"bytes"
 	"fmt"
@@ -51,11 +53,7 @@ type Proc struct {
 
 // Command prepares bin with args in its own process group; the process is
 // sent SIGKILL by the kernel if the test process dies first.
-func Command(bin string, args ...string) *exec.Cmd {
-	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	return cmd
-}
+func Command(bin string, args ...string) *exec.Cmd { return target.Command(bin, args...) }
 
 // Serve starts `bin serve args...` and waits for its "listening" line.
 func Serve(t testing.TB, bin string, args ...string) *Proc {

@@ -56,9 +56,8 @@ func runK6(ctx context.Context, o Options, tg scenario.Target, p *target.Process
 	args = append(args, sc.Script)
 	ctx, cancel := context.WithTimeout(ctx, sc.Warmup+sc.Duration+sc.Grace+time.Minute)
 	defer cancel()
-	cmd := exec.Command(sc.K6, args...)
+	cmd := target.Command(sc.K6, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start k6 (%s): %w", sc.K6, err)

@@ -196,9 +196,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		}))
 	}
 	run.ClientCPUS = usage.Self().Sub(cpu0).Seconds()
-	if st, err := sample.ReadStatus(os.Getpid()); err == nil {
-		run.ClientPeakRSSBytes = st.HWM
-	}
+	run.ClientPeakRSSBytes = usage.PeakRSS()
 	if chaos != nil {
 		var sum sample.Summary
 		p, sum = chaos.finish()

@@ -159,15 +159,12 @@ func (p *Process) launch() error {
 		// Join the cgroup before exec, so not one byte is allocated outside it.
 		argv = append([]string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, p.Cgroup.ProcsFile()}, argv...)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	cmd.Env = os.Environ()
 	for k, v := range s.Env {
 		cmd.Env = append(cmd.Env, k+"="+strings.ReplaceAll(v, "{port}", portStr))
 	}
-	// Own process group, so stopping reaches every child; SIGKILL from the
-	// kernel if the harness dies without stopping it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %q: %w", argv[0], err)
 	}
@@ -177,6 +174,15 @@ func (p *Process) launch() error {
 		close(p.done)
 	}()
 	return nil
+}
+
+// Command prepares a process the harness starts: in its own process group,
+// so stopping it reaches every child (kill -PGID), and sent SIGKILL by the
+// kernel if the harness dies without stopping it.
+func Command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 // freePort asks the kernel for a free port on host.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/floodharness/harness/internal/sample"
 )
 
 // CPU is user plus system CPU time.
@@ -23,6 +25,16 @@ func Self() CPU {
 
 // Sub is the CPU time spent since before.
 func (c CPU) Sub(before CPU) time.Duration { return time.Duration(c - before) }
+
+// PeakRSS is this process's VmHWM in bytes (since the last ResetPeakRSS),
+// or 0 if it cannot be read.
+func PeakRSS() int64 {
+	st, err := sample.ReadStatus(os.Getpid())
+	if err != nil {
+		return 0
+	}
+	return st.HWM
+}
 
 // ResetPeakRSS restarts this process's VmHWM, so the next reading is the
 // peak of what follows (Linux ≥ 4.0; a no-op where unsupported).
