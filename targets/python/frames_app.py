@@ -9,10 +9,12 @@ LIMITER chooses when the reservation ends:
                  returns the StreamingResponse, i.e. before its body has
                  run. The budget then bounds nothing while the frames
                  stream to slow clients: the incident this reproduces.
-  held           released exactly once when the body has been sent or the
-                 client has gone: in the body generator's finally and, for
-                 a client that leaves before the body starts, in the
-                 response's background task; a flag makes the second a no-op.
+  held           released exactly once when the response has ended, however
+                 it ends (sent, client gone before or during the body, send
+                 raising): in a finally around the whole ASGI response. Not
+                 in the body generator's finally, which does not run when the
+                 client leaves before the body starts, nor in a background
+                 task, which Starlette skips when send() raises.
 
 GET /debug/vars shows the budget's counters, so tests can prove that every
 reservation was released exactly once; GET /debug/tracemalloc?top=10 the
@@ -25,7 +27,6 @@ import os
 import tracemalloc
 
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
@@ -48,6 +49,10 @@ class ByteBudget:
         self.acquires = self.releases = self.in_flight = 0
         self.cond = asyncio.Condition()
 
+    async def wake(self):
+        async with self.cond:
+            self.cond.notify_all()
+
     async def acquire(self, n):
         n = min(n, self.size)  # a frame larger than the budget runs alone
         async with self.cond:
@@ -61,14 +66,34 @@ class Reservation:
     def __init__(self, budget, n):
         self.budget, self.n, self.done = budget, n, False
 
-    async def release(self):
-        if self.done:  # exactly once, whoever gets here first
+    def release(self):
+        """Returns the bytes, once. Synchronous, so a cancelled task cannot
+        be interrupted halfway through the bookkeeping; waiters are woken
+        by a task of their own."""
+        if self.done:
             return
         self.done = True
-        async with self.budget.cond:
-            self.budget.reserved -= self.n
-            self.budget.releases += 1
-            self.budget.cond.notify_all()
+        self.budget.reserved -= self.n
+        self.budget.releases += 1
+        asyncio.get_running_loop().create_task(self.budget.wake())
+
+
+class FrameResponse(StreamingResponse):
+    """A streaming response counted in flight for its whole life; with a
+    reservation (held), it releases it when the response ends, however."""
+
+    def __init__(self, content, reservation=None):
+        super().__init__(content, media_type="application/octet-stream")
+        self.reservation = reservation
+
+    async def __call__(self, scope, receive, send):
+        budget.in_flight += 1
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            budget.in_flight -= 1
+            if self.reservation is not None:
+                self.reservation.release()
 
 
 budget = None
@@ -88,21 +113,14 @@ async def frame(request):
     data = load_frame(request.path_params["frame_id"])
 
     async def body():
-        budget.in_flight += 1
-        try:
-            view = memoryview(data)
-            for off in range(0, len(view), PIECE):
-                yield bytes(view[off:off + PIECE])
-        finally:
-            budget.in_flight -= 1
-            if LIMITER == "held":
-                await res.release()
+        view = memoryview(data)
+        for off in range(0, len(view), PIECE):
+            yield bytes(view[off:off + PIECE])
 
     if LIMITER == "early-release":
-        await res.release()  # BUG, on purpose: before the body has streamed
-        return StreamingResponse(body(), media_type="application/octet-stream")
-    return StreamingResponse(body(), media_type="application/octet-stream",
-                             background=BackgroundTask(res.release))
+        res.release()  # BUG, on purpose: before the body has streamed
+        return FrameResponse(body())
+    return FrameResponse(body(), res)
 
 
 async def healthz(request):
