@@ -51,12 +51,14 @@ func NewBudget(size int64) (*Budget, error) {
 	return &Budget{size: size, sem: semaphore.NewWeighted(size)}, nil
 }
 
-// Reservation is bytes taken from a Budget. Release may be called any number
-// of times from any goroutine; only the first returns the bytes.
+// Reservation is bytes taken from a Budget. Shrink and Release may be called
+// any number of times from any goroutine; only the first Release returns
+// what is left, and nothing is returned twice.
 type Reservation struct {
-	b    *Budget
-	n    int64
-	once sync.Once
+	b        *Budget
+	mu       sync.Mutex
+	n        int64 // bytes held now
+	released bool
 }
 
 // clamp keeps a request larger than the whole budget admissible: it then
@@ -88,13 +90,36 @@ func (b *Budget) reserve(n int64) *Reservation {
 	return &Reservation{b: b, n: n}
 }
 
+// Shrink returns all but n of the reservation's bytes to the budget: for a
+// request whose peak (building a body) is larger than what it then holds
+// (the finished body) until it ends. It never grows a reservation.
+func (r *Reservation) Shrink(n int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n = max(1, n)
+	if r.released || n >= r.n {
+		return
+	}
+	r.give(r.n - n)
+	r.n = n
+}
+
 // Release returns the reservation's bytes to the budget, once.
 func (r *Reservation) Release() {
-	r.once.Do(func() {
-		r.b.reserved.Add(-r.n)
-		r.b.releases.Add(1)
-		r.b.sem.Release(r.n)
-	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.released {
+		return
+	}
+	r.released = true
+	r.b.releases.Add(1)
+	r.give(r.n)
+	r.n = 0
+}
+
+func (r *Reservation) give(n int64) {
+	r.b.reserved.Add(-n)
+	r.b.sem.Release(n)
 }
 
 // BudgetStats is a snapshot of a budget's counters, as /debug/vars shows it.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/floodharness/harness/internal/units"
 )
@@ -229,24 +230,26 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	}
 	started := func() {}
 	if s.budget != nil {
-		est := estimate(f, q)
+		peak, body := estimate(s.cfg.Impl, f, q)
 		var res *Reservation
 		switch s.cfg.Admission {
 		case AdmitReject:
 			var ok bool
-			if res, ok = s.budget.TryAcquire(est); !ok {
+			if res, ok = s.budget.TryAcquire(peak); !ok {
 				w.Header().Set("Retry-After", "1")
 				http.Error(w, "admission budget exhausted, retry later", http.StatusServiceUnavailable)
 				return
 			}
 		default:
-			if res, err = s.budget.Acquire(r.Context(), est); err != nil {
+			if res, err = s.budget.Acquire(r.Context(), peak); err != nil {
 				return // the client left while waiting
 			}
 		}
 		defer res.Release()
 		if s.cfg.Admission == AdmitEarlyRelease {
 			started = res.Release // KNOWN BAD, on purpose: see AdmitEarlyRelease.
+		} else {
+			started = func() { res.Shrink(body) } // the build is over; the body stays until written
 		}
 	}
 	s.inFlight.Add(1)
@@ -395,11 +398,22 @@ func (s *Server) breakOff(w http.ResponseWriter, r *http.Request, q Query) error
 	return errors.New("stalled on purpose (fail_mode=stall)")
 }
 
-// estimate is the body size admission reserves for q: the encoded size of
-// the widest-ID row times the row count, plus the envelope.
-func estimate(f Format, q Query) int64 {
+// estimate is the memory a request for q holds: at its peak, and from the
+// moment its body is ready until the response ends. A streamed body is
+// reserved at its encoded size throughout (the conservative per-request
+// reservation a real export gate makes). A buffered one holds more than its
+// body while it is built — the materialised rows, the encoder's buffer and
+// the finished copy json.Marshal returns — and then only the body.
+// Reserving just the body size for the build lets the budget admit several
+// times its size at once.
+func estimate(impl string, f Format, q Query) (peak, body int64) {
 	count := max(0, q.Rows-q.Since)
 	r := Row{ID: q.Rows, Name: names[0], Note: notes[1], Payload: strings.Repeat("x", q.Width)}
 	row := int64(len(f.AppendRow(nil, &r, false)))
-	return int64(len(f.AppendHeader(nil))+len(f.AppendTrailer(nil))) + count*row
+	body = int64(len(f.AppendHeader(nil))+len(f.AppendTrailer(nil))) + count*row
+	if impl != ImplBuffered {
+		return body, body
+	}
+	rows := count * (int64(unsafe.Sizeof(r)) + int64(q.Width)) // each row owns its payload
+	return rows + 2*body, body
 }

@@ -390,6 +390,68 @@ func TestBudgetAcquireWaitsAndHonoursContext(t *testing.T) {
 	}
 }
 
+func TestReservationShrink(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		take         int64
+		ops          func(r *Reservation)
+		wantReserved int64 // after ops
+		wantFree     int64 // TryAcquire of this much must succeed after ops
+	}{
+		{"shrink returns the excess", 80, func(r *Reservation) { r.Shrink(30) }, 30, 70},
+		{"shrink never grows", 30, func(r *Reservation) { r.Shrink(90) }, 30, 70},
+		{"shrink twice keeps the smaller", 80, func(r *Reservation) { r.Shrink(50); r.Shrink(60); r.Shrink(20) }, 20, 80},
+		{"release after shrink returns the rest once", 80, func(r *Reservation) { r.Shrink(30); r.Release(); r.Release() }, 0, 100},
+		{"shrink after release returns nothing", 80, func(r *Reservation) { r.Release(); r.Shrink(10) }, 0, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := NewBudget(100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := b.Acquire(context.Background(), tt.take)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.ops(r)
+			if got := b.Stats().Reserved; got != tt.wantReserved {
+				t.Errorf("reserved %d, want %d", got, tt.wantReserved)
+			}
+			if _, ok := b.TryAcquire(tt.wantFree); !ok {
+				t.Errorf("TryAcquire(%d) failed: the semaphore and the counter disagree", tt.wantFree)
+			}
+			if _, ok := b.TryAcquire(1); ok {
+				t.Errorf("TryAcquire(1) succeeded after taking the %d bytes that should be all that is free", tt.wantFree)
+			}
+		})
+	}
+}
+
+// A buffered request reserves its build (rows, encoder buffer, the copy)
+// and keeps only its body while it is written.
+func TestEstimate(t *testing.T) {
+	t.Parallel()
+	q := Query{Rows: 100, Width: 1000, FailAt: -1}
+	for _, f := range []string{"json", "ndjson", "csv"} {
+		fm, _ := FormatFor(f)
+		want := int64(len(encodeStreamed(fm, syntheticRows(0, q.Rows, q.Width))))
+		for _, impl := range []string{ImplBuffered, ImplStreamed, ImplBatched} {
+			peak, body := estimate(impl, fm, q)
+			if body < want-want/10 || body > want+want/10 {
+				t.Errorf("%s %s: body estimate %d, want the real body size %d ±10%%", impl, f, body, want)
+			}
+			if impl == ImplBuffered && peak < 2*body+q.Rows*int64(q.Width) {
+				t.Errorf("%s %s: peak %d, want at least rows and two bodies (%d)", impl, f, peak, 2*body+q.Rows*int64(q.Width))
+			} else if impl != ImplBuffered && peak != body {
+				t.Errorf("%s %s: peak %d, want the body size %d", impl, f, peak, body)
+			}
+		}
+	}
+}
+
 func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{"rows=10&width=64", "since=5&rows=9&format=csv", "rows=-1", "format=xml", "a=b&a=c", "%zz", "width=65536"} {
 		f.Add(s)
