@@ -11,7 +11,7 @@ import (
 
 // restarter is chaos.restart_after: once, that long into the flood, it
 // kills the target's process group and starts a fresh process on the same
-// port, sampling it in turn. Clients see the gap as failed or broken
+// port, sampling it in turn and handing it to started. Clients see the gap as failed or broken
 // requests (resumed, with client.resume).
 type restarter struct {
 	cancel context.CancelFunc
@@ -26,7 +26,7 @@ type restarter struct {
 	err      error
 }
 
-func startRestarter(ctx context.Context, after time.Duration, spec target.Spec, p *target.Process, smp *sample.Sampler, opts sample.Options) *restarter {
+func startRestarter(ctx context.Context, after time.Duration, spec target.Spec, p *target.Process, smp *sample.Sampler, opts sample.Options, started func(*target.Process)) *restarter {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &restarter{cancel: cancel, done: make(chan struct{}), p: p, smp: smp}
 	go func() {
@@ -51,7 +51,11 @@ func startRestarter(ctx context.Context, after time.Duration, spec target.Spec, 
 			return
 		}
 		r.gap, r.restarts = time.Since(start), r.restarts+1
-		opts.PID, opts.Series = np.PID(), nil
+		started(np)
+		opts.PID, opts.Series, opts.Cgroup = np.PID(), nil, nil
+		if np.Cgroup != nil {
+			opts.Cgroup = np.Cgroup // the killed process's cgroup is gone
+		}
 		r.p, r.smp = np, sample.Start(opts)
 	}()
 	return r

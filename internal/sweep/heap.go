@@ -21,7 +21,6 @@ type heapWatch struct {
 	url         string // "" when the target has no heap endpoint or profiles are off
 	tracemalloc bool   // url answers a JSON heap top, not a pprof profile
 	mode        string
-	p           *target.Process
 
 	mu      sync.Mutex
 	wg      sync.WaitGroup
@@ -33,7 +32,7 @@ type heapWatch struct {
 }
 
 func newHeapWatch(ctx context.Context, tg scenario.Target, p *target.Process, mode string, idle int64) *heapWatch {
-	h := &heapWatch{ctx: ctx, mode: mode, p: p, nextAt: idle + idle/4}
+	h := &heapWatch{ctx: ctx, mode: mode, nextAt: idle + idle/4}
 	switch {
 	case mode == "off":
 	case tg.Pprof != "":
@@ -66,9 +65,10 @@ func (h *heapWatch) observe(rss int64) {
 	})
 }
 
-// finish waits for a fetch in flight, takes one at the end if there is
-// none yet (or the mode is "end"), and stores it with its top 10.
-func (h *heapWatch) finish(dir, label string, run *result.Run) {
+// finish waits for a fetch in flight, takes one at the end from p, the
+// process serving now, if there is none yet (or the mode is "end"), and
+// stores it with its top 10.
+func (h *heapWatch) finish(dir, label string, p *target.Process, run *result.Run) {
 	if h.url == "" {
 		return
 	}
@@ -76,7 +76,7 @@ func (h *heapWatch) finish(dir, label string, run *result.Run) {
 	at := "peak"
 	if h.best == nil {
 		select {
-		case <-h.p.Done():
+		case <-p.Done():
 			return // the target died (OOM): nothing left to ask
 		default:
 		}

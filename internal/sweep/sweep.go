@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/floodharness/harness/internal/load"
@@ -108,114 +109,165 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 
 // measure performs one run: fresh target, idle reading, flood, stop.
 func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int) result.Run {
-	sc := o.Scenario
-	label := fmt.Sprintf("c%d-r%d", level, rep)
-	run := result.Run{
+	m := &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d", level, rep)}
+	m.run = result.Run{
 		Target: tg.Name, Concurrency: level, Repeat: rep,
 		Errors:           map[string]int64{},
-		MemoryLimitBytes: int64(sc.Memory.Limit),
-		Log:              filepath.Join("logs", tg.Name+"-"+label+".log"),
+		MemoryLimitBytes: int64(o.Scenario.Memory.Limit),
+		Log:              filepath.Join("logs", tg.Name+"-"+m.label+".log"),
 		HeapTop:          []result.HeapFunc{},
 	}
-	spec := target.Spec{
-		Name: tg.Name, Label: label,
-		Command: tg.Command, Env: tg.Env, Host: tg.Host,
-		Health: tg.Health, HealthTimeout: tg.HealthTimeout,
-		LogDir:      filepath.Join(o.Dir, "logs"),
-		MemoryLimit: int64(sc.Memory.Limit),
-		Cgroups:     o.Cgroups,
-	}
-	p, err := target.Start(ctx, spec)
+	p, err := target.Start(ctx, m.spec())
 	if err != nil {
-		run.Error = err.Error()
-		o.Logf("%s c=%d r=%d: %v", tg.Name, level, rep, err)
-		return run
+		m.logf("%v", err)
+		m.run.Error = err.Error()
+		return m.run
 	}
 	defer p.Stop() // also on panic: no target outlives the sweep
+	m.atRest(p)
 
-	idle := sample.Tree(p.PID())
-	for _, pr := range idle {
-		if mi, err := pr.MemoryInfo(); err == nil {
-			run.IdleRSSBytes += int64(mi.RSS)
-		}
-	}
-	if sc.Memory.Limit > 0 {
-		run.MemoryLimitBy = "cgroup"
-		if p.Cgroup == nil {
-			run.MemoryLimitBy = "watchdog"
-		}
-	}
-
-	series, err := os.Create(filepath.Join(o.Dir, "series", tg.Name+"-"+label+".csv"))
+	series, err := os.Create(filepath.Join(o.Dir, "series", tg.Name+"-"+m.label+".csv"))
 	if err != nil {
-		run.Error = fmt.Sprintf("create series: %v", err)
-		return run
+		m.run.Error = fmt.Sprintf("create series: %v", err)
+		return m.run
 	}
 	defer series.Close()
-	run.RSSSeries = filepath.Join("series", tg.Name+"-"+label+".csv")
+	m.run.RSSSeries = filepath.Join("series", tg.Name+"-"+m.label+".csv")
 
-	heap := newHeapWatch(ctx, tg, p, sc.Memory.HeapProfile, run.IdleRSSBytes)
-	watchdogFired := false
+	w := m.watch(ctx, p, series)
+	m.logf("flooding %s", p.URL(o.Scenario.RequestPath(tg)))
+	lr, lerr := m.flood(ctx, p, w)
+	p, sum := w.stop(&m.run)
+	defer p.Stop() // the process serving now, after any chaos restart
+	w.heap.finish(o.Dir, m.label, p, &m.run)
+	ex, _ := p.Stop()
+	m.record(lr, lerr, sum, ex, w.fired.Load())
+	return m.run
+}
+
+// measurement is one run in progress.
+type measurement struct {
+	o          Options
+	tg         scenario.Target
+	level, rep int
+	label      string
+	run        result.Run
+}
+
+func (m *measurement) logf(format string, args ...any) {
+	m.o.Logf("%s c=%d r=%d: "+format, append([]any{m.tg.Name, m.level, m.rep}, args...)...)
+}
+
+func (m *measurement) spec() target.Spec {
+	sc, tg := m.o.Scenario, m.tg
+	return target.Spec{
+		Name: tg.Name, Label: m.label,
+		Command: tg.Command, Env: tg.Env, Host: tg.Host,
+		Health: tg.Health, HealthTimeout: tg.HealthTimeout,
+		LogDir:      filepath.Join(m.o.Dir, "logs"),
+		MemoryLimit: int64(sc.Memory.Limit),
+		Cgroups:     m.o.Cgroups,
+	}
+}
+
+// atRest reads the target's idle RSS and how its memory is capped.
+func (m *measurement) atRest(p *target.Process) {
+	for _, pr := range sample.Tree(p.PID()) {
+		if mi, err := pr.MemoryInfo(); err == nil {
+			m.run.IdleRSSBytes += int64(mi.RSS)
+		}
+	}
+	if m.o.Scenario.Memory.Limit > 0 {
+		m.run.MemoryLimitBy = "cgroup"
+		if p.Cgroup == nil {
+			m.run.MemoryLimitBy = "watchdog"
+		}
+	}
+}
+
+// watcher is everything that watches the target during a flood: the RSS
+// sampler, the heap profiler, the no-cgroup watchdog and the chaos
+// restarter, which replaces the process (and its sampler) mid-flood.
+type watcher struct {
+	serving  atomic.Pointer[target.Process] // the process answering now
+	smp      *sample.Sampler
+	heap     *heapWatch
+	chaos    *restarter
+	fired    atomic.Bool     // the watchdog killed a process at the cap
+	loadStop <-chan struct{} // ends the flood early: the target died
+}
+
+func (m *measurement) watch(ctx context.Context, p *target.Process, series *os.File) *watcher {
+	sc := m.o.Scenario
+	w := &watcher{heap: newHeapWatch(ctx, m.tg, p, sc.Memory.HeapProfile, m.run.IdleRSSBytes), loadStop: p.Done()}
+	w.serving.Store(p)
 	var cg sample.Usage
 	if p.Cgroup != nil {
 		cg = p.Cgroup
 	}
-	first := p
-	sopts := sample.Options{
+	watchdog := m.run.MemoryLimitBy == "watchdog"
+	opts := sample.Options{
 		PID: p.PID(), Interval: sc.Memory.SampleInterval, Cgroup: cg, Series: series,
 		OnSample: func(s sample.Sample) {
-			if run.MemoryLimitBy == "watchdog" && s.RSS >= int64(sc.Memory.Limit) && !watchdogFired {
-				watchdogFired = true
-				first.Kill()
+			if watchdog && s.RSS >= int64(sc.Memory.Limit) && w.fired.CompareAndSwap(false, true) {
+				w.serving.Load().Kill()
 			}
-			heap.observe(s.RSS)
+			w.heap.observe(s.RSS)
 		},
 	}
-	smp := sample.Start(sopts)
-	stopSampling, loadStop := smp.Stop, p.Done()
-	var chaos *restarter
+	w.smp = sample.Start(opts)
 	if sc.Chaos.RestartAfter > 0 {
-		chaos = startRestarter(ctx, sc.Chaos.RestartAfter, spec, p, smp, sopts)
-		loadStop = nil // the target dies on purpose; the flood goes on
+		w.chaos = startRestarter(ctx, sc.Chaos.RestartAfter, m.spec(), p, w.smp, opts, w.serving.Store)
+		w.loadStop = nil // the target dies on purpose; the flood goes on
 	}
+	return w
+}
 
-	o.Logf("%s c=%d r=%d: flooding %s", tg.Name, level, rep, p.URL(sc.RequestPath(tg)))
+// stop ends the watching, notes any restarts in run, and returns the
+// process serving at the end and what the samplers saw.
+func (w *watcher) stop(run *result.Run) (*target.Process, sample.Summary) {
+	if w.chaos == nil {
+		return w.serving.Load(), w.smp.Stop()
+	}
+	p, sum := w.chaos.finish()
+	run.Restarts, run.RestartGapS = w.chaos.restarts, w.chaos.gap.Seconds()
+	if w.chaos.err != nil {
+		run.Error = fmt.Sprintf("restart: %v", w.chaos.err)
+	}
+	return p, sum
+}
+
+// flood produces the level's load with the scenario's driver, and records
+// the client's own CPU time and peak RSS.
+func (m *measurement) flood(ctx context.Context, p *target.Process, w *watcher) (*load.Result, error) {
+	sc, tg := m.o.Scenario, m.tg
 	cpu0 := usage.Self()
 	usage.ResetPeakRSS()
-	var lr *load.Result
-	var lerr error
+	defer func() {
+		m.run.ClientCPUS = usage.Self().Sub(cpu0).Seconds()
+		m.run.ClientPeakRSSBytes = usage.PeakRSS()
+	}()
 	if sc.Driver == "k6" {
-		lerr = runK6(ctx, o, tg, p, level, label, &run)
-	} else {
-		lr, lerr = load.Run(ctx, loadOptions(sc, tg, p, level, loadStop, func(pr load.Progress) {
-			if o.Progress != nil {
-				o.Progress(fmt.Sprintf("%s c=%d r=%d  %5.1fs  %6.1f req/s  %7.1f MB/s  rss %s",
-					tg.Name, level, rep, pr.Elapsed.Seconds(), float64(pr.Requests)/pr.Elapsed.Seconds(),
-					float64(pr.Bytes)/pr.Elapsed.Seconds()/1e6, mib(smp.Latest().RSS)))
-			}
-		}))
+		return nil, runK6(ctx, m.o, tg, p, m.level, m.label, &m.run)
 	}
-	run.ClientCPUS = usage.Self().Sub(cpu0).Seconds()
-	run.ClientPeakRSSBytes = usage.PeakRSS()
-	if chaos != nil {
-		var sum sample.Summary
-		p, sum = chaos.finish()
-		defer p.Stop()
-		stopSampling = func() sample.Summary { return sum }
-		run.Restarts, run.RestartGapS = chaos.restarts, chaos.gap.Seconds()
-		if chaos.err != nil {
-			run.Error = fmt.Sprintf("restart: %v", chaos.err)
+	return load.Run(ctx, loadOptions(sc, tg, p, m.level, w.loadStop, func(pr load.Progress) {
+		if m.o.Progress != nil {
+			m.o.Progress(fmt.Sprintf("%s c=%d r=%d  %5.1fs  %6.1f req/s  %7.1f MB/s  rss %s",
+				tg.Name, m.level, m.rep, pr.Elapsed.Seconds(), float64(pr.Requests)/pr.Elapsed.Seconds(),
+				float64(pr.Bytes)/pr.Elapsed.Seconds()/1e6, mib(w.smp.Latest().RSS)))
 		}
-	}
-	sum := stopSampling()
-	heap.finish(o.Dir, label, &run)
-	ex, _ := p.Stop()
+	}))
+}
 
+// record fills the run from what the flood, the samplers and the target's
+// exit said, and logs the outcome.
+func (m *measurement) record(lr *load.Result, lerr error, sum sample.Summary, ex target.Exit, watchdogFired bool) {
+	run := &m.run
 	switch {
 	case lerr != nil:
 		run.Error = lerr.Error()
 	case lr != nil && run.Error == "":
-		fillLoad(&run, lr)
+		fillLoad(run, lr)
 	}
 	run.Exit = result.Exit{Code: ex.Code, Signal: ex.Signal}
 	run.OOMKilled = ex.OOMKilled() || watchdogFired
@@ -226,8 +278,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	if run.OOMKilled {
 		verdict = "  OOM-KILLED"
 	}
-	o.Logf("%s c=%d r=%d: %d ok / %d requests, peak RSS %s (%s)%s", tg.Name, level, rep, run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
-	return run
+	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
 }
 
 // kernelPeak picks the peak a run reports, and names its source. One

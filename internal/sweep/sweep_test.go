@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -159,6 +160,74 @@ targets:
 	}
 	if pids := harnesstest.Survivors("ORPHAN_MARKER", marker); len(pids) > 0 {
 		t.Errorf("targets survived the run: %v", pids)
+	}
+}
+
+// After a chaos restart the watchdog and the heap profile follow the new
+// process: here only the restarted one grows past the cap (a marker file
+// tells the two starts apart), so only a watchdog watching it can fire.
+func TestChaosWatchdogFollowsRestart(t *testing.T) {
+	t.Parallel()
+	none := target.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started-once")
+	sc := parse(t, fmt.Sprintf(`name: chaos-watchdog
+levels: [2]
+duration: 3s
+request:
+  path: /export?rows=200&width=256
+memory:
+  limit: 96MiB
+  sample_interval: 5ms
+  heap_profile: end
+chaos:
+  restart_after: 500ms
+targets:
+  - name: grows-after-restart
+    command: [sh, -c, 'if [ -e %[2]s ]; then exec %[1]s serve --impl streamed --retain-bytes 128MiB --port {port}; fi; touch %[2]s; exec %[1]s serve --impl streamed --port {port}']
+    pprof: /debug/pprof/heap
+`, harnessBin, started))
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: none, Logf: t.Logf})
+	var failed *FailedError
+	if err != nil && !errors.As(err, &failed) {
+		t.Fatal(err)
+	}
+	run := res.Runs[0]
+	if run.Restarts != 1 || run.MemoryLimitBy != "watchdog" || !run.OOMKilled || run.Exit.Signal != "SIGKILL" {
+		t.Errorf("restarts %d, limit by %q, oom %v, exit %+v; want the watchdog to kill the restarted process at the cap",
+			run.Restarts, run.MemoryLimitBy, run.OOMKilled, run.Exit)
+	}
+}
+
+// With chaos, the end-of-flood heap profile comes from the process serving
+// at the end, not from the one the chaos killed.
+func TestChaosHeapProfileFromRestarted(t *testing.T) {
+	t.Parallel()
+	sc := parse(t, fmt.Sprintf(`name: chaos-heap
+levels: [1]
+duration: 1500ms
+request:
+  path: /export?rows=200&width=256
+memory:
+  heap_profile: end
+chaos:
+  restart_after: 300ms
+targets:
+  - name: streamed
+    command: [%s, serve, --impl, streamed, --port, "{port}"]
+    pprof: /debug/pprof/heap
+`, harnessBin))
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: target.SystemCgroups(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := res.Runs[0]
+	if run.Restarts != 1 || run.HeapProfileAt != "end" || len(run.HeapTop) == 0 {
+		t.Fatalf("restarts %d, heap profile %q at %q, top %d; want one from the restarted process", run.Restarts, run.HeapProfile, run.HeapProfileAt, len(run.HeapTop))
+	}
+	if _, err := os.Stat(filepath.Join(dir, run.HeapProfile)); err != nil {
+		t.Error(err)
 	}
 }
 
