@@ -109,13 +109,20 @@ func CheckLoopback(rawURL string, allowRemote bool) error {
 		return nil
 	}
 	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if IsLoopback(host) {
 		return nil
 	}
 	return fmt.Errorf("url %q: %q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless remote targets are explicitly allowed", rawURL, host)
+}
+
+// IsLoopback reports whether host is "localhost" or a loopback IP: where
+// load may go without an explicit opt-in.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Run floods o.URL and returns what it measured. It stops by itself after

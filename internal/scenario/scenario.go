@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -21,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/units"
 )
 
@@ -433,7 +433,7 @@ func (s *Scenario) validate(d *decoder) error {
 		} else if !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }) {
 			bad(key+".command", "no argument contains {port}: the harness picks the port")
 		}
-		if !isLoopback(t.Host) && !s.AllowRemote {
+		if !load.IsLoopback(t.Host) && !s.AllowRemote {
 			bad(key+".host", "%q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless the scenario sets allow_remote: true", t.Host)
 		}
 		if t.Path != "" && !strings.HasPrefix(t.Path, "/") {
@@ -461,15 +461,6 @@ func parentKey(k string) string {
 		return k[:i]
 	}
 	return ""
-}
-
-// isLoopback reports whether host is "localhost" or a loopback IP.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // RequestPath is the path clients request from t.
