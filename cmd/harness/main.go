@@ -127,13 +127,14 @@ func run(e *env, args []string) int {
 		return exitUsage
 	}
 	cmd.fs.SetOutput(e.stderr)
-	if err := cmd.fs.Parse(args[1:]); err != nil {
+	operands, err := parseArgs(cmd.fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
 	}
-	err := cmd.fn(e, cmd.fs.Args())
+	err = cmd.fn(e, operands)
 	if err == nil {
 		return exitOK
 	}
@@ -143,6 +144,26 @@ func run(e *env, args []string) int {
 		return ec.ExitCode()
 	}
 	return exitRunFailed
+}
+
+// parseArgs parses flags wherever they stand among the operands, as in
+// `harness report RESULTS.json --out DIR`; everything after "--" is an
+// operand.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(operands, rest...), nil
+		}
+		if len(rest) == 0 {
+			return operands, nil
+		}
+		operands, args = append(operands, rest[0]), rest[1:]
+	}
 }
 
 func printUsage(w io.Writer, cmds map[string]*command) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,6 +45,35 @@ func TestUsage(t *testing.T) {
 	}
 	if code, _, stderr := runInProcess("frobnicate"); code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestParseArgsFlagsAnywhere(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args     []string
+		operands string
+		out      string
+	}{
+		{[]string{"r.json"}, "r.json", ""},
+		{[]string{"--out", "d", "r.json"}, "r.json", "d"},
+		{[]string{"r.json", "--out", "d"}, "r.json", "d"},
+		{[]string{"a", "--out=d", "b"}, "a b", "d"},
+		{[]string{"a", "--", "--out", "d"}, "a --out d", ""},
+		{[]string{"-", "--out", "d"}, "-", "d"},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		out := fs.String("out", "", "")
+		got, err := parseArgs(fs, tt.args)
+		if err != nil || strings.Join(got, " ") != tt.operands || *out != tt.out {
+			t.Errorf("parseArgs(%q) = %q, out %q, %v; want %q, out %q", tt.args, got, *out, err, tt.operands, tt.out)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := parseArgs(fs, []string{"r.json", "--nope"}); err == nil {
+		t.Error("an unknown flag after an operand was accepted")
 	}
 }
 

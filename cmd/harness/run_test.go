@@ -97,7 +97,7 @@ func TestRunQuickStreamedFlatBufferedGrows(t *testing.T) {
 		}
 		before[f] = b
 	}
-	if code, _, stderr := harnessRun(t, "report", filepath.Join(dir, "results.json")); code != 0 {
+	if code, _, stderr := harnessRun(t, "report", filepath.Join(dir, "results.json"), "--out", dir); code != 0 {
 		t.Fatalf("harness report: exit %d\n%s", code, stderr)
 	}
 	for f, b := range before {

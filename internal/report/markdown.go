@@ -18,8 +18,11 @@ func Markdown(r *result.Results) []byte {
 	}
 	for _, v := range Verdicts(r) {
 		mark := "✅"
-		if v.Bad {
+		switch {
+		case v.Bad:
 			mark = "❌"
+		case v.Shed:
+			mark = "⚠️"
 		}
 		fmt.Fprintf(&b, "- %s %s\n", mark, md(v.Text))
 	}

@@ -103,6 +103,43 @@ func TestVerdictGrowsWithoutOOM(t *testing.T) {
 	}
 }
 
+func TestVerdictShedIsNotBad(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		errors   map[string]int64
+		oom      bool
+		bad      bool
+		shed     bool
+		contains string
+	}{
+		{"only 503s: shed", map[string]int64{"status_503": 8}, false, false, true, "8 of 10 requests shed with 503"},
+		{"503s and truncations: failed", map[string]int64{"status_503": 4, "truncated": 4}, false, true, false, "8 of 10 requests failed"},
+		{"503s but OOM-killed: failed", map[string]int64{"status_503": 8}, true, true, false, "OOM-killed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var failed int64
+			for _, n := range tt.errors {
+				failed += n
+			}
+			r := &result.Results{Schema: result.Schema, Runs: []result.Run{{
+				Target: "reject", Concurrency: 10, Requests: 10, OK: 10 - failed, Failed: failed,
+				Errors: tt.errors, OOMKilled: tt.oom, PeakRSSBytes: 90 << 20,
+			}}}
+			v := Verdicts(r)[0]
+			if v.Bad != tt.bad || v.Shed != tt.shed || !strings.Contains(v.Text, tt.contains) {
+				t.Errorf("verdict %+v, want bad %v shed %v containing %q", v, tt.bad, tt.shed, tt.contains)
+			}
+			wantMark := map[bool]string{true: "⚠️", false: "❌"}[tt.shed]
+			if md := string(Markdown(r)); !strings.Contains(md, "- "+wantMark+" reject") {
+				t.Errorf("summary.md marks it otherwise than %s:\n%s", wantMark, md)
+			}
+		})
+	}
+}
+
 func TestWriteIsDeterministicAndSelfContained(t *testing.T) {
 	t.Parallel()
 	r := load(t)

@@ -14,6 +14,9 @@ type Verdict struct {
 	Target string
 	Text   string
 	Bad    bool // OOM-killed, could not measure, or failed requests
+	// Shed: alive, and every failed request was a 503 — the server
+	// refused work (admission control) rather than risk its memory.
+	Shed bool
 }
 
 // flat reports whether peaks that the least-squares line says change by
@@ -69,9 +72,10 @@ func verdict(r *result.Results, tg string) Verdict {
 	default:
 		v.Text = fmt.Sprintf("%s: peak grows from %.1f MiB at %s to %.1f MiB at %s (%.2f MiB per extra client)", tg, first.med/mib, clients(first.level), last.med/mib, clients(last.level), slope(peaks)/mib)
 	}
-	if f := failures(r, tg); f != "" {
+	if f, shed := failures(r, tg); f != "" {
 		v.Text += "; " + f
-		v.Bad = true
+		v.Shed = shed && !v.Bad
+		v.Bad = !v.Shed
 	} else if v.Text += "; " + served(r, tg); !v.Bad {
 		if limit := memoryLimit(r); limit > 0 {
 			v.Text += fmt.Sprintf("; highest peak %.0f%% of the %.0f MiB cap", 100*hi/float64(limit), float64(limit)/mib)
@@ -124,8 +128,9 @@ func clients(level float64) string {
 	return fmt.Sprintf("%g clients", level)
 }
 
-// failures describes the target's failed requests across all its runs.
-func failures(r *result.Results, tg string) string {
+// failures describes the target's failed requests across all its runs,
+// and reports whether they were all shed with a 503.
+func failures(r *result.Results, tg string) (string, bool) {
 	var failed, meant int64
 	kinds := map[string]int64{}
 	for _, run := range r.Runs {
@@ -139,10 +144,16 @@ func failures(r *result.Results, tg string) string {
 		}
 	}
 	if failed == 0 {
-		return ""
+		return "", false
 	}
-	return fmt.Sprintf("%d of %d requests failed (%s)", failed, meant, kindList(kinds))
+	if kinds[shedKind] == failed {
+		return fmt.Sprintf("%d of %d requests shed with 503 (admission control refused them; %d served)", failed, meant, meant-failed), true
+	}
+	return fmt.Sprintf("%d of %d requests failed (%s)", failed, meant, kindList(kinds)), false
 }
+
+// shedKind is the error kind of a request answered 503 Service Unavailable.
+const shedKind = "status_503"
 
 // kindList prints error counts by kind, largest first.
 func kindList(kinds map[string]int64) string {
