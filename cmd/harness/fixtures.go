@@ -10,9 +10,10 @@ import (
 func fixturesCmd(_ *env) *command {
 	fs := flag.NewFlagSet("fixtures", flag.ContinueOnError)
 	return &command{
-		fs:    fs,
-		usage: "write test data: fixtures sqlite --rows N --width W --out PATH",
-		fn:    writeFixtures,
+		fs:     fs,
+		usage:  "write test data: fixtures sqlite --rows N --width W --out PATH",
+		fn:     writeFixtures,
+		nested: true,
 	}
 }
 

@@ -71,6 +71,9 @@ type command struct {
 	fs    *flag.FlagSet
 	usage string // one line for the command list
 	fn    func(e *env, args []string) error
+	// nested: the first operand names a kind with its own flags, so flag
+	// parsing stops there instead of reading flags among the operands.
+	nested bool
 }
 
 // commands lists the subcommands that exist; one file each.
@@ -127,7 +130,14 @@ func run(e *env, args []string) int {
 		return exitUsage
 	}
 	cmd.fs.SetOutput(e.stderr)
-	operands, err := parseArgs(cmd.fs, args[1:])
+	var operands []string
+	var err error
+	if cmd.nested {
+		err = cmd.fs.Parse(args[1:])
+		operands = cmd.fs.Args()
+	} else {
+		operands, err = parseArgs(cmd.fs, args[1:])
+	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
