@@ -240,8 +240,8 @@ func runAdmissionPair(t *testing.T, scenario, early, held string, clients int) *
 // The reservation bug, shown end to end under a real memory cap.
 func TestRunAdmissionUnderCap(t *testing.T) {
 	t.Parallel()
-	r := runAdmissionPair(t, "cmd/harness/testdata/admission-small.yaml", "early-release", "held", 32)
-	if reject := only(t, r, "reject", 32); reject.OOMKilled || reject.Errors["status_503"] == 0 || reject.Exit.Signal != "" {
+	r := runAdmissionPair(t, "cmd/harness/testdata/admission-small.yaml", "early-release", "held", 40)
+	if reject := only(t, r, "reject", 40); reject.OOMKilled || reject.Errors["status_503"] == 0 || reject.Exit.Signal != "" {
 		t.Errorf("reject: oom=%v, errors %v, exit %+v; want 503s and no death", reject.OOMKilled, reject.Errors, reject.Exit)
 	}
 }

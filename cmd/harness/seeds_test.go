@@ -54,8 +54,8 @@ func TestSeedsPythonExport(t *testing.T) {
 func TestSeedsPythonFrames(t *testing.T) {
 	t.Parallel()
 	needPythonSeeds(t)
-	r := runAdmissionPair(t, "cmd/harness/testdata/seeds-frames.yaml", "frames-early-release", "frames-held", 32)
-	if held := only(t, r, "frames-held", 32); len(held.HeapTop) == 0 || !strings.Contains(held.HeapTop[0].Func, ".py:") {
+	r := runAdmissionPair(t, "cmd/harness/testdata/seeds-frames.yaml", "frames-early-release", "frames-held", 40)
+	if held := only(t, r, "frames-held", 40); len(held.HeapTop) == 0 || !strings.Contains(held.HeapTop[0].Func, ".py:") {
 		t.Errorf("held: heap top from tracemalloc %+v", held.HeapTop)
 	}
 }
