@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -73,6 +74,20 @@ func render(p *plot.Plot, format string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// plainTicks are gonum's default tick positions labelled without trailing
+// zeros: "250", not "250.00".
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if l := ticks[i].Label; strings.Contains(l, ".") && !strings.ContainsAny(l, "eE") {
+			ticks[i].Label = strings.TrimSuffix(strings.TrimRight(l, "0"), ".")
+		}
+	}
+	return ticks
+}
+
 // newPlot sets up the common look: concurrency on a log2 axis with a tick
 // at every measured level, the legend top-left above headroom in the data.
 func newPlot(r *result.Results, title, ylabel string) *plot.Plot {
@@ -80,6 +95,7 @@ func newPlot(r *result.Results, title, ylabel string) *plot.Plot {
 	p.Title.Text = title
 	p.Y.Label.Text = ylabel
 	p.X.Label.Text = "concurrent clients"
+	p.Y.Tick.Marker = plainTicks{}
 	levels := r.Levels()
 	if len(levels) > 1 && levels[len(levels)-1] >= 4*levels[0] {
 		p.X.Scale = plot.LogScale{}
@@ -241,6 +257,7 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 	p.X.Label.Text = "time since the target was healthy (s)"
 	p.Y.Label.Text = "RSS (MiB, sampled)"
 	p.Title.Text = "RSS over time"
+	p.Y.Tick.Marker = plainTicks{}
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
 	p.Y.Min, p.X.Min = 0, 0

@@ -140,6 +140,28 @@ func TestVerdictShedIsNotBad(t *testing.T) {
 	}
 }
 
+func TestPlainTicks(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		lo, hi float64
+		want   []string // the labelled ticks, in order
+	}{
+		{0, 750, []string{"0", "250", "500", "750"}},
+		{0, 1.5, []string{"0", "0.5", "1", "1.5"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, tk := range (plainTicks{}).Ticks(tt.lo, tt.hi) {
+			if tk.Label != "" {
+				got = append(got, tk.Label)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("Ticks(%g, %g) labels %q, want %q", tt.lo, tt.hi, got, tt.want)
+		}
+	}
+}
+
 func TestWriteIsDeterministicAndSelfContained(t *testing.T) {
 	t.Parallel()
 	r := load(t)
