@@ -24,15 +24,19 @@ vet:
 staticcheck:
 	$(GO) tool staticcheck ./...
 
-# Each fuzz target for a short while; FUZZTIME=5m for a longer hunt.
+# Every fuzz target (found by name in the tests) for a short while;
+# FUZZTIME=5m for a longer hunt. Minimising a new input is capped too, or
+# one slow minimisation can eat a short run.
 FUZZTIME ?= 20s
+FUZZMIN ?= 5s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME) ./targets/
-	$(GO) test -run '^$$' -fuzz '^FuzzJSONRowMatchesStdlib$$' -fuzztime $(FUZZTIME) ./targets/
-	$(GO) test -run '^$$' -fuzz '^FuzzCSVRowMatchesStdlib$$' -fuzztime $(FUZZTIME) ./targets/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseBytes$$' -fuzztime $(FUZZTIME) ./internal/units/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/scenario/
-	$(GO) test -run '^$$' -fuzz '^FuzzJSONChecker$$' -fuzztime $(FUZZTIME) ./internal/load/
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for fz in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+			echo "== $$pkg $$fz"; \
+			$(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMIN) $$pkg; \
+		done; \
+	done
 
 # The reference servers' own benchmark: encoder cost per row, then the peak
 # RSS (VmHWM) of one fresh server process per impl and concurrency level.

@@ -2,7 +2,9 @@ package load
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/floodharness/harness/targets"
@@ -116,7 +118,10 @@ func FuzzJSONChecker(f *testing.F) {
 	f.Add([]byte(`[{"a":1e5},{"b":-0.5}]`), 1)
 	f.Fuzz(func(t *testing.T, body []byte, step int) {
 		step = max(1, step%64)
-		out, _, _ := check(t, "json", body, step)
+		out, rows, _ := check(t, "json", body, step)
+		if whole, wholeRows, _ := check(t, "json", body, 1<<20); out != whole || rows != wholeRows {
+			t.Fatalf("%q: %s with %d rows in pieces of %d, %s with %d whole", body, out, rows, step, whole, wholeRows)
+		}
 		var objs []map[string]json.RawMessage
 		valid := json.Valid(body) && json.Unmarshal(body, &objs) == nil && bytes.HasPrefix(bytes.TrimLeft(body, ws), []byte("[")) && !bytes.Contains(body, []byte("null"))
 		if valid && out != OutcomeOK && out != OutcomeErrorRecord {
@@ -127,6 +132,65 @@ func FuzzJSONChecker(f *testing.F) {
 			if !bytes.ContainsAny(body, "0123456789") {
 				t.Fatalf("checker says %s for invalid %q", out, body)
 			}
+		}
+	})
+}
+
+// Any CSV encoding/csv writes — quotes, commas, line breaks in fields — is
+// read as the same number of rows by the checker, however the body is cut;
+// and on any input at all, the verdict does not depend on the cuts (the
+// checker skips ahead inside fields, where a bug would show as a cut that
+// changes the answer).
+func FuzzCSVChecker(f *testing.F) {
+	f.Add([]byte("a,b\n\"x\"\"y\",z\r\n"), 3, uint8(3))
+	f.Add(export(f, "csv", 3), 5, uint8(5))
+	f.Add([]byte("error,\",\"\n\r"), 1, uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, step int, fields uint8) {
+		step = max(1, step%64)
+		whole, wholeRows, _ := check(t, "csv", data, 1<<20)
+		if out, rows, _ := check(t, "csv", data, step); out != whole || rows != wholeRows {
+			t.Fatalf("%q: %s with %d rows in pieces of %d, %s with %d whole", data, out, rows, step, whole, wholeRows)
+		}
+
+		// Records from data: fields split at 0xff bytes, k fields a record.
+		k := int(fields%4) + 1
+		parts := bytes.Split(data, []byte{0xff})
+		var records [][]string
+		header := make([]string, k)
+		for i := range header {
+			header[i] = fmt.Sprintf("h%d", i)
+		}
+		records = append(records, header)
+		for i := 0; i+k <= len(parts); i += k {
+			rec := make([]string, k)
+			for j := range rec {
+				rec[j] = string(parts[i+j])
+			}
+			if rec[0] == "error" || (k == 1 && rec[0] == "") {
+				continue // an error record, or a blank line encoding/csv would skip
+			}
+			records = append(records, rec)
+		}
+		var b bytes.Buffer
+		w := csv.NewWriter(&b)
+		w.UseCRLF = true
+		if err := w.WriteAll(records); err != nil {
+			return
+		}
+		// What encoding/csv reads back is the truth (the writer drops a
+		// lone CR, so "error\r" comes back as an error record).
+		back, err := csv.NewReader(bytes.NewReader(b.Bytes())).ReadAll()
+		if err != nil {
+			t.Fatalf("encoding/csv cannot read what it wrote: %v", err)
+		}
+		var want int64
+		for _, rec := range back[1:] {
+			if rec[0] != "error" {
+				want++
+			}
+		}
+		if out, rows, detail := check(t, "csv", b.Bytes(), step); (out != OutcomeOK && out != OutcomeErrorRecord) || rows != want {
+			t.Fatalf("encoding/csv reads %d rows from %q; checker: %s with %d rows (%s)", want, b.Bytes(), out, rows, detail)
 		}
 	})
 }

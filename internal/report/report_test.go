@@ -312,3 +312,33 @@ func inkAndColours(img image.Image) (float64, int) {
 	}
 	return float64(ink) / float64(all), len(seen)
 }
+
+// `harness report` reads results.json files people may have edited: any
+// results that parse give verdicts and a summary (and plots, when they
+// have runs), never a panic.
+func FuzzVerdictsAndMarkdown(f *testing.F) {
+	real, err := os.ReadFile(filepath.Join(fixture, "results.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(real)
+	f.Add([]byte(`{"schema":"flood-harness/results/v1","runs":[{"target":"a","concurrency":1,"requests":3,"ok":5,"failed":-2,"peak_rss_bytes":-1,"oom_killed":true}]}`))
+	f.Add([]byte(`{"schema":"flood-harness/results/v1","runs":[{"target":"a","concurrency":0},{"target":"a","concurrency":0,"repeat":1}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := result.Parse("fuzz.json", data)
+		if err != nil {
+			return
+		}
+		if v := Verdicts(r); len(v) != len(r.Targets()) {
+			t.Fatalf("%d verdicts for %d targets", len(v), len(r.Targets()))
+		}
+		if md := Markdown(r); !bytes.HasPrefix(md, []byte("## flood:")) {
+			t.Fatalf("summary.md starts %q", md[:min(len(md), 40)])
+		}
+		if len(r.Runs) > 0 && len(r.Runs) < 50 {
+			if _, err := Figures(r, t.TempDir()); err != nil {
+				t.Logf("figures: %v", err) // an error is fine; a panic is not
+			}
+		}
+	})
+}

@@ -165,6 +165,11 @@ func Read(path string) (*Results, error) {
 	if err != nil {
 		return nil, &BadInputError{path, err}
 	}
+	return Parse(path, b)
+}
+
+// Parse is Read on b, read from path.
+func Parse(path string, b []byte) (*Results, error) {
 	var r Results
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -1,6 +1,7 @@
 package result
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func sample() *Results {
@@ -114,4 +116,36 @@ func TestMetrics(t *testing.T) {
 	if _, ok := Slope([]float64{8, 8}, []float64{1, 2}); ok {
 		t.Error("Slope with one x value")
 	}
+}
+
+// results.json may be hand-edited or come from another version: any input
+// parses or says why, and what parses survives a write and a read intact.
+func FuzzParse(f *testing.F) {
+	b, err := json.Marshal(sample())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"schema":"flood-harness/results/v1","runs":[{"target":"a","concurrency":-1}]}`))
+	f.Add([]byte(`{"schema":"other"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := Parse("fuzz.json", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.json") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		out, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("accepted results do not encode: %v", err)
+		}
+		again, err := Parse("again.json", out)
+		if err != nil {
+			t.Fatalf("re-reading what was written: %v", err)
+		}
+		if diff := cmp.Diff(r, again, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("round trip (-first +again):\n%s", diff)
+		}
+	})
 }

@@ -202,6 +202,11 @@ func LoadGate(path string) (*Gate, error) {
 	if err != nil {
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
+	return ParseGate(path, data)
+}
+
+// ParseGate is LoadGate on data read from path.
+func ParseGate(path string, data []byte) (*Gate, error) {
 	var probe map[string]any
 	if yaml.Unmarshal(data, &probe) == nil {
 		if _, ok := probe["targets"]; ok {
@@ -414,6 +419,9 @@ func (s *Scenario) validate(d *decoder) error {
 		}
 	default:
 		bad("driver", "want harness or k6, got %q", s.Driver)
+	}
+	if s.Gate != nil && len(s.Gate.Rules) == 0 {
+		bad("gate.rules", "a gate: block wants at least one rule")
 	}
 	if len(s.Targets) == 0 {
 		bad("targets", "want at least one target")

@@ -150,6 +150,26 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// Gate rules come from scenario files and bare rules files: any input gives
+// rules or an error naming the file, and accepted rules are usable.
+func FuzzParseGate(f *testing.F) {
+	f.Add([]byte("rules:\n  - {metric: peak_rss_bytes, max: 64MiB, target: s}\n"))
+	f.Add([]byte(good + "gate:\n  baseline: b.json\n  rules:\n    - {metric: ok_ratio, min: 1}\n    - metric: oom\n      oom: never\n"))
+	f.Add([]byte("rules: []\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g, err := ParseGate("fuzz.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if g == nil || len(g.Rules) == 0 || g.File != "fuzz.yaml" {
+			t.Fatalf("ParseGate accepted unusable rules: %+v", g)
+		}
+	})
+}
+
 func TestParseReportsDecodeAndValidationTogether(t *testing.T) {
 	t.Parallel()
 	y := "name: x\nlevels: many\nduration: forever\ntargets:\n  - name: a\n    command: [serve]\n"
