@@ -11,8 +11,8 @@ import (
 
 // restarter is chaos.restart_after: once, that long into the flood, it
 // kills the target's process group and starts a fresh process on the same
-// port, sampling it in turn and handing it to started. Clients see the gap as failed or broken
-// requests (resumed, with client.resume).
+// port, sampling it in turn and handing it to started. Clients see the gap
+// as failed or broken requests (resumed, with client.resume).
 type restarter struct {
 	cancel context.CancelFunc
 	done   chan struct{}
