@@ -147,6 +147,10 @@ func row(run result.Run, link func(string) string) rowView {
 		Source: run.PeakRSSSource, OOM: run.OOMKilled,
 		Log: link(run.Log), Profile: link(run.HeapProfile), Series: link(run.RSSSeries),
 	}
+	if run.PeakRSSSource == "cgroup" && run.CgroupAnonPeakBytes > 0 {
+		// The cgroup's peak includes page cache: say how much was anonymous.
+		rv.Source += fmt.Sprintf(" (anon %.1f)", float64(run.CgroupAnonPeakBytes)/mib)
+	}
 	if k := kindList(run.Errors); k != "" {
 		rv.Failed += " (" + k + ")"
 	}

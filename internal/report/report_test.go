@@ -162,6 +162,20 @@ func TestPlainTicks(t *testing.T) {
 	}
 }
 
+// A cgroup's peak includes page cache; the table says how much of it was
+// anonymous memory, and says nothing extra for other sources.
+func TestTableShowsCgroupAnon(t *testing.T) {
+	t.Parallel()
+	r := &result.Results{Schema: result.Schema, Runs: []result.Run{
+		{Target: "tree", Concurrency: 8, Requests: 1, OK: 1, PeakRSSBytes: 512 << 20, PeakRSSSource: "cgroup", CgroupPeakBytes: 512 << 20, CgroupAnonPeakBytes: 300 << 20},
+		{Target: "one", Concurrency: 8, Requests: 1, OK: 1, PeakRSSBytes: 20 << 20, PeakRSSSource: "vmhwm", CgroupAnonPeakBytes: 19 << 20},
+	}}
+	md := string(Markdown(r))
+	if !strings.Contains(md, "| 512.0 | cgroup (anon 300.0) |") || !strings.Contains(md, "| 20.0 | vmhwm |") {
+		t.Errorf("summary.md table:\n%s", md)
+	}
+}
+
 func TestWriteIsDeterministicAndSelfContained(t *testing.T) {
 	t.Parallel()
 	r := load(t)

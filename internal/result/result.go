@@ -71,6 +71,10 @@ type Run struct {
 	SampledPeakRSSBytes int64  `json:"sampled_peak_rss_bytes"`
 	IdleRSSBytes        int64  `json:"idle_rss_bytes"`
 	CgroupPeakBytes     int64  `json:"cgroup_peak_bytes"` // includes page cache; 0 without a cgroup
+	// CgroupAnonPeakBytes is the highest anonymous memory the sampler saw
+	// charged to the cgroup (memory.stat anon, v1 rss): the RSS-like part
+	// of CgroupPeakBytes, sampled, so it can miss a short peak.
+	CgroupAnonPeakBytes int64  `json:"cgroup_anon_peak_bytes"`
 	MemoryLimitBytes    int64  `json:"memory_limit_bytes"`
 	MemoryLimitBy       string `json:"memory_limit_by"` // cgroup, watchdog or "" without a limit
 	OOMKilled           bool   `json:"oom_killed"`

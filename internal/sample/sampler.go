@@ -10,9 +10,11 @@ import (
 	"github.com/shirou/gopsutil/v4/process"
 )
 
-// Usage is a memory figure read on demand, such as a cgroup's charge.
+// Usage is a cgroup's memory, read on demand: its whole charge (page cache
+// included) and the anonymous part of it, which is what RSS means.
 type Usage interface {
 	Usage() (int64, error)
+	Anon() (int64, error)
 }
 
 // Options configure a Sampler.
@@ -24,7 +26,7 @@ type Options struct {
 	// Cgroup, when set, is read beside the tree at every sample.
 	Cgroup Usage
 	// Series, when set, receives one CSV line per sample:
-	// elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes.
+	// elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes.
 	Series io.Writer
 	// OnSample, when set, sees every sample (from the sampler's goroutine).
 	OnSample func(Sample)
@@ -36,13 +38,15 @@ type Sample struct {
 	RSS     int64 // summed over the tree (gopsutil, /proc/PID/statm)
 	HWM     int64 // VmHWM summed over the tree: exact for one process, an upper bound for several
 	Procs   int
-	Cgroup  int64 // the cgroup's charge, when there is one
+	Cgroup  int64 // the cgroup's charge, page cache included, when there is one
+	Anon    int64 // the anonymous part of the cgroup's charge
 }
 
 // Summary is what a Sampler saw over its life.
 type Summary struct {
 	Peak    Sample // the sample with the highest RSS
 	HWM     int64  // the highest tree HWM seen
+	Anon    int64  // the highest cgroup anon seen
 	Last    Sample
 	Samples int
 }
@@ -72,7 +76,7 @@ func Start(o Options) *Sampler {
 	var bw *bufio.Writer
 	if o.Series != nil {
 		bw = bufio.NewWriter(o.Series)
-		fmt.Fprintln(bw, "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes")
+		fmt.Fprintln(bw, "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes")
 	}
 	go func() {
 		defer close(s.done)
@@ -83,7 +87,7 @@ func Start(o Options) *Sampler {
 			if ok {
 				s.record(smp)
 				if bw != nil {
-					fmt.Fprintf(bw, "%.1f,%d,%d,%d,%d\n", float64(smp.Elapsed)/float64(time.Millisecond), smp.RSS, smp.HWM, smp.Procs, smp.Cgroup)
+					fmt.Fprintf(bw, "%.1f,%d,%d,%d,%d,%d\n", float64(smp.Elapsed)/float64(time.Millisecond), smp.RSS, smp.HWM, smp.Procs, smp.Cgroup, smp.Anon)
 				}
 				if o.OnSample != nil {
 					o.OnSample(smp)
@@ -121,6 +125,7 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 	}
 	if s.o.Cgroup != nil {
 		smp.Cgroup, _ = s.o.Cgroup.Usage()
+		smp.Anon, _ = s.o.Cgroup.Anon()
 	}
 	return smp, smp.Procs > 0
 }
@@ -132,6 +137,7 @@ func (s *Sampler) record(smp Sample) {
 		s.sum.Peak = smp
 	}
 	s.sum.HWM = max(s.sum.HWM, smp.HWM)
+	s.sum.Anon = max(s.sum.Anon, smp.Anon)
 	s.sum.Last = smp
 	s.sum.Samples++
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,8 +62,47 @@ func TestSamplerSeesAnAllocation(t *testing.T) {
 		t.Errorf("HWM %d below the sampled peak %d, or %d processes", sum.HWM, sum.Peak.RSS, sum.Peak.Procs)
 	}
 	lines := strings.Split(strings.TrimSpace(series.String()), "\n")
-	if lines[0] != "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes" || len(lines) != sum.Samples+1 || seen != sum.Samples || sum.Samples < 5 {
+	if lines[0] != "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes" || len(lines) != sum.Samples+1 || seen != sum.Samples || sum.Samples < 5 {
 		t.Errorf("series has %d lines (header %q), %d samples, OnSample saw %d", len(lines), lines[0], sum.Samples, seen)
+	}
+}
+
+// fakeCgroup answers a rising charge whose anonymous part peaks in the
+// middle, as when a target frees memory before the flood ends.
+type fakeCgroup struct {
+	mu    sync.Mutex
+	reads int64
+}
+
+func (f *fakeCgroup) Usage() (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	return 1000 * f.reads, nil
+}
+
+func (f *fakeCgroup) Anon() (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reads == 3 {
+		return 700, nil
+	}
+	return 100, nil
+}
+
+func TestSamplerReadsTheCgroupsAnon(t *testing.T) {
+	t.Parallel()
+	var series bytes.Buffer
+	s := Start(Options{PID: os.Getpid(), Interval: time.Millisecond, Cgroup: &fakeCgroup{}, Series: &series})
+	for deadline := time.Now().Add(10 * time.Second); s.Latest().Cgroup < 5000 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	sum := s.Stop()
+	if sum.Samples < 5 || sum.Anon != 700 || sum.Last.Cgroup < 5000 || sum.Last.Anon != 100 {
+		t.Errorf("%d samples, anon peak %d, last %+v; want the anon peak of 700 kept", sum.Samples, sum.Anon, sum.Last)
+	}
+	if lines := strings.Split(series.String(), "\n"); !strings.HasSuffix(lines[3], ",3000,700") {
+		t.Errorf("third sample's line %q, want the charge and anon at its end", lines[3])
 	}
 }
 

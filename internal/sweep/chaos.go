@@ -83,6 +83,7 @@ func merge(a, b sample.Summary) sample.Summary {
 		out.Peak = a.Peak
 	}
 	out.HWM = max(a.HWM, b.HWM)
+	out.Anon = max(a.Anon, b.Anon)
 	out.Samples = a.Samples + b.Samples
 	return out
 }

@@ -271,7 +271,7 @@ func (m *measurement) record(lr *load.Result, lerr error, sum sample.Summary, ex
 	}
 	run.Exit = result.Exit{Code: ex.Code, Signal: ex.Signal}
 	run.OOMKilled = ex.OOMKilled() || watchdogFired
-	run.CgroupPeakBytes = ex.CgroupPeak
+	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = ex.CgroupPeak, sum.Anon
 	run.SampledPeakRSSBytes = sum.Peak.RSS
 	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, ex)
 	verdict := ""
