@@ -147,10 +147,21 @@ func TestRunExternalTarget(t *testing.T) {
 	}
 }
 
-func TestRunSIGINTLeavesNoOrphans(t *testing.T) {
+func TestRunInterruptLeavesNoOrphans(t *testing.T) {
 	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			interruptMidRun(t, sig)
+		})
+	}
+}
+
+// interruptMidRun sends sig to a harness run mid-flood and checks that it
+// exits 3 saying so, leaves no target behind and keeps a partial run.
+func interruptMidRun(t *testing.T, sig syscall.Signal) {
 	dir := t.TempDir()
-	marker := fmt.Sprintf("sigint-%d", time.Now().UnixNano())
+	marker := fmt.Sprintf("%s-%d", sig, time.Now().UnixNano())
 	sc := filepath.Join(dir, "long.yaml")
 	os.WriteFile(sc, []byte(`name: long
 levels: [2, 4]
@@ -176,20 +187,20 @@ targets:
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // mid-flood
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(stderr.String(), "interrupted") {
-		t.Errorf("after SIGINT: %v, stderr:\n%s\nwant exit 3 saying interrupted", err, stderr.String())
+		t.Errorf("after %s: %v, stderr:\n%s\nwant exit 3 saying interrupted", sig, err, stderr.String())
 	}
 	if pids := harnesstest.Survivors("ORPHAN_MARKER", marker); len(pids) > 0 {
-		t.Errorf("targets survived SIGINT of the harness: %v", pids)
+		t.Errorf("targets survived %s of the harness: %v", sig, pids)
 	}
 	r := readResults(t, out)
 	if !r.Partial || r.FinishedAt != nil {
-		t.Errorf("results after SIGINT: partial=%v finished=%v, want a partial run kept", r.Partial, r.FinishedAt)
+		t.Errorf("results after %s: partial=%v finished=%v, want a partial run kept", sig, r.Partial, r.FinishedAt)
 	}
 }
 
