@@ -64,7 +64,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	d.lines[path] = n.Line
+	if _, ok := d.lines[path]; !ok {
+		d.lines[path] = n.Line // list items; a mapping key already gave its own line
+	}
 	switch {
 	case v.Kind() == reflect.Pointer:
 		if v.IsNil() {

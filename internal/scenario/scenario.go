@@ -135,6 +135,9 @@ type Target struct {
 	// Tracemalloc is a path answering a heap top as JSON,
 	// [{"func": …, "inuse_bytes": …}], e.g. a Python app's tracemalloc.
 	Tracemalloc string `yaml:"tracemalloc"`
+	// Heap names the kind of heap endpoint without its path: pprof
+	// (/debug/pprof/heap) or tracemalloc (/debug/tracemalloc?top=10).
+	Heap string `yaml:"heap"`
 	// Env adds variables to the server's environment ("{port}" replaced).
 	Env map[string]string `yaml:"env"`
 }
@@ -325,9 +328,21 @@ func (s *Scenario) setDefaults() {
 		if t.Health == "" {
 			t.Health = "/healthz"
 		}
+		switch {
+		case t.Heap == "pprof" && t.Pprof == "" && t.Tracemalloc == "":
+			t.Pprof = DefaultPprof
+		case t.Heap == "tracemalloc" && t.Tracemalloc == "" && t.Pprof == "":
+			t.Tracemalloc = DefaultTracemalloc
+		}
 		def(&t.HealthTimeout, 30*time.Second)
 	}
 }
+
+// Default heap endpoints for a target's heap: pprof|tracemalloc.
+const (
+	DefaultPprof       = "/debug/pprof/heap"
+	DefaultTracemalloc = "/debug/tracemalloc?top=10"
+)
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
@@ -458,6 +473,12 @@ func (s *Scenario) validate(d *decoder) error {
 		}
 		if t.Tracemalloc != "" && t.Pprof != "" {
 			bad(key+".tracemalloc", "give pprof or tracemalloc, not both")
+		}
+		switch {
+		case t.Heap != "" && t.Heap != "pprof" && t.Heap != "tracemalloc":
+			bad(key+".heap", "want pprof or tracemalloc, got %q", t.Heap)
+		case t.Heap == "pprof" && t.Tracemalloc != "", t.Heap == "tracemalloc" && t.Pprof != "":
+			bad(key+".heap", "heap: %s contradicts the target's other heap endpoint", t.Heap)
 		}
 	}
 	return errors.Join(d.errs...)

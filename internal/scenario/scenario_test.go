@@ -57,6 +57,9 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "name: [unclosed\n", []string{"bad.yaml:"}},
 		{"empty", "", []string{"bad.yaml: empty file"}},
 		{"not a mapping", "- 1\n- 2\n", []string{"bad.yaml:1: want a mapping, got a list"}},
+		{"unknown heap kind", good + "    heap: jemalloc\n", []string{"bad.yaml:6: targets[0].heap: want pprof or tracemalloc, got \"jemalloc\""}},
+		{"heap contradicts", good + "    heap: tracemalloc\n    pprof: /debug/pprof/heap\n", []string{"bad.yaml:6: targets[0].heap: heap: tracemalloc contradicts"}},
+		{"empty gate", good + "gate:\n  baseline: b.json\n", []string{"bad.yaml:6: gate.rules: a gate: block wants at least one rule"}},
 		{"two problems at once", strings.Replace(good, "name: t", "name: \"\"\nrepeats: -1", 1), []string{"name: want a name", "repeats: want 1..100"}},
 	}
 	for _, tt := range tests {
@@ -76,6 +79,30 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error %v does not carry exit code 2", err)
 			}
 		})
+	}
+}
+
+func TestHeapKindFillsThePath(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		extra              string
+		pprof, tracemalloc string
+	}{
+		{"", "", ""},
+		{"    heap: pprof\n", DefaultPprof, ""},
+		{"    heap: tracemalloc\n", "", DefaultTracemalloc},
+		{"    heap: tracemalloc\n    tracemalloc: /heap?top=5\n", "", "/heap?top=5"},
+		{"    pprof: /p\n", "/p", ""},
+	}
+	for _, tt := range tests {
+		s, err := Parse("heap.yaml", []byte(good+tt.extra))
+		if err != nil {
+			t.Errorf("%q: %v", tt.extra, err)
+			continue
+		}
+		if tg := s.Targets[0]; tg.Pprof != tt.pprof || tg.Tracemalloc != tt.tracemalloc {
+			t.Errorf("%q: pprof %q tracemalloc %q, want %q and %q", tt.extra, tg.Pprof, tg.Tracemalloc, tt.pprof, tt.tracemalloc)
+		}
 	}
 }
 
