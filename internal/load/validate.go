@@ -104,6 +104,7 @@ type jsonChecker struct {
 	isError     bool // the current record's first key is "error"
 	isIDKey     bool // the current record's first key is "id": its value is the row id
 	numCapture  bool // reading that value
+	num         numState
 	id          int64
 	bad         string
 	ids
@@ -163,17 +164,19 @@ func (j *jsonChecker) Write(p []byte) {
 				j.st = jString
 			}
 		case jNumber:
-			if c >= '0' && c <= '9' {
-				if j.numCapture {
-					j.id = j.id*10 + int64(c-'0')
-				}
-				continue
+			if c >= '0' && c <= '9' && j.num == nInt && j.numCapture {
+				j.id = j.id*10 + int64(c-'0')
 			}
-			if c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-' {
-				continue
+			next, ok := j.num.next(c)
+			switch {
+			case ok:
+				j.num = next
+			case j.num.complete():
+				j.valueDone()
+				i-- // this byte belongs to what follows the number
+			default:
+				j.fail("bad number")
 			}
-			j.valueDone()
-			i-- // this byte belongs to what follows the number
 		case jLiteral:
 			if c != j.lit[j.litPos] {
 				j.fail("bad literal")
@@ -279,9 +282,15 @@ func (j *jsonChecker) startValue(c byte) {
 	case c == '"':
 		j.st, j.isKey = jString, false
 	case c == '-' || (c >= '0' && c <= '9'):
-		j.st = jNumber
+		j.st, j.num = jNumber, nStart
+		j.num, _ = j.num.next(c)
 		if j.isIDKey && len(j.stack) == j.recordDepth+1 {
+			// A row id: digits of a non-negative integer; anything else
+			// (a sign, a fraction) makes it no id, and the id check says so.
 			j.numCapture, j.id = true, int64(c-'0')
+			if c == '-' || c == '0' {
+				j.id = -1
+			}
 		}
 	case c == 't':
 		j.st, j.lit, j.litPos = jLiteral, "true", 1
@@ -292,6 +301,51 @@ func (j *jsonChecker) startValue(c byte) {
 	default:
 		j.fail("want a value, got %q", c)
 	}
+}
+
+// numState walks RFC 8259's number grammar:
+// -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+type numState uint8
+
+const (
+	nStart     numState = iota
+	nMinus              // after '-': a digit must come
+	nZero               // a leading 0: no more integer digits
+	nInt                // integer digits
+	nDot                // after '.': a digit must come
+	nFrac               // fraction digits
+	nExp                // after 'e': a sign or digit must come
+	nExpSign            // after the exponent's sign: a digit must come
+	nExpDigits          // exponent digits
+)
+
+// next is the state after byte c, or false if c cannot continue the number.
+func (n numState) next(c byte) (numState, bool) {
+	digit := c >= '0' && c <= '9'
+	switch {
+	case n == nStart && c == '-':
+		return nMinus, true
+	case (n == nStart || n == nMinus) && c == '0':
+		return nZero, true
+	case (n == nStart || n == nMinus || n == nInt) && digit:
+		return nInt, true
+	case (n == nZero || n == nInt) && c == '.':
+		return nDot, true
+	case (n == nDot || n == nFrac) && digit:
+		return nFrac, true
+	case (n == nZero || n == nInt || n == nFrac) && (c == 'e' || c == 'E'):
+		return nExp, true
+	case n == nExp && (c == '+' || c == '-'):
+		return nExpSign, true
+	case (n == nExp || n == nExpSign || n == nExpDigits) && digit:
+		return nExpDigits, true
+	}
+	return n, false
+}
+
+// complete reports whether the number may end here.
+func (n numState) complete() bool {
+	return n == nZero || n == nInt || n == nFrac || n == nExpDigits
 }
 
 func (j *jsonChecker) pop() {
