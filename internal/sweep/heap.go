@@ -10,7 +10,6 @@ import (
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
-	"github.com/floodharness/harness/internal/target"
 )
 
 // heapWatch fetches heap profiles while RSS climbs and keeps the one taken
@@ -31,14 +30,15 @@ type heapWatch struct {
 	lastTry time.Time
 }
 
-func newHeapWatch(ctx context.Context, tg scenario.Target, p *target.Process, mode string, idle int64) *heapWatch {
+// newHeapWatch watches tg's heap endpoint; url makes a path absolute.
+func newHeapWatch(ctx context.Context, tg scenario.Target, url func(path string) string, mode string, idle int64) *heapWatch {
 	h := &heapWatch{ctx: ctx, mode: mode, nextAt: idle + idle/4}
 	switch {
 	case mode == "off":
 	case tg.Pprof != "":
-		h.url = p.URL(tg.Pprof)
+		h.url = url(tg.Pprof)
 	case tg.Tracemalloc != "":
-		h.url, h.tracemalloc = p.URL(tg.Tracemalloc), true
+		h.url, h.tracemalloc = url(tg.Tracemalloc), true
 	}
 	return h
 }
@@ -56,19 +56,36 @@ func (h *heapWatch) observe(rss int64) {
 	h.busy, h.lastTry, h.nextAt = true, time.Now(), rss+rss/4
 	h.wg.Go(func() {
 		b, err := sample.FetchHeap(h.ctx, h.url)
+		usable := err == nil && h.usable(b)
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.busy = false
-		if err == nil && rss >= h.bestRSS {
+		if usable && rss >= h.bestRSS {
 			h.best, h.bestRSS = b, rss
 		}
 	})
 }
 
-// finish waits for a fetch in flight, takes one at the end from p, the
-// process serving now, if there is none yet (or the mode is "end"), and
-// stores it with its top 10.
-func (h *heapWatch) finish(dir, label string, p *target.Process, run *result.Run) {
+// top reads a fetched profile's heap top.
+func (h *heapWatch) top(b []byte, n int) ([]sample.HeapFunc, error) {
+	if h.tracemalloc {
+		return sample.JSONHeapTop(b, n)
+	}
+	return sample.HeapTop(b, n)
+}
+
+// usable reports whether a profile shows anything in use. A Go heap profile
+// reflects the last completed GC: one taken before the target's first GC
+// can be empty, and then the one at the end is worth more.
+func (h *heapWatch) usable(b []byte) bool {
+	top, err := h.top(b, 1)
+	return err == nil && len(top) > 0
+}
+
+// finish waits for a fetch in flight, takes one at the end if there is no
+// usable one yet (or the mode is "end") and the process serving now is
+// alive (dead is closed when it is not), and stores it with its top 10.
+func (h *heapWatch) finish(dir, label string, dead <-chan struct{}, run *result.Run) {
 	if h.url == "" {
 		return
 	}
@@ -76,7 +93,7 @@ func (h *heapWatch) finish(dir, label string, p *target.Process, run *result.Run
 	at := "peak"
 	if h.best == nil {
 		select {
-		case <-p.Done():
+		case <-dead:
 			return // the target died (OOM): nothing left to ask
 		default:
 		}
@@ -87,16 +104,16 @@ func (h *heapWatch) finish(dir, label string, p *target.Process, run *result.Run
 	if h.best == nil {
 		return
 	}
-	ext, top := ".pb.gz", sample.HeapTop
+	ext := ".pb.gz"
 	if h.tracemalloc {
-		ext, top = ".tracemalloc.json", sample.JSONHeapTop
+		ext = ".tracemalloc.json"
 	}
 	name := filepath.Join("profiles", run.Target+"-"+label+ext)
 	if err := os.WriteFile(filepath.Join(dir, name), h.best, 0o644); err != nil {
 		return
 	}
 	run.HeapProfile, run.HeapProfileAt = name, at
-	if funcs, err := top(h.best, 10); err == nil {
+	if funcs, err := h.top(h.best, 10); err == nil {
 		for _, f := range funcs {
 			run.HeapTop = append(run.HeapTop, result.HeapFunc{Func: f.Func, InuseBytes: f.InuseBytes})
 		}

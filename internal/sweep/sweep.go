@@ -139,7 +139,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	lr, lerr := m.flood(ctx, p, w)
 	p, sum := w.stop(&m.run)
 	defer p.Stop() // the process serving now, after any chaos restart
-	w.heap.finish(o.Dir, m.label, p, &m.run)
+	w.heap.finish(o.Dir, m.label, p.Done(), &m.run)
 	ex, _ := p.Stop()
 	m.record(lr, lerr, sum, ex, w.fired.Load())
 	return m.run
@@ -199,7 +199,7 @@ type watcher struct {
 
 func (m *measurement) watch(ctx context.Context, p *target.Process, series *os.File) *watcher {
 	sc := m.o.Scenario
-	w := &watcher{heap: newHeapWatch(ctx, m.tg, p, sc.Memory.HeapProfile, m.run.IdleRSSBytes), loadStop: p.Done()}
+	w := &watcher{heap: newHeapWatch(ctx, m.tg, p.URL, sc.Memory.HeapProfile, m.run.IdleRSSBytes), loadStop: p.Done()}
 	w.serving.Store(p)
 	var cg sample.Usage
 	if p.Cgroup != nil {
