@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +83,22 @@ func (h *heapWatch) usable(b []byte) bool {
 	return err == nil && len(top) > 0
 }
 
+// endURL is the heap endpoint for the profile after the flood. The flood is
+// over and its peak measured, so a Go target may run a GC first (pprof's
+// gc=1): its in-use figures are then current instead of as of whichever GC
+// last completed. Profiles during the flood never force a GC — that would
+// lower the peak being measured.
+func (h *heapWatch) endURL() string {
+	if h.tracemalloc {
+		return h.url
+	}
+	sep := "?"
+	if strings.Contains(h.url, "?") {
+		sep = "&"
+	}
+	return h.url + sep + "gc=1"
+}
+
 // finish waits for a fetch in flight, takes one at the end if there is no
 // usable one yet (or the mode is "end") and the process serving now is
 // alive (dead is closed when it is not), and stores it with its top 10.
@@ -97,7 +114,7 @@ func (h *heapWatch) finish(dir, label string, dead <-chan struct{}, run *result.
 			return // the target died (OOM): nothing left to ask
 		default:
 		}
-		if b, err := sample.FetchHeap(h.ctx, h.url); err == nil {
+		if b, err := sample.FetchHeap(h.ctx, h.endURL()); err == nil {
 			h.best, at = b, "end"
 		}
 	}
