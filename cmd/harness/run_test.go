@@ -81,7 +81,11 @@ func TestRunQuickStreamedFlatBufferedGrows(t *testing.T) {
 				t.Errorf("%s c=%d: file %q missing or empty", run.Target, run.Concurrency, f)
 			}
 		}
-		if len(run.HeapTop) == 0 || run.ClientCPUS <= 0 || run.ClientPeakRSSBytes <= 0 || run.IdleRSSBytes <= 0 {
+		// Go samples one allocation per 512 KiB on average: a buffered
+		// server's tens of MiB always show in its heap top, a streamed one's
+		// ~1 MiB of live heap sometimes not at all (seen in CI), so only the
+		// profile file is required of it.
+		if (run.Target == "buffered" && len(run.HeapTop) == 0) || run.ClientCPUS <= 0 || run.ClientPeakRSSBytes <= 0 || run.IdleRSSBytes <= 0 {
 			t.Errorf("%s c=%d: heap top %d entries, client cpu %v, client peak %d, idle %d", run.Target, run.Concurrency, len(run.HeapTop), run.ClientCPUS, run.ClientPeakRSSBytes, run.IdleRSSBytes)
 		}
 	}

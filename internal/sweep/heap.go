@@ -75,9 +75,10 @@ func (h *heapWatch) top(b []byte, n int) ([]sample.HeapFunc, error) {
 	return sample.HeapTop(b, n)
 }
 
-// usable reports whether a profile shows anything in use. A Go heap profile
-// reflects the last completed GC: one taken before the target's first GC
-// can be empty, and then the one at the end is worth more.
+// usable reports whether a profile shows anything in use. One can be empty:
+// Go samples one allocation per 512 KiB on average, so a small live heap
+// can escape it, and a profile reflects the last completed GC. Then the one
+// at the end (after a forced GC) is worth more.
 func (h *heapWatch) usable(b []byte) bool {
 	top, err := h.top(b, 1)
 	return err == nil && len(top) > 0

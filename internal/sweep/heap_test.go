@@ -17,10 +17,9 @@ import (
 	"github.com/floodharness/harness/internal/scenario"
 )
 
-// A heap profile taken before the target's first GC can show nothing in
-// use; such a profile is not kept as "the one at the peak", and the one at
-// the end is taken instead. (Seen once in CI: a streamed target at one
-// client came back with an empty heap top.)
+// A heap profile can show nothing in use (a small live heap escapes Go's
+// sampling); such a profile is not kept as "the one at the peak", and the
+// one at the end is taken instead.
 func TestHeapWatchSkipsEmptyProfiles(t *testing.T) {
 	t.Parallel()
 	empty := []byte(`[]`) // a tracemalloc top with nothing in use

@@ -223,11 +223,17 @@ targets:
 		t.Fatal(err)
 	}
 	run := res.Runs[0]
-	if run.Restarts != 1 || run.HeapProfileAt != "end" || len(run.HeapTop) == 0 {
-		t.Fatalf("restarts %d, heap profile %q at %q, top %d; want one from the restarted process", run.Restarts, run.HeapProfile, run.HeapProfileAt, len(run.HeapTop))
+	if run.Restarts != 1 || run.HeapProfileAt != "end" || run.HeapProfile == "" {
+		t.Fatalf("restarts %d, heap profile %q at %q; want one from the restarted process", run.Restarts, run.HeapProfile, run.HeapProfileAt)
 	}
-	if _, err := os.Stat(filepath.Join(dir, run.HeapProfile)); err != nil {
-		t.Error(err)
+	// A heap profile it is; its top may be empty: a streamed server's ~1 MiB
+	// of live heap can escape Go's sampling (one per 512 KiB on average).
+	b, err := os.ReadFile(filepath.Join(dir, run.HeapProfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sample.HeapTop(b, 10); err != nil {
+		t.Errorf("%s: %v", run.HeapProfile, err)
 	}
 }
 
