@@ -10,47 +10,45 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 )
 
-// A heap profile can show nothing in use (a small live heap escapes Go's
-// sampling); such a profile is not kept as "the one at the peak", and the
-// one at the end is taken instead.
-func TestHeapWatchSkipsEmptyProfiles(t *testing.T) {
-	t.Parallel()
-	empty := []byte(`[]`) // a tracemalloc top with nothing in use
-	full := []byte(`[{"func":"app.py:7","inuse_bytes":4096}]`)
-	var fetches atomic.Int64
+// watchOnce serves tg's heap endpoint with answer (given the request's
+// query and how many requests came before), lets a heap watch see one RSS
+// sample well past idle and then finish, and returns the run and the query
+// of every fetch in order.
+func watchOnce(t *testing.T, tg scenario.Target, answer func(query string, n int) []byte) (result.Run, []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var queries []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if fetches.Add(1) == 1 {
-			w.Write(empty)
-			return
-		}
-		w.Write(full)
+		mu.Lock()
+		n := len(queries)
+		queries = append(queries, r.URL.RawQuery)
+		mu.Unlock()
+		w.Write(answer(r.URL.RawQuery, n))
 	}))
 	defer srv.Close()
-	tg := scenario.Target{Name: "py", Tracemalloc: "/heap"}
 	h := newHeapWatch(context.Background(), tg, func(p string) string { return srv.URL + p }, "peak", 100)
-	h.observe(1000) // well past idle: fetches, and gets the empty top
+	h.observe(1000) // well past idle: one fetch during the flood
 	h.wg.Wait()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "profiles"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run := result.Run{Target: "py"}
+	run := result.Run{Target: tg.Name}
 	h.finish(dir, "c1-r0", make(chan struct{}), &run)
-	if fetches.Load() != 2 || run.HeapProfileAt != "end" || len(run.HeapTop) != 1 || run.HeapTop[0].Func != "app.py:7" {
-		t.Errorf("%d fetches, profile at %q, top %+v; want the empty peak profile passed over for one at the end", fetches.Load(), run.HeapProfileAt, run.HeapTop)
-	}
+	mu.Lock()
+	defer mu.Unlock()
+	return run, queries
 }
 
-// A usable profile at the peak is kept, and nothing more is fetched.
-func TestHeapWatchKeepsTheProfileAtThePeak(t *testing.T) {
-	t.Parallel()
+// goHeapProfile is this process's heap profile, with 4 MiB in use.
+func goHeapProfile(t *testing.T) []byte {
+	t.Helper()
 	keep := make([]byte, 4<<20)
 	runtime.GC()
 	var prof bytes.Buffer
@@ -58,23 +56,32 @@ func TestHeapWatchKeepsTheProfileAtThePeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	runtime.KeepAlive(keep)
-	var fetches atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fetches.Add(1)
-		w.Write(prof.Bytes())
-	}))
-	defer srv.Close()
-	h := newHeapWatch(context.Background(), scenario.Target{Pprof: "/heap"}, func(p string) string { return srv.URL + p }, "peak", 100)
-	h.observe(1000)
-	h.wg.Wait()
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "profiles"), 0o755); err != nil {
-		t.Fatal(err)
+	return prof.Bytes()
+}
+
+// A heap profile can show nothing in use (a small live heap escapes Go's
+// sampling); such a profile is not kept as "the one at the peak", and the
+// one at the end is taken instead.
+func TestHeapWatchSkipsEmptyProfiles(t *testing.T) {
+	t.Parallel()
+	run, queries := watchOnce(t, scenario.Target{Name: "py", Tracemalloc: "/heap"}, func(_ string, n int) []byte {
+		if n == 0 {
+			return []byte(`[]`) // a tracemalloc top with nothing in use
+		}
+		return []byte(`[{"func":"app.py:7","inuse_bytes":4096}]`)
+	})
+	if len(queries) != 2 || run.HeapProfileAt != "end" || len(run.HeapTop) != 1 || run.HeapTop[0].Func != "app.py:7" {
+		t.Errorf("%d fetches, profile at %q, top %+v; want the empty peak profile passed over for one at the end", len(queries), run.HeapProfileAt, run.HeapTop)
 	}
-	run := result.Run{Target: "go"}
-	h.finish(dir, "c1-r0", make(chan struct{}), &run)
-	if fetches.Load() != 1 || run.HeapProfileAt != "peak" || len(run.HeapTop) == 0 {
-		t.Errorf("%d fetches, profile at %q, top %d entries; want the peak profile kept", fetches.Load(), run.HeapProfileAt, len(run.HeapTop))
+}
+
+// A usable profile at the peak is kept, and nothing more is fetched.
+func TestHeapWatchKeepsTheProfileAtThePeak(t *testing.T) {
+	t.Parallel()
+	prof := goHeapProfile(t)
+	run, queries := watchOnce(t, scenario.Target{Name: "go", Pprof: "/heap"}, func(string, int) []byte { return prof })
+	if len(queries) != 1 || run.HeapProfileAt != "peak" || len(run.HeapTop) == 0 {
+		t.Errorf("%d fetches, profile at %q, top %d entries; want the peak profile kept", len(queries), run.HeapProfileAt, len(run.HeapTop))
 	}
 }
 
@@ -83,34 +90,13 @@ func TestHeapWatchKeepsTheProfileAtThePeak(t *testing.T) {
 // forced GC would lower the peak being measured.
 func TestHeapWatchForcesGCOnlyAfterTheFlood(t *testing.T) {
 	t.Parallel()
-	var prof bytes.Buffer
-	if err := pprof.Lookup("heap").WriteTo(&prof, 0); err != nil {
-		t.Fatal(err)
-	}
-	var queries []string
-	var mu sync.Mutex
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		queries = append(queries, r.URL.RawQuery)
-		mu.Unlock()
-		if r.URL.Query().Get("gc") == "1" {
-			w.Write(prof.Bytes())
-			return
+	prof := goHeapProfile(t)
+	run, queries := watchOnce(t, scenario.Target{Name: "go", Pprof: "/debug/pprof/heap?debug=0"}, func(query string, _ int) []byte {
+		if query == "debug=0&gc=1" {
+			return prof
 		}
-		w.Write([]byte("not yet a profile"))
-	}))
-	defer srv.Close()
-	h := newHeapWatch(context.Background(), scenario.Target{Pprof: "/debug/pprof/heap?debug=0"}, func(p string) string { return srv.URL + p }, "peak", 100)
-	h.observe(1000)
-	h.wg.Wait()
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "profiles"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run := result.Run{Target: "go"}
-	h.finish(dir, "c1-r0", make(chan struct{}), &run)
-	mu.Lock()
-	defer mu.Unlock()
+		return []byte("not yet a profile")
+	})
 	if len(queries) != 2 || queries[0] != "debug=0" || queries[1] != "debug=0&gc=1" || run.HeapProfileAt != "end" || len(run.HeapTop) == 0 {
 		t.Errorf("queries %q, profile at %q, top %d entries; want a plain fetch during the flood and gc=1 after it", queries, run.HeapProfileAt, len(run.HeapTop))
 	}
