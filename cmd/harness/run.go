@@ -14,7 +14,7 @@ import (
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/sweep"
-	"github.com/floodharness/harness/internal/target"
+	"github.com/floodharness/harness/internal/launch"
 )
 
 type runOpts struct {
@@ -62,7 +62,7 @@ func runScenario(e *env, o runOpts, args []string) error {
 	}
 	logf("run %s: %d target(s) × %d level(s) × %d repeat(s) → %s", sc.Name, len(sc.Targets), len(sc.Levels), sc.Repeats, dir)
 	res, err := sweep.Run(e.ctx, sweep.Options{
-		Scenario: sc, Dir: dir, Cgroups: target.SystemCgroups(), Logf: logf, Progress: progress,
+		Scenario: sc, Dir: dir, Cgroups: launch.SystemCgroups(), Logf: logf, Progress: progress,
 	})
 	e.clearProgress()
 	results := sweep.ResultsPath(dir)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/result"
-	"github.com/floodharness/harness/internal/target"
+	"github.com/floodharness/harness/internal/launch"
 )
 
 // harnessRun runs the real binary from the module root (scenarios name
@@ -231,7 +231,7 @@ func (l *lockedBuffer) String() string {
 // held one serves every request below the cap. It returns the results.
 func runAdmissionPair(t *testing.T, scenario, early, held string, clients int) *result.Results {
 	t.Helper()
-	if target.SystemCgroups().Version() == "none" {
+	if launch.SystemCgroups().Version() == "none" {
 		t.Skip("no writable memory cgroup controller here, so no real cap to test against")
 	}
 	dir := t.TempDir()

@@ -5,7 +5,7 @@
 package harnesstest
 
 import (
-	"github.com/floodharness/harness/internal/target"
+	"github.com/floodharness/harness/internal/launch"
 
 	"bufio"
 	"bytes"
@@ -53,7 +53,7 @@ type Proc struct {
 
 // Command prepares bin with args in its own process group; the process is
 // sent SIGKILL by the kernel if the test process dies first.
-func Command(bin string, args ...string) *exec.Cmd { return target.Command(bin, args...) }
+func Command(bin string, args ...string) *exec.Cmd { return launch.Command(bin, args...) }
 
 // Serve starts `bin serve args...` and waits for its "listening" line.
 func Serve(t testing.TB, bin string, args ...string) *Proc {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/sample"
-	"github.com/floodharness/harness/internal/target"
+	"github.com/floodharness/harness/internal/launch"
 )
 
 // restarter is chaos.restart_after: once, that long into the flood, it
@@ -18,7 +18,7 @@ type restarter struct {
 	done   chan struct{}
 
 	mu       sync.Mutex
-	p        *target.Process
+	p        *launch.Process
 	smp      *sample.Sampler // nil once stopped and not replaced
 	before   sample.Summary  // what the samplers of killed processes saw
 	restarts int
@@ -26,7 +26,7 @@ type restarter struct {
 	err      error
 }
 
-func startRestarter(ctx context.Context, after time.Duration, spec target.Spec, p *target.Process, smp *sample.Sampler, opts sample.Options, started func(*target.Process)) *restarter {
+func startRestarter(ctx context.Context, after time.Duration, spec launch.Spec, p *launch.Process, smp *sample.Sampler, opts sample.Options, started func(*launch.Process)) *restarter {
 	ctx, cancel := context.WithCancel(ctx)
 	r := &restarter{cancel: cancel, done: make(chan struct{}), p: p, smp: smp}
 	go func() {
@@ -45,7 +45,7 @@ func startRestarter(ctx context.Context, after time.Duration, spec target.Spec, 
 		r.smp = nil
 		_, _ = r.p.Stop() // reap it, remove its cgroup
 		spec.Port, spec.Label = r.p.Port, spec.Label+"-restart"
-		np, err := target.Start(ctx, spec)
+		np, err := launch.Start(ctx, spec)
 		if err != nil {
 			r.err = err // the rest of the flood meets a closed port
 			return
@@ -63,7 +63,7 @@ func startRestarter(ctx context.Context, after time.Duration, spec target.Spec, 
 
 // finish stops the chaos (if it has not struck yet) and returns the
 // process now serving and what all samplers saw.
-func (r *restarter) finish() (*target.Process, sample.Summary) {
+func (r *restarter) finish() (*launch.Process, sample.Summary) {
 	r.cancel()
 	<-r.done
 	r.mu.Lock()

@@ -14,7 +14,7 @@ import (
 
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
-	"github.com/floodharness/harness/internal/target"
+	"github.com/floodharness/harness/internal/launch"
 )
 
 // k6Summary is the part of k6's --summary-export a run needs.
@@ -36,7 +36,7 @@ type k6Summary struct {
 // runK6 produces the level's load with k6 instead of the built-in client:
 // the scenario's script runs against the target, in its own process group,
 // bounded by the scenario's duration, grace and a minute more.
-func runK6(ctx context.Context, o Options, tg scenario.Target, p *target.Process, level int, label string, run *result.Run) error {
+func runK6(ctx context.Context, o Options, tg scenario.Target, p *launch.Process, level int, label string, run *result.Run) error {
 	sc := o.Scenario
 	base := tg.Name + "-" + label + "-k6"
 	summary := filepath.Join(o.Dir, "logs", base+"-summary.json")
@@ -56,7 +56,7 @@ func runK6(ctx context.Context, o Options, tg scenario.Target, p *target.Process
 	args = append(args, sc.Script)
 	ctx, cancel := context.WithTimeout(ctx, sc.Warmup+sc.Duration+sc.Grace+time.Minute)
 	defer cancel()
-	cmd := target.Command(sc.K6, args...)
+	cmd := launch.Command(sc.K6, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

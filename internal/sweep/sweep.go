@@ -21,7 +21,7 @@ import (
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
-	"github.com/floodharness/harness/internal/target"
+	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/usage"
 )
 
@@ -31,8 +31,8 @@ type Options struct {
 	// Dir is the run directory; results.json, logs/, series/ and profiles/
 	// go under it.
 	Dir string
-	// Cgroups is where memory caps are made (target.SystemCgroups()).
-	Cgroups target.CgroupFS
+	// Cgroups is where memory caps are made (launch.SystemCgroups()).
+	Cgroups launch.CgroupFS
 	// Logf receives one line per event; Progress, when set, a status line
 	// about once a second during each flood.
 	Logf     func(format string, args ...any)
@@ -117,7 +117,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		Log:              filepath.Join("logs", tg.Name+"-"+m.label+".log"),
 		HeapTop:          []result.HeapFunc{},
 	}
-	p, err := target.Start(ctx, m.spec())
+	p, err := launch.Start(ctx, m.spec())
 	if err != nil {
 		m.logf("%v", err)
 		m.run.Error = err.Error()
@@ -158,9 +158,9 @@ func (m *measurement) logf(format string, args ...any) {
 	m.o.Logf("%s c=%d r=%d: "+format, append([]any{m.tg.Name, m.level, m.rep}, args...)...)
 }
 
-func (m *measurement) spec() target.Spec {
+func (m *measurement) spec() launch.Spec {
 	sc, tg := m.o.Scenario, m.tg
-	return target.Spec{
+	return launch.Spec{
 		Name: tg.Name, Label: m.label,
 		Command: tg.Command, Env: tg.Env, Host: tg.Host,
 		Health: tg.Health, HealthTimeout: tg.HealthTimeout,
@@ -171,7 +171,7 @@ func (m *measurement) spec() target.Spec {
 }
 
 // atRest reads the target's idle RSS and how its memory is capped.
-func (m *measurement) atRest(p *target.Process) {
+func (m *measurement) atRest(p *launch.Process) {
 	for _, pr := range sample.Tree(p.PID()) {
 		if mi, err := pr.MemoryInfo(); err == nil {
 			m.run.IdleRSSBytes += int64(mi.RSS)
@@ -189,7 +189,7 @@ func (m *measurement) atRest(p *target.Process) {
 // sampler, the heap profiler, the no-cgroup watchdog and the chaos
 // restarter, which replaces the process (and its sampler) mid-flood.
 type watcher struct {
-	serving  atomic.Pointer[target.Process] // the process answering now
+	serving  atomic.Pointer[launch.Process] // the process answering now
 	smp      *sample.Sampler
 	heap     *heapWatch
 	chaos    *restarter
@@ -197,7 +197,7 @@ type watcher struct {
 	loadStop <-chan struct{} // ends the flood early: the target died
 }
 
-func (m *measurement) watch(ctx context.Context, p *target.Process, series *os.File) *watcher {
+func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.File) *watcher {
 	sc := m.o.Scenario
 	w := &watcher{heap: newHeapWatch(ctx, m.tg, p.URL, sc.Memory.HeapProfile, m.run.IdleRSSBytes), loadStop: p.Done()}
 	w.serving.Store(p)
@@ -225,7 +225,7 @@ func (m *measurement) watch(ctx context.Context, p *target.Process, series *os.F
 
 // stop ends the watching, notes any restarts in run, and returns the
 // process serving at the end and what the samplers saw.
-func (w *watcher) stop(run *result.Run) (*target.Process, sample.Summary) {
+func (w *watcher) stop(run *result.Run) (*launch.Process, sample.Summary) {
 	if w.chaos == nil {
 		return w.serving.Load(), w.smp.Stop()
 	}
@@ -239,7 +239,7 @@ func (w *watcher) stop(run *result.Run) (*target.Process, sample.Summary) {
 
 // flood produces the level's load with the scenario's driver, and records
 // the client's own CPU time and peak RSS.
-func (m *measurement) flood(ctx context.Context, p *target.Process, w *watcher) (*load.Result, error) {
+func (m *measurement) flood(ctx context.Context, p *launch.Process, w *watcher) (*load.Result, error) {
 	sc, tg := m.o.Scenario, m.tg
 	cpu0 := usage.Self()
 	usage.ResetPeakRSS()
@@ -261,7 +261,7 @@ func (m *measurement) flood(ctx context.Context, p *target.Process, w *watcher) 
 
 // record fills the run from what the flood, the samplers and the target's
 // exit said, and logs the outcome.
-func (m *measurement) record(lr *load.Result, lerr error, sum sample.Summary, ex target.Exit, watchdogFired bool) {
+func (m *measurement) record(lr *load.Result, lerr error, sum sample.Summary, ex launch.Exit, watchdogFired bool) {
 	run := &m.run
 	switch {
 	case lerr != nil:
@@ -286,7 +286,7 @@ func (m *measurement) record(lr *load.Result, lerr error, sum sample.Summary, ex
 // it survives an OOM kill), whichever is larger — the kernel's own peak. A
 // process tree under a cgroup: the cgroup's peak charge. Otherwise only the
 // sampler's maximum is left, and the source says so.
-func kernelPeak(sum sample.Summary, ex target.Exit) (int64, string) {
+func kernelPeak(sum sample.Summary, ex launch.Exit) (int64, string) {
 	switch {
 	case sum.Peak.Procs <= 1:
 		return max(sum.HWM, ex.MaxRSS), "vmhwm"
@@ -298,7 +298,7 @@ func kernelPeak(sum sample.Summary, ex target.Exit) (int64, string) {
 }
 
 // loadOptions is the built-in client's configuration for one run.
-func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *target.Process, level int, stop <-chan struct{}, progress func(load.Progress)) load.Options {
+func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, level int, stop <-chan struct{}, progress func(load.Progress)) load.Options {
 	return load.Options{
 		URL:         p.URL(sc.RequestPath(tg)),
 		Concurrency: level,
@@ -336,7 +336,7 @@ func fillLoad(run *result.Run, lr *load.Result) {
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-func host(cg target.CgroupFS) result.Host {
+func host(cg launch.CgroupFS) result.Host {
 	h := result.Host{CPUs: runtime.NumCPU(), Go: runtime.Version(), Cgroup: cg.Version()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))

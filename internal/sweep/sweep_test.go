@@ -14,7 +14,7 @@ import (
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
-	"github.com/floodharness/harness/internal/target"
+	"github.com/floodharness/harness/internal/launch"
 )
 
 var harnessBin string
@@ -49,7 +49,7 @@ targets:
 			}
 		}()
 		_, _ = Run(context.Background(), Options{
-			Scenario: sc, Dir: t.TempDir(), Cgroups: target.SystemCgroups(),
+			Scenario: sc, Dir: t.TempDir(), Cgroups: launch.SystemCgroups(),
 			Logf: func(format string, _ ...any) {
 				if strings.Contains(format, "flooding") {
 					started = len(harnesstest.Survivors("ORPHAN_MARKER", marker)) == 1
@@ -78,7 +78,7 @@ targets:
     command: [%s, serve, --port, "{port}"]
 `, harnessBin))
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: target.SystemCgroups(), Logf: t.Logf})
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: launch.SystemCgroups(), Logf: t.Logf})
 	fe, ok := err.(*FailedError)
 	if !ok || fe.ExitCode() != 3 || len(fe.Failed) != 1 {
 		t.Fatalf("Run error %v, want a FailedError for one run", err)
@@ -95,7 +95,7 @@ targets:
 func TestWatchdogWithoutCgroups(t *testing.T) {
 	t.Parallel()
 	// A cgroup filesystem with no memory controller forces the fallback.
-	none := target.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}
+	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}
 	sc := parse(t, fmt.Sprintf(`name: w
 levels: [8]
 duration: 3s
@@ -144,7 +144,7 @@ targets:
     env: {ORPHAN_MARKER: %s}
 `, harnessBin, marker))
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: target.SystemCgroups(), Logf: t.Logf})
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: launch.SystemCgroups(), Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ targets:
 // tells the two starts apart), so only a watchdog watching it can fire.
 func TestChaosWatchdogFollowsRestart(t *testing.T) {
 	t.Parallel()
-	none := target.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}
+	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}
 	dir := t.TempDir()
 	started := filepath.Join(dir, "started-once")
 	sc := parse(t, fmt.Sprintf(`name: chaos-watchdog
@@ -218,7 +218,7 @@ targets:
     pprof: /debug/pprof/heap
 `, harnessBin))
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: target.SystemCgroups(), Logf: t.Logf})
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: launch.SystemCgroups(), Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,14 +246,14 @@ func TestKernelPeak(t *testing.T) {
 	tests := []struct {
 		name       string
 		sum        sample.Summary
-		ex         target.Exit
+		ex         launch.Exit
 		want       int64
 		wantSource string
 	}{
-		{"one process: VmHWM beats the sampled peak", one(100, 150), target.Exit{MaxRSS: 120}, 150, "vmhwm"},
-		{"one process killed between samples: ru_maxrss", one(100, 150), target.Exit{MaxRSS: 500}, 500, "vmhwm"},
-		{"a tree under a cgroup", tree, target.Exit{CgroupPeak: 400}, 400, "cgroup"},
-		{"a tree without a cgroup: only the sampler", tree, target.Exit{}, 300, "sampled"},
+		{"one process: VmHWM beats the sampled peak", one(100, 150), launch.Exit{MaxRSS: 120}, 150, "vmhwm"},
+		{"one process killed between samples: ru_maxrss", one(100, 150), launch.Exit{MaxRSS: 500}, 500, "vmhwm"},
+		{"a tree under a cgroup", tree, launch.Exit{CgroupPeak: 400}, 400, "cgroup"},
+		{"a tree without a cgroup: only the sampler", tree, launch.Exit{}, 300, "sampled"},
 	}
 	for _, tt := range tests {
 		got, src := kernelPeak(tt.sum, tt.ex)

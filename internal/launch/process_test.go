@@ -1,4 +1,4 @@
-package target_test
+package launch_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/harnesstest"
-	"github.com/floodharness/harness/internal/target"
+	"github.com/floodharness/harness/internal/launch"
 )
 
 // The test binary doubles as the target: TestMain runs a helper server when
@@ -73,14 +73,14 @@ func helper(mode, port string) {
 	_ = http.Serve(ln, mux)
 }
 
-func spec(t *testing.T, mode string) target.Spec {
+func spec(t *testing.T, mode string) launch.Spec {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	marker := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
-	return target.Spec{
+	return launch.Spec{
 		Name: "helper", Label: "c1-r0",
 		Command: []string{self, "-test.run=^$", "{port}"},
 		// A race-built helper otherwise sleeps 1s at exit (TSan's atexit_sleep_ms).
@@ -89,12 +89,12 @@ func spec(t *testing.T, mode string) target.Spec {
 		Health:        "/healthz",
 		HealthTimeout: 10 * time.Second,
 		LogDir:        t.TempDir(),
-		Cgroups:       target.SystemCgroups(),
+		Cgroups:       launch.SystemCgroups(),
 		StopGrace:     300 * time.Millisecond,
 	}
 }
 
-func assertNoSurvivors(t *testing.T, s target.Spec) {
+func assertNoSurvivors(t *testing.T, s launch.Spec) {
 	t.Helper()
 	if pids := harnesstest.Survivors("TARGET_MARKER", s.Env["TARGET_MARKER"]); len(pids) > 0 {
 		t.Errorf("processes survived Stop: %v", pids)
@@ -104,7 +104,7 @@ func assertNoSurvivors(t *testing.T, s target.Spec) {
 func TestStartStopGraceful(t *testing.T) {
 	t.Parallel()
 	s := spec(t, "serve")
-	p, err := target.Start(context.Background(), s)
+	p, err := launch.Start(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestStartStopGraceful(t *testing.T) {
 func TestStopKillsStubbornGroup(t *testing.T) {
 	t.Parallel()
 	s := spec(t, "stubborn")
-	p, err := target.Start(context.Background(), s)
+	p, err := launch.Start(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,10 +160,10 @@ func TestStartFailures(t *testing.T) {
 			t.Parallel()
 			s := spec(t, "serve")
 			s.Command, s.HealthTimeout = tt.command, tt.health
-			_, err := target.Start(context.Background(), s)
-			var se *target.StartError
+			_, err := launch.Start(context.Background(), s)
+			var se *launch.StartError
 			if !errors.As(err, &se) || se.ExitCode() != 3 {
-				t.Fatalf("target.Start = %v, want a target.StartError with exit code 3", err)
+				t.Fatalf("launch.Start = %v, want a launch.StartError with exit code 3", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -177,12 +177,12 @@ func TestStartFailures(t *testing.T) {
 
 func TestMemoryCapOOMKill(t *testing.T) {
 	t.Parallel()
-	if target.SystemCgroups().Version() == "none" {
+	if launch.SystemCgroups().Version() == "none" {
 		t.Skip("no writable memory cgroup controller on this machine: the cap falls back to the watchdog")
 	}
 	s := spec(t, "serve")
 	s.MemoryLimit = 64 << 20
-	p, err := target.Start(context.Background(), s)
+	p, err := launch.Start(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestFakeCgroupV2(t *testing.T) {
 	must(os.WriteFile(self, []byte("0::/user.slice/me\n"), 0o644))
 	must(os.MkdirAll(filepath.Join(root, "user.slice/me"), 0o755))
 	must(os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpu io memory pids\n"), 0o644))
-	fs := target.CgroupFS{Root: root, SelfFile: self}
+	fs := launch.CgroupFS{Root: root, SelfFile: self}
 	if v := fs.Version(); v != "v2" {
 		t.Fatalf("Version = %q, want v2", v)
 	}
@@ -246,7 +246,7 @@ func TestFakeCgroupV2(t *testing.T) {
 	if n, err := cg.Anon(); n != 777 || err != nil {
 		t.Errorf("Anon = %d, %v", n, err)
 	}
-	if fs := (target.CgroupFS{Root: t.TempDir(), SelfFile: self}); fs.Version() != "none" {
+	if fs := (launch.CgroupFS{Root: t.TempDir(), SelfFile: self}); fs.Version() != "none" {
 		t.Errorf("a root without controllers: Version = %q, want none", fs.Version())
 	}
 }
