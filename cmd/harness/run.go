@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/sweep"
-	"github.com/floodharness/harness/internal/launch"
 )
 
 type runOpts struct {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/harnesstest"
-	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/result"
 )
 
 // harnessRun runs the real binary from the module root (scenarios name

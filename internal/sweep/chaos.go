@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/sample"
 )
 
 // restarter is chaos.restart_after: once, that long into the flood, it

@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
-	"github.com/floodharness/harness/internal/launch"
 )
 
 // k6Summary is the part of k6's --summary-export a run needs.

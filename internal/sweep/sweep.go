@@ -17,11 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
-	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/usage"
 )
 

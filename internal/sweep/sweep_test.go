@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
-	"github.com/floodharness/harness/internal/launch"
 )
 
 var harnessBin string
