@@ -9,7 +9,7 @@ all: build
 
 # Static (no cgo): no libc mappings in every target and client process.
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/harness ./cmd/harness
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/harness ./cmd/harness-serve ./cmd/harness-load
 
 # Installs only what is missing (a no-op on a prepared machine), then tests.
 test: deps vet staticcheck

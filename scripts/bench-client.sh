@@ -21,7 +21,7 @@ for _ in $(seq 50); do grep -q listening "$out/server.log" && break; sleep 0.1; 
 addr=$(awk '/^listening/{print $2; exit}' "$out/server.log")
 url="http://$addr/export?rows=5000&width=2000"
 # hey prints no byte count for chunked bodies: it is 200-responses × this.
-body=$(bin/harness load -n 1 -c 1 --json "$url" | awk -F'[:,]' '/"bytes"/{gsub(/ /,"",$2); print $2}')
+body=$(bin/harness load -n 1 -c 1 --json "$url" | awk -F'[:,]' '/"bytes_received"/{gsub(/ /,"",$2); print $2}')
 
 # measure TOOL C CMD...: appends "tool c MBps cpu_s_per_GB rss_MiB" to rows.
 measure() {
@@ -35,7 +35,7 @@ measure() {
 	case $tool in
 	wrk) bytes=$(awk '/ read$/{v=$(NF-1); u=v; sub(/[0-9.]+/,"",u); sub(/[A-Z]+$/,"",v); m=(u=="GB")?2^30:(u=="MB")?2^20:(u=="KB")?2^10:1; printf "%.0f", v*m}' "$log") ;;
 	hey) bytes=$(awk -v body="$body" '/\[200\].*responses/{printf "%.0f\n", $2 * body}' "$log") ;;
-	*) bytes=$(awk -F'[:,]' '/"bytes"/{gsub(/ /,"",$2); print $2}' "$log") ;;
+	*) bytes=$(awk -F'[:,]' '/"bytes_received"/{gsub(/ /,"",$2); print $2}' "$log") ;;
 	esac
 	printf "%s\t%s\t%.1f\t%.3f\t%s\n" "$tool" "$c" "$(echo "$bytes / $secs / 1000000" | bc -l)" \
 		"$(echo "$cpu / ($bytes / 1000000000)" | bc -l)" "$rss" >>"$rows"

@@ -14,7 +14,7 @@ import (
 	"go.k6.io/k6/js/modules"
 	"go.k6.io/k6/metrics"
 
-	"github.com/floodharness/harness/internal/load"
+	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/sample"
 )
 
@@ -172,7 +172,7 @@ func resolvePID(w WatchOptions) (int, error) {
 // and returns its size in bytes.
 func (m *ModuleInstance) HeapProfile(url, path string) int {
 	rt := m.vu.Runtime()
-	if err := load.CheckLoopback(url, false); err != nil {
+	if err := loopback.CheckURL(url, false); err != nil {
 		common.Throw(rt, fmt.Errorf("heapProfile: %w", err))
 	}
 	b, err := sample.FetchHeap(m.vu.Context(), url)

@@ -16,8 +16,8 @@ func gateFixture(t *testing.T, dir string, streamedPeaksMiB ...float64) string {
 	r := &result.Results{Schema: result.Schema, Scenario: result.Scenario{Name: "g", File: "nowhere.yaml"}}
 	for i, l := range []int{1, 8} {
 		r.Runs = append(r.Runs,
-			result.Run{Target: "streamed", Concurrency: l, Requests: 5, OK: 5, PeakRSSBytes: int64(streamedPeaksMiB[i] * (1 << 20))},
-			result.Run{Target: "buffered", Concurrency: l, Requests: 5, OK: 5, PeakRSSBytes: int64(50+100*i) << 20})
+			result.Run{Target: "streamed", Concurrency: l, Client: result.Client{Requests: 5, OK: 5}, PeakRSSBytes: int64(streamedPeaksMiB[i] * (1 << 20))},
+			result.Run{Target: "buffered", Concurrency: l, Client: result.Client{Requests: 5, OK: 5}, PeakRSSBytes: int64(50+100*i) << 20})
 	}
 	path := filepath.Join(dir, "results.json")
 	if err := result.Write(path, r); err != nil {

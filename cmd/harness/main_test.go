@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/harnesstest"
 )
 
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) { os.Exit(harnesstest.Main(m, &harnessBin)) }
 // runInProcess runs the CLI with captured streams.
 func runInProcess(args ...string) (code int, stdout, stderr string) {
 	var out, errb strings.Builder
-	e := &env{ctx: context.Background(), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	e := &cli.Env{Ctx: context.Background(), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
 	code = run(e, args)
 	return code, out.String(), errb.String()
 }
@@ -30,8 +31,8 @@ func runInProcess(args ...string) (code int, stdout, stderr string) {
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	code, _, stderr := runInProcess()
-	if code != exitUsage {
-		t.Errorf("harness with no command: exit %d, want %d", code, exitUsage)
+	if code != cli.ExitUsage {
+		t.Errorf("harness with no command: exit %d, want %d", code, cli.ExitUsage)
 	}
 	var listed []string
 	for _, l := range strings.Split(stderr, "\n") {
@@ -43,7 +44,7 @@ func TestUsage(t *testing.T) {
 	if want := []string{"fixtures", "gate", "load", "report", "run", "serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
 		t.Errorf("listed commands %q, want %q", listed, want)
 	}
-	if code, _, stderr := runInProcess("frobnicate"); code != exitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
+	if code, _, stderr := runInProcess("frobnicate"); code != cli.ExitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d, stderr %q", code, stderr)
 	}
 }
@@ -65,14 +66,14 @@ func TestParseArgsFlagsAnywhere(t *testing.T) {
 	for _, tt := range tests {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		out := fs.String("out", "", "")
-		got, err := parseArgs(fs, tt.args)
+		got, err := cli.ParseArgs(fs, tt.args)
 		if err != nil || strings.Join(got, " ") != tt.operands || *out != tt.out {
-			t.Errorf("parseArgs(%q) = %q, out %q, %v; want %q, out %q", tt.args, got, *out, err, tt.operands, tt.out)
+			t.Errorf("cli.ParseArgs(%q) = %q, out %q, %v; want %q, out %q", tt.args, got, *out, err, tt.operands, tt.out)
 		}
 	}
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	if _, err := parseArgs(fs, []string{"r.json", "--nope"}); err == nil {
+	if _, err := cli.ParseArgs(fs, []string{"r.json", "--nope"}); err == nil {
 		t.Error("an unknown flag after an operand was accepted")
 	}
 }
@@ -95,8 +96,8 @@ func TestServeBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		code, _, stderr := runInProcess(tt.args...)
-		if code != exitUsage || !strings.Contains(stderr, tt.want) {
-			t.Errorf("%q: exit %d, stderr %q; want exit %d mentioning %q", tt.args, code, stderr, exitUsage, tt.want)
+		if code != cli.ExitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d mentioning %q", tt.args, code, stderr, cli.ExitUsage, tt.want)
 		}
 	}
 }

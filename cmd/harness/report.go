@@ -5,26 +5,27 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
 )
 
 type reportOpts struct{ out string }
 
-func reportCmd(_ *env) *command {
+func reportCmd() *cli.Command {
 	var o reportOpts
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.StringVar(&o.out, "out", "", "directory for report.html, summary.md and plots (default: beside the results)")
-	return &command{
-		fs:    fs,
-		usage: "render plots, report.html and summary.md from a results.json",
-		fn:    func(e *env, args []string) error { return renderReport(e, o, args) },
+	return &cli.Command{
+		FS:    fs,
+		Usage: "render plots, report.html and summary.md from a results.json",
+		Run:   func(e *cli.Env, args []string) error { return renderReport(e, o, args) },
 	}
 }
 
-func renderReport(e *env, o reportOpts, args []string) error {
+func renderReport(e *cli.Env, o reportOpts, args []string) error {
 	if len(args) != 1 {
-		return usageErrorf("want one results.json, got %d arguments", len(args))
+		return cli.UsageErrorf("want one results.json, got %d arguments", len(args))
 	}
 	r, err := result.Read(args[0])
 	if err != nil {
@@ -39,6 +40,6 @@ func renderReport(e *env, o reportOpts, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "report: %s\n", page)
+	fmt.Fprintf(e.Stdout, "report: %s\n", page)
 	return nil
 }

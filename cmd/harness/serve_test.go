@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/harnesstest"
-	"github.com/floodharness/harness/internal/sample"
+	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/units"
 )
 
@@ -46,7 +46,7 @@ func peakAfterFlood(t testing.TB, impl string, c int, query string) (units.Bytes
 	if err != nil {
 		t.Fatalf("%s c=%d: %v", impl, c, err)
 	}
-	st, err := sample.ReadStatus(p.PID())
+	st, err := proc.ReadStatus(p.PID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestRetainBytesKnobRaisesThePeak(t *testing.T) {
 	if _, err := flood(fmt.Sprintf("http://%s/export?%s", p.Addr, query), c); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sample.ReadStatus(p.PID())
+	st, err := proc.ReadStatus(p.PID())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/floodharness/harness/internal/harnesstest"
-	"github.com/floodharness/harness/internal/sample"
+	"github.com/floodharness/harness/internal/proc"
 )
 
 // Rows read in keyset pages keep a streamed export's memory flat: ten
@@ -23,7 +23,7 @@ func TestStreamedSQLitePeakFlatWithRows(t *testing.T) {
 		if err != nil || n < int64(rows)*4*64 {
 			t.Fatalf("rows=%d: %d bytes, %v", rows, n, err)
 		}
-		st, err := sample.ReadStatus(p.PID())
+		st, err := proc.ReadStatus(p.PID())
 		if err != nil {
 			t.Fatal(err)
 		}

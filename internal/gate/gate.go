@@ -59,7 +59,7 @@ type Options struct {
 
 // Evaluate applies the rules. A rule that cannot apply is a *BadRuleError.
 func Evaluate(o Options) (*Report, error) {
-	rules, err := parseRules(o.Rules, o.Current)
+	rules, err := parseRules(o.Rules, o.Current.Targets(), "the current results")
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func checkLevel(r rule, tg string, level int, o Options) Check {
 		c.Pass, c.Note = false, "not measured"
 		return c
 	}
-	c.Current, c.HasCurrent = median(cur), true
+	c.Current, c.HasCurrent = result.MedianOf(cur), true
 	bounds(&c, r)
 	if r.tolerance != nil {
 		base := values(r, o.Baseline, tg, level)
@@ -134,7 +134,7 @@ func checkLevel(r rule, tg string, level int, o Options) Check {
 			c.Note = joinNote(c.Note, "not in the baseline")
 			return c
 		}
-		c.Baseline, c.HasBaseline = median(base), true
+		c.Baseline, c.HasBaseline = result.MedianOf(base), true
 		noise := math.Max(r.m.floor, math.Max(spread(base), spread(cur))/2)
 		if regressed(r, c.Baseline, c.Current, noise) {
 			if len(base) >= 3 && len(cur) >= 3 {
@@ -154,7 +154,7 @@ func checkLevel(r rule, tg string, level int, o Options) Check {
 
 func checkSlope(r rule, tg string, o Options) Check {
 	c := newCheck(r, tg, 0)
-	cur, ok := slope(o.Current, tg)
+	cur, ok := o.Current.PeakSlope(tg)
 	if !ok {
 		c.Pass, c.Note = false, "needs at least two measured levels"
 		return c
@@ -162,7 +162,7 @@ func checkSlope(r rule, tg string, o Options) Check {
 	c.Current, c.HasCurrent = cur, true
 	bounds(&c, r)
 	if r.tolerance != nil {
-		base, ok := slope(o.Baseline, tg)
+		base, ok := o.Baseline.PeakSlope(tg)
 		if !ok {
 			c.Note = joinNote(c.Note, "not in the baseline")
 			return c
@@ -174,18 +174,6 @@ func checkSlope(r rule, tg string, o Options) Check {
 		}
 	}
 	return c
-}
-
-// slope is bytes of peak RSS per extra client, fitted over level medians.
-func slope(res *result.Results, tg string) (float64, bool) {
-	var xs, ys []float64
-	for _, l := range res.Levels() {
-		m, ok := result.Median(res.Select(tg, l), func(r result.Run) float64 { return float64(r.PeakRSSBytes) })
-		if ok {
-			xs, ys = append(xs, float64(l)), append(ys, m)
-		}
-	}
-	return result.Slope(xs, ys)
 }
 
 func bounds(c *Check, r rule) {
@@ -210,15 +198,6 @@ func regressed(r rule, base, cur, noise float64) bool {
 		return cur > limit(r, base, noise)
 	}
 	return cur < limit(r, base, noise)
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if n := len(s); n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func spread(v []float64) float64 {

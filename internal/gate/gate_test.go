@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 )
@@ -21,9 +22,10 @@ func res(peaks map[string]map[int][]float64) *result.Results {
 		for _, l := range []int{1, 4, 16} {
 			for rep, p := range peaks[tg][l] {
 				r.Runs = append(r.Runs, result.Run{
-					Target: tg, Concurrency: l, Repeat: rep, Requests: 10, OK: 10,
-					PeakRSSBytes: int64(p * (1 << 20)), DurationS: 1, BytesReceived: 1e8,
-					LatencyMs: result.Latency{P50: 10, P99: 20},
+					Target: tg, Concurrency: l, Repeat: rep,
+					Client: result.Client{Requests: 10, OK: 10, DurationS: 1, BytesReceived: 1e8,
+						LatencyMs: result.Latency{P50: 10, P99: 20}},
+					PeakRSSBytes: int64(p * (1 << 20)),
 				})
 			}
 		}
@@ -175,7 +177,7 @@ func TestBadRules(t *testing.T) {
 	for yaml, want := range tests {
 		_, err := Evaluate(Options{Current: r, Rules: rules(t, yaml)})
 		var bad *BadRuleError
-		if !errors.As(err, &bad) || bad.ExitCode() != 2 || !strings.Contains(err.Error(), "rules.yaml"+want) {
+		if !errors.As(err, &bad) || fault.KindOf(bad) != fault.BadInput || !strings.Contains(err.Error(), "rules.yaml"+want) {
 			t.Errorf("rules %q: error %v, want one containing %q", yaml, err, "rules.yaml"+want)
 		}
 	}

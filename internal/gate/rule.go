@@ -10,13 +10,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/units"
+	"slices"
 )
 
 // BadRuleError is a rule that cannot be applied: an unknown metric or
-// target, a malformed bound. It names the rules file and line; exit code 2.
+// target, a malformed bound. It names the rules file and line.
 type BadRuleError struct {
 	File string
 	Line int
@@ -30,8 +32,8 @@ func (e *BadRuleError) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
-// ExitCode implements the CLI's exit-code contract.
-func (e *BadRuleError) ExitCode() int { return 2 }
+// FaultKind makes a bad rule bad input.
+func (e *BadRuleError) FaultKind() fault.Kind { return fault.BadInput }
 
 // metric is something a rule can bound.
 type metric struct {
@@ -81,15 +83,32 @@ type rule struct {
 	oomNever  bool
 }
 
-// parseRules checks every rule against the metrics and the current
-// results, reporting every problem at once.
-func parseRules(g *scenario.Gate, current *result.Results) ([]rule, error) {
+// CheckRules parses and checks a scenario's gate rules against its targets, so
+// a bad rule is reported when the scenario is run, not after the sweep.
+func CheckRules(sc *scenario.Scenario) error {
+	if sc.Gate == nil {
+		return nil
+	}
+	g := *sc.Gate
+	if g.File == "" {
+		g.File = sc.File
+	}
+	names := make([]string, 0, len(sc.Targets))
+	for _, t := range sc.Targets {
+		names = append(names, t.Name)
+	}
+	_, err := parseRules(&g, names, "the scenario")
+	return err
+}
+
+// parseRules checks every rule against the metrics and the targets there
+// are (in where), reporting every problem at once.
+func parseRules(g *scenario.Gate, targets []string, where string) ([]rule, error) {
 	var out []rule
 	var errs []string
 	bad := func(r scenario.Rule, format string, args ...any) {
 		errs = append(errs, (&BadRuleError{File: g.File, Line: r.Line, Msg: fmt.Sprintf(format, args...)}).Error())
 	}
-	targets := current.Targets()
 	for _, src := range g.Rules {
 		r := rule{src: src}
 		found := false
@@ -102,8 +121,8 @@ func parseRules(g *scenario.Gate, current *result.Results) ([]rule, error) {
 			bad(src, "metric %q: want one of %s", src.Metric, metricNames())
 			continue
 		}
-		if src.Target != "" && !contains(targets, src.Target) {
-			bad(src, "target %q: not in the current results (they have %s)", src.Target, strings.Join(targets, ", "))
+		if src.Target != "" && !slices.Contains(targets, src.Target) {
+			bad(src, "target %q: not in %s (it has %s)", src.Target, where, strings.Join(targets, ", "))
 		}
 		if src.Level < 0 {
 			bad(src, "level %d: want a concurrency level", src.Level)
@@ -138,15 +157,6 @@ func parseRules(g *scenario.Gate, current *result.Results) ([]rule, error) {
 		return nil, &BadRuleError{File: g.File, Msg: "bad rules:\n" + strings.Join(errs, "\n")}
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // bound reads a max or min: sizes for byte metrics, numbers otherwise.
@@ -210,9 +220,9 @@ func (r rule) describe() string {
 func format(v float64, unit string) string {
 	switch unit {
 	case "bytes":
-		return fmt.Sprintf("%.1f MiB", v/(1<<20))
+		return fmt.Sprintf("%.1f MiB", units.MiB(v))
 	case "bytes/client":
-		return fmt.Sprintf("%.2f MiB/client", v/(1<<20))
+		return fmt.Sprintf("%.2f MiB/client", units.MiB(v))
 	case "ratio":
 		return fmt.Sprintf("%.3f", v)
 	case "ms":

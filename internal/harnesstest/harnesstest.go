@@ -22,7 +22,8 @@ import (
 	"time"
 )
 
-// Build compiles cmd/harness into dir and returns the binary's path. Tests
+// Build compiles cmd/harness and its lean siblings (harness-serve,
+// harness-load) into dir and returns the harness binary's path. Tests
 // call it once from TestMain: the binary is built without -race so the
 // memory it shows is the server's, not the race detector's.
 //
@@ -34,7 +35,7 @@ func Build(dir string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("build harness: cannot locate the module")
 	}
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/harness")
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/harness", "./cmd/harness-serve", "./cmd/harness-load")
 	cmd.Dir = filepath.Join(filepath.Dir(self), "..", "..")
 	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -19,6 +19,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/result"
 )
 
 // Spec describes how to start one target process.
@@ -26,7 +29,8 @@ type Spec struct {
 	// Name is the target's name; with Label it names the log file.
 	Name  string
 	Label string // e.g. "c16-r0"
-	// Command is the argv; "{port}" is replaced in every argument.
+	// Command is the argv; "{port}" is replaced in every argument. The
+	// program is run as given (a path, or looked up in PATH).
 	Command []string
 	// Env adds variables to the inherited environment ("{port}" replaced).
 	Env map[string]string
@@ -48,19 +52,19 @@ type Spec struct {
 	StopGrace time.Duration
 }
 
-// Exit is how a target process ended.
+// Exit is how a target process ended: the exit status a run records, and
+// what the kernel said of its memory at the end.
 type Exit struct {
-	Code   int    `json:"code"`
-	Signal string `json:"signal"`
+	result.Exit
 	// MaxRSS is ru_maxrss of the reaped process, in bytes: the kernel's
 	// peak RSS of the process itself.
-	MaxRSS int64 `json:"-"`
+	MaxRSS int64
 	// Stopped is true when the harness sent the signal that ended it.
-	Stopped bool `json:"-"`
+	Stopped bool
 	// CgroupPeak and OOMKills are read from the target's cgroup, if any,
 	// before it is removed.
-	CgroupPeak int64 `json:"-"`
-	OOMKills   int64 `json:"-"`
+	CgroupPeak int64
+	OOMKills   int64
 }
 
 // OOMKilled is the verdict: the kernel's OOM killer fired in the target's
@@ -86,7 +90,7 @@ type Process struct {
 }
 
 // StartError is a target that could not be started or never became
-// healthy. The sweep records it and goes on; the run exits with code 3.
+// healthy.
 type StartError struct {
 	Name string
 	Err  error
@@ -103,8 +107,9 @@ func (e *StartError) Error() string {
 
 func (e *StartError) Unwrap() error { return e.Err }
 
-// ExitCode makes a failed start a failed run (exit 3).
-func (e *StartError) ExitCode() int { return 3 }
+// FaultKind makes a failed start a failed run. The sweep records it and
+// goes on; main sees it only through sweep.FailedError.
+func (e *StartError) FaultKind() fault.Kind { return fault.RunFailed }
 
 // Start launches spec's command and waits until it is healthy.
 func Start(ctx context.Context, spec Spec) (*Process, error) {
@@ -136,13 +141,6 @@ func (p *Process) launch() error {
 	argv := make([]string, len(s.Command))
 	for i, a := range s.Command {
 		argv[i] = strings.ReplaceAll(a, "{port}", portStr)
-	}
-	if argv[0] == "harness" {
-		self, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("resolve harness executable: %w", err)
-		}
-		argv[0] = self
 	}
 	var err error
 	p.LogPath = fmt.Sprintf("%s/%s-%s.log", s.LogDir, s.Name, s.Label)
@@ -283,10 +281,10 @@ func (p *Process) exit() Exit {
 	}
 	st := p.cmd.ProcessState
 	p.mu.Lock()
-	ex := Exit{Code: st.ExitCode(), Stopped: p.stopped}
+	ex := Exit{Exit: result.Exit{Code: st.ExitCode()}, Stopped: p.stopped}
 	p.mu.Unlock()
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		ex.Signal = unix(ws.Signal())
+		ex.Signal = signalName(ws.Signal())
 	}
 	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
 		ex.MaxRSS = ru.Maxrss << 10 // KiB on Linux
@@ -294,8 +292,8 @@ func (p *Process) exit() Exit {
 	return ex
 }
 
-// unix names a signal as people write it: SIGKILL, SIGTERM.
-func unix(s syscall.Signal) string {
+// signalName names a signal as people write it: SIGKILL, SIGTERM.
+func signalName(s syscall.Signal) string {
 	switch s {
 	case syscall.SIGKILL:
 		return "SIGKILL"

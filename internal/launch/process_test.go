@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/launch"
 )
@@ -162,7 +163,7 @@ func TestStartFailures(t *testing.T) {
 			s.Command, s.HealthTimeout = tt.command, tt.health
 			_, err := launch.Start(context.Background(), s)
 			var se *launch.StartError
-			if !errors.As(err, &se) || se.ExitCode() != 3 {
+			if !errors.As(err, &se) || fault.KindOf(se) != fault.RunFailed {
 				t.Fatalf("launch.Start = %v, want a launch.StartError with exit code 3", err)
 			}
 			for _, w := range tt.want {

@@ -16,6 +16,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/floodharness/harness/internal/loopback"
+	"github.com/floodharness/harness/internal/result"
 )
 
 // Options describe one flood. The zero value is not runnable: URL,
@@ -49,7 +52,7 @@ type Options struct {
 	// RecvBuffer sets SO_RCVBUF on every connection when positive.
 	RecvBuffer int
 	// Validate checks bodies while streaming: none, json, ndjson or csv.
-	Validate string
+	Validate result.BodyCheck
 	// Resume continues a response that broke off (truncated, stalled, or
 	// ended by an error record) with ?since=<last id seen>, until the
 	// export is complete, and checks that every row id arrives exactly
@@ -95,41 +98,11 @@ type Result struct {
 	Latency Histogram // of OK requests, to the last body byte
 }
 
-// CheckLoopback refuses any URL whose host is not a loopback address,
-// unless allowRemote is set.
-func CheckLoopback(rawURL string, allowRemote bool) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("url %q: %w", rawURL, err)
-	}
-	if u.Scheme != "http" {
-		return fmt.Errorf("url %q: only http is supported", rawURL)
-	}
-	if allowRemote {
-		return nil
-	}
-	host := u.Hostname()
-	if IsLoopback(host) {
-		return nil
-	}
-	return fmt.Errorf("url %q: %q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless remote targets are explicitly allowed", rawURL, host)
-}
-
-// IsLoopback reports whether host is "localhost" or a loopback IP: where
-// load may go without an explicit opt-in.
-func IsLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // Run floods o.URL and returns what it measured. It stops by itself after
 // Warmup + Duration + Grace at the latest, or when ctx is done (then the
 // result covers what finished).
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if err := CheckLoopback(o.URL, o.AllowRemote); err != nil {
+	if err := loopback.CheckURL(o.URL, o.AllowRemote); err != nil {
 		return nil, err
 	}
 	if o.Concurrency < 1 || o.Duration <= 0 {
@@ -141,7 +114,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if _, err := newValidator(o.Validate, 0, false); err != nil {
 		return nil, err
 	}
-	if o.Resume && (o.Validate == "" || o.Validate == "none") {
+	if o.Resume && (o.Validate == "" || o.Validate == result.CheckNone) {
 		return nil, errors.New("resume needs validate json, ndjson or csv: the row ids say where to continue")
 	}
 	f := &flood{o: o, start: time.Now()}
@@ -295,12 +268,12 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 		res.Rows += rows
 		res.Resumes += resumes
 		switch outcome {
-		case OutcomeOK:
+		case result.OutcomeOK:
 			res.OK++
 			res.Latency.Record(end.Sub(intended))
-		case OutcomeAborted:
+		case result.OutcomeAborted:
 			res.Aborted++
-		case OutcomeCutOff:
+		case result.OutcomeCutOff:
 			res.CutOff++
 		default:
 			res.Failed++
@@ -315,7 +288,7 @@ const maxResumes = 10000
 // resumable outcomes are broken exports a client can continue.
 func resumable(outcome string) bool {
 	switch outcome {
-	case OutcomeTruncated, OutcomeStalled, OutcomeErrorRecord, OutcomeConnect, "status_502", "status_503":
+	case result.OutcomeTruncated, result.OutcomeStalled, result.OutcomeErrorRecord, result.OutcomeConnect, result.StatusOutcome(502), result.StatusOutcome(503):
 		return true
 	}
 	return false
@@ -327,7 +300,7 @@ func resumable(outcome string) bool {
 func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy map[string]int64) (string, int64, int64, int64) {
 	u, err := url.Parse(f.o.URL)
 	if err != nil {
-		return OutcomeConnect, 0, 0, 0
+		return result.OutcomeConnect, 0, 0, 0
 	}
 	q := u.Query()
 	since, _ := strconv.ParseInt(q.Get("since"), 10, 64)
@@ -342,11 +315,11 @@ func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy m
 		if !f.o.Resume || !resumable(outcome) || resumes >= maxResumes || ctx.Err() != nil {
 			return outcome, bytes, rows, resumes
 		}
-		if outcome == OutcomeConnect || strings.HasPrefix(outcome, "status_") {
+		if outcome == result.OutcomeConnect || strings.HasPrefix(outcome, "status_") {
 			select { // the target may be restarting
 			case <-time.After(100 * time.Millisecond):
 			case <-ctx.Done():
-				return OutcomeCutOff, bytes, rows, resumes
+				return result.OutcomeCutOff, bytes, rows, resumes
 			}
 		}
 		resumedBy[outcome]++
@@ -362,7 +335,7 @@ func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy m
 func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort int64, v validator) (string, int64) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return OutcomeConnect, 0
+		return result.OutcomeConnect, 0
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -371,7 +344,7 @@ func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort in
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.CopyN(io.Discard, resp.Body, 1<<20)
-		return "status_" + strconv.Itoa(resp.StatusCode), 0
+		return result.StatusOutcome(resp.StatusCode), 0
 	}
 	var n int64
 	first := time.Now()
@@ -384,7 +357,7 @@ func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort in
 				select {
 				case <-time.After(ahead):
 				case <-ctx.Done():
-					return OutcomeCutOff, n
+					return result.OutcomeCutOff, n
 				}
 			}
 		}
@@ -398,7 +371,7 @@ func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort in
 			v.Write(chunk[:k])
 		}
 		if abort > 0 && n >= abort {
-			return OutcomeAborted, n // Close on an unread body drops the connection
+			return result.OutcomeAborted, n // Close on an unread body drops the connection
 		}
 		if err == io.EOF {
 			break
@@ -408,7 +381,7 @@ func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort in
 		}
 	}
 	if v == nil {
-		return OutcomeOK, n
+		return result.OutcomeOK, n
 	}
 	outcome, _, _ := v.Finish()
 	return outcome, n
@@ -428,19 +401,19 @@ func classify(ctx context.Context, err error) string {
 	var ne net.Error
 	switch {
 	case ctx.Err() != nil:
-		return OutcomeCutOff
+		return result.OutcomeCutOff
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF):
-		return OutcomeTruncated
+		return result.OutcomeTruncated
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return OutcomeStalled
+		return result.OutcomeStalled
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return OutcomeConnect
+		return result.OutcomeConnect
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
-		return OutcomeConnect
+		return result.OutcomeConnect
 	}
-	return OutcomeTruncated
+	return result.OutcomeTruncated
 }
 
 func (f *flood) reportProgress() (stop func()) {

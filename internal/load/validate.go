@@ -5,19 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
-)
 
-// Outcomes of a response body, beyond plain success.
-const (
-	OutcomeOK          = "ok"
-	OutcomeInvalid     = "invalid_body" // not the format it claims
-	OutcomeTruncated   = "truncated"    // ended before the format says it is complete
-	OutcomeErrorRecord = "error_record" // well-formed, but carries an {"error": …} record
-	OutcomeStalled     = "stalled"      // no byte for request.timeout
-	OutcomeConnect     = "connect"      // could not connect or send
-	OutcomeAborted     = "aborted"      // the client hung up on purpose (abort_after_bytes)
-	OutcomeCutOff      = "cut_off"      // still running when the grace period ended
-	OutcomeIDGap       = "id_gap"       // a row id that does not follow the last: a row lost or repeated
+	"github.com/floodharness/harness/internal/result"
 )
 
 // validator checks a body as it streams by, in pieces of any size.
@@ -51,16 +40,16 @@ func (d *ids) LastID() int64 { return d.last }
 
 // newValidator checks bodies of kind; with checkIDs, every row's id must
 // follow the last one, starting after since.
-func newValidator(kind string, since int64, checkIDs bool) (validator, error) {
+func newValidator(kind result.BodyCheck, since int64, checkIDs bool) (validator, error) {
 	d := ids{check: checkIDs, last: since}
 	switch kind {
-	case "", "none":
+	case "", result.CheckNone:
 		return nil, nil
-	case "json":
+	case result.CheckJSON:
 		return &jsonChecker{recordDepth: 1, st: jStart, ids: d}, nil
-	case "ndjson":
+	case result.CheckNDJSON:
 		return &jsonChecker{recordDepth: 0, st: jTop, ids: d}, nil
-	case "csv":
+	case result.CheckCSV:
 		return &csvChecker{ids: d}, nil
 	}
 	return nil, fmt.Errorf("unknown validator %q (want none, json, ndjson or csv)", kind)
@@ -381,15 +370,15 @@ func (j *jsonChecker) Rows() int64 { return j.rows }
 func (j *jsonChecker) Finish() (string, int64, string) {
 	switch {
 	case j.bad != "":
-		return OutcomeInvalid, j.rows, j.bad
+		return result.OutcomeInvalid, j.rows, j.bad
 	case j.gap != "":
-		return OutcomeIDGap, j.rows, j.gap
+		return result.OutcomeIDGap, j.rows, j.gap
 	case j.recordDepth > 0 && j.st != jDone, j.recordDepth == 0 && j.st != jTop:
-		return OutcomeTruncated, j.rows, "body ended inside a value"
+		return result.OutcomeTruncated, j.rows, "body ended inside a value"
 	case j.errRecords > 0:
-		return OutcomeErrorRecord, j.rows, ""
+		return result.OutcomeErrorRecord, j.rows, ""
 	}
-	return OutcomeOK, j.rows, ""
+	return result.OutcomeOK, j.rows, ""
 }
 
 // firstControl is the index of the first byte below 0x20 in b, or -1. It
@@ -521,13 +510,13 @@ func (c *csvChecker) Finish() (string, int64, string) {
 	rows := max(c.records-1-c.errRecords, 0)
 	switch {
 	case c.bad != "":
-		return OutcomeInvalid, rows, c.bad
+		return result.OutcomeInvalid, rows, c.bad
 	case c.gap != "":
-		return OutcomeIDGap, rows, c.gap
+		return result.OutcomeIDGap, rows, c.gap
 	case !c.started || !c.atRecordStart || c.inQuotes:
-		return OutcomeTruncated, rows, "body ended inside a record"
+		return result.OutcomeTruncated, rows, "body ended inside a record"
 	case c.errRecords > 0:
-		return OutcomeErrorRecord, rows, ""
+		return result.OutcomeErrorRecord, rows, ""
 	}
-	return OutcomeOK, rows, ""
+	return result.OutcomeOK, rows, ""
 }

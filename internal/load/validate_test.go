@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/targets"
 )
 
@@ -32,7 +33,7 @@ func exportWide(t testing.TB, format string, n int64, width int) []byte {
 // check runs a validator over body in pieces of size step.
 func check(t testing.TB, kind string, body []byte, step int) (string, int64, string) {
 	t.Helper()
-	v, err := newValidator(kind, 0, false)
+	v, err := newValidator(result.BodyCheck(kind), 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestValidatorsOnRealExports(t *testing.T) {
 		for _, n := range []int64{0, 1, 33} {
 			body := export(t, kind, n)
 			for _, step := range []int{1, 7, 4096} {
-				if out, rows, detail := check(t, kind, body, step); out != OutcomeOK || rows != n {
+				if out, rows, detail := check(t, kind, body, step); out != result.OutcomeOK || rows != n {
 					t.Errorf("%s, %d rows, step %d: %s %d rows (%s), want ok with %d rows", kind, n, step, out, rows, detail, n)
 				}
 			}
@@ -61,7 +62,7 @@ func TestValidatorsOnRealExports(t *testing.T) {
 			// cut at a line end look complete: only a row count can tell.
 			for cut := 0; cut < len(body); cut += 1 + len(body)/97 {
 				lineEnd := (kind == "ndjson" && cut == 0) || (kind != "json" && cut > 0 && body[cut-1] == '\n')
-				if out, _, _ := check(t, kind, body[:cut], 64); out != OutcomeTruncated && !lineEnd {
+				if out, _, _ := check(t, kind, body[:cut], 64); out != result.OutcomeTruncated && !lineEnd {
 					t.Errorf("%s cut at %d of %d: %s, want truncated", kind, cut, len(body), out)
 				}
 			}
@@ -76,34 +77,34 @@ func TestValidatorOutcomes(t *testing.T) {
 		want       string
 		rows       int64
 	}{
-		{"json", `[{"id":1},{"id":2}]`, OutcomeOK, 2},
-		{"json", " [ ] \n", OutcomeOK, 0},
-		{"json", `[{"id":1},{"error":"db gone","after":1}]`, OutcomeErrorRecord, 1},
-		{"json", `[{"id":1,"error":"x"}]`, OutcomeOK, 1}, // only a first key "error" marks an error record
-		{"json", `[{"errors":1}]`, OutcomeOK, 1},
-		{"json", `[{"id":1},]`, OutcomeInvalid, 1},
-		{"json", `[{"id":1}]x`, OutcomeInvalid, 1},
-		{"json", `[1,2]`, OutcomeInvalid, 0},
-		{"json", `{"id":1}`, OutcomeInvalid, 0},
-		{"json", `[{"a":"\q"}]`, OutcomeInvalid, 0},
-		{"json", `[{"a":"\u12G4"}]`, OutcomeInvalid, 0},
-		{"json", "[{\"a\":\"line\nbreak\"}]", OutcomeInvalid, 0},
-		{"json", `[{"a":tru}]`, OutcomeInvalid, 0},
-		{"json", `[{"a":[true,false,null,-1.5e3,{"b":{}}]}]`, OutcomeOK, 1},
-		{"json", `[{"id":1},{"id":2`, OutcomeTruncated, 1},
-		{"ndjson", "{\"id\":1}\n{\"error\":\"boom\"}\n", OutcomeErrorRecord, 1},
-		{"ndjson", "{\"id\":1}\n[2]\n", OutcomeInvalid, 1},
-		{"ndjson", "{\"id\":1}\n{\"id\":", OutcomeTruncated, 1},
-		{"csv", "id,name\r\n1,a\r\nerror,db gone\r\n", OutcomeErrorRecord, 1},
-		{"csv", "id,name\r\n1,\"a,\"\"b\"\"\r\nc\"\r\n", OutcomeOK, 1},
-		{"csv", "id,name\r\n1,a,b\r\n", OutcomeInvalid, 0},
-		{"csv", "id,name\r\n1,\"a", OutcomeTruncated, 0},
-		{"csv", "", OutcomeTruncated, 0},
+		{"json", `[{"id":1},{"id":2}]`, result.OutcomeOK, 2},
+		{"json", " [ ] \n", result.OutcomeOK, 0},
+		{"json", `[{"id":1},{"error":"db gone","after":1}]`, result.OutcomeErrorRecord, 1},
+		{"json", `[{"id":1,"error":"x"}]`, result.OutcomeOK, 1}, // only a first key "error" marks an error record
+		{"json", `[{"errors":1}]`, result.OutcomeOK, 1},
+		{"json", `[{"id":1},]`, result.OutcomeInvalid, 1},
+		{"json", `[{"id":1}]x`, result.OutcomeInvalid, 1},
+		{"json", `[1,2]`, result.OutcomeInvalid, 0},
+		{"json", `{"id":1}`, result.OutcomeInvalid, 0},
+		{"json", `[{"a":"\q"}]`, result.OutcomeInvalid, 0},
+		{"json", `[{"a":"\u12G4"}]`, result.OutcomeInvalid, 0},
+		{"json", "[{\"a\":\"line\nbreak\"}]", result.OutcomeInvalid, 0},
+		{"json", `[{"a":tru}]`, result.OutcomeInvalid, 0},
+		{"json", `[{"a":[true,false,null,-1.5e3,{"b":{}}]}]`, result.OutcomeOK, 1},
+		{"json", `[{"id":1},{"id":2`, result.OutcomeTruncated, 1},
+		{"ndjson", "{\"id\":1}\n{\"error\":\"boom\"}\n", result.OutcomeErrorRecord, 1},
+		{"ndjson", "{\"id\":1}\n[2]\n", result.OutcomeInvalid, 1},
+		{"ndjson", "{\"id\":1}\n{\"id\":", result.OutcomeTruncated, 1},
+		{"csv", "id,name\r\n1,a\r\nerror,db gone\r\n", result.OutcomeErrorRecord, 1},
+		{"csv", "id,name\r\n1,\"a,\"\"b\"\"\r\nc\"\r\n", result.OutcomeOK, 1},
+		{"csv", "id,name\r\n1,a,b\r\n", result.OutcomeInvalid, 0},
+		{"csv", "id,name\r\n1,\"a", result.OutcomeTruncated, 0},
+		{"csv", "", result.OutcomeTruncated, 0},
 	}
 	for _, tt := range tests {
 		for _, step := range []int{1, 3, 1 << 20} {
 			out, rows, detail := check(t, tt.kind, []byte(tt.body), step)
-			if out != tt.want || (rows != tt.rows && out != OutcomeInvalid) {
+			if out != tt.want || (rows != tt.rows && out != result.OutcomeInvalid) {
 				t.Errorf("%s %q (step %d): %s with %d rows (%s), want %s with %d", tt.kind, tt.body, step, out, rows, detail, tt.want, tt.rows)
 			}
 		}
@@ -124,10 +125,10 @@ func FuzzJSONChecker(f *testing.F) {
 		}
 		var objs []map[string]json.RawMessage
 		valid := json.Valid(body) && json.Unmarshal(body, &objs) == nil && bytes.HasPrefix(bytes.TrimLeft(body, ws), []byte("[")) && !bytes.Contains(body, []byte("null"))
-		if valid && out != OutcomeOK && out != OutcomeErrorRecord {
+		if valid && out != result.OutcomeOK && out != result.OutcomeErrorRecord {
 			t.Fatalf("checker says %s for valid %q", out, body)
 		}
-		if !json.Valid(body) && (out == OutcomeOK || out == OutcomeErrorRecord) {
+		if !json.Valid(body) && (out == result.OutcomeOK || out == result.OutcomeErrorRecord) {
 			t.Fatalf("checker says %s for invalid %q", out, body)
 		}
 	})
@@ -186,7 +187,7 @@ func FuzzCSVChecker(f *testing.F) {
 				want++
 			}
 		}
-		if out, rows, detail := check(t, "csv", b.Bytes(), step); (out != OutcomeOK && out != OutcomeErrorRecord) || rows != want {
+		if out, rows, detail := check(t, "csv", b.Bytes(), step); (out != result.OutcomeOK && out != result.OutcomeErrorRecord) || rows != want {
 			t.Fatalf("encoding/csv reads %d rows from %q; checker: %s with %d rows (%s)", want, b.Bytes(), out, rows, detail)
 		}
 	})
@@ -198,11 +199,11 @@ func BenchmarkValidate(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				v, _ := newValidator(kind, 0, true)
+				v, _ := newValidator(result.BodyCheck(kind), 0, true)
 				for off := 0; off < len(body); off += 32 << 10 {
 					v.Write(body[off:min(off+32<<10, len(body))])
 				}
-				if out, _, _ := v.Finish(); out != OutcomeOK {
+				if out, _, _ := v.Finish(); out != result.OutcomeOK {
 					b.Fatal(out)
 				}
 			}

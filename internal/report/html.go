@@ -144,10 +144,10 @@ func row(run result.Run, link func(string) string) rowView {
 		Failed: fmt.Sprint(run.Failed), MBps: f1(run.MBps()),
 		P50: f1(run.LatencyMs.P50), P99: f1(run.LatencyMs.P99),
 		Peak: f1(float64(run.PeakRSSBytes) / mib), Idle: f1(float64(run.IdleRSSBytes) / mib),
-		Source: run.PeakRSSSource, OOM: run.OOMKilled,
+		Source: string(run.PeakRSSSource), OOM: run.OOMKilled,
 		Log: link(run.Log), Profile: link(run.HeapProfile), Series: link(run.RSSSeries),
 	}
-	if run.PeakRSSSource == "cgroup" && run.CgroupAnonPeakBytes > 0 {
+	if run.PeakRSSSource == result.PeakCgroup && run.CgroupAnonPeakBytes > 0 {
 		// The cgroup's peak includes page cache: say how much was anonymous.
 		rv.Source += fmt.Sprintf(" (anon %.1f)", float64(run.CgroupAnonPeakBytes)/mib)
 	}
@@ -173,7 +173,7 @@ func heapAtTop(r *result.Results, tg string, link func(string) string) (heapView
 			if len(run.HeapTop) == 0 {
 				continue
 			}
-			h := heapView{Target: tg, Level: run.Concurrency, At: run.HeapProfileAt, Profile: link(run.HeapProfile)}
+			h := heapView{Target: tg, Level: run.Concurrency, At: string(run.HeapProfileAt), Profile: link(run.HeapProfile)}
 			for _, f := range run.HeapTop {
 				h.Funcs = append(h.Funcs, struct{ Func, MiB string }{f.Func, fmt.Sprintf("%.2f", float64(f.InuseBytes)/mib)})
 			}

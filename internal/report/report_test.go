@@ -95,7 +95,7 @@ func TestVerdictGrowsWithoutOOM(t *testing.T) {
 	t.Parallel()
 	r := &result.Results{Schema: result.Schema}
 	for i, l := range []int{1, 4, 16} {
-		r.Runs = append(r.Runs, result.Run{Target: "buffered", Concurrency: l, Requests: 5, OK: 5, PeakRSSBytes: int64(20+i*100) << 20})
+		r.Runs = append(r.Runs, result.Run{Target: "buffered", Concurrency: l, Client: result.Client{Requests: 5, OK: 5}, PeakRSSBytes: int64(20+i*100) << 20})
 	}
 	v := Verdicts(r)[0]
 	if !strings.Contains(v.Text, "peak grows from 20.0 MiB at 1 client to 220.0 MiB at 16 clients") || v.Bad {
@@ -125,8 +125,9 @@ func TestVerdictShedIsNotBad(t *testing.T) {
 				failed += n
 			}
 			r := &result.Results{Schema: result.Schema, Runs: []result.Run{{
-				Target: "reject", Concurrency: 10, Requests: 10, OK: 10 - failed, Failed: failed,
-				Errors: tt.errors, OOMKilled: tt.oom, PeakRSSBytes: 90 << 20,
+				Target: "reject", Concurrency: 10,
+				Client:    result.Client{Requests: 10, OK: 10 - failed, Failed: failed, Errors: tt.errors},
+				OOMKilled: tt.oom, PeakRSSBytes: 90 << 20,
 			}}}
 			v := Verdicts(r)[0]
 			if v.Bad != tt.bad || v.Shed != tt.shed || !strings.Contains(v.Text, tt.contains) {
@@ -167,8 +168,8 @@ func TestPlainTicks(t *testing.T) {
 func TestTableShowsCgroupAnon(t *testing.T) {
 	t.Parallel()
 	r := &result.Results{Schema: result.Schema, Runs: []result.Run{
-		{Target: "tree", Concurrency: 8, Requests: 1, OK: 1, PeakRSSBytes: 512 << 20, PeakRSSSource: "cgroup", CgroupPeakBytes: 512 << 20, CgroupAnonPeakBytes: 300 << 20},
-		{Target: "one", Concurrency: 8, Requests: 1, OK: 1, PeakRSSBytes: 20 << 20, PeakRSSSource: "vmhwm", CgroupAnonPeakBytes: 19 << 20},
+		{Target: "tree", Concurrency: 8, Client: result.Client{Requests: 1, OK: 1}, PeakRSSBytes: 512 << 20, PeakRSSSource: "cgroup", CgroupPeakBytes: 512 << 20, CgroupAnonPeakBytes: 300 << 20},
+		{Target: "one", Concurrency: 8, Client: result.Client{Requests: 1, OK: 1}, PeakRSSBytes: 20 << 20, PeakRSSSource: "vmhwm", CgroupAnonPeakBytes: 19 << 20},
 	}}
 	md := string(Markdown(r))
 	if !strings.Contains(md, "| 512.0 | cgroup (anon 300.0) |") || !strings.Contains(md, "| 20.0 | vmhwm |") {
@@ -225,7 +226,7 @@ func TestHTMLEscapesData(t *testing.T) {
 	t.Parallel()
 	evil := `<script>alert("x")</script>`
 	r := &result.Results{Schema: result.Schema, Scenario: result.Scenario{Name: evil, File: evil}}
-	r.Runs = []result.Run{{Target: evil, Concurrency: 1, Requests: 1, OK: 1, HeapTop: []result.HeapFunc{{Func: evil, InuseBytes: 1}}, Log: `"><img src=x onerror=alert(1)>`}}
+	r.Runs = []result.Run{{Target: evil, Concurrency: 1, Client: result.Client{Requests: 1, OK: 1}, HeapTop: []result.HeapFunc{{Func: evil, InuseBytes: 1}}, Log: `"><img src=x onerror=alert(1)>`}}
 	figs, err := Figures(r, t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,7 @@ func verdict(r *result.Results, tg string) Verdict {
 		return v
 	}
 	first, last := peaks[0], peaks[len(peaks)-1]
+	perClient, _ := r.PeakSlope(tg)
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range peaks {
 		lo, hi = math.Min(lo, p.med), math.Max(hi, p.med)
@@ -67,10 +68,10 @@ func verdict(r *result.Results, tg string) Verdict {
 		}
 	case len(peaks) == 1:
 		v.Text = fmt.Sprintf("%s: peak %.1f MiB at %s", tg, first.med/mib, clients(first.level))
-	case flat(slope(peaks)*(last.level-first.level), lo):
+	case flat(perClient*(last.level-first.level), lo):
 		v.Text = fmt.Sprintf("%s: peak flat within %.1f MiB (%.1f–%.1f MiB) from %g to %s", tg, (hi-lo)/mib, lo/mib, hi/mib, first.level, clients(last.level))
 	default:
-		v.Text = fmt.Sprintf("%s: peak grows from %.1f MiB at %s to %.1f MiB at %s (%.2f MiB per extra client)", tg, first.med/mib, clients(first.level), last.med/mib, clients(last.level), slope(peaks)/mib)
+		v.Text = fmt.Sprintf("%s: peak grows from %.1f MiB at %s to %.1f MiB at %s (%.2f MiB per extra client)", tg, first.med/mib, clients(first.level), last.med/mib, clients(last.level), perClient/mib)
 	}
 	if f, shed := failures(r, tg); f != "" {
 		v.Text += "; " + f
@@ -99,16 +100,6 @@ func served(r *result.Results, tg string) string {
 	if aborted > 0 {
 		s += fmt.Sprintf(" (%d more aborted by the client on purpose)", aborted)
 	}
-	return s
-}
-
-// slope is bytes per extra client, fitted over the levels' medians.
-func slope(peaks []stat) float64 {
-	xs, ys := make([]float64, len(peaks)), make([]float64, len(peaks))
-	for i, p := range peaks {
-		xs[i], ys[i] = p.level, p.med
-	}
-	s, _ := result.Slope(xs, ys)
 	return s
 }
 
@@ -153,7 +144,7 @@ func failures(r *result.Results, tg string) (string, bool) {
 }
 
 // shedKind is the error kind of a request answered 503 Service Unavailable.
-const shedKind = "status_503"
+var shedKind = result.StatusOutcome(503)
 
 // kindList prints error counts by kind, largest first.
 func kindList(kinds map[string]int64) string {

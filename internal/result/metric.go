@@ -3,7 +3,7 @@ package result
 // OKRatio is the share of the requests meant to complete that did: aborted
 // (on purpose) and cut-off (still running at the end) requests are left
 // out. It is 1 when there was nothing to complete.
-func (r Run) OKRatio() float64 {
+func (r Client) OKRatio() float64 {
 	n := r.Requests - r.Aborted - r.CutOff
 	if n <= 0 {
 		return 1
@@ -12,7 +12,7 @@ func (r Run) OKRatio() float64 {
 }
 
 // MBps is the body throughput in megabytes (10^6) per second.
-func (r Run) MBps() float64 {
+func (r Client) MBps() float64 {
 	if r.DurationS <= 0 {
 		return 0
 	}
@@ -42,4 +42,18 @@ func Slope(x, y []float64) (float64, bool) {
 		return 0, false
 	}
 	return num / den, true
+}
+
+// PeakSlope is the target's peak RSS per extra client: the slope of the
+// levels' median peaks over concurrency, and false with fewer than two
+// measured levels.
+func (r *Results) PeakSlope(target string) (float64, bool) {
+	var xs, ys []float64
+	for _, l := range r.Levels() {
+		m, ok := Median(r.Select(target, l), func(run Run) float64 { return float64(run.PeakRSSBytes) })
+		if ok {
+			xs, ys = append(xs, float64(l)), append(ys, m)
+		}
+	}
+	return Slope(xs, ys)
 }

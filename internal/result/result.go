@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/floodharness/harness/internal/fault"
 )
 
 // Schema names this format; bump it when a field changes meaning.
@@ -53,6 +55,38 @@ type Run struct {
 	// healthy); the numbers below are then zero.
 	Error string `json:"error,omitempty"`
 
+	// Client is what the load driver saw; its fields sit at the top level
+	// of a run in JSON.
+	Client
+
+	PeakRSSBytes        int64      `json:"peak_rss_bytes"`
+	PeakRSSSource       PeakSource `json:"peak_rss_source"`
+	SampledPeakRSSBytes int64      `json:"sampled_peak_rss_bytes"`
+	IdleRSSBytes        int64      `json:"idle_rss_bytes"`
+	CgroupPeakBytes     int64      `json:"cgroup_peak_bytes"` // includes page cache; 0 without a cgroup
+	// CgroupAnonPeakBytes is the highest anonymous memory the sampler saw
+	// charged to the cgroup (memory.stat anon, v1 rss): the RSS-like part
+	// of CgroupPeakBytes, sampled, so it can miss a short peak.
+	CgroupAnonPeakBytes int64   `json:"cgroup_anon_peak_bytes"`
+	MemoryLimitBytes    int64   `json:"memory_limit_bytes"`
+	MemoryLimitBy       LimitBy `json:"memory_limit_by"`
+	OOMKilled           bool    `json:"oom_killed"`
+	Exit                Exit    `json:"exit"`
+	// Restarts and RestartGapS record chaos.restart_after: how often the
+	// target was killed and restarted, and for how long it was unreachable.
+	Restarts    int     `json:"restarts,omitempty"`
+	RestartGapS float64 `json:"restart_gap_s,omitempty"`
+
+	HeapProfile   string     `json:"heap_profile"`    // relative to the run directory
+	HeapProfileAt HeapMode   `json:"heap_profile_at"` // peak or end
+	HeapTop       []HeapFunc `json:"heap_top"`
+	RSSSeries     string     `json:"rss_series"`
+	Log           string     `json:"log"`
+}
+
+// Client is what one flood's load driver saw, from the client's side. A
+// results.json run and `harness load --json` write it with the same names.
+type Client struct {
 	Requests      int64            `json:"requests"`
 	OK            int64            `json:"ok"`
 	Failed        int64            `json:"failed"`
@@ -66,37 +100,15 @@ type Run struct {
 	DurationS     float64          `json:"duration_s"`
 	LatencyMs     Latency          `json:"latency_ms"`
 
-	PeakRSSBytes        int64  `json:"peak_rss_bytes"`
-	PeakRSSSource       string `json:"peak_rss_source"` // vmhwm, cgroup or sampled
-	SampledPeakRSSBytes int64  `json:"sampled_peak_rss_bytes"`
-	IdleRSSBytes        int64  `json:"idle_rss_bytes"`
-	CgroupPeakBytes     int64  `json:"cgroup_peak_bytes"` // includes page cache; 0 without a cgroup
-	// CgroupAnonPeakBytes is the highest anonymous memory the sampler saw
-	// charged to the cgroup (memory.stat anon, v1 rss): the RSS-like part
-	// of CgroupPeakBytes, sampled, so it can miss a short peak.
-	CgroupAnonPeakBytes int64  `json:"cgroup_anon_peak_bytes"`
-	MemoryLimitBytes    int64  `json:"memory_limit_bytes"`
-	MemoryLimitBy       string `json:"memory_limit_by"` // cgroup, watchdog or "" without a limit
-	OOMKilled           bool   `json:"oom_killed"`
-	Exit                Exit   `json:"exit"`
-	// Restarts and RestartGapS record chaos.restart_after: how often the
-	// target was killed and restarted, and for how long it was unreachable.
-	Restarts    int     `json:"restarts,omitempty"`
-	RestartGapS float64 `json:"restart_gap_s,omitempty"`
-
-	HeapProfile   string     `json:"heap_profile"`    // relative to the run directory
-	HeapProfileAt string     `json:"heap_profile_at"` // peak or end
-	HeapTop       []HeapFunc `json:"heap_top"`
-	RSSSeries     string     `json:"rss_series"`
-	Log           string     `json:"log"`
-
+	// ClientCPUS is the CPU time the harness spent producing the load (for
+	// k6, the harness's own, not k6's), and ClientPeakRSSBytes its peak RSS.
 	ClientCPUS         float64 `json:"client_cpu_s"`
 	ClientPeakRSSBytes int64   `json:"client_peak_rss_bytes"`
 
 	// Driver is "k6" when k6 produced the load (absent for the built-in
 	// client); DriverExit is k6's exit code (99: its thresholds failed) and
 	// DriverLog its output. With k6, bytes_received is k6's data_received
-	// (headers included) and client_* are the harness's, not k6's.
+	// (headers included).
 	Driver     string `json:"driver,omitempty"`
 	DriverExit int    `json:"driver_exit,omitempty"`
 	DriverLog  string `json:"driver_log,omitempty"`
@@ -123,15 +135,15 @@ type HeapFunc struct {
 }
 
 // BadInputError is a results file that cannot be used: unreadable, not
-// JSON, or of another schema. It carries exit code 2.
+// JSON, or of another schema.
 type BadInputError struct {
 	Path string
 	Err  error
 }
 
-func (e *BadInputError) Error() string { return fmt.Sprintf("%s: %v", e.Path, e.Err) }
-func (e *BadInputError) Unwrap() error { return e.Err }
-func (e *BadInputError) ExitCode() int { return 2 }
+func (e *BadInputError) Error() string         { return fmt.Sprintf("%s: %v", e.Path, e.Err) }
+func (e *BadInputError) Unwrap() error         { return e.Err }
+func (e *BadInputError) FaultKind() fault.Kind { return fault.BadInput }
 
 // Write stores r at path atomically: readers see the old file or the new
 // one, never half of either.
@@ -232,9 +244,15 @@ func Median(runs []Run, f func(Run) float64) (float64, bool) {
 	if len(v) == 0 {
 		return 0, false
 	}
-	slices.Sort(v)
-	if n := len(v); n%2 == 1 {
-		return v[n/2], true
+	return MedianOf(v), true
+}
+
+// MedianOf is the median of v, which must not be empty; v is not changed.
+func MedianOf(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
 	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2, true
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -21,8 +22,8 @@ func sample() *Results {
 		StartedAt: now, FinishedAt: &now,
 		Host: Host{CPUs: 2, MemBytes: 24 << 30, Kernel: "6.1", Go: "go1.26.8", Cgroup: "v1"},
 		Runs: []Run{
-			{Target: "streamed", Concurrency: 8, Repeat: 0, PeakRSSBytes: 9 << 20, Errors: map[string]int64{}},
-			{Target: "buffered", Concurrency: 1, Repeat: 0, PeakRSSBytes: 40 << 20, Errors: map[string]int64{"truncated": 2}},
+			{Target: "streamed", Concurrency: 8, Repeat: 0, PeakRSSBytes: 9 << 20, Client: Client{Errors: map[string]int64{}}},
+			{Target: "buffered", Concurrency: 1, Repeat: 0, PeakRSSBytes: 40 << 20, Client: Client{Errors: map[string]int64{"truncated": 2}}},
 			{Target: "buffered", Concurrency: 8, Repeat: 1, PeakRSSBytes: 300 << 20},
 			{Target: "buffered", Concurrency: 8, Repeat: 0, PeakRSSBytes: 200 << 20},
 			{Target: "buffered", Concurrency: 8, Repeat: 2, Error: "never healthy"},
@@ -64,7 +65,7 @@ func TestReadRejects(t *testing.T) {
 		}
 		_, err := Read(p)
 		var bad *BadInputError
-		if !errors.As(err, &bad) || bad.ExitCode() != 2 || !strings.Contains(err.Error(), p) {
+		if !errors.As(err, &bad) || fault.KindOf(bad) != fault.BadInput || !strings.Contains(err.Error(), p) {
 			t.Errorf("%s: Read = %v, want a BadInputError naming the file", name, err)
 		}
 	}
@@ -94,11 +95,11 @@ func TestSelectAndMedian(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	run := Run{Requests: 90, OK: 81, Aborted: 9, BytesReceived: 50e6, DurationS: 2}
+	run := Run{Client: Client{Requests: 90, OK: 81, Aborted: 9, BytesReceived: 50e6, DurationS: 2}}
 	if got := run.OKRatio(); got != 1 {
 		t.Errorf("OKRatio with 81 ok and 9 aborted of 90 = %v, want 1", got)
 	}
-	if got := (Run{Requests: 10, OK: 5}).OKRatio(); got != 0.5 {
+	if got := (Run{Client: Client{Requests: 10, OK: 5}}).OKRatio(); got != 0.5 {
 		t.Errorf("OKRatio 5/10 = %v", got)
 	}
 	if got := (Run{}).OKRatio(); got != 1 {

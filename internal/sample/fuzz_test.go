@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"runtime/pprof"
 	"testing"
+
+	"github.com/floodharness/harness/internal/result"
 )
 
 // Heap profiles and heap tops come from the target over HTTP: whatever
@@ -44,7 +46,7 @@ func FuzzJSONHeapTop(f *testing.F) {
 	})
 }
 
-func checkTop(t *testing.T, top []HeapFunc, n int) {
+func checkTop(t *testing.T, top []result.HeapFunc, n int) {
 	t.Helper()
 	if len(top) > n {
 		t.Fatalf("%d entries, asked for %d", len(top), n)
@@ -54,17 +56,4 @@ func checkTop(t *testing.T, top []HeapFunc, n int) {
 			t.Fatalf("top %+v: want positive amounts, largest first", top)
 		}
 	}
-}
-
-// /proc/PID/status is read for every sample: a garbled or truncated file is
-// an error, never a panic or a negative size.
-func FuzzParseStatus(f *testing.F) {
-	f.Add([]byte("Name:\tx\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n"))
-	f.Add([]byte("VmHWM:\tlots kB\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := parseStatus(data)
-		if err == nil && (st.RSS < 0 || st.HWM < 0) {
-			t.Fatalf("parseStatus(%q) = %+v", data, st)
-		}
-	})
 }

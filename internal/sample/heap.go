@@ -10,14 +10,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/floodharness/harness/internal/result"
 	"github.com/google/pprof/profile"
 )
-
-// HeapFunc is one line of a heap top: in-use bytes attributed to a function.
-type HeapFunc struct {
-	Func       string `json:"func"`
-	InuseBytes int64  `json:"inuse_bytes"`
-}
 
 // FetchHeap downloads a heap profile (pprof, or a JSON heap top) from url. The profile's figures
 // describe the Go heap at the last GC, sampled every 512 KiB on average: it
@@ -45,8 +40,8 @@ func FetchHeap(ctx context.Context, url string) ([]byte, error) {
 // JSONHeapTop reads a heap top that a non-Go target computed itself, such
 // as a Python app's tracemalloc: [{"func": "app.py:42", "inuse_bytes": N}],
 // largest first, at most n of them.
-func JSONHeapTop(data []byte, n int) ([]HeapFunc, error) {
-	var top []HeapFunc
+func JSONHeapTop(data []byte, n int) ([]result.HeapFunc, error) {
+	var top []result.HeapFunc
 	if err := json.Unmarshal(data, &top); err != nil {
 		return nil, fmt.Errorf("parse heap top: %w", err)
 	}
@@ -57,7 +52,7 @@ func JSONHeapTop(data []byte, n int) ([]HeapFunc, error) {
 // HeapTop parses a heap profile and returns the n functions holding the
 // most in-use bytes, each allocation charged to the innermost frame outside
 // the Go runtime (runtime.growslice tells nobody anything).
-func HeapTop(data []byte, n int) ([]HeapFunc, error) {
+func HeapTop(data []byte, n int) ([]result.HeapFunc, error) {
 	p, err := profile.Parse(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("parse heap profile: %w", err)
@@ -77,9 +72,9 @@ func HeapTop(data []byte, n int) ([]HeapFunc, error) {
 			by[allocSite(s)] += v
 		}
 	}
-	top := make([]HeapFunc, 0, len(by))
+	top := make([]result.HeapFunc, 0, len(by))
 	for f, v := range by {
-		top = append(top, HeapFunc{Func: f, InuseBytes: v})
+		top = append(top, result.HeapFunc{Func: f, InuseBytes: v})
 	}
 	sort.Slice(top, func(i, j int) bool {
 		if top[i].InuseBytes != top[j].InuseBytes {

@@ -1,3 +1,6 @@
+// Package sample measures a target's memory from outside: RSS of its process
+// tree over time, the kernel's own peak, and heap profiles. It reads; it
+// never starts, stops or loads a target.
 package sample
 
 import (
@@ -7,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/floodharness/harness/internal/proc"
 	"github.com/shirou/gopsutil/v4/process"
 )
 
@@ -119,7 +123,7 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 		}
 		smp.RSS += int64(mi.RSS)
 		smp.Procs++
-		if st, err := ReadStatus(int(p.Pid)); err == nil {
+		if st, err := proc.ReadStatus(int(p.Pid)); err == nil {
 			smp.HWM += st.HWM
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/fault"
 	"gopkg.in/yaml.v3"
 )
 
@@ -32,8 +33,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
 }
 
-// ExitCode makes every scenario problem a usage error (exit 2).
-func (e *Error) ExitCode() int { return 2 }
+// FaultKind makes every scenario problem bad input.
+func (e *Error) FaultKind() fault.Kind { return fault.BadInput }
 
 // decoder walks a YAML node tree into Go values strictly: every mapping key
 // must name a field, and each problem is recorded with its line and path

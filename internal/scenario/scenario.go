@@ -20,7 +20,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/floodharness/harness/internal/load"
+	"github.com/floodharness/harness/internal/loopback"
+	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/units"
 )
 
@@ -51,9 +52,9 @@ type Scenario struct {
 	// Script is the k6 script for driver k6. It gets TARGET_URL,
 	// TARGET_PORT, TARGET_NAME, VUS (the level) and DURATION as -e variables.
 	Script string `yaml:"script"`
-	// Segments is this machine's k6 execution segment (e.g. "0:1/2") when
+	// Segment is this machine's k6 execution segment (e.g. "0:1/2") when
 	// the same script runs split over several machines.
-	Segments string `yaml:"segments"`
+	Segment string `yaml:"segments"`
 	// K6 is the k6 binary (default bin/k6, else k6 on PATH).
 	K6 string `yaml:"k6"`
 
@@ -77,7 +78,7 @@ type Request struct {
 	// Path is the request path and query (default /export).
 	Path string `yaml:"path"`
 	// Validate checks bodies while streaming: none, json, ndjson or csv.
-	Validate string `yaml:"validate"`
+	Validate result.BodyCheck `yaml:"validate"`
 	// Timeout is the longest wait for the next byte before a response
 	// counts as stalled (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
@@ -112,7 +113,7 @@ type Memory struct {
 	Limit units.Bytes `yaml:"limit"`
 	// HeapProfile is when to fetch a heap profile: peak, end or off
 	// (default peak; only for targets with pprof).
-	HeapProfile string `yaml:"heap_profile"`
+	HeapProfile result.HeapMode `yaml:"heap_profile"`
 }
 
 // Target is one server under test.
@@ -300,15 +301,15 @@ func (s *Scenario) setDefaults() {
 		s.Request.Path = "/export"
 	}
 	if s.Request.Validate == "" {
-		s.Request.Validate = "none"
+		s.Request.Validate = result.CheckNone
 	}
 	if s.Client.Model == "" {
 		s.Client.Model = "closed"
 	}
 	if s.Driver == "" {
-		s.Driver = "harness"
+		s.Driver = result.DriverBuiltin
 	}
-	if s.Driver == "k6" && s.K6 == "" {
+	if s.Driver == result.DriverK6 && s.K6 == "" {
 		s.K6 = "k6"
 		if _, err := os.Stat("bin/k6"); err == nil {
 			s.K6 = "bin/k6"
@@ -318,7 +319,7 @@ func (s *Scenario) setDefaults() {
 		s.Client.AbortFraction = 1
 	}
 	if s.Memory.HeapProfile == "" {
-		s.Memory.HeapProfile = "peak"
+		s.Memory.HeapProfile = result.HeapPeak
 	}
 	for i := range s.Targets {
 		t := &s.Targets[i]
@@ -387,7 +388,7 @@ func (s *Scenario) validate(d *decoder) error {
 	if !strings.HasPrefix(s.Request.Path, "/") {
 		bad("request.path", "want a path starting with /, got %q", s.Request.Path)
 	}
-	if !slices.Contains([]string{"none", "json", "ndjson", "csv"}, s.Request.Validate) {
+	if !slices.Contains(result.BodyChecks(), s.Request.Validate) {
 		bad("request.validate", "want none, json, ndjson or csv, got %q", s.Request.Validate)
 	}
 	switch s.Client.Model {
@@ -405,10 +406,10 @@ func (s *Scenario) validate(d *decoder) error {
 	if r := s.Chaos.RestartAfter; r > 0 && r >= s.Warmup+s.Duration {
 		bad("chaos.restart_after", "%v is not inside the flood (warmup + duration = %v)", r, s.Warmup+s.Duration)
 	}
-	if s.Chaos.RestartAfter > 0 && s.Driver != "harness" {
+	if s.Chaos.RestartAfter > 0 && s.Driver != result.DriverBuiltin {
 		bad("chaos.restart_after", "chaos needs the harness driver")
 	}
-	if s.Client.Resume && s.Request.Validate == "none" {
+	if s.Client.Resume && s.Request.Validate == result.CheckNone {
 		bad("client.resume", "resume needs request.validate (json, ndjson or csv): the row ids say where to continue")
 	}
 	if f := s.Client.AbortFraction; f < 0 || f > 1 {
@@ -420,15 +421,15 @@ func (s *Scenario) validate(d *decoder) error {
 	if l := s.Memory.Limit; l != 0 && l < 8<<20 {
 		bad("memory.limit", "%v is too small to start a server; want 0 (no cap) or at least 8MiB", l)
 	}
-	if !slices.Contains([]string{"peak", "end", "off"}, s.Memory.HeapProfile) {
+	if !slices.Contains(result.HeapModes(), s.Memory.HeapProfile) {
 		bad("memory.heap_profile", "want peak, end or off, got %q", s.Memory.HeapProfile)
 	}
 	switch s.Driver {
-	case "harness":
-		if s.Script != "" || s.Segments != "" {
+	case result.DriverBuiltin:
+		if s.Script != "" || s.Segment != "" {
 			bad("script", "script and segments are for driver: k6")
 		}
-	case "k6":
+	case result.DriverK6:
 		if s.Script == "" {
 			bad("script", "driver k6 needs the k6 script to run")
 		}
@@ -456,7 +457,7 @@ func (s *Scenario) validate(d *decoder) error {
 		} else if !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }) {
 			bad(key+".command", "no argument contains {port}: the harness picks the port")
 		}
-		if !load.IsLoopback(t.Host) && !s.AllowRemote {
+		if !loopback.Host(t.Host) && !s.AllowRemote {
 			bad(key+".host", "%q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless the scenario sets allow_remote: true", t.Host)
 		}
 		if t.Path != "" && !strings.HasPrefix(t.Path, "/") {

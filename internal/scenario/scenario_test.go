@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/floodharness/harness/internal/fault"
 )
 
 const good = `name: t
@@ -75,7 +77,7 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 			var se *Error
-			if !errors.As(err, &se) || se.ExitCode() != 2 {
+			if !errors.As(err, &se) || fault.KindOf(se) != fault.BadInput {
 				t.Errorf("error %v does not carry exit code 2", err)
 			}
 		})

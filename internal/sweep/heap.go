@@ -20,7 +20,7 @@ type heapWatch struct {
 	ctx         context.Context
 	url         string // "" when the target has no heap endpoint or profiles are off
 	tracemalloc bool   // url answers a JSON heap top, not a pprof profile
-	mode        string
+	mode        result.HeapMode
 
 	mu      sync.Mutex
 	wg      sync.WaitGroup
@@ -32,10 +32,10 @@ type heapWatch struct {
 }
 
 // newHeapWatch watches tg's heap endpoint; url makes a path absolute.
-func newHeapWatch(ctx context.Context, tg scenario.Target, url func(path string) string, mode string, idle int64) *heapWatch {
+func newHeapWatch(ctx context.Context, tg scenario.Target, url func(path string) string, mode result.HeapMode, idle int64) *heapWatch {
 	h := &heapWatch{ctx: ctx, mode: mode, nextAt: idle + idle/4}
 	switch {
-	case mode == "off":
+	case mode == result.HeapOff:
 	case tg.Pprof != "":
 		h.url = url(tg.Pprof)
 	case tg.Tracemalloc != "":
@@ -46,7 +46,7 @@ func newHeapWatch(ctx context.Context, tg scenario.Target, url func(path string)
 
 // observe is called with every RSS sample.
 func (h *heapWatch) observe(rss int64) {
-	if h.url == "" || h.mode != "peak" {
+	if h.url == "" || h.mode != result.HeapPeak {
 		return
 	}
 	h.mu.Lock()
@@ -68,7 +68,7 @@ func (h *heapWatch) observe(rss int64) {
 }
 
 // top reads a fetched profile's heap top.
-func (h *heapWatch) top(b []byte, n int) ([]sample.HeapFunc, error) {
+func (h *heapWatch) top(b []byte, n int) ([]result.HeapFunc, error) {
 	if h.tracemalloc {
 		return sample.JSONHeapTop(b, n)
 	}
@@ -100,40 +100,45 @@ func (h *heapWatch) endURL() string {
 	return h.url + sep + "gc=1"
 }
 
+// heapProfile is the profile a run keeps: its file (relative to the run
+// directory), when it was taken, and its top functions.
+type heapProfile struct {
+	path string
+	at   result.HeapMode
+	top  []result.HeapFunc
+}
+
 // finish waits for a fetch in flight, takes one at the end if there is no
 // usable one yet (or the mode is "end") and the process serving now is
-// alive (dead is closed when it is not), and stores it with its top 10.
-func (h *heapWatch) finish(dir, label string, dead <-chan struct{}, run *result.Run) {
+// alive (dead is closed when it is not), and stores it under dir as
+// profiles/<name>.
+func (h *heapWatch) finish(dir, name string, dead <-chan struct{}) heapProfile {
 	if h.url == "" {
-		return
+		return heapProfile{}
 	}
 	h.wg.Wait()
-	at := "peak"
+	at := result.HeapPeak
 	if h.best == nil {
 		select {
 		case <-dead:
-			return // the target died (OOM): nothing left to ask
+			return heapProfile{} // the target died (OOM): nothing left to ask
 		default:
 		}
 		if b, err := sample.FetchHeap(h.ctx, h.endURL()); err == nil {
-			h.best, at = b, "end"
+			h.best, at = b, result.HeapEnd
 		}
 	}
 	if h.best == nil {
-		return
+		return heapProfile{}
 	}
 	ext := ".pb.gz"
 	if h.tracemalloc {
 		ext = ".tracemalloc.json"
 	}
-	name := filepath.Join("profiles", run.Target+"-"+label+ext)
-	if err := os.WriteFile(filepath.Join(dir, name), h.best, 0o644); err != nil {
-		return
+	hp := heapProfile{path: filepath.Join("profiles", name+ext), at: at}
+	if err := os.WriteFile(filepath.Join(dir, hp.path), h.best, 0o644); err != nil {
+		return heapProfile{}
 	}
-	run.HeapProfile, run.HeapProfileAt = name, at
-	if funcs, err := h.top(h.best, 10); err == nil {
-		for _, f := range funcs {
-			run.HeapTop = append(run.HeapTop, result.HeapFunc{Func: f.Func, InuseBytes: f.InuseBytes})
-		}
-	}
+	hp.top, _ = h.top(h.best, 10)
+	return hp
 }

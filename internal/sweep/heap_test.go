@@ -20,7 +20,7 @@ import (
 // query and how many requests came before), lets a heap watch see one RSS
 // sample well past idle and then finish, and returns the run and the query
 // of every fetch in order.
-func watchOnce(t *testing.T, tg scenario.Target, answer func(query string, n int) []byte) (result.Run, []string) {
+func watchOnce(t *testing.T, tg scenario.Target, answer func(query string, n int) []byte) (heapProfile, []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var queries []string
@@ -32,15 +32,14 @@ func watchOnce(t *testing.T, tg scenario.Target, answer func(query string, n int
 		w.Write(answer(r.URL.RawQuery, n))
 	}))
 	defer srv.Close()
-	h := newHeapWatch(context.Background(), tg, func(p string) string { return srv.URL + p }, "peak", 100)
+	h := newHeapWatch(context.Background(), tg, func(p string) string { return srv.URL + p }, result.HeapPeak, 100)
 	h.observe(1000) // well past idle: one fetch during the flood
 	h.wg.Wait()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "profiles"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run := result.Run{Target: tg.Name}
-	h.finish(dir, "c1-r0", make(chan struct{}), &run)
+	run := h.finish(dir, tg.Name+"-c1-r0", make(chan struct{}))
 	mu.Lock()
 	defer mu.Unlock()
 	return run, queries
@@ -70,8 +69,8 @@ func TestHeapWatchSkipsEmptyProfiles(t *testing.T) {
 		}
 		return []byte(`[{"func":"app.py:7","inuse_bytes":4096}]`)
 	})
-	if len(queries) != 2 || run.HeapProfileAt != "end" || len(run.HeapTop) != 1 || run.HeapTop[0].Func != "app.py:7" {
-		t.Errorf("%d fetches, profile at %q, top %+v; want the empty peak profile passed over for one at the end", len(queries), run.HeapProfileAt, run.HeapTop)
+	if len(queries) != 2 || run.at != result.HeapEnd || len(run.top) != 1 || run.top[0].Func != "app.py:7" {
+		t.Errorf("%d fetches, profile at %q, top %+v; want the empty peak profile passed over for one at the end", len(queries), run.at, run.top)
 	}
 }
 
@@ -80,8 +79,8 @@ func TestHeapWatchKeepsTheProfileAtThePeak(t *testing.T) {
 	t.Parallel()
 	prof := goHeapProfile(t)
 	run, queries := watchOnce(t, scenario.Target{Name: "go", Pprof: "/heap"}, func(string, int) []byte { return prof })
-	if len(queries) != 1 || run.HeapProfileAt != "peak" || len(run.HeapTop) == 0 {
-		t.Errorf("%d fetches, profile at %q, top %d entries; want the peak profile kept", len(queries), run.HeapProfileAt, len(run.HeapTop))
+	if len(queries) != 1 || run.at != result.HeapPeak || len(run.top) == 0 {
+		t.Errorf("%d fetches, profile at %q, top %d entries; want the peak profile kept", len(queries), run.at, len(run.top))
 	}
 }
 
@@ -97,7 +96,7 @@ func TestHeapWatchForcesGCOnlyAfterTheFlood(t *testing.T) {
 		}
 		return []byte("not yet a profile")
 	})
-	if len(queries) != 2 || queries[0] != "debug=0" || queries[1] != "debug=0&gc=1" || run.HeapProfileAt != "end" || len(run.HeapTop) == 0 {
-		t.Errorf("queries %q, profile at %q, top %d entries; want a plain fetch during the flood and gc=1 after it", queries, run.HeapProfileAt, len(run.HeapTop))
+	if len(queries) != 2 || queries[0] != "debug=0" || queries[1] != "debug=0&gc=1" || run.at != result.HeapEnd || len(run.top) == 0 {
+		t.Errorf("queries %q, profile at %q, top %d entries; want a plain fetch during the flood and gc=1 after it", queries, run.at, len(run.top))
 	}
 }

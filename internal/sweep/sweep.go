@@ -17,12 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
-	"github.com/floodharness/harness/internal/usage"
+	"github.com/floodharness/harness/internal/units"
 )
 
 // Options configure a sweep.
@@ -33,22 +34,75 @@ type Options struct {
 	Dir string
 	// Cgroups is where memory caps are made (launch.SystemCgroups()).
 	Cgroups launch.CgroupFS
+	// Programs says which binaries "harness" means in a target's command.
+	Programs Programs
 	// Logf receives one line per event; Progress, when set, a status line
 	// about once a second during each flood.
 	Logf     func(format string, args ...any)
 	Progress func(line string)
 }
 
+// Programs are the harness's own binaries, as a target's command may name
+// them: "harness" is Self, and "harness serve" runs Serve instead when it is
+// set — the lean server that links no plotting or reports, so a reference
+// server's memory is the export's, not the tool's.
+type Programs struct {
+	Self  string // the harness binary (os.Executable())
+	Serve string // harness-serve, or "" to run Self serve
+}
+
+// SelfPrograms finds the harness's binaries: this executable, and
+// harness-serve beside it if it is there.
+func SelfPrograms() Programs {
+	self, err := os.Executable()
+	if err != nil {
+		return Programs{Self: "harness"}
+	}
+	return ProgramsIn(filepath.Dir(self), self)
+}
+
+// ProgramsIn is the programs of a harness binary self with its lean
+// siblings in dir.
+func ProgramsIn(dir, self string) Programs {
+	p := Programs{Self: self}
+	if st, err := os.Stat(filepath.Join(dir, "harness-serve")); err == nil && st.Mode().IsRegular() {
+		p.Serve = filepath.Join(dir, "harness-serve")
+	}
+	return p
+}
+
+// resolve replaces "harness" (and "harness serve") in argv by the binary
+// that runs it; other commands are returned as they are.
+func (p Programs) resolve(argv []string) []string {
+	if len(argv) == 0 || argv[0] != "harness" {
+		return argv
+	}
+	if len(argv) > 1 && argv[1] == "serve" && p.Serve != "" {
+		return append([]string{p.Serve}, argv[2:]...)
+	}
+	self := p.Self
+	if self == "" {
+		self = "harness"
+	}
+	return append([]string{self}, argv[1:]...)
+}
+
 // FailedError reports runs that could not measure; the sweep went on past
-// them. Its exit code is 3.
+// them.
 type FailedError struct{ Failed []string }
 
 func (e *FailedError) Error() string {
 	return fmt.Sprintf("%d run(s) could not measure: %s", len(e.Failed), strings.Join(e.Failed, "; "))
 }
 
-// ExitCode implements the CLI's exit-code contract.
-func (e *FailedError) ExitCode() int { return 3 }
+// FaultKind makes runs that could not measure a failed run.
+func (e *FailedError) FaultKind() fault.Kind { return fault.RunFailed }
+
+// DefaultDir is where a run of sc started at t goes when no directory is
+// given: reports/<time>-<scenario name>.
+func DefaultDir(sc *scenario.Scenario, t time.Time) string {
+	return filepath.Join("reports", t.Format("20060102-150405")+"-"+sc.Name)
+}
 
 // ResultsPath is where a sweep in dir writes its results.
 func ResultsPath(dir string) string { return filepath.Join(dir, "results.json") }
@@ -107,42 +161,92 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	return res, nil
 }
 
-// measure performs one run: fresh target, idle reading, flood, stop.
+// measure performs one run: fresh target, idle reading, flood, stop. Each
+// step returns what it found; assemble makes the run from those values.
 func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int) result.Run {
 	m := &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d", level, rep)}
-	m.run = result.Run{
-		Target: tg.Name, Concurrency: level, Repeat: rep,
-		Errors:           map[string]int64{},
-		MemoryLimitBytes: int64(o.Scenario.Memory.Limit),
-		Log:              filepath.Join("logs", tg.Name+"-"+m.label+".log"),
-		HeapTop:          []result.HeapFunc{},
-	}
+	var parts parts
+	parts.log = filepath.Join("logs", tg.Name+"-"+m.label+".log")
 	p, err := launch.Start(ctx, m.spec())
 	if err != nil {
 		m.logf("%v", err)
-		m.run.Error = err.Error()
-		return m.run
+		return m.assemble(parts, err)
 	}
 	defer p.Stop() // also on panic: no target outlives the sweep
-	m.atRest(p)
+	parts.idle = idleRSS(p)
+	parts.limitBy = limitBy(int64(o.Scenario.Memory.Limit), p)
 
-	series, err := os.Create(filepath.Join(o.Dir, "series", tg.Name+"-"+m.label+".csv"))
+	parts.series = filepath.Join("series", tg.Name+"-"+m.label+".csv")
+	series, err := os.Create(filepath.Join(o.Dir, parts.series))
 	if err != nil {
-		m.run.Error = fmt.Sprintf("create series: %v", err)
-		return m.run
+		return m.assemble(parts, fmt.Errorf("create series: %w", err))
 	}
 	defer series.Close()
-	m.run.RSSSeries = filepath.Join("series", tg.Name+"-"+m.label+".csv")
 
-	w := m.watch(ctx, p, series)
+	w := m.watch(ctx, p, series, parts.idle, parts.limitBy)
 	m.logf("flooding %s", p.URL(o.Scenario.RequestPath(tg)))
-	lr, lerr := m.flood(ctx, p, w)
-	p, sum := w.stop(&m.run)
+	parts.client, parts.clientErr = m.flood(ctx, p, w)
+	parts.watched = w.stop()
+	p = parts.watched.serving
 	defer p.Stop() // the process serving now, after any chaos restart
-	w.heap.finish(o.Dir, m.label, p.Done(), &m.run)
-	ex, _ := p.Stop()
-	m.record(lr, lerr, sum, ex, w.fired.Load())
-	return m.run
+	parts.heap = w.heap.finish(o.Dir, tg.Name+"-"+m.label, p.Done())
+	parts.exit, _ = p.Stop()
+	run := m.assemble(parts, nil)
+	m.logOutcome(run)
+	return run
+}
+
+// parts is what the steps of one run found.
+type parts struct {
+	log, series string
+	idle        int64
+	limitBy     result.LimitBy
+	client      result.Client
+	clientErr   error
+	watched     watched
+	heap        heapProfile
+	exit        launch.Exit
+}
+
+// assemble is the one place a run is made: from what the steps found, or
+// from the error that stopped them.
+func (m *measurement) assemble(p parts, failed error) result.Run {
+	run := result.Run{
+		Target: m.tg.Name, Concurrency: m.level, Repeat: m.rep,
+		MemoryLimitBytes: int64(m.o.Scenario.Memory.Limit),
+		Log:              p.log,
+		HeapTop:          []result.HeapFunc{},
+	}
+	if failed != nil {
+		run.Error, run.Errors = failed.Error(), map[string]int64{}
+		return run
+	}
+	// On a driver error the client holds only what the driver knew (its
+	// log, the harness's own CPU and RSS); its counts are zero.
+	run.Client = p.client
+	if run.Errors == nil {
+		run.Errors = map[string]int64{}
+	}
+	switch {
+	case p.clientErr != nil:
+		run.Error = p.clientErr.Error()
+	case p.watched.restartErr != nil:
+		run.Error = fmt.Sprintf("restart: %v", p.watched.restartErr)
+	}
+	run.IdleRSSBytes, run.MemoryLimitBy = p.idle, p.limitBy
+	run.RSSSeries = p.series
+	sum := p.watched.sum
+	run.Exit = p.exit.Exit
+	run.OOMKilled = p.exit.OOMKilled() || p.watched.watchdogFired
+	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = p.exit.CgroupPeak, sum.Anon
+	run.SampledPeakRSSBytes = sum.Peak.RSS
+	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, p.exit)
+	run.Restarts, run.RestartGapS = p.watched.restarts, p.watched.gap.Seconds()
+	run.HeapProfile, run.HeapProfileAt = p.heap.path, p.heap.at
+	if p.heap.top != nil {
+		run.HeapTop = p.heap.top
+	}
+	return run
 }
 
 // measurement is one run in progress.
@@ -151,18 +255,28 @@ type measurement struct {
 	tg         scenario.Target
 	level, rep int
 	label      string
-	run        result.Run
 }
 
 func (m *measurement) logf(format string, args ...any) {
 	m.o.Logf("%s c=%d r=%d: "+format, append([]any{m.tg.Name, m.level, m.rep}, args...)...)
 }
 
+func (m *measurement) logOutcome(run result.Run) {
+	verdict := ""
+	switch {
+	case run.OOMKilled && run.MemoryLimitBy == result.LimitWatchdog:
+		verdict = fmt.Sprintf("  KILLED by the watchdog at %s", mib(run.MemoryLimitBytes))
+	case run.OOMKilled:
+		verdict = "  OOM-KILLED"
+	}
+	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
+}
+
 func (m *measurement) spec() launch.Spec {
 	sc, tg := m.o.Scenario, m.tg
 	return launch.Spec{
 		Name: tg.Name, Label: m.label,
-		Command: tg.Command, Env: tg.Env, Host: tg.Host,
+		Command: m.o.Programs.resolve(tg.Command), Env: tg.Env, Host: tg.Host,
 		Health: tg.Health, HealthTimeout: tg.HealthTimeout,
 		LogDir:      filepath.Join(m.o.Dir, "logs"),
 		MemoryLimit: int64(sc.Memory.Limit),
@@ -170,19 +284,27 @@ func (m *measurement) spec() launch.Spec {
 	}
 }
 
-// atRest reads the target's idle RSS and how its memory is capped.
-func (m *measurement) atRest(p *launch.Process) {
+// idleRSS is the target's tree's RSS at rest, before the flood.
+func idleRSS(p *launch.Process) int64 {
+	var n int64
 	for _, pr := range sample.Tree(p.PID()) {
 		if mi, err := pr.MemoryInfo(); err == nil {
-			m.run.IdleRSSBytes += int64(mi.RSS)
+			n += int64(mi.RSS)
 		}
 	}
-	if m.o.Scenario.Memory.Limit > 0 {
-		m.run.MemoryLimitBy = "cgroup"
-		if p.Cgroup == nil {
-			m.run.MemoryLimitBy = "watchdog"
-		}
+	return n
+}
+
+// limitBy decides, before the flood, how a limit is enforced on p: by
+// its cgroup when it has one, else by the watchdog.
+func limitBy(limit int64, p *launch.Process) result.LimitBy {
+	switch {
+	case limit <= 0:
+		return result.LimitNone
+	case p.Cgroup != nil:
+		return result.LimitCgroup
 	}
+	return result.LimitWatchdog
 }
 
 // watcher is everything that watches the target during a flood: the RSS
@@ -197,15 +319,25 @@ type watcher struct {
 	loadStop <-chan struct{} // ends the flood early: the target died
 }
 
-func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.File) *watcher {
+// watched is what the watcher saw, once stopped.
+type watched struct {
+	serving       *launch.Process // the process serving at the end
+	sum           sample.Summary  // what the samplers saw
+	watchdogFired bool
+	restarts      int
+	gap           time.Duration
+	restartErr    error
+}
+
+func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.File, idle int64, by result.LimitBy) *watcher {
 	sc := m.o.Scenario
-	w := &watcher{heap: newHeapWatch(ctx, m.tg, p.URL, sc.Memory.HeapProfile, m.run.IdleRSSBytes), loadStop: p.Done()}
+	w := &watcher{heap: newHeapWatch(ctx, m.tg, p.URL, sc.Memory.HeapProfile, idle), loadStop: p.Done()}
 	w.serving.Store(p)
 	var cg sample.Usage
 	if p.Cgroup != nil {
 		cg = p.Cgroup
 	}
-	watchdog := m.run.MemoryLimitBy == "watchdog"
+	watchdog := by == result.LimitWatchdog
 	opts := sample.Options{
 		PID: p.PID(), Interval: sc.Memory.SampleInterval, Cgroup: cg, Series: series,
 		OnSample: func(s sample.Sample) {
@@ -223,62 +355,39 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 	return w
 }
 
-// stop ends the watching, notes any restarts in run, and returns the
-// process serving at the end and what the samplers saw.
-func (w *watcher) stop(run *result.Run) (*launch.Process, sample.Summary) {
+// stop ends the watching and returns what it saw.
+func (w *watcher) stop() watched {
 	if w.chaos == nil {
-		return w.serving.Load(), w.smp.Stop()
+		return watched{serving: w.serving.Load(), sum: w.smp.Stop(), watchdogFired: w.fired.Load()}
 	}
 	p, sum := w.chaos.finish()
-	run.Restarts, run.RestartGapS = w.chaos.restarts, w.chaos.gap.Seconds()
-	if w.chaos.err != nil {
-		run.Error = fmt.Sprintf("restart: %v", w.chaos.err)
-	}
-	return p, sum
+	return watched{serving: p, sum: sum, watchdogFired: w.fired.Load(),
+		restarts: w.chaos.restarts, gap: w.chaos.gap, restartErr: w.chaos.err}
 }
 
-// flood produces the level's load with the scenario's driver, and records
-// the client's own CPU time and peak RSS.
-func (m *measurement) flood(ctx context.Context, p *launch.Process, w *watcher) (*load.Result, error) {
+// flood produces the level's load with the scenario's driver.
+func (m *measurement) flood(ctx context.Context, p *launch.Process, w *watcher) (result.Client, error) {
 	sc, tg := m.o.Scenario, m.tg
-	cpu0 := usage.Self()
-	usage.ResetPeakRSS()
-	defer func() {
-		m.run.ClientCPUS = usage.Self().Sub(cpu0).Seconds()
-		m.run.ClientPeakRSSBytes = usage.PeakRSS()
-	}()
-	if sc.Driver == "k6" {
-		return nil, runK6(ctx, m.o, tg, p, m.level, m.label, &m.run)
+	job := load.Job{
+		Options: loadOptions(sc, tg, p, m.level, w.loadStop, func(pr load.Progress) {
+			if m.o.Progress != nil {
+				m.o.Progress(fmt.Sprintf("%s c=%d r=%d  %5.1fs  %6.1f req/s  %7.1f MB/s  rss %s",
+					tg.Name, m.level, m.rep, pr.Elapsed.Seconds(), float64(pr.Requests)/pr.Elapsed.Seconds(),
+					float64(pr.Bytes)/pr.Elapsed.Seconds()/1e6, mib(w.smp.Latest().RSS)))
+			}
+		}),
+		Target: tg.Name, Port: p.Port,
+		Dir: m.o.Dir, LogName: filepath.Join("logs", tg.Name+"-"+m.label+"-k6"),
 	}
-	return load.Run(ctx, loadOptions(sc, tg, p, m.level, w.loadStop, func(pr load.Progress) {
-		if m.o.Progress != nil {
-			m.o.Progress(fmt.Sprintf("%s c=%d r=%d  %5.1fs  %6.1f req/s  %7.1f MB/s  rss %s",
-				tg.Name, m.level, m.rep, pr.Elapsed.Seconds(), float64(pr.Requests)/pr.Elapsed.Seconds(),
-				float64(pr.Bytes)/pr.Elapsed.Seconds()/1e6, mib(w.smp.Latest().RSS)))
-		}
-	}))
+	return load.Drive(ctx, driver(sc), job)
 }
 
-// record fills the run from what the flood, the samplers and the target's
-// exit said, and logs the outcome.
-func (m *measurement) record(lr *load.Result, lerr error, sum sample.Summary, ex launch.Exit, watchdogFired bool) {
-	run := &m.run
-	switch {
-	case lerr != nil:
-		run.Error = lerr.Error()
-	case lr != nil && run.Error == "":
-		fillLoad(run, lr)
+// driver is the scenario's load driver.
+func driver(sc *scenario.Scenario) load.Driver {
+	if sc.Driver == result.DriverK6 {
+		return load.K6{Bin: sc.K6, Script: sc.Script, Segment: sc.Segment}
 	}
-	run.Exit = result.Exit{Code: ex.Code, Signal: ex.Signal}
-	run.OOMKilled = ex.OOMKilled() || watchdogFired
-	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = ex.CgroupPeak, sum.Anon
-	run.SampledPeakRSSBytes = sum.Peak.RSS
-	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, ex)
-	verdict := ""
-	if run.OOMKilled {
-		verdict = "  OOM-KILLED"
-	}
-	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
+	return load.Builtin{}
 }
 
 // kernelPeak picks the peak a run reports, and names its source. One
@@ -286,14 +395,14 @@ func (m *measurement) record(lr *load.Result, lerr error, sum sample.Summary, ex
 // it survives an OOM kill), whichever is larger — the kernel's own peak. A
 // process tree under a cgroup: the cgroup's peak charge. Otherwise only the
 // sampler's maximum is left, and the source says so.
-func kernelPeak(sum sample.Summary, ex launch.Exit) (int64, string) {
+func kernelPeak(sum sample.Summary, ex launch.Exit) (int64, result.PeakSource) {
 	switch {
 	case sum.Peak.Procs <= 1:
-		return max(sum.HWM, ex.MaxRSS), "vmhwm"
+		return max(sum.HWM, ex.MaxRSS), result.PeakVmHWM
 	case ex.CgroupPeak > 0:
-		return ex.CgroupPeak, "cgroup"
+		return ex.CgroupPeak, result.PeakCgroup
 	default:
-		return sum.Peak.RSS, "sampled"
+		return sum.Peak.RSS, result.PeakSampled
 	}
 }
 
@@ -316,25 +425,7 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 	}
 }
 
-func fillLoad(run *result.Run, lr *load.Result) {
-	run.Requests, run.OK, run.Failed = lr.Requests, lr.OK, lr.Failed
-	run.Aborted, run.CutOff = lr.Aborted, lr.CutOff
-	run.BytesReceived, run.Rows, run.Resumes = lr.Bytes, lr.Rows, lr.Resumes
-	if len(lr.ResumedBy) > 0 {
-		run.ResumedBy = lr.ResumedBy
-	}
-	run.DurationS = lr.Elapsed.Seconds()
-	for k, v := range lr.Errors {
-		run.Errors[k] = v
-	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	run.LatencyMs = result.Latency{
-		P50: ms(lr.Latency.Quantile(0.50)), P90: ms(lr.Latency.Quantile(0.90)),
-		P99: ms(lr.Latency.Quantile(0.99)), Max: ms(lr.Latency.Max()),
-	}
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", units.MiB(b)) }
 
 func host(cg launch.CgroupFS) result.Host {
 	h := result.Host{CPUs: runtime.NumCPU(), Go: runtime.Version(), Cgroup: cg.Version()}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/result"
@@ -80,7 +81,7 @@ targets:
 	dir := t.TempDir()
 	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: launch.SystemCgroups(), Logf: t.Logf})
 	fe, ok := err.(*FailedError)
-	if !ok || fe.ExitCode() != 3 || len(fe.Failed) != 1 {
+	if !ok || fault.KindOf(fe) != fault.RunFailed || len(fe.Failed) != 1 {
 		t.Fatalf("Run error %v, want a FailedError for one run", err)
 	}
 	if len(res.Runs) != 2 || !strings.Contains(res.Runs[0].Error, "cannot open database") || res.Runs[1].Error != "" || res.Runs[1].OK == 0 {
@@ -248,7 +249,7 @@ func TestKernelPeak(t *testing.T) {
 		sum        sample.Summary
 		ex         launch.Exit
 		want       int64
-		wantSource string
+		wantSource result.PeakSource
 	}{
 		{"one process: VmHWM beats the sampled peak", one(100, 150), launch.Exit{MaxRSS: 120}, 150, "vmhwm"},
 		{"one process killed between samples: ru_maxrss", one(100, 150), launch.Exit{MaxRSS: 500}, 500, "vmhwm"},

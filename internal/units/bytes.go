@@ -102,3 +102,6 @@ func (b *Bytes) UnmarshalText(text []byte) error { return b.Set(string(text)) }
 
 // MarshalText prints the size in the form ParseBytes reads back exactly.
 func (b Bytes) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(b), 10)), nil }
+
+// MiB is n bytes in mebibytes, the unit every memory figure is shown in.
+func MiB[T int64 | float64](n T) float64 { return float64(n) / (1 << 20) }

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/floodharness/harness/internal/sample"
+	"github.com/floodharness/harness/internal/proc"
 )
 
 // CPU is user plus system CPU time.
@@ -29,7 +29,7 @@ func (c CPU) Sub(before CPU) time.Duration { return time.Duration(c - before) }
 // PeakRSS is this process's VmHWM in bytes (since the last ResetPeakRSS),
 // or 0 if it cannot be read.
 func PeakRSS() int64 {
-	st, err := sample.ReadStatus(os.Getpid())
+	st, err := proc.ReadStatus(os.Getpid())
 	if err != nil {
 		return 0
 	}

@@ -1,7 +1,4 @@
-// Package sample measures a target's memory from outside: RSS of its process
-// tree over time, the kernel's own peak, and heap profiles. It reads; it
-// never starts, stops or loads a target.
-package sample
+package proc
 
 import (
 	"bufio"
@@ -50,8 +47,8 @@ func parseStatus(b []byte) (Status, error) {
 			return Status{}, fmt.Errorf("status %s: unexpected value %q", key, val)
 		}
 		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-		if err != nil {
-			return Status{}, fmt.Errorf("status %s: %w", key, err)
+		if err != nil || kb < 0 || kb > 1<<40 {
+			return Status{}, fmt.Errorf("status %s: bad size %q", key, f[0])
 		}
 		*dst = kb << 10
 		seen++

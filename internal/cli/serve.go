@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"flag"
@@ -11,7 +11,8 @@ import (
 	"github.com/floodharness/harness/targets"
 )
 
-type serveOpts struct {
+// serveFlags are `serve`'s flags.
+type serveFlags struct {
 	cfg    targets.Config
 	source string
 	db     string
@@ -20,8 +21,9 @@ type serveOpts struct {
 	grace  time.Duration
 }
 
-func serveCmd(_ *env) *command {
-	o := serveOpts{cfg: targets.DefaultConfig()}
+// Serve is `serve`: run a reference server until SIGINT or SIGTERM.
+func Serve() *Command {
+	o := serveFlags{cfg: targets.DefaultConfig()}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&o.cfg.Impl, "impl", o.cfg.Impl, "how the export is built: "+strings.Join(targets.Impls(), "|"))
 	fs.StringVar(&o.cfg.Format, "format", o.cfg.Format, "default wire format: "+strings.Join(targets.Formats(), "|"))
@@ -38,44 +40,44 @@ func serveCmd(_ *env) *command {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1", "address to bind")
 	fs.IntVar(&o.port, "port", 0, "port to bind; 0 picks a free one")
 	fs.DurationVar(&o.grace, "grace", 5*time.Second, "how long requests in flight may finish after SIGTERM")
-	return &command{
-		fs:    fs,
-		usage: "run a reference server (buffered, streamed or batched export)",
-		fn:    func(e *env, args []string) error { return serve(e, o, args) },
+	return &Command{
+		FS:    fs,
+		Usage: "run a reference server (buffered, streamed or batched export)",
+		Run:   func(e *Env, args []string) error { return serve(e, o, args) },
 	}
 }
 
-func serve(e *env, o serveOpts, args []string) error {
+func serve(e *Env, o serveFlags, args []string) error {
 	if len(args) > 0 {
-		return usageErrorf("unexpected arguments %q", args)
+		return UsageErrorf("unexpected arguments %q", args)
 	}
 	switch o.source {
 	case "synthetic":
 	case "sqlite":
 		if o.db == "" {
-			return usageErrorf("--source sqlite needs --db PATH")
+			return UsageErrorf("--source sqlite needs --db PATH")
 		}
 		src, err := targets.OpenSQLite(o.db)
 		if err != nil {
-			return usageErrorf("%w", err)
+			return UsageErrorf("%w", err)
 		}
 		defer src.Close()
 		o.cfg.Source, o.cfg.Width = src, src.Width()
 	default:
-		return usageErrorf("--source %q: want synthetic or sqlite", o.source)
+		return UsageErrorf("--source %q: want synthetic or sqlite", o.source)
 	}
 	if o.port < 0 || o.port > 65535 {
-		return usageErrorf("--port %d: want 0..65535", o.port)
+		return UsageErrorf("--port %d: want 0..65535", o.port)
 	}
 	srv, err := targets.New(o.cfg)
 	if err != nil {
-		return usageErrorf("%w", err)
+		return UsageErrorf("%w", err)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.addr, strconv.Itoa(o.port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// The first stdout line is the contract with whoever started us.
-	fmt.Fprintf(e.stdout, "listening %s\n", ln.Addr())
-	return srv.Serve(e.ctx, ln, o.grace)
+	fmt.Fprintf(e.Stdout, "listening %s\n", ln.Addr())
+	return srv.Serve(e.Ctx, ln, o.grace)
 }

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/floodharness/harness/internal/load"
+	"github.com/floodharness/harness/internal/loopback"
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/units"
+)
+
+// loadFlags are `load`'s flags; Options is filled from them.
+type loadFlags struct {
+	options    load.Options
+	validate   string
+	readRate   units.Bytes
+	abortAfter units.Bytes
+	recvBuffer units.Bytes
+	asJSON     bool
+}
+
+// Load is `load`: flood one URL and print what the client saw.
+func Load() *Command {
+	var f loadFlags
+	o := &f.options
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.IntVar(&o.Concurrency, "c", 16, "concurrent clients (open model: most requests in flight)")
+	fs.DurationVar(&o.Duration, "d", 10*time.Second, "how long to flood")
+	fs.IntVar(&o.Total, "n", 0, "stop after this many requests in all (0: run for -d)")
+	fs.Float64Var(&o.Rate, "rate", 0, "open model: requests per second, latency from the intended send time")
+	fs.StringVar(&f.validate, "validate", string(result.CheckNone), "check bodies while streaming: "+joinChecks())
+	fs.Var(&f.readRate, "read-rate", "read each response at most this many bytes per second (e.g. 2MiB)")
+	fs.Var(&f.abortAfter, "abort-after", "hang up after this many body bytes (e.g. 1MiB)")
+	fs.Var(&f.recvBuffer, "recv-buffer", "SO_RCVBUF per connection (e.g. 64KiB)")
+	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for the next byte")
+	fs.DurationVar(&o.Grace, "grace", 5*time.Second, "time for requests in flight to finish after -d")
+	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON (the field names of a results.json run)")
+	return &Command{
+		FS:    fs,
+		Usage: "flood one URL ad hoc (loopback only) and print what the client saw",
+		Run:   func(e *Env, args []string) error { return runLoad(e, f, args) },
+	}
+}
+
+func joinChecks() string {
+	var s []string
+	for _, c := range result.BodyChecks() {
+		s = append(s, string(c))
+	}
+	return strings.Join(s, "|")
+}
+
+// LoadReport is what `load --json` prints: the client's figures under the
+// names a results.json run gives them, and two derived from them.
+type LoadReport struct {
+	URL         string `json:"url"`
+	Concurrency int    `json:"concurrency"`
+	result.Client
+	MBps      float64 `json:"mb_per_s"`
+	CPUSPerGB float64 `json:"client_cpu_s_per_gb"`
+}
+
+func runLoad(e *Env, f loadFlags, args []string) error {
+	if len(args) != 1 {
+		return UsageErrorf("want one URL, got %d arguments", len(args))
+	}
+	o := f.options
+	o.URL = args[0]
+	o.Validate = result.BodyCheck(f.validate)
+	o.ReadRate, o.AbortAfter, o.RecvBuffer = int64(f.readRate), int64(f.abortAfter), int(f.recvBuffer)
+	if o.AbortAfter > 0 {
+		o.AbortFraction = 1
+	}
+	if err := loopback.CheckURL(o.URL, false); err != nil {
+		return UsageErrorf("%w", err)
+	}
+	if !slices.Contains(result.BodyChecks(), o.Validate) {
+		return UsageErrorf("--validate %q: want %s", f.validate, joinChecks())
+	}
+	if o.Concurrency < 1 || o.Duration <= 0 || o.Total < 0 || o.Rate < 0 {
+		return UsageErrorf("want -c ≥ 1, -d > 0, -n ≥ 0 and --rate ≥ 0")
+	}
+	c, err := load.Drive(e.Ctx, load.Builtin{}, load.Job{Options: o})
+	if err != nil {
+		return UsageErrorf("%w", err)
+	}
+	rep := LoadReport{URL: o.URL, Concurrency: o.Concurrency, Client: c, MBps: c.MBps()}
+	if c.BytesReceived > 0 {
+		rep.CPUSPerGB = c.ClientCPUS / (float64(c.BytesReceived) / 1e9)
+	}
+	if f.asJSON {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep) // maps are written in key order: stable
+	}
+	printLoad(e, rep)
+	return nil
+}
+
+func printLoad(e *Env, r LoadReport) {
+	w := e.Stdout
+	fmt.Fprintf(w, "%s  c=%d  %.2fs\n", r.URL, r.Concurrency, r.DurationS)
+	fmt.Fprintf(w, "  requests  %d (ok %d, failed %d, aborted %d, cut off %d)\n", r.Requests, r.OK, r.Failed, r.Aborted, r.CutOff)
+	if len(r.Errors) > 0 {
+		kinds := make([]string, 0, len(r.Errors))
+		for k := range r.Errors {
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		for i, k := range kinds {
+			kinds[i] = fmt.Sprintf("%s %d", k, r.Errors[k])
+		}
+		fmt.Fprintf(w, "  failed    %s\n", strings.Join(kinds, ", "))
+	}
+	fmt.Fprintf(w, "  received  %.1f MB, %.1f MB/s", float64(r.BytesReceived)/1e6, r.MBps)
+	if r.Rows > 0 {
+		fmt.Fprintf(w, ", %d rows validated", r.Rows)
+	}
+	l := r.LatencyMs
+	fmt.Fprintf(w, "\n  latency   p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n", l.P50, l.P90, l.P99, l.Max)
+	fmt.Fprintf(w, "  client    %.2f CPU-s (%.2f CPU-s/GB), peak RSS %.1f MiB\n", r.ClientCPUS, r.CPUSPerGB, units.MiB(r.ClientPeakRSSBytes))
+}

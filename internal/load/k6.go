@@ -1,0 +1,109 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+// K6 produces the load with k6 running Script: in its own process group,
+// bounded by the job's warmup, duration, grace and a minute more.
+type K6 struct {
+	Bin    string // the k6 binary
+	Script string
+	// Segment is this machine's k6 execution segment ("0:1/2"), when the
+	// script runs split over several machines.
+	Segment string
+}
+
+var _ Driver = K6{}
+
+// k6Summary is the part of k6's --summary-export a run needs.
+type k6Summary struct {
+	Metrics struct {
+		HTTPReqs struct {
+			Count float64 `json:"count"`
+		} `json:"http_reqs"`
+		HTTPReqFailed struct {
+			Passes float64 `json:"passes"` // requests that failed (the rate's true values)
+		} `json:"http_req_failed"`
+		DataReceived struct {
+			Count float64 `json:"count"`
+		} `json:"data_received"`
+		Duration map[string]float64 `json:"http_req_duration"`
+	} `json:"metrics"`
+}
+
+// Drive implements Driver.
+func (k K6) Drive(ctx context.Context, job Job) (result.Client, error) {
+	c := result.Client{Driver: result.DriverK6, DriverLog: job.LogName + ".log", Errors: map[string]int64{}}
+	summary := filepath.Join(job.Dir, job.LogName+"-summary.json")
+	logf, err := os.Create(filepath.Join(job.Dir, job.LogName+".log"))
+	if err != nil {
+		return c, fmt.Errorf("k6 log: %w", err)
+	}
+	defer logf.Close()
+	args := []string{"run", "--quiet", "--no-usage-report",
+		"--summary-export", summary, "--summary-trend-stats", "med,p(90),p(99),max",
+		"-e", "TARGET_URL=" + job.URL, "-e", "TARGET_PORT=" + strconv.Itoa(job.Port),
+		"-e", "TARGET_NAME=" + job.Target, "-e", "VUS=" + strconv.Itoa(job.Concurrency), "-e", "DURATION=" + job.Duration.String()}
+	if k.Segment != "" {
+		args = append(args, "--execution-segment", k.Segment)
+	}
+	args = append(args, k.Script)
+	ctx, cancel := context.WithTimeout(ctx, job.Warmup+job.Duration+job.Grace+time.Minute)
+	defer cancel()
+	cmd := exec.Command(k.Bin, args...)
+	// Its own group, so a timeout stops k6 and anything it started; killed
+	// by the kernel if the harness dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return c, fmt.Errorf("start k6 (%s): %w", k.Bin, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-done:
+	case <-ctx.Done():
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // our own group only
+		werr = <-done
+	}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(werr, &ee):
+		c.DriverExit = ee.ExitCode() // 99: the script's thresholds failed, a result
+	case werr != nil:
+		return c, fmt.Errorf("k6: %w", werr)
+	}
+	b, err := os.ReadFile(summary)
+	if err != nil {
+		return c, fmt.Errorf("k6 exited %d without a summary (see %s): %w", c.DriverExit, c.DriverLog, err)
+	}
+	var s k6Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return c, fmt.Errorf("k6 summary %s: %w", summary, err)
+	}
+	m := s.Metrics
+	c.Requests = int64(m.HTTPReqs.Count)
+	c.Failed = int64(m.HTTPReqFailed.Passes)
+	c.OK = c.Requests - c.Failed
+	if c.Failed > 0 {
+		c.Errors[result.OutcomeK6Failed] = c.Failed
+	}
+	c.BytesReceived = int64(m.DataReceived.Count)
+	c.DurationS = time.Since(start).Seconds()
+	c.LatencyMs = result.Latency{P50: m.Duration["med"], P90: m.Duration["p(90)"], P99: m.Duration["p(99)"], Max: m.Duration["max"]}
+	return c, nil
+}
