@@ -3,7 +3,9 @@
 # server, the same URL (~10.6 MB JSON body), c = 1, 16, 64, each tool for
 # the same time, interleaved, several rounds. CPU time and peak RSS of each
 # client come from GNU time (%U+%S, %M) so every tool is measured the same
-# way; MB/s is body bytes the tool itself reports over the run time.
+# way; MB/s is body bytes the tool itself reports over the run time. The
+# harness is measured as bin/harness-load, the binary `harness load` execs:
+# GNU time's %M (ru_maxrss) would otherwise count the image before the exec.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
@@ -46,8 +48,8 @@ for r in $(seq "$rounds"); do
 		t=$((c < 2 ? 1 : 2))
 		measure wrk "$c" wrk -t"$t" -c"$c" -d"${secs}s" "$url"
 		measure hey "$c" hey -z "${secs}s" -c "$c" -disable-compression "$url"
-		measure harness "$c" bin/harness load -c "$c" -d "${secs}s" --grace 0s --json "$url"
-		measure harness-validate "$c" bin/harness load -c "$c" -d "${secs}s" --grace 0s --validate json --json "$url"
+		measure harness "$c" bin/harness-load -c "$c" -d "${secs}s" --grace 0s --json "$url"
+		measure harness-validate "$c" bin/harness-load -c "$c" -d "${secs}s" --grace 0s --validate json --json "$url"
 		echo "round $r/$rounds c=$c done" >&2
 	done
 done

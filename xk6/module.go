@@ -22,11 +22,11 @@ import (
 // watching a target starts one sampler per run however many VUs ask.
 type RootModule struct {
 	mu       sync.Mutex
-	watchers map[string]*watcher // by target name
+	watchers map[string]*memoryWatch // by target name
 }
 
 // New returns the root module k6 registers.
-func New() *RootModule { return &RootModule{watchers: map[string]*watcher{}} }
+func New() *RootModule { return &RootModule{watchers: map[string]*memoryWatch{}} }
 
 var _ modules.Module = (*RootModule)(nil)
 
@@ -131,7 +131,7 @@ func (m *ModuleInstance) Watch(opts map[string]any) {
 	if err != nil {
 		common.Throw(rt, err)
 	}
-	wt := &watcher{
+	wt := &memoryWatch{
 		rss: m.rss, peak: m.peak,
 		tags: m.registry.RootTagSet().With("target", w.Target),
 		out:  state.Samples,

@@ -9,16 +9,16 @@ import (
 	"github.com/floodharness/harness/internal/sample"
 )
 
-// watcher samples one process tree and pushes its memory into k6's metric
+// memoryWatch samples one process tree and pushes its memory into k6's metric
 // stream until the context of the VU that started it ends.
-type watcher struct {
+type memoryWatch struct {
 	rss, peak *metrics.Metric
 	tags      *metrics.TagSet
 	out       chan<- metrics.SampleContainer
 	best      int64
 }
 
-func (w *watcher) start(ctx context.Context, pid int, interval time.Duration) {
+func (w *memoryWatch) start(ctx context.Context, pid int, interval time.Duration) {
 	s := sample.Start(sample.Options{PID: pid, Interval: interval, OnSample: func(smp sample.Sample) {
 		// The kernel's own peak (VmHWM) where it can be read, else the sampled maximum.
 		w.best = max(w.best, smp.RSS, smp.HWM)

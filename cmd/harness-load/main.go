@@ -3,6 +3,9 @@
 // client's. `harness load` runs it when it lies beside `harness`.
 package main
 
-import "github.com/floodharness/harness/internal/cli"
+import (
+	"github.com/floodharness/harness/internal/cli"
+	"github.com/floodharness/harness/internal/loadcmd"
+)
 
-func main() { cli.Lean(cli.Load()) }
+func main() { cli.Lean(loadcmd.Command()) }

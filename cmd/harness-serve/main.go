@@ -4,6 +4,9 @@
 // tool. `harness serve` runs it when it lies beside `harness`.
 package main
 
-import "github.com/floodharness/harness/internal/cli"
+import (
+	"github.com/floodharness/harness/internal/cli"
+	"github.com/floodharness/harness/internal/servecmd"
+)
 
-func main() { cli.Lean(cli.Serve()) }
+func main() { cli.Lean(servecmd.Command()) }

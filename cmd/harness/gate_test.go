@@ -82,6 +82,30 @@ func TestGateExitCodes(t *testing.T) {
 	}
 }
 
+// A side output that cannot be written is reported, but never turns a
+// regression's exit 1 into another code (nor a pass into a regression).
+func TestGateOutputFailureKeepsVerdict(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(gateRules), 0o644)
+	mk := func(name string, peaks ...float64) string {
+		d := filepath.Join(dir, name)
+		os.MkdirAll(d, 0o755)
+		return gateFixture(t, d, peaks...)
+	}
+	base, worse := mk("base", 100, 100), mk("worse", 120, 120)
+	unwritable := filepath.Join(dir, "no", "such", "dir", "junit.xml")
+	code, _, stderr := harnessRun(t, "gate", "--current", worse, "--baseline", base, "--rules", rules, "--junit", unwritable, "--markdown", unwritable)
+	if code != 1 || !strings.Contains(stderr, "write "+unwritable) || !strings.Contains(stderr, "regression") {
+		t.Errorf("regression with unwritable outputs: exit %d, want 1 naming the file and the regression\n%s", code, stderr)
+	}
+	code, _, stderr = harnessRun(t, "gate", "--current", base, "--baseline", base, "--rules", rules, "--junit", unwritable)
+	if code != 3 || !strings.Contains(stderr, "write "+unwritable) {
+		t.Errorf("pass with an unwritable output: exit %d, want 3 naming the file\n%s", code, stderr)
+	}
+}
+
 func TestGateBadInput(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/floodharness/harness/internal/cli"
+	"github.com/floodharness/harness/internal/loadcmd"
+	"github.com/floodharness/harness/internal/servecmd"
 )
 
 // commands lists the subcommands that exist; one file each, or a shared
@@ -19,10 +21,10 @@ func commands() map[string]*cli.Command {
 	return map[string]*cli.Command{
 		"fixtures": fixturesCmd(),
 		"gate":     gateCmd(),
-		"load":     cli.Load(),
+		"load":     loadcmd.Command(),
 		"report":   reportCmd(),
 		"run":      runCmd(),
-		"serve":    cli.Serve(),
+		"serve":    servecmd.Command(),
 	}
 }
 

@@ -85,8 +85,8 @@ func TestRunQuickStreamedFlatBufferedGrows(t *testing.T) {
 		// server's tens of MiB always show in its heap top, a streamed one's
 		// ~1 MiB of live heap sometimes not at all (seen in CI), so only the
 		// profile file is required of it.
-		if (run.Target == "buffered" && len(run.HeapTop) == 0) || run.ClientCPUS <= 0 || run.ClientPeakRSSBytes <= 0 || run.IdleRSSBytes <= 0 {
-			t.Errorf("%s c=%d: heap top %d entries, client cpu %v, client peak %d, idle %d", run.Target, run.Concurrency, len(run.HeapTop), run.ClientCPUS, run.ClientPeakRSSBytes, run.IdleRSSBytes)
+		if (run.Target == "buffered" && len(run.HeapTop) == 0) || run.ClientCPUSeconds <= 0 || run.ClientPeakRSSBytes <= 0 || run.IdleRSSBytes <= 0 {
+			t.Errorf("%s c=%d: heap top %d entries, client cpu %v, client peak %d, idle %d", run.Target, run.Concurrency, len(run.HeapTop), run.ClientCPUSeconds, run.ClientPeakRSSBytes, run.IdleRSSBytes)
 		}
 	}
 	if !strings.Contains(stdout, "peak RSS (MiB)") || !strings.Contains(stdout, "results: "+dir) || !strings.Contains(stdout, "report: "+filepath.Join(dir, "report.html")) {
@@ -131,6 +131,39 @@ func TestRunBadScenarioExit2(t *testing.T) {
 	} {
 		if code, _, stderr := harnessRun(t, args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2\n%s", args, code, stderr)
+		}
+	}
+}
+
+// Mistakes that would only show after the sweep are refused before it
+// starts: a level given twice (its runs would overwrite each other's log
+// and series) and a gate rule that cannot be applied.
+func TestRunRefusesBeforeFlooding(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	badRule := filepath.Join(dir, "rule.yaml")
+	os.WriteFile(badRule, []byte("name: r\nlevels: [1]\ntargets:\n  - name: a\n    command: [harness, serve, --port, \"{port}\"]\n"+
+		"gate:\n  rules:\n    - {metric: peak_rss_bytes, tolerance: lots}\n    - {metric: ok_ratio, min: 1, target: b}\n"), 0o644)
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "--levels", "4,4", "scenarios/quick.yaml"}, []string{"--levels: concurrency 4 given twice"}},
+		{[]string{"run", "--levels", "1,x", "scenarios/quick.yaml"}, []string{`invalid value "1,x" for flag -levels`}},
+		{[]string{"run", badRule}, []string{badRule + `:8: tolerance: "lots"`, badRule + `:9: target "b": not in the scenario`}},
+	} {
+		out := filepath.Join(dir, "out")
+		code, _, stderr := harnessRun(t, append(tt.args, "--out", out)...)
+		if code != 2 {
+			t.Errorf("%q: exit %d, want 2\n%s", tt.args, code, stderr)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%q: stderr does not say %q:\n%s", tt.args, w, stderr)
+			}
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%q: the run directory was made: nothing should have run", tt.args)
 		}
 	}
 }

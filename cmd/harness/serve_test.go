@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"encoding/json"
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/units"
+	"os"
+	"path/filepath"
 )
 
 func TestServeEndToEnd(t *testing.T) {
@@ -34,6 +37,37 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if err := p.Wait(10 * time.Second); err != nil {
 		t.Errorf("after SIGTERM: %v, want a clean exit", err)
+	}
+}
+
+// `harness serve` and `harness load` run as the lean binaries beside
+// harness (no plotting, fonts or reports in the measured process), and
+// `load --json` writes a results.json run's field names.
+func TestLeanServeAndLoad(t *testing.T) {
+	t.Parallel()
+	p := harnesstest.Serve(t, harnessBin, "--impl", "streamed")
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(exe) != "harness-serve" {
+		t.Errorf("harness serve runs as %s, want harness-serve", exe)
+	}
+	code, stdout, stderr := harnessRun(t, "load", "-c", "2", "-n", "4", "--json", "--validate", "json", "http://"+p.Addr+"/export?rows=100")
+	if code != 0 {
+		t.Fatalf("harness load: exit %d\n%s", code, stderr)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("load --json: %v\n%s", err, stdout)
+	}
+	for _, k := range []string{"url", "concurrency", "requests", "ok", "bytes_received", "rows", "latency_ms", "client_cpu_s", "client_peak_rss_bytes", "mb_per_s"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("load --json has no %q:\n%s", k, stdout)
+		}
+	}
+	if got["ok"] != 4.0 || got["rows"] != 400.0 {
+		t.Errorf("load --json: ok %v rows %v, want 4 and 400", got["ok"], got["rows"])
 	}
 }
 

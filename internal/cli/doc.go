@@ -1,8 +1,7 @@
 // Package cli is what every binary of the harness shares: the environment
 // a command runs in, subcommand dispatch with flags anywhere among the
-// operands, the one mapping from a failure's kind to an exit code, and the
-// commands that more than one binary offers (serve, load). A command here
-// only maps flags to an options value and calls one package function. It
-// never links plotting or reports, so the lean server and client binaries
-// that use it stay small.
+// operands, and the one mapping from a failure's kind to an exit code. A
+// command only maps its flags to an options value and calls one package
+// function. It links nothing else of the harness, so the lean server and
+// client binaries that use it stay small.
 package cli

@@ -50,7 +50,7 @@ func Drive(ctx context.Context, d Driver, job Job) (result.Client, error) {
 	cpu0 := usage.Self()
 	usage.ResetPeakRSS()
 	c, err := d.Drive(ctx, job)
-	c.ClientCPUS = usage.Self().Sub(cpu0).Seconds()
+	c.ClientCPUSeconds = usage.Self().Sub(cpu0).Seconds()
 	c.ClientPeakRSSBytes = usage.PeakRSS()
 	return c, err
 }

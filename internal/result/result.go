@@ -1,7 +1,3 @@
-// Package result is the results.json schema: what a run measured, written
-// atomically after every measurement so an interrupted sweep keeps what it
-// had, and read back strictly by everything downstream (reports, gate).
-// It never measures or renders anything.
 package result
 
 import (
@@ -100,9 +96,9 @@ type Client struct {
 	DurationS     float64          `json:"duration_s"`
 	LatencyMs     Latency          `json:"latency_ms"`
 
-	// ClientCPUS is the CPU time the harness spent producing the load (for
+	// ClientCPUSeconds is the CPU time the harness spent producing the load (for
 	// k6, the harness's own, not k6's), and ClientPeakRSSBytes its peak RSS.
-	ClientCPUS         float64 `json:"client_cpu_s"`
+	ClientCPUSeconds   float64 `json:"client_cpu_s"`
 	ClientPeakRSSBytes int64   `json:"client_peak_rss_bytes"`
 
 	// Driver is "k6" when k6 produced the load (absent for the built-in

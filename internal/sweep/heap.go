@@ -13,10 +13,10 @@ import (
 	"github.com/floodharness/harness/internal/scenario"
 )
 
-// heapWatch fetches heap profiles while RSS climbs and keeps the one taken
+// heapProfiler fetches heap profiles while RSS climbs and keeps the one taken
 // at the highest RSS: the sampled peak cannot be known until the flood is
 // over, so this keeps the best candidate as it goes.
-type heapWatch struct {
+type heapProfiler struct {
 	ctx         context.Context
 	url         string // "" when the target has no heap endpoint or profiles are off
 	tracemalloc bool   // url answers a JSON heap top, not a pprof profile
@@ -31,9 +31,9 @@ type heapWatch struct {
 	lastTry time.Time
 }
 
-// newHeapWatch watches tg's heap endpoint; url makes a path absolute.
-func newHeapWatch(ctx context.Context, tg scenario.Target, url func(path string) string, mode result.HeapMode, idle int64) *heapWatch {
-	h := &heapWatch{ctx: ctx, mode: mode, nextAt: idle + idle/4}
+// newHeapProfiler watches tg's heap endpoint; url makes a path absolute.
+func newHeapProfiler(ctx context.Context, tg scenario.Target, url func(path string) string, mode result.HeapMode, idle int64) *heapProfiler {
+	h := &heapProfiler{ctx: ctx, mode: mode, nextAt: idle + idle/4}
 	switch {
 	case mode == result.HeapOff:
 	case tg.Pprof != "":
@@ -45,7 +45,7 @@ func newHeapWatch(ctx context.Context, tg scenario.Target, url func(path string)
 }
 
 // observe is called with every RSS sample.
-func (h *heapWatch) observe(rss int64) {
+func (h *heapProfiler) observe(rss int64) {
 	if h.url == "" || h.mode != result.HeapPeak {
 		return
 	}
@@ -68,7 +68,7 @@ func (h *heapWatch) observe(rss int64) {
 }
 
 // top reads a fetched profile's heap top.
-func (h *heapWatch) top(b []byte, n int) ([]result.HeapFunc, error) {
+func (h *heapProfiler) top(b []byte, n int) ([]result.HeapFunc, error) {
 	if h.tracemalloc {
 		return sample.JSONHeapTop(b, n)
 	}
@@ -79,7 +79,7 @@ func (h *heapWatch) top(b []byte, n int) ([]result.HeapFunc, error) {
 // Go samples one allocation per 512 KiB on average, so a small live heap
 // can escape it, and a profile reflects the last completed GC. Then the one
 // at the end (after a forced GC) is worth more.
-func (h *heapWatch) usable(b []byte) bool {
+func (h *heapProfiler) usable(b []byte) bool {
 	top, err := h.top(b, 1)
 	return err == nil && len(top) > 0
 }
@@ -89,7 +89,7 @@ func (h *heapWatch) usable(b []byte) bool {
 // gc=1): its in-use figures are then current instead of as of whichever GC
 // last completed. Profiles during the flood never force a GC — that would
 // lower the peak being measured.
-func (h *heapWatch) endURL() string {
+func (h *heapProfiler) endURL() string {
 	if h.tracemalloc {
 		return h.url
 	}
@@ -112,7 +112,7 @@ type heapProfile struct {
 // usable one yet (or the mode is "end") and the process serving now is
 // alive (dead is closed when it is not), and stores it under dir as
 // profiles/<name>.
-func (h *heapWatch) finish(dir, name string, dead <-chan struct{}) heapProfile {
+func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfile {
 	if h.url == "" {
 		return heapProfile{}
 	}

@@ -1,9 +1,3 @@
-// Package sweep runs a scenario: for every target × level × repeat it
-// starts a fresh target, measures it at rest, floods it while sampling its
-// memory, fetches a heap profile near the peak, stops it, and appends the
-// run to results.json — rewritten atomically after every run, so an
-// interrupted sweep keeps everything it measured. It owns the order of
-// things; measuring, loading and process control live in their packages.
 package sweep
 
 import (
@@ -203,7 +197,7 @@ type parts struct {
 	limitBy     result.LimitBy
 	client      result.Client
 	clientErr   error
-	watched     watched
+	watched     watchSummary
 	heap        heapProfile
 	exit        launch.Exit
 }
@@ -307,20 +301,20 @@ func limitBy(limit int64, p *launch.Process) result.LimitBy {
 	return result.LimitWatchdog
 }
 
-// watcher is everything that watches the target during a flood: the RSS
+// floodWatch is everything that watches the target during a flood: the RSS
 // sampler, the heap profiler, the no-cgroup watchdog and the chaos
 // restarter, which replaces the process (and its sampler) mid-flood.
-type watcher struct {
+type floodWatch struct {
 	serving  atomic.Pointer[launch.Process] // the process answering now
 	smp      *sample.Sampler
-	heap     *heapWatch
+	heap     *heapProfiler
 	chaos    *restarter
 	fired    atomic.Bool     // the watchdog killed a process at the cap
 	loadStop <-chan struct{} // ends the flood early: the target died
 }
 
-// watched is what the watcher saw, once stopped.
-type watched struct {
+// watchSummary is what the watcher saw, once stopped.
+type watchSummary struct {
 	serving       *launch.Process // the process serving at the end
 	sum           sample.Summary  // what the samplers saw
 	watchdogFired bool
@@ -329,9 +323,9 @@ type watched struct {
 	restartErr    error
 }
 
-func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.File, idle int64, by result.LimitBy) *watcher {
+func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.File, idle int64, by result.LimitBy) *floodWatch {
 	sc := m.o.Scenario
-	w := &watcher{heap: newHeapWatch(ctx, m.tg, p.URL, sc.Memory.HeapProfile, idle), loadStop: p.Done()}
+	w := &floodWatch{heap: newHeapProfiler(ctx, m.tg, p.URL, sc.Memory.HeapProfile, idle), loadStop: p.Done()}
 	w.serving.Store(p)
 	var cg sample.Usage
 	if p.Cgroup != nil {
@@ -356,17 +350,17 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 }
 
 // stop ends the watching and returns what it saw.
-func (w *watcher) stop() watched {
+func (w *floodWatch) stop() watchSummary {
 	if w.chaos == nil {
-		return watched{serving: w.serving.Load(), sum: w.smp.Stop(), watchdogFired: w.fired.Load()}
+		return watchSummary{serving: w.serving.Load(), sum: w.smp.Stop(), watchdogFired: w.fired.Load()}
 	}
 	p, sum := w.chaos.finish()
-	return watched{serving: p, sum: sum, watchdogFired: w.fired.Load(),
+	return watchSummary{serving: p, sum: sum, watchdogFired: w.fired.Load(),
 		restarts: w.chaos.restarts, gap: w.chaos.gap, restartErr: w.chaos.err}
 }
 
 // flood produces the level's load with the scenario's driver.
-func (m *measurement) flood(ctx context.Context, p *launch.Process, w *watcher) (result.Client, error) {
+func (m *measurement) flood(ctx context.Context, p *launch.Process, w *floodWatch) (result.Client, error) {
 	sc, tg := m.o.Scenario, m.tg
 	job := load.Job{
 		Options: loadOptions(sc, tg, p, m.level, w.loadStop, func(pr load.Progress) {

@@ -16,6 +16,7 @@ import (
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
+	"slices"
 )
 
 var harnessBin string
@@ -260,6 +261,32 @@ func TestKernelPeak(t *testing.T) {
 		got, src := kernelPeak(tt.sum, tt.ex)
 		if got != tt.want || src != tt.wantSource {
 			t.Errorf("%s: kernelPeak = %d (%s), want %d (%s)", tt.name, got, src, tt.want, tt.wantSource)
+		}
+	}
+}
+
+func TestProgramsResolve(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	self := filepath.Join(dir, "harness")
+	without := ProgramsIn(dir, self)
+	if err := os.WriteFile(filepath.Join(dir, "harness-serve"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	with := ProgramsIn(dir, self)
+	for _, tt := range []struct {
+		p    Programs
+		argv []string
+		want []string
+	}{
+		{with, []string{"harness", "serve", "--port", "{port}"}, []string{filepath.Join(dir, "harness-serve"), "--port", "{port}"}},
+		{without, []string{"harness", "serve", "--port", "{port}"}, []string{self, "serve", "--port", "{port}"}},
+		{with, []string{"harness", "load", "x"}, []string{self, "load", "x"}},
+		{with, []string{"python3", "app.py"}, []string{"python3", "app.py"}},
+		{with, []string{"/opt/harness", "serve"}, []string{"/opt/harness", "serve"}},
+	} {
+		if got := tt.p.resolve(tt.argv); !slices.Equal(got, tt.want) {
+			t.Errorf("resolve(%q) = %q, want %q", tt.argv, got, tt.want)
 		}
 	}
 }

@@ -1,4 +1,8 @@
-package cli
+// Package servecmd is the `serve` command, offered by both harness and
+// the lean harness-serve: its flags, mapped to a targets.Config, and the
+// reference server run until SIGINT or SIGTERM. It links the reference
+// servers and nothing of the harness's measuring or reporting.
+package servecmd
 
 import (
 	"flag"
@@ -8,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/targets"
 )
 
@@ -21,8 +26,8 @@ type serveFlags struct {
 	grace  time.Duration
 }
 
-// Serve is `serve`: run a reference server until SIGINT or SIGTERM.
-func Serve() *Command {
+// Command is `serve`: run a reference server until SIGINT or SIGTERM.
+func Command() *cli.Command {
 	o := serveFlags{cfg: targets.DefaultConfig()}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&o.cfg.Impl, "impl", o.cfg.Impl, "how the export is built: "+strings.Join(targets.Impls(), "|"))
@@ -40,38 +45,38 @@ func Serve() *Command {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1", "address to bind")
 	fs.IntVar(&o.port, "port", 0, "port to bind; 0 picks a free one")
 	fs.DurationVar(&o.grace, "grace", 5*time.Second, "how long requests in flight may finish after SIGTERM")
-	return &Command{
+	return &cli.Command{
 		FS:    fs,
 		Usage: "run a reference server (buffered, streamed or batched export)",
-		Run:   func(e *Env, args []string) error { return serve(e, o, args) },
+		Run:   func(e *cli.Env, args []string) error { return serve(e, o, args) },
 	}
 }
 
-func serve(e *Env, o serveFlags, args []string) error {
+func serve(e *cli.Env, o serveFlags, args []string) error {
 	if len(args) > 0 {
-		return UsageErrorf("unexpected arguments %q", args)
+		return cli.UsageErrorf("unexpected arguments %q", args)
 	}
 	switch o.source {
 	case "synthetic":
 	case "sqlite":
 		if o.db == "" {
-			return UsageErrorf("--source sqlite needs --db PATH")
+			return cli.UsageErrorf("--source sqlite needs --db PATH")
 		}
 		src, err := targets.OpenSQLite(o.db)
 		if err != nil {
-			return UsageErrorf("%w", err)
+			return cli.UsageErrorf("%w", err)
 		}
 		defer src.Close()
 		o.cfg.Source, o.cfg.Width = src, src.Width()
 	default:
-		return UsageErrorf("--source %q: want synthetic or sqlite", o.source)
+		return cli.UsageErrorf("--source %q: want synthetic or sqlite", o.source)
 	}
 	if o.port < 0 || o.port > 65535 {
-		return UsageErrorf("--port %d: want 0..65535", o.port)
+		return cli.UsageErrorf("--port %d: want 0..65535", o.port)
 	}
 	srv, err := targets.New(o.cfg)
 	if err != nil {
-		return UsageErrorf("%w", err)
+		return cli.UsageErrorf("%w", err)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.addr, strconv.Itoa(o.port)))
 	if err != nil {

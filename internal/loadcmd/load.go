@@ -1,4 +1,8 @@
-package cli
+// Package loadcmd is the `load` command, offered by both harness and the
+// lean harness-load: its flags, mapped to load.Options, one flood with the
+// built-in driver, and what the client saw, printed or as JSON with the
+// field names of a results.json run. It links the load client alone.
+package loadcmd
 
 import (
 	"encoding/json"
@@ -8,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/result"
@@ -24,8 +29,8 @@ type loadFlags struct {
 	asJSON     bool
 }
 
-// Load is `load`: flood one URL and print what the client saw.
-func Load() *Command {
+// Command is `load`: flood one URL and print what the client saw.
+func Command() *cli.Command {
 	var f loadFlags
 	o := &f.options
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
@@ -40,10 +45,10 @@ func Load() *Command {
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for the next byte")
 	fs.DurationVar(&o.Grace, "grace", 5*time.Second, "time for requests in flight to finish after -d")
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON (the field names of a results.json run)")
-	return &Command{
+	return &cli.Command{
 		FS:    fs,
 		Usage: "flood one URL ad hoc (loopback only) and print what the client saw",
-		Run:   func(e *Env, args []string) error { return runLoad(e, f, args) },
+		Run:   func(e *cli.Env, args []string) error { return runLoad(e, f, args) },
 	}
 }
 
@@ -65,9 +70,9 @@ type LoadReport struct {
 	CPUSPerGB float64 `json:"client_cpu_s_per_gb"`
 }
 
-func runLoad(e *Env, f loadFlags, args []string) error {
+func runLoad(e *cli.Env, f loadFlags, args []string) error {
 	if len(args) != 1 {
-		return UsageErrorf("want one URL, got %d arguments", len(args))
+		return cli.UsageErrorf("want one URL, got %d arguments", len(args))
 	}
 	o := f.options
 	o.URL = args[0]
@@ -77,21 +82,21 @@ func runLoad(e *Env, f loadFlags, args []string) error {
 		o.AbortFraction = 1
 	}
 	if err := loopback.CheckURL(o.URL, false); err != nil {
-		return UsageErrorf("%w", err)
+		return cli.UsageErrorf("%w", err)
 	}
 	if !slices.Contains(result.BodyChecks(), o.Validate) {
-		return UsageErrorf("--validate %q: want %s", f.validate, joinChecks())
+		return cli.UsageErrorf("--validate %q: want %s", f.validate, joinChecks())
 	}
 	if o.Concurrency < 1 || o.Duration <= 0 || o.Total < 0 || o.Rate < 0 {
-		return UsageErrorf("want -c ≥ 1, -d > 0, -n ≥ 0 and --rate ≥ 0")
+		return cli.UsageErrorf("want -c ≥ 1, -d > 0, -n ≥ 0 and --rate ≥ 0")
 	}
 	c, err := load.Drive(e.Ctx, load.Builtin{}, load.Job{Options: o})
 	if err != nil {
-		return UsageErrorf("%w", err)
+		return cli.UsageErrorf("%w", err)
 	}
 	rep := LoadReport{URL: o.URL, Concurrency: o.Concurrency, Client: c, MBps: c.MBps()}
 	if c.BytesReceived > 0 {
-		rep.CPUSPerGB = c.ClientCPUS / (float64(c.BytesReceived) / 1e9)
+		rep.CPUSPerGB = c.ClientCPUSeconds / (float64(c.BytesReceived) / 1e9)
 	}
 	if f.asJSON {
 		enc := json.NewEncoder(e.Stdout)
@@ -102,7 +107,7 @@ func runLoad(e *Env, f loadFlags, args []string) error {
 	return nil
 }
 
-func printLoad(e *Env, r LoadReport) {
+func printLoad(e *cli.Env, r LoadReport) {
 	w := e.Stdout
 	fmt.Fprintf(w, "%s  c=%d  %.2fs\n", r.URL, r.Concurrency, r.DurationS)
 	fmt.Fprintf(w, "  requests  %d (ok %d, failed %d, aborted %d, cut off %d)\n", r.Requests, r.OK, r.Failed, r.Aborted, r.CutOff)
@@ -123,5 +128,5 @@ func printLoad(e *Env, r LoadReport) {
 	}
 	l := r.LatencyMs
 	fmt.Fprintf(w, "\n  latency   p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n", l.P50, l.P90, l.P99, l.Max)
-	fmt.Fprintf(w, "  client    %.2f CPU-s (%.2f CPU-s/GB), peak RSS %.1f MiB\n", r.ClientCPUS, r.CPUSPerGB, units.MiB(r.ClientPeakRSSBytes))
+	fmt.Fprintf(w, "  client    %.2f CPU-s (%.2f CPU-s/GB), peak RSS %.1f MiB\n", r.ClientCPUSeconds, r.CPUSPerGB, units.MiB(r.ClientPeakRSSBytes))
 }
