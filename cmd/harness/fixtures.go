@@ -6,6 +6,7 @@ import (
 
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/targets"
+	"github.com/floodharness/harness/targets/sqlite"
 )
 
 func fixturesCmd() *cli.Command {
@@ -40,7 +41,7 @@ func writeFixtures(e *cli.Env, args []string) error {
 	case *rows < 0 || *rows > targets.MaxRows || *width < 0 || *width > targets.MaxWidth:
 		return cli.UsageErrorf("fixtures sqlite: --rows %d / --width %d out of range (rows ≤ %d, width ≤ %d)", *rows, *width, int64(targets.MaxRows), targets.MaxWidth)
 	}
-	if err := targets.WriteSQLite(*out, *rows, *width); err != nil {
+	if err := sqlite.Write(*out, *rows, *width); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "wrote %s: %d rows of %d-byte payloads\n", *out, *rows, *width)

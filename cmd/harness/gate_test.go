@@ -32,16 +32,22 @@ const gateRules = `rules:
   - {metric: oom, oom: never}
 `
 
-func TestGateExitCodes(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	rules := filepath.Join(dir, "rules.yaml")
+// gateDir holds gate rules and, per name, a results fixture.
+func gateDir(t *testing.T) (dir, rules string, mk func(name string, peaks ...float64) string) {
+	t.Helper()
+	dir = t.TempDir()
+	rules = filepath.Join(dir, "rules.yaml")
 	os.WriteFile(rules, []byte(gateRules), 0o644)
-	mk := func(name string, peaks ...float64) string {
+	return dir, rules, func(name string, peaks ...float64) string {
 		d := filepath.Join(dir, name)
 		os.MkdirAll(d, 0o755)
 		return gateFixture(t, d, peaks...)
 	}
+}
+
+func TestGateExitCodes(t *testing.T) {
+	t.Parallel()
+	dir, rules, mk := gateDir(t)
 	base := mk("base", 100, 100)
 	same := mk("same", 100, 100)
 	tenPercent := mk("ten", 110, 110)
@@ -86,14 +92,7 @@ func TestGateExitCodes(t *testing.T) {
 // regression's exit 1 into another code (nor a pass into a regression).
 func TestGateOutputFailureKeepsVerdict(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	rules := filepath.Join(dir, "rules.yaml")
-	os.WriteFile(rules, []byte(gateRules), 0o644)
-	mk := func(name string, peaks ...float64) string {
-		d := filepath.Join(dir, name)
-		os.MkdirAll(d, 0o755)
-		return gateFixture(t, d, peaks...)
-	}
+	dir, rules, mk := gateDir(t)
 	base, worse := mk("base", 100, 100), mk("worse", 120, 120)
 	unwritable := filepath.Join(dir, "no", "such", "dir", "junit.xml")
 	code, _, stderr := harnessRun(t, "gate", "--current", worse, "--baseline", base, "--rules", rules, "--junit", unwritable, "--markdown", unwritable)

@@ -7,12 +7,12 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"syscall"
 
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/loadcmd"
 	"github.com/floodharness/harness/internal/servecmd"
+	"github.com/floodharness/harness/targets/sqlite"
 )
 
 // commands lists the subcommands that exist; one file each, or a shared
@@ -24,7 +24,7 @@ func commands() map[string]*cli.Command {
 		"load":     loadcmd.Command(),
 		"report":   reportCmd(),
 		"run":      runCmd(),
-		"serve":    servecmd.Command(),
+		"serve":    servecmd.Command(openSQLite),
 	}
 }
 
@@ -48,15 +48,11 @@ func main() {
 // it is here; otherwise it returns and the command runs in this process.
 func execLean(cmd string, args []string) {
 	name, ok := lean[cmd]
+	if !ok || os.Getenv(cli.InProcessEnv) == "1" {
+		return
+	}
+	bin, ok := cli.Sibling(name)
 	if !ok {
-		return
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return
-	}
-	bin := filepath.Join(filepath.Dir(self), name)
-	if st, err := os.Stat(bin); err != nil || !st.Mode().IsRegular() {
 		return
 	}
 	_ = syscall.Exec(bin, append([]string{bin}, args...), os.Environ()) // returns only on failure
@@ -64,3 +60,5 @@ func execLean(cmd string, args []string) {
 
 // run dispatches args to a subcommand and returns the exit code.
 func run(e *cli.Env, args []string) int { return cli.Main(e, "harness", commands(), args) }
+
+func openSQLite(path string) (servecmd.SQLiteSource, error) { return sqlite.Open(path) }

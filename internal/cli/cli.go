@@ -47,6 +47,9 @@ type Env struct {
 	Stderr io.Writer
 	Getenv func(string) string
 	IsTTY  bool // Stderr is a terminal: show a live progress line
+	// Args are the program's arguments as given (without its name), for a
+	// command that hands them on to another binary.
+	Args []string
 
 	mu            sync.Mutex // progress comes from the flood's goroutine
 	progressShown bool
@@ -190,10 +193,38 @@ func Lean(cmd *Command) {
 // stop to release the signals).
 func SystemEnv() (e *Env, stop func()) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	return &Env{Ctx: ctx, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTTY: isTerminal(os.Stderr)}, stop
+	return &Env{Ctx: ctx, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTTY: isTerminal(os.Stderr), Args: os.Args[1:]}, stop
 }
 
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// InProcessEnv, set to 1, keeps `harness serve` and `harness load` in the
+// harness process instead of running their lean binaries.
+const InProcessEnv = "FLOOD_HARNESS_IN_PROCESS"
+
+// Sibling is the path of the binary name beside this executable, and
+// false when there is none.
+func Sibling(name string) (string, bool) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", false
+	}
+	bin := filepath.Join(filepath.Dir(self), name)
+	st, err := os.Stat(bin)
+	return bin, err == nil && st.Mode().IsRegular()
+}
+
+// ExecSibling replaces this process by `name cmd e.Args...` from beside
+// this executable, in process (InProcessEnv set), so the command runs in
+// the binary that links what it needs. It returns only on failure.
+func ExecSibling(e *Env, name, cmd string) error {
+	bin, ok := Sibling(name)
+	if !ok {
+		return fault.Errorf(fault.BadInput, "this binary cannot %s this way, and no %s lies beside it", cmd, name)
+	}
+	env := append(os.Environ(), InProcessEnv+"=1")
+	return fmt.Errorf("run %s %s: %w", bin, cmd, syscall.Exec(bin, append([]string{bin, cmd}, e.Args...), env))
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -52,7 +53,12 @@ type Spec struct {
 type Exit struct {
 	result.Exit
 	// MaxRSS is ru_maxrss of the reaped process, in bytes: the kernel's
-	// peak RSS of the process itself.
+	// peak RSS of the process itself, or 0 when it cannot be told apart
+	// from the harness's own. Go starts a process the way vfork does (the
+	// child shares the harness's memory until it execs), and the kernel
+	// charges the high-water mark of that shared memory to the child's
+	// ru_maxrss at exec: a small server started by a 25 MiB harness reads
+	// 25 MiB there.
 	MaxRSS int64
 	// Stopped is true when the harness sent the signal that ended it.
 	Stopped bool
@@ -77,8 +83,11 @@ type Process struct {
 	LogPath string
 	Cgroup  *Cgroup // nil without a memory cap or cgroup support
 	log     *os.File
-	done    chan struct{}
-	waitErr error
+	// launcherHWM is the harness's own peak RSS just after the start: the
+	// most the child's ru_maxrss can have inherited from it.
+	launcherHWM int64
+	done        chan struct{}
+	waitErr     error
 
 	mu      sync.Mutex
 	stopped bool
@@ -160,6 +169,9 @@ func (p *Process) launch() error {
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %q: %w", argv[0], err)
+	}
+	if st, err := proc.ReadStatus(os.Getpid()); err == nil {
+		p.launcherHWM = st.HWM
 	}
 	p.cmd = cmd
 	go func() {
@@ -281,7 +293,7 @@ func (p *Process) exit() Exit {
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		ex.Signal = signalName(ws.Signal())
 	}
-	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok && ru.Maxrss<<10 > p.launcherHWM {
 		ex.MaxRSS = ru.Maxrss << 10 // KiB on Linux
 	}
 	return ex

@@ -26,8 +26,20 @@ type serveFlags struct {
 	grace  time.Duration
 }
 
-// Command is `serve`: run a reference server until SIGINT or SIGTERM.
-func Command() *cli.Command {
+// SQLiteSource is a fixture database the server reads rows from.
+type SQLiteSource interface {
+	targets.Source
+	Width() int
+	Close() error
+}
+
+// OpenSQLite opens a fixture database for --source sqlite.
+type OpenSQLite func(path string) (SQLiteSource, error)
+
+// Command is `serve`: run a reference server until SIGINT or SIGTERM. A
+// binary that links no SQLite passes a nil open; --source sqlite then runs
+// `harness serve` from beside it with the same arguments.
+func Command(open OpenSQLite) *cli.Command {
 	o := serveFlags{cfg: targets.DefaultConfig()}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&o.cfg.Impl, "impl", o.cfg.Impl, "how the export is built: "+strings.Join(targets.Impls(), "|"))
@@ -48,11 +60,11 @@ func Command() *cli.Command {
 	return &cli.Command{
 		FS:    fs,
 		Usage: "run a reference server (buffered, streamed or batched export)",
-		Run:   func(e *cli.Env, args []string) error { return serve(e, o, args) },
+		Run:   func(e *cli.Env, args []string) error { return serve(e, o, open, args) },
 	}
 }
 
-func serve(e *cli.Env, o serveFlags, args []string) error {
+func serve(e *cli.Env, o serveFlags, open OpenSQLite, args []string) error {
 	if len(args) > 0 {
 		return cli.UsageErrorf("unexpected arguments %q", args)
 	}
@@ -62,7 +74,10 @@ func serve(e *cli.Env, o serveFlags, args []string) error {
 		if o.db == "" {
 			return cli.UsageErrorf("--source sqlite needs --db PATH")
 		}
-		src, err := targets.OpenSQLite(o.db)
+		if open == nil {
+			return cli.ExecSibling(e, "harness", "serve")
+		}
+		src, err := open(o.db)
 		if err != nil {
 			return cli.UsageErrorf("%w", err)
 		}

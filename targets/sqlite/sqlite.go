@@ -1,4 +1,8 @@
-package targets
+// Package sqlite is the reference servers' SQLite row source: fixture
+// databases holding the synthetic rows, read back in keyset pages. It is a
+// package of its own so that only binaries that serve SQLite link the
+// database engine.
+package sqlite
 
 import (
 	"context"
@@ -8,14 +12,15 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/floodharness/harness/targets"
 	_ "modernc.org/sqlite" // pure Go, no cgo
 )
 
-// SQLite serves rows from a database written by WriteSQLite, reading them
+// DB serves rows from a database written by Write, reading them
 // in keyset pages (WHERE id > ? ORDER BY id LIMIT page): memory per request
 // stays bounded whatever the row count, and no transaction is held open
 // for the whole stream, only for one page.
-type SQLite struct {
+type DB struct {
 	db    *sql.DB
 	page  int
 	width int
@@ -24,8 +29,8 @@ type SQLite struct {
 // sqlitePage is how many rows one keyset query reads.
 const sqlitePage = 500
 
-// OpenSQLite opens a fixture database read-only.
-func OpenSQLite(path string) (*SQLite, error) {
+// Open opens a fixture database read-only.
+func Open(path string) (*DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open sqlite source: %w (create it with: harness fixtures sqlite --out %s)", err, path)
 	}
@@ -43,20 +48,20 @@ func OpenSQLite(path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite source %s: width %q: %w", path, w, err)
 	}
-	return &SQLite{db: db, page: sqlitePage, width: width}, nil
+	return &DB{db: db, page: sqlitePage, width: width}, nil
 }
 
 // Width is the payload width the database holds.
-func (s *SQLite) Width() int { return s.width }
+func (s *DB) Width() int { return s.width }
 
 // Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *DB) Close() error { return s.db.Close() }
 
-// Scan implements Source.
-func (s *SQLite) Scan(ctx context.Context, q Query, fn func(*Row) error) error {
+// Scan implements targets.Source.
+func (s *DB) Scan(ctx context.Context, q targets.Query, fn func(*targets.Row) error) error {
 	last := q.Since
 	var (
-		r    Row
+		r    targets.Row
 		blob []byte
 	)
 	for {
@@ -88,11 +93,11 @@ func (s *SQLite) Scan(ctx context.Context, q Query, fn func(*Row) error) error {
 	}
 }
 
-// WriteSQLite creates a fixture database at path with rows 1..n of the
+// Write creates a fixture database at path with rows 1..n of the
 // synthetic source at the given width: the same rows, so the same bytes,
 // as the synthetic source serves. An existing file is replaced.
-func WriteSQLite(path string, n int64, width int) error {
-	if n < 0 || n > MaxRows || width < 0 || width > MaxWidth {
+func Write(path string, n int64, width int) error {
+	if n < 0 || n > targets.MaxRows || width < 0 || width > targets.MaxWidth {
 		return fmt.Errorf("write sqlite fixture: rows %d or width %d out of range", n, width)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -122,8 +127,8 @@ func WriteSQLite(path string, n int64, width int) error {
 	if err != nil {
 		return fmt.Errorf("write sqlite fixture: %w", err)
 	}
-	src := NewSynthetic()
-	var r Row
+	src := targets.NewSynthetic()
+	var r targets.Row
 	for id := int64(1); id <= n; id++ {
 		src.Fill(&r, id, width)
 		if _, err := ins.Exec(r.ID, r.Name, r.Note, r.Blob[:], r.Payload); err != nil {
