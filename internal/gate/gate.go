@@ -115,7 +115,7 @@ func checkLevel(r rule, tg string, level int, o Options) Check {
 	if r.oomNever {
 		for _, run := range o.Current.Select(tg, level) {
 			if run.OOMKilled {
-				c.Pass, c.Note = false, "OOM-killed"
+				c.Pass, c.Note = false, run.Killed()
 			}
 		}
 		c.Current, c.HasCurrent = boolf(!c.Pass), true

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +25,9 @@ type Cgroup struct {
 type CgroupFS struct {
 	Root     string // usually /sys/fs/cgroup
 	SelfFile string // usually /proc/self/cgroup
+	// PID is the process whose cgroup is "ours" (default: this one); on
+	// cgroup v2 it may be moved into a leaf of that cgroup.
+	PID int
 }
 
 // SystemCgroups is the real cgroup filesystem.
@@ -33,7 +38,7 @@ func SystemCgroups() CgroupFS {
 // Version reports "v2", "v1" or "none": which memory controller a cap
 // would use.
 func (fs CgroupFS) Version() string {
-	if _, v2, err := fs.parent(); err == nil {
+	if _, v2, err := fs.own(); err == nil {
 		if v2 {
 			return "v2"
 		}
@@ -42,12 +47,11 @@ func (fs CgroupFS) Version() string {
 	return "none"
 }
 
-// parent finds the memory cgroup this process is in: new cgroups are made
-// inside it, so they are ours to create and remove.
-func (fs CgroupFS) parent() (string, bool, error) {
+// own finds the memory cgroup this process is in, and whether it is v2.
+func (fs CgroupFS) own() (string, bool, error) {
 	self, err := os.ReadFile(fs.SelfFile)
 	if err != nil {
-		return "", false, err
+		return "", false, fmt.Errorf("cannot tell which cgroup the harness is in: %w", err)
 	}
 	var v1Path, v2Path string
 	found1, found2 := false, false
@@ -60,10 +64,8 @@ func (fs CgroupFS) parent() (string, bool, error) {
 		if parts[0] == "0" && parts[1] == "" {
 			v2Path, found2 = parts[2], true
 		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if c == "memory" {
-				v1Path, found1 = parts[2], true
-			}
+		if slices.Contains(strings.Split(parts[1], ","), "memory") {
+			v1Path, found1 = parts[2], true
 		}
 	}
 	if found1 {
@@ -74,45 +76,261 @@ func (fs CgroupFS) parent() (string, bool, error) {
 	}
 	if found2 {
 		ctl, err := os.ReadFile(filepath.Join(fs.Root, "cgroup.controllers"))
-		if err == nil && bytes.Contains(ctl, []byte("memory")) {
+		if err == nil && slices.Contains(strings.Fields(string(ctl)), "memory") {
 			return filepath.Join(fs.Root, v2Path), true, nil
 		}
 	}
-	return "", false, errors.New("no writable memory cgroup controller")
+	return "", false, errors.New("no memory cgroup controller is mounted (neither a v1 memory hierarchy nor cgroup v2 with memory)")
 }
 
-// NewCgroup creates a memory cgroup named name capped at limit bytes, with
-// swap capped too so the cap means what it says.
-func (fs CgroupFS) NewCgroup(name string, limit int64) (*Cgroup, error) {
-	parent, v2, err := fs.parent()
+func (fs CgroupFS) pid() int {
+	if fs.PID > 0 {
+		return fs.PID
+	}
+	return os.Getpid()
+}
+
+// Cgroups is where one harness makes its targets' cgroups, found (and, on
+// cgroup v2, set up) once by Prepare and undone by Close.
+type Cgroups struct {
+	fs   CgroupFS
+	v2   bool
+	base string // target cgroups are made here; "" when none can be
+	mode string
+	note string
+	// removed lists stale cgroups a harness that died left behind, removed
+	// (their processes killed) by Prepare.
+	removed []string
+
+	undo []func() error // run in reverse by Close
+	seq  int
+}
+
+// Mode says how target cgroups are made, in words: "v1", "v2 in the root
+// cgroup", "v2 in a leaf of the harness's cgroup", "v2 beside the
+// harness's cgroup", "v2 under the root cgroup"; "" when none can be.
+func (c *Cgroups) Mode() string {
+	if !c.Available() {
+		return ""
+	}
+	return c.mode
+}
+
+// Why says why no cgroup can be made, with the error that stopped each
+// way tried; "" when they can.
+func (c *Cgroups) Why() string {
+	switch {
+	case c == nil:
+		return "no cgroups were prepared"
+	case c.Available():
+		return ""
+	}
+	return c.note
+}
+
+// Stale lists the cgroups that harnesses which died left behind, removed
+// (their processes killed) by Prepare.
+func (c *Cgroups) Stale() []string {
+	if c == nil {
+		return nil
+	}
+	return c.removed
+}
+
+// Available reports whether target cgroups can be made.
+func (c *Cgroups) Available() bool { return c != nil && c.base != "" }
+
+// V2 reports whether the cgroups are v2.
+func (c *Cgroups) V2() bool { return c != nil && c.v2 }
+
+// Version is "v1", "v2" or "none": what caps here use.
+func (c *Cgroups) Version() string {
+	switch {
+	case !c.Available():
+		return "none"
+	case c.v2:
+		return "v2"
+	}
+	return "v1"
+}
+
+// prefix names every cgroup this harness makes, so a later harness can tell
+// what a dead one left behind.
+const prefix = "flood-harness-"
+
+var ownerName = regexp.MustCompile(`^` + prefix + `(\d+)(-|$)`)
+
+// Prepare finds where target cgroups can be made. On cgroup v1 that is the
+// harness's own memory cgroup. On v2 the harness's cgroup holds processes,
+// and a cgroup with processes cannot hand the memory controller to
+// children (v2's no-internal-processes rule), so it tries in order: the
+// root cgroup if the harness is there; a leaf of its own cgroup that it
+// moves itself into (when it is alone there, as container runtimes do); a
+// cgroup of its own beside its cgroup; one under the root. It first
+// removes what harnesses that died left behind. It never returns nil.
+func (fs CgroupFS) Prepare() *Cgroups {
+	c := &Cgroups{fs: fs}
+	own, v2, err := fs.own()
 	if err != nil {
-		return nil, err
+		c.note = err.Error()
+		return c
 	}
-	cg := &Cgroup{Dir: filepath.Join(parent, name), V2: v2}
-	if v2 {
-		// A v2 child gets the memory controller only if the parent hands it down.
-		_ = os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+memory"), 0)
+	c.v2 = v2
+	if !v2 {
+		c.removed = removeStale(own, fs.pid())
+		c.base, c.mode = own, "v1"
+		return c
 	}
+	root := filepath.Clean(fs.Root)
+	parent := filepath.Dir(own)
+	for _, d := range []string{own, parent, root} {
+		c.removed = append(c.removed, removeStale(d, fs.pid())...)
+	}
+	var why []string
+	try := func(mode string, f func() error) bool {
+		if err := f(); err != nil {
+			why = append(why, fmt.Sprintf("%s: %v", mode, err))
+			return false
+		}
+		c.mode = mode
+		return true
+	}
+	switch {
+	case own == root && try("v2 in the root cgroup", func() error { return c.enableMemory(root) }):
+		c.base = root
+	case own != root && try("v2 in a leaf of the harness's cgroup", func() error { return c.leaf(own) }):
+		c.base = own
+	case own != root && parent != root && try("v2 beside the harness's cgroup", func() error { return c.subtree(parent) }):
+	case own != root && try("v2 under the root cgroup", func() error { return c.subtree(root) }):
+	default:
+		c.note = "cgroup v2: no cgroup with the memory controller can be made here: " + strings.Join(why, "; ")
+		_ = c.Close()
+	}
+	return c
+}
+
+// leaf moves the harness into a new leaf of its own cgroup dir, which then
+// holds no process and can give children the memory controller. Only when
+// the harness is alone there: other processes are not ours to move.
+func (c *Cgroups) leaf(dir string) error {
+	procs, err := readPIDs(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return err
+	}
+	if len(procs) != 1 || procs[0] != c.fs.pid() {
+		return fmt.Errorf("%s holds %d other process(es), which are not ours to move", dir, len(procs)-1)
+	}
+	if !hasController(dir, "memory") {
+		return fmt.Errorf("%s has no memory controller (its parent does not hand it down)", dir)
+	}
+	leaf := filepath.Join(dir, fmt.Sprintf("%s%d-self", prefix, c.fs.pid()))
+	if err := os.Mkdir(leaf, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", leaf, err)
+	}
+	pid := []byte(strconv.Itoa(c.fs.pid()))
+	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), pid, 0); err != nil {
+		_ = os.Remove(leaf)
+		return fmt.Errorf("move the harness into %s: %w", leaf, err)
+	}
+	// Undone in reverse: memory off again, the harness back, the leaf gone.
+	c.undo = append(c.undo, func() error {
+		return errors.Join(
+			os.WriteFile(filepath.Join(dir, "cgroup.procs"), pid, 0),
+			os.Remove(leaf))
+	})
+	if err := c.enableMemory(dir); err != nil {
+		_ = c.Close()
+		return err
+	}
+	return nil
+}
+
+// subtree makes a cgroup of this harness's own under dir, with the memory
+// controller handed to its children.
+func (c *Cgroups) subtree(dir string) error {
+	if err := c.enableMemory(dir); err != nil {
+		return err
+	}
+	base := filepath.Join(dir, fmt.Sprintf("%s%d", prefix, c.fs.pid()))
+	if err := os.Mkdir(base, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", base, err)
+	}
+	c.undo = append(c.undo, func() error { return removeDir(base) })
+	// Its own, so removing it undoes this too.
+	if err := os.WriteFile(filepath.Join(base, "cgroup.subtree_control"), []byte("+memory"), 0); err != nil {
+		_ = c.Close()
+		return fmt.Errorf("cannot enable memory in %s: %w", base, unwrapPath(err))
+	}
+	c.base = base
+	return nil
+}
+
+// enableMemory makes sure dir hands the memory controller to its
+// children, and notes how to undo it if this call turned it on.
+func (c *Cgroups) enableMemory(dir string) error {
+	ctl := filepath.Join(dir, "cgroup.subtree_control")
+	if b, err := os.ReadFile(ctl); err == nil && slices.Contains(strings.Fields(string(b)), "memory") {
+		return nil
+	}
+	if err := os.WriteFile(ctl, []byte("+memory"), 0); err != nil {
+		return fmt.Errorf("cannot enable memory in %s: %w", ctl, unwrapPath(err))
+	}
+	c.undo = append(c.undo, func() error { return os.WriteFile(ctl, []byte("-memory"), 0) })
+	return nil
+}
+
+// Close undoes what Prepare set up (the leaf move, controllers it turned
+// on, its own cgroups). Target cgroups are removed by their processes'
+// Stop. Safe to call more than once.
+func (c *Cgroups) Close() error {
+	if c == nil {
+		return nil
+	}
+	var errs []error
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		errs = append(errs, c.undo[i]())
+	}
+	c.undo, c.base = nil, ""
+	return errors.Join(errs...)
+}
+
+// New creates a memory cgroup for one target, capped at limit bytes (0:
+// no cap), with swap capped too so the cap means what it says, and on v2
+// with memory.oom.group set: an OOM kill takes the whole target tree, as
+// Kubernetes does on v2.
+func (c *Cgroups) New(name string, limit int64) (*Cgroup, error) {
+	if !c.Available() {
+		return nil, errors.New(c.Why())
+	}
+	c.seq++
+	cg := &Cgroup{Dir: filepath.Join(c.base, fmt.Sprintf("%s%d-%d-%s", prefix, c.fs.pid(), c.seq, name)), V2: c.v2}
 	if err := os.Mkdir(cg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
-	limitStr := []byte(strconv.FormatInt(limit, 10))
-	var werr error
-	if v2 {
-		werr = os.WriteFile(filepath.Join(cg.Dir, "memory.max"), limitStr, 0)
-		if werr == nil {
-			_ = os.WriteFile(filepath.Join(cg.Dir, "memory.swap.max"), []byte("0"), 0)
+	set := func(file, v string) error { return os.WriteFile(filepath.Join(cg.Dir, file), []byte(v), 0) }
+	limitStr := "max"
+	if limit > 0 {
+		limitStr = strconv.FormatInt(limit, 10)
+	}
+	var err error
+	if c.v2 {
+		err = set("memory.max", limitStr)
+		if err == nil {
+			err = set("memory.oom.group", "1")
 		}
-	} else {
-		werr = os.WriteFile(filepath.Join(cg.Dir, "memory.limit_in_bytes"), limitStr, 0)
-		if werr == nil {
-			// Absent without swap accounting; harmless then.
-			_ = os.WriteFile(filepath.Join(cg.Dir, "memory.memsw.limit_in_bytes"), limitStr, 0)
+		// Absent without swap accounting (no swap to cap then).
+		if serr := set("memory.swap.max", "0"); serr != nil && !errors.Is(serr, os.ErrNotExist) && err == nil {
+			err = serr
+		}
+	} else if limit > 0 {
+		err = set("memory.limit_in_bytes", limitStr)
+		if err == nil {
+			_ = set("memory.memsw.limit_in_bytes", limitStr) // absent without swap accounting
 		}
 	}
-	if werr != nil {
+	if err != nil {
 		_ = os.Remove(cg.Dir)
-		return nil, fmt.Errorf("set cgroup limit: %w", werr)
+		return nil, fmt.Errorf("set cgroup limit: %w", err)
 	}
 	return cg, nil
 }
@@ -137,9 +355,11 @@ func (c *Cgroup) Usage() (int64, error) {
 }
 
 // Peak is the kernel's peak charge of the cgroup (includes page cache).
+// On v2 it needs Linux 5.19+ (memory.peak); older kernels return an error
+// and only the sampled charge is left.
 func (c *Cgroup) Peak() (int64, error) {
 	if c.V2 {
-		return c.readInt("memory.peak") // Linux 5.19+
+		return c.readInt("memory.peak")
 	}
 	return c.readInt("memory.max_usage_in_bytes")
 }
@@ -176,20 +396,93 @@ func (c *Cgroup) field(file, key string) (int64, error) {
 
 // Remove kills whatever is still in the cgroup (only processes this package
 // put there) and removes it, retrying while the kernel lets go.
-func (c *Cgroup) Remove() error {
+func (c *Cgroup) Remove() error { return removeDir(c.Dir) }
+
+// removeDir kills every process in the cgroup dir and its children
+// (cgroup.kill where the kernel has it, else SIGKILL to each listed PID)
+// and removes them, deepest first.
+func removeDir(dir string) error {
+	entries, _ := os.ReadDir(dir)
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() {
+			errs = append(errs, removeDir(filepath.Join(dir, e.Name())))
+		}
+	}
+	kill := filepath.Join(dir, "cgroup.kill") // Linux 5.14+, v2 only
+	_, kerr := os.Stat(kill)
 	var err error
 	for range 50 {
-		if b, rerr := os.ReadFile(c.ProcsFile()); rerr == nil {
-			for _, f := range strings.Fields(string(b)) {
-				if pid, perr := strconv.Atoi(f); perr == nil && pid > 0 {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
+		if kerr != nil || os.WriteFile(kill, []byte("1"), 0) != nil {
+			pids, _ := readPIDs(filepath.Join(dir, "cgroup.procs"))
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
-		if err = os.Remove(c.Dir); err == nil || errors.Is(err, os.ErrNotExist) {
-			return nil
+		if err = os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+			return errors.Join(errs...)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("remove cgroup %s: %w", c.Dir, err)
+	return errors.Join(append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))...)
+}
+
+// removeStale removes the cgroups in dir that a harness which is no longer
+// running made (named flood-harness-<its pid>…), killing what is in them,
+// and returns their paths.
+func removeStale(dir string, self int) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		m := ownerName.FindStringSubmatch(e.Name())
+		if !e.IsDir() || m == nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(m[1])
+		if pid == self || alive(pid) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if removeDir(p) == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func hasController(dir, name string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	return err == nil && slices.Contains(strings.Fields(string(b)), name)
+}
+
+func readPIDs(path string) ([]int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
+
+// unwrapPath drops the path from a *PathError: the message names the file
+// already.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -42,8 +42,9 @@ type Spec struct {
 	LogDir string
 	// MemoryLimit, when positive, caps the target in a new cgroup.
 	MemoryLimit int64
-	// Cgroups is where cgroups are made (SystemCgroups() normally).
-	Cgroups CgroupFS
+	// Cgroups is where cgroups are made (SystemCgroups().Prepare()
+	// normally); nil: nowhere.
+	Cgroups *Cgroups
 	// StopGrace is how long SIGTERM has before SIGKILL (default 5s).
 	StopGrace time.Duration
 }
@@ -82,7 +83,9 @@ type Process struct {
 	Addr    string // host:port
 	LogPath string
 	Cgroup  *Cgroup // nil without a memory cap or cgroup support
-	log     *os.File
+	// CgroupErr says why a capped target has no cgroup.
+	CgroupErr error
+	log       *os.File
 	// launcherHWM is the harness's own peak RSS just after the start: the
 	// most the child's ru_maxrss can have inherited from it.
 	launcherHWM int64
@@ -152,8 +155,7 @@ func (p *Process) launch() error {
 		return fmt.Errorf("create log: %w", err)
 	}
 	if s.MemoryLimit > 0 {
-		name := fmt.Sprintf("flood-harness-%d-%s-%s", os.Getpid(), s.Name, s.Label)
-		if p.Cgroup, err = s.Cgroups.NewCgroup(name, s.MemoryLimit); err != nil {
+		if p.Cgroup, p.CgroupErr = s.Cgroups.New(s.Name+"-"+s.Label, s.MemoryLimit); p.CgroupErr != nil {
 			p.Cgroup = nil // the caller falls back to a watchdog
 		}
 	}

@@ -28,8 +28,17 @@ func TestMain(m *testing.M) {
 		helper(mode, os.Args[len(os.Args)-1])
 		return
 	}
-	os.Exit(m.Run())
+	cgroups = launch.SystemCgroups().Prepare()
+	code := m.Run()
+	if err := cgroups.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
 }
+
+// cgroups is where this test process makes its targets' cgroups.
+var cgroups *launch.Cgroups
 
 // helper serves /healthz on port. Modes: "serve" exits on SIGTERM;
 // "stubborn" ignores SIGTERM and starts a child in its process group;
@@ -91,7 +100,7 @@ func spec(t *testing.T, mode string) launch.Spec {
 		Health:        "/healthz",
 		HealthTimeout: 10 * time.Second,
 		LogDir:        t.TempDir(),
-		Cgroups:       launch.SystemCgroups(),
+		Cgroups:       cgroups,
 		StopGrace:     300 * time.Millisecond,
 	}
 }
@@ -212,7 +221,7 @@ func TestStartFailures(t *testing.T) {
 
 func TestMemoryCapOOMKill(t *testing.T) {
 	t.Parallel()
-	if launch.SystemCgroups().Version() == "none" {
+	if !cgroups.Available() {
 		t.Skip("no writable memory cgroup controller on this machine: the cap falls back to the watchdog")
 	}
 	s := spec(t, "serve")
@@ -247,31 +256,75 @@ func TestMemoryCapOOMKill(t *testing.T) {
 	assertNoSurvivors(t, s)
 }
 
-func TestFakeCgroupV2(t *testing.T) {
-	t.Parallel()
+// fakeV2 is a cgroup v2 tree in a temporary directory: the harness (pid)
+// in /user.slice/me with the processes others, memory handed down to it.
+func fakeV2(t *testing.T, pid int, others ...int) (launch.CgroupFS, string) {
+	t.Helper()
 	root := t.TempDir()
-	self := filepath.Join(root, "self")
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	self := filepath.Join(root, "self")
 	must(os.WriteFile(self, []byte("0::/user.slice/me\n"), 0o644))
-	must(os.MkdirAll(filepath.Join(root, "user.slice/me"), 0o755))
-	must(os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpu io memory pids\n"), 0o644))
-	fs := launch.CgroupFS{Root: root, SelfFile: self}
-	if v := fs.Version(); v != "v2" {
-		t.Fatalf("Version = %q, want v2", v)
+	own := filepath.Join(root, "user.slice/me")
+	must(os.MkdirAll(own, 0o755))
+	for _, d := range []string{root, filepath.Join(root, "user.slice"), own} {
+		must(os.WriteFile(filepath.Join(d, "cgroup.controllers"), []byte("cpu io memory pids\n"), 0o644))
 	}
-	cg, err := fs.NewCgroup("flood-x", 512<<20)
-	must(err)
-	if b, _ := os.ReadFile(filepath.Join(cg.Dir, "memory.max")); string(b) != "536870912" {
-		t.Errorf("memory.max = %q", b)
+	must(os.WriteFile(filepath.Join(root, "user.slice", "cgroup.subtree_control"), []byte("memory pids\n"), 0o644))
+	procs := fmt.Sprint(pid)
+	for _, o := range others {
+		procs += fmt.Sprintf("\n%d", o)
 	}
-	must(os.WriteFile(filepath.Join(cg.Dir, "memory.peak"), []byte("1234\n"), 0o644))
-	must(os.WriteFile(filepath.Join(cg.Dir, "memory.events"), []byte("low 0\nhigh 0\nmax 9\noom 2\noom_kill 1\n"), 0o644))
-	must(os.WriteFile(filepath.Join(cg.Dir, "memory.stat"), []byte("anon 777\nfile 1\n"), 0o644))
+	must(os.WriteFile(filepath.Join(own, "cgroup.procs"), []byte(procs+"\n"), 0o644))
+	return launch.CgroupFS{Root: root, SelfFile: self, PID: pid}, root
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Alone in its cgroup, the harness moves itself into a leaf, hands memory
+// down, makes target cgroups beside the leaf, and undoes it all at Close.
+func TestFakeCgroupV2Leaf(t *testing.T) {
+	t.Parallel()
+	const pid = 4242
+	fs, root := fakeV2(t, pid)
+	own := filepath.Join(root, "user.slice/me")
+	c := fs.Prepare()
+	if !c.Available() || c.Mode() != "v2 in a leaf of the harness's cgroup" || c.Version() != "v2" {
+		t.Fatalf("Prepare: available %v, mode %q, note %q", c.Available(), c.Mode(), c.Why())
+	}
+	leaf := filepath.Join(own, "flood-harness-4242-self")
+	if got := readFile(t, filepath.Join(leaf, "cgroup.procs")); got != "4242" {
+		t.Errorf("leaf cgroup.procs = %q, want the harness moved there", got)
+	}
+	if got := readFile(t, filepath.Join(own, "cgroup.subtree_control")); got != "+memory" {
+		t.Errorf("subtree_control = %q, want +memory", got)
+	}
+	cg, err := c.New("buffered-c1-r0", 512<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(cg.Dir) != own || !strings.HasPrefix(filepath.Base(cg.Dir), "flood-harness-4242-") {
+		t.Errorf("target cgroup %s, want flood-harness-4242-… in %s", cg.Dir, own)
+	}
+	for file, want := range map[string]string{"memory.max": "536870912", "memory.oom.group": "1", "memory.swap.max": "0"} {
+		if got := readFile(t, filepath.Join(cg.Dir, file)); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+	os.WriteFile(filepath.Join(cg.Dir, "memory.peak"), []byte("1234\n"), 0o644)
+	os.WriteFile(filepath.Join(cg.Dir, "memory.events"), []byte("low 0\nhigh 0\nmax 9\noom 2\noom_kill 1\noom_group_kill 1\n"), 0o644)
+	os.WriteFile(filepath.Join(cg.Dir, "memory.stat"), []byte("anon 777\nfile 1\n"), 0o644)
 	if peak, err := cg.Peak(); peak != 1234 || err != nil {
 		t.Errorf("Peak = %d, %v", peak, err)
 	}
@@ -281,7 +334,105 @@ func TestFakeCgroupV2(t *testing.T) {
 	if n, err := cg.Anon(); n != 777 || err != nil {
 		t.Errorf("Anon = %d, %v", n, err)
 	}
-	if fs := (launch.CgroupFS{Root: t.TempDir(), SelfFile: self}); fs.Version() != "none" {
-		t.Errorf("a root without controllers: Version = %q, want none", fs.Version())
+	// A fake tree cannot delete a directory with files in it; the kernel's can.
+	for _, f := range []string{"memory.max", "memory.oom.group", "memory.swap.max", "memory.peak", "memory.events", "memory.stat"} {
+		os.Remove(filepath.Join(cg.Dir, f))
+	}
+	if err := cg.Remove(); err != nil {
+		t.Error(err)
+	}
+	os.Remove(filepath.Join(leaf, "cgroup.procs"))
+	if err := c.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	if got := readFile(t, filepath.Join(own, "cgroup.subtree_control")); got != "-memory" {
+		t.Errorf("after Close subtree_control was last written %q, want -memory", got)
+	}
+	if got := readFile(t, filepath.Join(own, "cgroup.procs")); got != "4242" {
+		t.Errorf("after Close the harness is not back in its cgroup: %q", got)
+	}
+	if _, err := os.Stat(leaf); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leaf %s left behind: %v", leaf, err)
+	}
+}
+
+// Sharing its cgroup with other processes (a shell), the harness moves
+// nobody: it makes a cgroup of its own beside its cgroup.
+func TestFakeCgroupV2Beside(t *testing.T) {
+	t.Parallel()
+	fs, root := fakeV2(t, 4242, 1, 77)
+	c := fs.Prepare()
+	base := filepath.Join(root, "user.slice", "flood-harness-4242")
+	if !c.Available() || c.Mode() != "v2 beside the harness's cgroup" {
+		t.Fatalf("Prepare: available %v, mode %q, note %q", c.Available(), c.Mode(), c.Why())
+	}
+	if got := readFile(t, filepath.Join(root, "user.slice/me/cgroup.procs")); got != "4242\n1\n77" {
+		t.Errorf("the harness's cgroup now holds %q: nobody should have moved", got)
+	}
+	cg, err := c.New("a", 64<<20)
+	if err != nil || filepath.Dir(cg.Dir) != base {
+		t.Fatalf("New = %v, %v; want a cgroup in %s", cg, err, base)
+	}
+	for _, f := range []string{"memory.max", "memory.oom.group", "memory.swap.max"} {
+		os.Remove(filepath.Join(cg.Dir, f))
+	}
+	os.Remove(filepath.Join(base, "cgroup.subtree_control"))
+	if err := c.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	if _, err := os.Stat(base); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s left behind: %v", base, err)
+	}
+}
+
+// What a harness that died left behind is removed by the next one; what a
+// live harness made is not touched.
+func TestPrepareRemovesStale(t *testing.T) {
+	t.Parallel()
+	fs, root := fakeV2(t, os.Getpid(), 1)
+	dead := filepath.Join(root, "user.slice", "flood-harness-999999999")
+	live := filepath.Join(root, "user.slice", fmt.Sprintf("flood-harness-%d-2-x", os.Getppid()))
+	for _, d := range []string{filepath.Join(dead, "flood-harness-999999999-1-a"), live} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := fs.Prepare()
+	defer c.Close()
+	if len(c.Stale()) != 1 || c.Stale()[0] != dead {
+		t.Errorf("Stale = %q, want [%s]", c.Stale(), dead)
+	}
+	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale %s not removed", dead)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live harness's cgroup was removed: %v", err)
+	}
+}
+
+// Where no cgroup can be made, Prepare says why, with the error of each
+// way it tried.
+func TestPrepareNoteWhenNoCgroup(t *testing.T) {
+	t.Parallel()
+	fs, root := fakeV2(t, 4242, 1)
+	// Nothing can be created: the tree is read-only.
+	for _, d := range []string{root, filepath.Join(root, "user.slice"), filepath.Join(root, "user.slice/me")} {
+		os.Chmod(d, 0o555)
+		defer os.Chmod(d, 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "cgroup.subtree_control"), nil, 0o444)
+	if os.Getuid() == 0 {
+		t.Skip("root writes read-only directories")
+	}
+	c := fs.Prepare()
+	if c.Available() || !strings.Contains(c.Why(), "cgroup v2") {
+		t.Errorf("Prepare on a read-only tree: available %v, note %q", c.Available(), c.Why())
+	}
+	if _, err := c.New("a", 64<<20); err == nil {
+		t.Error("New succeeded without a cgroup")
+	}
+	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(root, "self")}.Prepare()
+	if none.Available() || none.Version() != "none" || !strings.Contains(none.Why(), "no memory cgroup controller") {
+		t.Errorf("a root without controllers: available %v, version %q, note %q", none.Available(), none.Version(), none.Why())
 	}
 }

@@ -38,7 +38,7 @@ func Markdown(r *result.Results) []byte {
 				rv := row(run, func(string) string { return "" })
 				oom := ""
 				if run.OOMKilled {
-					oom = "**yes**"
+					oom = "**" + run.Killed() + "**"
 				}
 				fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n",
 					md(tg), l, run.Requests, run.OK, md(rv.Failed), rv.MBps, rv.P50, rv.P99, rv.Peak, rv.Source, oom)

@@ -145,6 +145,7 @@ type stat struct {
 	level          float64
 	med, min, max  float64
 	oom, anyResult bool
+	killed         string // what killed it (result.Run.Killed), when oom
 }
 
 func stats(r *result.Results, tg string, f func(result.Run) float64) []stat {
@@ -167,7 +168,9 @@ func stats(r *result.Results, tg string, f func(result.Run) float64) []stat {
 			}
 			v := f(run)
 			s.min, s.max = math.Min(s.min, v), math.Max(s.max, v)
-			s.oom = s.oom || run.OOMKilled
+			if run.OOMKilled {
+				s.oom, s.killed = true, run.Killed()
+			}
 		}
 		out = append(out, s)
 	}
@@ -289,7 +292,7 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 		p.Add(line)
 		label := tg
 		if runs[0].OOMKilled {
-			label += " (OOM-killed)"
+			label += " (" + runs[0].Killed() + ")"
 		}
 		lg.add(label, line)
 		for _, xy := range xys {

@@ -357,3 +357,25 @@ func FuzzVerdictsAndMarkdown(f *testing.F) {
 		}
 	})
 }
+
+// A target the watchdog killed (no cgroup could be made) never reads as a
+// kernel OOM kill: not in the verdict, the summary or the peak table.
+func TestWatchdogKillIsNamed(t *testing.T) {
+	t.Parallel()
+	r := &result.Results{Schema: result.Schema, Runs: []result.Run{{
+		Target: "buffered", Concurrency: 32, Client: result.Client{Requests: 3},
+		PeakRSSBytes: 300 << 20, MemoryLimitBytes: 256 << 20, MemoryLimitBy: result.LimitWatchdog, OOMKilled: true,
+	}}}
+	v := Verdicts(r)[0]
+	if !v.Bad || !strings.Contains(v.Text, "killed by the watchdog at 32 clients") || strings.Contains(v.Text, "OOM") {
+		t.Errorf("verdict %q, want a bad one naming the watchdog", v.Text)
+	}
+	md := string(Markdown(r))
+	if !strings.Contains(md, "**killed by the watchdog**") || strings.Contains(md, "OOM-killed") {
+		t.Errorf("summary.md:\n%s", md)
+	}
+	var table strings.Builder
+	if err := PeakTable(&table, r); err != nil || !strings.Contains(table.String(), "300.0 WATCHDOG") {
+		t.Errorf("peak table (%v):\n%s", err, table.String())
+	}
+}

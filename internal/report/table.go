@@ -39,7 +39,10 @@ func cell(runs []result.Run) string {
 	}
 	s := fmt.Sprintf("%.1f", m/(1<<20))
 	for _, r := range runs {
-		if r.OOMKilled {
+		switch {
+		case r.OOMKilled && r.MemoryLimitBy == result.LimitWatchdog:
+			return s + " WATCHDOG"
+		case r.OOMKilled:
 			return s + " OOM"
 		}
 	}

@@ -58,8 +58,10 @@ func verdict(r *result.Results, tg string) Verdict {
 	switch oom := firstOOM(peaks); {
 	case oom != nil:
 		v.Bad = true
-		v.Text = fmt.Sprintf("%s: OOM-killed at %s (peak %.1f MiB", tg, clients(oom.level), oom.max/mib)
-		if limit := memoryLimit(r); limit > 0 {
+		v.Text = fmt.Sprintf("%s: %s at %s (peak %.1f MiB", tg, oom.killed, clients(oom.level), oom.max/mib)
+		if limit := memoryLimit(r); limit > 0 && oom.killed == "killed by the watchdog" {
+			v.Text += fmt.Sprintf(" at a %.0f MiB limit: no cgroup could be made, and the watchdog can overshoot by what grows between samples", float64(limit)/mib)
+		} else if limit > 0 {
 			v.Text += fmt.Sprintf(" under a %.0f MiB cap", float64(limit)/mib)
 		}
 		v.Text += ")"

@@ -11,6 +11,19 @@ func (r Client) OKRatio() float64 {
 	return float64(r.OK) / float64(n)
 }
 
+// Killed says what killed the target at its memory limit: "OOM-killed"
+// (the kernel, in the target's cgroup) or "killed by the watchdog" (the
+// harness, at a sampled RSS); "" when it lived.
+func (r Run) Killed() string {
+	switch {
+	case !r.OOMKilled:
+		return ""
+	case r.MemoryLimitBy == LimitWatchdog:
+		return "killed by the watchdog"
+	}
+	return "OOM-killed"
+}
+
 // MBps is the body throughput in megabytes (10^6) per second.
 func (r Client) MBps() float64 {
 	if r.DurationS <= 0 {

@@ -40,6 +40,10 @@ type Host struct {
 	Kernel   string `json:"kernel"`
 	Go       string `json:"go"`
 	Cgroup   string `json:"cgroup"` // v1, v2 or none: how memory caps were enforced
+	// CgroupMode says where target cgroups were made (for v2: in the root
+	// cgroup, in a leaf of the harness's cgroup, beside it, under the
+	// root); absent without cgroups.
+	CgroupMode string `json:"cgroup_mode,omitempty"`
 }
 
 // Run is one target at one concurrency level, one repeat.
@@ -66,8 +70,11 @@ type Run struct {
 	CgroupAnonPeakBytes int64   `json:"cgroup_anon_peak_bytes"`
 	MemoryLimitBytes    int64   `json:"memory_limit_bytes"`
 	MemoryLimitBy       LimitBy `json:"memory_limit_by"`
-	OOMKilled           bool    `json:"oom_killed"`
-	Exit                Exit    `json:"exit"`
+	// MemoryLimitNote says why a limit was not a kernel cap (the watchdog
+	// enforced it), and what that means.
+	MemoryLimitNote string `json:"memory_limit_note,omitempty"`
+	OOMKilled       bool   `json:"oom_killed"`
+	Exit            Exit   `json:"exit"`
 	// Restarts and RestartGapS record chaos.restart_after: how often the
 	// target was killed and restarted, and for how long it was unreachable.
 	Restarts    int     `json:"restarts,omitempty"`

@@ -26,8 +26,9 @@ type Options struct {
 	// Dir is the run directory; results.json, logs/, series/ and profiles/
 	// go under it.
 	Dir string
-	// Cgroups is where memory caps are made (launch.SystemCgroups()).
-	Cgroups launch.CgroupFS
+	// Cgroups is where memory caps are made
+	// (launch.SystemCgroups().Prepare()); nil: nowhere, the watchdog caps.
+	Cgroups *launch.Cgroups
 	// Programs says which binaries "harness" means in a target's command.
 	Programs Programs
 	// Logf receives one line per event; Progress, when set, a status line
@@ -122,6 +123,7 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	if err := result.Write(path, res); err != nil {
 		return nil, err
 	}
+	logCap(o)
 	var failed []string
 	for _, tg := range sc.Targets {
 		for _, level := range sc.Levels {
@@ -155,6 +157,26 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	return res, nil
 }
 
+// logCap says once, at the start, how memory.limit will be enforced.
+func logCap(o Options) {
+	limit := o.Scenario.Memory.Limit
+	if limit <= 0 {
+		return
+	}
+	for _, p := range o.Cgroups.Stale() {
+		o.Logf("removed %s, left by a harness that is no longer running", p)
+	}
+	if o.Cgroups.Available() {
+		o.Logf("memory.limit %v: a memory cgroup per target (%s); the kernel OOM-kills at the cap", limit, o.Cgroups.Mode)
+		return
+	}
+	o.Logf("memory.limit %v: WATCHDOG, not a kernel cap: %s. %s", limit, o.Cgroups.Why(), watchdogMeaning)
+}
+
+// watchdogMeaning is what a watchdog cap means, for every place that says
+// a run used one.
+const watchdogMeaning = "The watchdog kills a target when a sample reaches the cap, so its peak can overshoot the cap by what grows within one sample interval"
+
 // measure performs one run: fresh target, idle reading, flood, stop. Each
 // step returns what it found; assemble makes the run from those values.
 func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int) result.Run {
@@ -168,7 +190,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	}
 	defer p.Stop() // also on panic: no target outlives the sweep
 	parts.idle = idleRSS(p)
-	parts.limitBy = limitBy(int64(o.Scenario.Memory.Limit), p)
+	parts.limitBy, parts.limitNote = limitBy(int64(o.Scenario.Memory.Limit), p, o.Cgroups)
 
 	parts.series = filepath.Join("series", tg.Name+"-"+m.label+".csv")
 	series, err := os.Create(filepath.Join(o.Dir, parts.series))
@@ -195,6 +217,7 @@ type parts struct {
 	log, series string
 	idle        int64
 	limitBy     result.LimitBy
+	limitNote   string
 	client      result.Client
 	clientErr   error
 	watched     watchSummary
@@ -227,7 +250,7 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	case p.watched.restartErr != nil:
 		run.Error = fmt.Sprintf("restart: %v", p.watched.restartErr)
 	}
-	run.IdleRSSBytes, run.MemoryLimitBy = p.idle, p.limitBy
+	run.IdleRSSBytes, run.MemoryLimitBy, run.MemoryLimitNote = p.idle, p.limitBy, p.limitNote
 	run.RSSSeries = p.series
 	sum := p.watched.sum
 	run.Exit = p.exit.Exit
@@ -290,15 +313,17 @@ func idleRSS(p *launch.Process) int64 {
 }
 
 // limitBy decides, before the flood, how a limit is enforced on p: by
-// its cgroup when it has one, else by the watchdog.
-func limitBy(limit int64, p *launch.Process) result.LimitBy {
+// its cgroup when it has one, else by the watchdog, with the reason.
+func limitBy(limit int64, p *launch.Process, cgs *launch.Cgroups) (result.LimitBy, string) {
 	switch {
 	case limit <= 0:
-		return result.LimitNone
+		return result.LimitNone, ""
 	case p.Cgroup != nil:
-		return result.LimitCgroup
+		return result.LimitCgroup, ""
+	case p.CgroupErr != nil && cgs.Available():
+		return result.LimitWatchdog, p.CgroupErr.Error() + ". " + watchdogMeaning
 	}
-	return result.LimitWatchdog
+	return result.LimitWatchdog, cgs.Why() + ". " + watchdogMeaning
 }
 
 // floodWatch is everything that watches the target during a flood: the RSS
@@ -421,8 +446,8 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", units.MiB(b)) }
 
-func host(cg launch.CgroupFS) result.Host {
-	h := result.Host{CPUs: runtime.NumCPU(), Go: runtime.Version(), Cgroup: cg.Version()}
+func host(cg *launch.Cgroups) result.Host {
+	h := result.Host{CPUs: runtime.NumCPU(), Go: runtime.Version(), Cgroup: cg.Version(), CgroupMode: cg.Mode()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
 	}

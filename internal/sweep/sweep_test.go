@@ -21,7 +21,17 @@ import (
 
 var harnessBin string
 
-func TestMain(m *testing.M) { os.Exit(harnesstest.Main(m, &harnessBin)) }
+// cgroups is where this test process makes its targets' cgroups.
+var cgroups *launch.Cgroups
+
+func TestMain(m *testing.M) {
+	cgroups = launch.SystemCgroups().Prepare()
+	code := harnesstest.Main(m, &harnessBin)
+	if err := cgroups.Close(); err != nil && code == 0 {
+		code = 1
+	}
+	os.Exit(code)
+}
 
 func parse(t *testing.T, yaml string) *scenario.Scenario {
 	t.Helper()
@@ -51,7 +61,7 @@ targets:
 			}
 		}()
 		_, _ = Run(context.Background(), Options{
-			Scenario: sc, Dir: t.TempDir(), Cgroups: launch.SystemCgroups(),
+			Scenario: sc, Dir: t.TempDir(), Cgroups: cgroups,
 			Logf: func(format string, _ ...any) {
 				if strings.Contains(format, "flooding") {
 					started = len(harnesstest.Survivors("ORPHAN_MARKER", marker)) == 1
@@ -80,7 +90,7 @@ targets:
     command: [%s, serve, --port, "{port}"]
 `, harnessBin))
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: launch.SystemCgroups(), Logf: t.Logf})
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: cgroups, Logf: t.Logf})
 	fe, ok := err.(*FailedError)
 	if !ok || fault.KindOf(fe) != fault.RunFailed || len(fe.Failed) != 1 {
 		t.Fatalf("Run error %v, want a FailedError for one run", err)
@@ -97,7 +107,7 @@ targets:
 func TestWatchdogWithoutCgroups(t *testing.T) {
 	t.Parallel()
 	// A cgroup filesystem with no memory controller forces the fallback.
-	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}
+	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
 	sc := parse(t, fmt.Sprintf(`name: w
 levels: [8]
 duration: 3s
@@ -110,13 +120,28 @@ targets:
   - name: buffered
     command: [%s, serve, --impl, buffered, --port, "{port}"]
 `, harnessBin))
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Cgroups: none, Logf: t.Logf})
+	var logged []string
+	logf := func(format string, args ...any) {
+		logged = append(logged, fmt.Sprintf(format, args...))
+		t.Logf(format, args...)
+	}
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Cgroups: none, Logf: logf})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run := res.Runs[0]
 	if res.Host.Cgroup != "none" || run.MemoryLimitBy != "watchdog" || !run.OOMKilled || run.Exit.Signal != "SIGKILL" {
 		t.Errorf("host cgroup %q, limit by %q, oom %v, exit %+v; want the watchdog to kill at 64 MiB", res.Host.Cgroup, run.MemoryLimitBy, run.OOMKilled, run.Exit)
+	}
+	// Said once at the start, with the reason, and recorded with the run.
+	if n := countContaining(logged, "WATCHDOG, not a kernel cap: cannot tell which cgroup"); n != 1 {
+		t.Errorf("the watchdog fallback was announced %d times, want once:\n%s", n, strings.Join(logged, "\n"))
+	}
+	if countContaining(logged, "KILLED by the watchdog at 64.0 MiB") != 1 || countContaining(logged, "OOM-KILLED") != 0 {
+		t.Errorf("the kill reads as an OOM kill:\n%s", strings.Join(logged, "\n"))
+	}
+	if !strings.Contains(run.MemoryLimitNote, "cannot tell which cgroup") || !strings.Contains(run.MemoryLimitNote, "overshoot") {
+		t.Errorf("memory_limit_note %q, want the reason and what it means", run.MemoryLimitNote)
 	}
 }
 
@@ -146,7 +171,7 @@ targets:
     env: {ORPHAN_MARKER: %s}
 `, harnessBin, marker))
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: launch.SystemCgroups(), Logf: t.Logf})
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: cgroups, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +195,7 @@ targets:
 // tells the two starts apart), so only a watchdog watching it can fire.
 func TestChaosWatchdogFollowsRestart(t *testing.T) {
 	t.Parallel()
-	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}
+	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
 	dir := t.TempDir()
 	started := filepath.Join(dir, "started-once")
 	sc := parse(t, fmt.Sprintf(`name: chaos-watchdog
@@ -220,7 +245,7 @@ targets:
     pprof: /debug/pprof/heap
 `, harnessBin))
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: launch.SystemCgroups(), Logf: t.Logf})
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: cgroups, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,4 +314,14 @@ func TestProgramsResolve(t *testing.T) {
 			t.Errorf("resolve(%q) = %q, want %q", tt.argv, got, tt.want)
 		}
 	}
+}
+
+func countContaining(lines []string, sub string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
 }
