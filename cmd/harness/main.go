@@ -19,6 +19,7 @@ import (
 // one from internal/cli.
 func commands() map[string]*cli.Command {
 	return map[string]*cli.Command{
+		"doctor":   doctorCmd(),
 		"fixtures": fixturesCmd(),
 		"gate":     gateCmd(),
 		"load":     loadcmd.Command(),

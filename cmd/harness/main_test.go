@@ -41,7 +41,7 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	// Only commands that exist are listed; later issues add run, report, gate, load.
-	if want := []string{"fixtures", "gate", "load", "report", "run", "serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
+	if want := []string{"doctor", "fixtures", "gate", "load", "report", "run", "serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
 		t.Errorf("listed commands %q, want %q", listed, want)
 	}
 	if code, _, stderr := runInProcess("frobnicate"); code != cli.ExitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
@@ -137,4 +137,15 @@ func flood(url string, c int) (int64, error) {
 		return total, fmt.Errorf("%d of %d requests failed, first: %w", len(errs), c, errs[0])
 	}
 	return total, nil
+}
+
+// harness doctor on this machine: exit 0 exactly when it says a kernel cap
+// and a kernel peak work here.
+func TestDoctor(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := harnessRun(t, "doctor")
+	capHere := strings.Contains(stdout, "a kernel memory cap and a kernel peak work here")
+	if (code == 0) != capHere || (code != 0 && code != 1) || !strings.Contains(stdout, "memory cap") {
+		t.Errorf("exit %d with:\n%s\n%s", code, stdout, stderr)
+	}
 }

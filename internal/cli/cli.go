@@ -20,7 +20,7 @@ import (
 // failure's kind becomes one.
 const (
 	ExitOK         = 0
-	ExitRegression = 1
+	ExitRegression = 1 // or, for harness doctor, no kernel cap here
 	ExitUsage      = 2
 	ExitRunFailed  = 3
 )
@@ -33,7 +33,7 @@ func Code(err error) int {
 	switch fault.KindOf(err) {
 	case fault.BadInput:
 		return ExitUsage
-	case fault.Regression:
+	case fault.Regression, fault.Unmet:
 		return ExitRegression
 	}
 	return ExitRunFailed

@@ -18,6 +18,9 @@ const (
 	BadInput
 	// Regression: the gate judged the run worse than its rules allow.
 	Regression
+	// Unmet: what a check command exists to confirm is not so (harness
+	// doctor: no kernel memory cap here).
+	Unmet
 )
 
 func (k Kind) String() string {
@@ -26,6 +29,8 @@ func (k Kind) String() string {
 		return "bad input"
 	case Regression:
 		return "regression"
+	case Unmet:
+		return "unmet"
 	}
 	return "run failed"
 }
@@ -80,7 +85,7 @@ func KindOf(err error) Kind {
 
 func rank(k Kind) int {
 	switch k {
-	case Regression:
+	case Regression, Unmet:
 		return 2
 	case BadInput:
 		return 1

@@ -1,0 +1,236 @@
+// Package doctor says what this host gives the harness: whether a memory
+// cap and a kernel peak work here, and what the optional parts need, each
+// with a fix where one exists. To find out it makes one capped cgroup and
+// removes it, and asks programs for their versions; it starts no target
+// and sends no load.
+package doctor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/floodharness/harness/internal/launch"
+)
+
+// Options say where to look; the zero value of a func field means the
+// real one.
+type Options struct {
+	// Cgroups is the cgroup filesystem to probe (launch.SystemCgroups()).
+	Cgroups launch.CgroupFS
+	// Dir is the project directory, where bin/k6 would be.
+	Dir string
+	// LookPath finds a program (exec.LookPath).
+	LookPath func(string) (string, error)
+	// Run runs a program and says whether it exited 0 (for probes such as
+	// python3 -c 'import flask').
+	Run func(name string, args ...string) error
+	// ReadFile reads a file under /proc (os.ReadFile).
+	ReadFile func(string) ([]byte, error)
+}
+
+// Status is a check's outcome.
+type Status string
+
+const (
+	OK      Status = "ok"
+	Missing Status = "missing" // an optional part is not here
+	Weak    Status = "weak"    // works, with a limit worth knowing
+	Info    Status = "info"
+)
+
+// Check is one line of the report.
+type Check struct {
+	Name   string
+	Status Status
+	Detail string
+	Fix    string // what to do, where something can be done
+}
+
+// Report is what the host gives the harness.
+type Report struct {
+	Checks []Check
+	// Cap: a kernel memory cap (a cgroup) can be made; KernelPeak: the
+	// kernel's peak of a cgroup can be read. Without both, memory.limit is
+	// enforced by the watchdog.
+	Cap, KernelPeak bool
+}
+
+func (o *Options) fill() {
+	if o.LookPath == nil {
+		o.LookPath = exec.LookPath
+	}
+	if o.Run == nil {
+		o.Run = func(name string, args ...string) error {
+			cmd := exec.Command(name, args...)
+			cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+			return cmd.Run()
+		}
+	}
+	if o.ReadFile == nil {
+		o.ReadFile = os.ReadFile
+	}
+}
+
+// Run checks the host.
+func Run(o Options) Report {
+	o.fill()
+	var r Report
+	r.Checks = append(r.Checks, capChecks(o, &r)...)
+	r.Checks = append(r.Checks, networkCheck(o), k6Check(o), containerCheck(o), chromiumCheck(o), pythonCheck(o))
+	return r
+}
+
+// capChecks makes one capped cgroup the way a run would, reads it back and
+// removes it.
+func capChecks(o Options, r *Report) []Check {
+	cg := o.Cgroups.Prepare()
+	defer cg.Close()
+	version := o.Cgroups.Version()
+	out := []Check{{Name: "cgroup", Status: Info, Detail: "memory controller: " + version}}
+	if !cg.Available() {
+		out = append(out, Check{Name: "memory cap", Status: Weak,
+			Detail: "WATCHDOG ONLY: " + cg.Why() + ". A run kills a target when a sample reaches memory.limit, so a peak can overshoot it by what grows within one sample interval",
+			Fix:    capFix(o)})
+		return out
+	}
+	probe, err := cg.New("doctor", 64<<20)
+	if err != nil {
+		out = append(out, Check{Name: "memory cap", Status: Weak, Detail: "WATCHDOG ONLY: " + err.Error(), Fix: capFix(o)})
+		return out
+	}
+	defer probe.Remove()
+	r.Cap = true
+	out = append(out, Check{Name: "memory cap", Status: OK, Detail: fmt.Sprintf("a capped cgroup per target (%s; made and removed %s)", cg.Mode(), filepath.Base(probe.Dir))})
+	if _, err := probe.Peak(); err != nil {
+		out = append(out, Check{Name: "kernel peak", Status: Weak,
+			Detail: "the cgroup's peak cannot be read (" + err.Error() + "): multi-process peaks are sampled",
+			Fix:    "memory.peak needs Linux 5.19 or newer"})
+	} else {
+		r.KernelPeak = true
+		file := "memory.max_usage_in_bytes"
+		if probe.V2 {
+			file = "memory.peak"
+		}
+		out = append(out, Check{Name: "kernel peak", Status: OK, Detail: "the cgroup's peak charge is read from the kernel (" + file + ")"})
+	}
+	out = append(out, swapCheck(o, probe))
+	for _, p := range cg.Stale() {
+		out = append(out, Check{Name: "stale cgroup", Status: Info, Detail: "removed " + p + ", left by a harness that is no longer running"})
+	}
+	return out
+}
+
+func capFix(o Options) string {
+	switch {
+	case os.Geteuid() != 0 && o.Cgroups.Version() == "v2":
+		return "run as root, or from a delegated cgroup: systemd-run --user --scope -p Delegate=yes harness run …"
+	case o.Cgroups.Version() == "none":
+		return "mount cgroup v2 with the memory controller (or a v1 memory hierarchy)"
+	}
+	return "run as root in a cgroup with the memory controller"
+}
+
+func swapCheck(o Options, probe *launch.Cgroup) Check {
+	swaps, _ := o.ReadFile("/proc/swaps")
+	active := len(strings.Split(strings.TrimSpace(string(swaps)), "\n")) > 1
+	file := "memory.memsw.limit_in_bytes"
+	if probe.V2 {
+		file = "memory.swap.max"
+	}
+	_, err := os.Stat(filepath.Join(probe.Dir, file))
+	switch {
+	case err == nil:
+		return Check{Name: "swap", Status: OK, Detail: "swap is capped with memory (" + file + ")"}
+	case !active:
+		return Check{Name: "swap", Status: OK, Detail: "no swap accounting, and no swap active: the cap is the memory cap"}
+	}
+	return Check{Name: "swap", Status: Weak, Detail: "swap is active but not accounted (no " + file + "): a target may swap past the cap instead of being killed",
+		Fix: "boot with swapaccount=1 (v1) or turn swap off while measuring (swapoff -a)"}
+}
+
+// networkCheck reports the largest receive buffer a socket may ask for:
+// client.recv_buffer above it is clamped by the kernel.
+func networkCheck(o Options) Check {
+	b, err := o.ReadFile("/proc/sys/net/ipv4/tcp_rmem")
+	f := strings.Fields(string(b))
+	if err != nil || len(f) != 3 {
+		return Check{Name: "loopback buffers", Status: Info, Detail: "tcp_rmem unreadable"}
+	}
+	max, _ := strconv.ParseInt(f[2], 10, 64)
+	return Check{Name: "loopback buffers", Status: Info, Detail: fmt.Sprintf("tcp_rmem max %d KiB: the kernel can hold that much of each response in flight; client.recv_buffer makes it smaller, as a slow network would", max>>10)}
+}
+
+func k6Check(o Options) Check {
+	if _, err := os.Stat(filepath.Join(o.Dir, "bin", "k6")); err == nil {
+		return Check{Name: "k6", Status: OK, Detail: "bin/k6 (with the k6/x/flood extension)"}
+	}
+	if p, err := o.LookPath("k6"); err == nil {
+		return Check{Name: "k6", Status: OK, Detail: p + " (without k6/x/flood unless built with it)", Fix: "make k6 builds bin/k6 with the extension"}
+	}
+	return Check{Name: "k6", Status: Missing, Detail: "for driver: k6", Fix: "make k6"}
+}
+
+func containerCheck(o Options) Check {
+	var found []string
+	for _, e := range []string{"podman", "docker"} {
+		if p, err := o.LookPath(e); err == nil {
+			found = append(found, p)
+		}
+	}
+	if len(found) == 0 {
+		return Check{Name: "containers", Status: Missing, Detail: "neither podman nor docker on PATH", Fix: "apt-get install podman"}
+	}
+	return Check{Name: "containers", Status: OK, Detail: strings.Join(found, ", ")}
+}
+
+func chromiumCheck(o Options) Check {
+	for _, c := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := o.LookPath(c); err == nil {
+			return Check{Name: "chromium", Status: OK, Detail: p + " (the report's screenshot check)"}
+		}
+	}
+	return Check{Name: "chromium", Status: Missing, Detail: "for make report-check", Fix: "bash scripts/install-deps.sh"}
+}
+
+func pythonCheck(o Options) Check {
+	err := o.Run("python3", "-c", "import flask, simplejson, starlette, uvicorn")
+	if err == nil {
+		_, err = o.LookPath("gunicorn")
+	}
+	if err != nil {
+		var ee *exec.Error
+		detail := "the Python seed servers need flask, simplejson, starlette, uvicorn and gunicorn"
+		if errors.As(err, &ee) {
+			detail = "python3 is not on PATH"
+		}
+		return Check{Name: "python seeds", Status: Missing, Detail: detail, Fix: "bash scripts/install-deps.sh"}
+	}
+	return Check{Name: "python seeds", Status: OK, Detail: "flask, simplejson, starlette, uvicorn, gunicorn"}
+}
+
+// Write prints the report, one check per line, fixes indented below.
+func (r Report) Write(w io.Writer) error {
+	for _, c := range r.Checks {
+		if _, err := fmt.Fprintf(w, "%-8s %-17s %s\n", c.Status, c.Name, c.Detail); err != nil {
+			return err
+		}
+		if c.Fix != "" && c.Status != OK && c.Status != Info {
+			fmt.Fprintf(w, "%-8s %-17s fix: %s\n", "", "", c.Fix)
+		}
+	}
+	verdict := "a kernel memory cap and a kernel peak work here"
+	if !r.Cap || !r.KernelPeak {
+		verdict = "NO kernel cap here: memory.limit is enforced by the watchdog"
+		if r.Cap {
+			verdict = "a kernel cap works here, but peaks of process trees are sampled"
+		}
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", verdict)
+	return err
+}

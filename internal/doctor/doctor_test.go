@@ -1,0 +1,80 @@
+package doctor
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/floodharness/harness/internal/launch"
+)
+
+func fakeOptions(t *testing.T, cg launch.CgroupFS, onPath ...string) Options {
+	return Options{
+		Cgroups: cg, Dir: t.TempDir(),
+		LookPath: func(name string) (string, error) {
+			for _, p := range onPath {
+				if p == name {
+					return "/usr/bin/" + name, nil
+				}
+			}
+			return "", errors.New("not found")
+		},
+		Run: func(string, ...string) error { return errors.New("exit status 1") },
+		ReadFile: func(p string) ([]byte, error) {
+			if p == "/proc/sys/net/ipv4/tcp_rmem" {
+				return []byte("4096\t131072\t6291456\n"), nil
+			}
+			return nil, os.ErrNotExist
+		},
+	}
+}
+
+// Without a cgroup, the doctor says the cap is the watchdog's, why, and
+// what to do; optional tools that are missing are named with their fix.
+func TestDoctorWatchdogOnly(t *testing.T) {
+	t.Parallel()
+	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}
+	r := Run(fakeOptions(t, none, "podman"))
+	if r.Cap || r.KernelPeak {
+		t.Errorf("Cap %v, KernelPeak %v; want neither", r.Cap, r.KernelPeak)
+	}
+	var b strings.Builder
+	if err := r.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"WATCHDOG ONLY: cannot tell which cgroup", "overshoot",
+		"fix: mount cgroup v2",
+		"missing  k6", "fix: make k6",
+		"ok       containers        /usr/bin/podman",
+		"missing  chromium", "missing  python seeds",
+		"tcp_rmem max 6144 KiB",
+		"NO kernel cap here",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+// On this machine's cgroups (when there are any) the doctor makes a capped
+// cgroup and reads its peak.
+func TestDoctorOnThisHost(t *testing.T) {
+	t.Parallel()
+	cg := launch.SystemCgroups()
+	probe := cg.Prepare()
+	available := probe.Available()
+	if err := probe.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !available {
+		t.Skip("no memory cgroup can be made here")
+	}
+	r := Run(fakeOptions(t, cg))
+	if !r.Cap || !r.KernelPeak {
+		t.Errorf("Cap %v, KernelPeak %v on a host with cgroups:\n%+v", r.Cap, r.KernelPeak, r.Checks)
+	}
+}
