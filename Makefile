@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
+.PHONY: all build deps test test-cgroup2 vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
 
 all: build
 
@@ -14,6 +14,13 @@ build:
 # Installs only what is missing (a no-op on a prepared machine), then tests.
 test: deps vet staticcheck
 	$(GO) test -race -count=1 ./...
+
+# The memory cap on a real cgroup v2 kernel, booted in qemu (~40 s): root
+# sharing its cgroup, root alone in one, a user in a delegated one, the
+# watchdog fallback, and a harness killed mid-flood (scripts/cgroup2-vm.sh).
+test-cgroup2:
+	@bash scripts/install-deps.sh qemu-system-x86 linux-image-amd64 busybox-static
+	FLOOD_CGROUP2_VM=1 $(GO) test -count=1 -run '^TestCgroupV2VM$$' -v ./cmd/harness/
 
 deps:
 	@bash scripts/install-deps.sh
