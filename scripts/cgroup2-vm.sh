@@ -4,6 +4,7 @@
 # here) with an initramfs of busybox and the static harness binaries, and
 # runs scenarios/cgroup2-vm.yaml as a user would on a cgroup v2 host:
 #
+#   root     root, in the root cgroup (a bare VM)
 #   beside   root, in a cgroup it shares with its shell (the common case)
 #   leaf     root, alone in a service's cgroup (moves itself into a leaf)
 #   user     uid 1000, alone in a cgroup delegated to it (as systemd's
@@ -62,6 +63,9 @@ run() { harness run --out "$1" /scenarios/cgroup2-vm.yaml >/tmp/run.log 2>&1; }
 # beside: root, sharing its cgroup with this shell.
 cd /
 out=/tmp/beside; run $out; report beside $? $out
+# root: in the root cgroup itself (a bare VM).
+out=/tmp/root; sh -c "echo \$\$ >$cg/cgroup.procs && exec harness run --out $out /scenarios/cgroup2-vm.yaml >/tmp/run.log 2>&1"
+report root $? $out
 # leaf: root, alone in a service's cgroup.
 out=/tmp/leaf; sh -c "echo \$\$ >$cg/system.slice/flood.service/cgroup.procs && exec harness run --out $out /scenarios/cgroup2-vm.yaml >/tmp/run.log 2>&1"
 report leaf $? $out

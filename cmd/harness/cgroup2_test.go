@@ -19,9 +19,10 @@ const capTolerance = 0.02
 
 // TestCgroupV2VM boots a real cgroup v2 kernel in qemu
 // (scripts/cgroup2-vm.sh) and checks the cap there, as users on cgroup v2
-// hosts meet it: root sharing its cgroup, root alone in a service's
-// cgroup, a non-root user in a delegated cgroup, and a user with no
-// writable cgroup (the watchdog fallback). `make test-cgroup2` runs it
+// hosts meet it: root in the root cgroup, root sharing its cgroup, root
+// alone in a service's cgroup, a non-root user in a delegated cgroup, a
+// user with no writable cgroup (the watchdog fallback), and a harness
+// killed mid-flood. `make test-cgroup2` runs it
 // (FLOOD_CGROUP2_VM=1); elsewhere it is skipped.
 func TestCgroupV2VM(t *testing.T) {
 	if os.Getenv("FLOOD_CGROUP2_VM") != "1" {
@@ -41,6 +42,7 @@ func TestCgroupV2VM(t *testing.T) {
 		by   result.LimitBy
 		mode string
 	}{
+		"root":     {result.LimitCgroup, "v2 in the root cgroup"},
 		"beside":   {result.LimitCgroup, "v2 beside the harness's cgroup"},
 		"leaf":     {result.LimitCgroup, "v2 in a leaf of the harness's cgroup"},
 		"user":     {result.LimitCgroup, "v2 in a leaf of the harness's cgroup"},
