@@ -6,7 +6,6 @@
 package doctor
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,7 +29,7 @@ type Options struct {
 	// Run runs a program and says whether it exited 0 (for probes such as
 	// python3 -c 'import flask').
 	Run func(name string, args ...string) error
-	// ReadFile reads a file under /proc (os.ReadFile).
+	// ReadFile reads a file: under /proc, or a script's #! line (os.ReadFile).
 	ReadFile func(string) ([]byte, error)
 }
 
@@ -198,20 +197,32 @@ func chromiumCheck(o Options) Check {
 	return Check{Name: "chromium", Status: Missing, Detail: "for make report-check", Fix: "bash scripts/install-deps.sh"}
 }
 
+// pythonCheck asks the interpreter the seed servers run under (gunicorn's
+// own, from its #! line: not necessarily the python3 first on PATH) for
+// their packages.
 func pythonCheck(o Options) Check {
-	err := o.Run("python3", "-c", "import flask, simplejson, starlette, uvicorn")
-	if err == nil {
-		_, err = o.LookPath("gunicorn")
-	}
+	missing := Check{Name: "python seeds", Status: Missing, Fix: "bash scripts/install-deps.sh",
+		Detail: "the Python seed servers need gunicorn, uvicorn, flask, simplejson and starlette"}
+	gunicorn, err := o.LookPath("gunicorn")
 	if err != nil {
-		var ee *exec.Error
-		detail := "the Python seed servers need flask, simplejson, starlette, uvicorn and gunicorn"
-		if errors.As(err, &ee) {
-			detail = "python3 is not on PATH"
-		}
-		return Check{Name: "python seeds", Status: Missing, Detail: detail, Fix: "bash scripts/install-deps.sh"}
+		return missing
 	}
-	return Check{Name: "python seeds", Status: OK, Detail: "flask, simplejson, starlette, uvicorn, gunicorn"}
+	if _, err := o.LookPath("uvicorn"); err != nil {
+		return missing
+	}
+	python := "python3"
+	if b, err := o.ReadFile(gunicorn); err == nil {
+		if line, _, _ := strings.Cut(string(b), "\n"); strings.HasPrefix(line, "#!") {
+			if f := strings.Fields(strings.TrimPrefix(line, "#!")); len(f) == 1 {
+				python = f[0]
+			}
+		}
+	}
+	if err := o.Run(python, "-c", "import flask, simplejson, starlette, uvicorn"); err != nil {
+		missing.Detail += " (" + python + " cannot import them)"
+		return missing
+	}
+	return Check{Name: "python seeds", Status: OK, Detail: "gunicorn and uvicorn under " + python + ", with flask, simplejson, starlette"}
 }
 
 // Write prints the report, one check per line, fixes indented below.
