@@ -139,6 +139,10 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		_, _ = p.Stop()
 		return nil, &StartError{Name: spec.Name, Err: err, Tail: p.LogTail(2048)}
 	}
+	if err := p.ownsPort(); err != nil {
+		_, _ = p.Stop()
+		return nil, &StartError{Name: spec.Name, Err: err}
+	}
 	return p, nil
 }
 
@@ -226,6 +230,36 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 			return fmt.Errorf("%s did not answer 200 within %v", url, p.spec.HealthTimeout)
 		}
 	}
+}
+
+// ownsPort makes sure the process answering on the target's port is the
+// target: the free port was found by listening and closing, so another
+// server could have taken it since, answered the health check, and be
+// flooded in the target's place. Some process of the target (its cgroup,
+// or its process group) must hold the listening socket.
+func (p *Process) ownsPort() error {
+	listeners, err := proc.Listeners(p.PID(), p.Port)
+	if err != nil {
+		return fmt.Errorf("check who listens on port %d: %w", p.Port, err)
+	}
+	members := proc.Group(p.PID())
+	if p.Cgroup != nil {
+		if pids, err := readPIDs(p.Cgroup.ProcsFile()); err == nil {
+			members = append(members, pids...)
+		}
+	}
+	for _, pid := range members {
+		held, err := proc.Sockets(pid)
+		if err != nil {
+			continue
+		}
+		for _, inode := range listeners {
+			if held[inode] {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s answered the health check, but no process of the target holds a socket listening on port %d: another server may have taken the port; it is not flooded", p.Addr, p.Port)
 }
 
 // URL is the address of path on the target.

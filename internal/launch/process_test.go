@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -143,6 +144,25 @@ func TestMaxRSSIsTheTargets(t *testing.T) {
 	if ex.MaxRSS < 256<<20 {
 		t.Errorf("after touching 256 MiB: MaxRSS = %.1f MiB, want at least 256", float64(ex.MaxRSS)/(1<<20))
 	}
+}
+
+// A server that is not the target answering on the target's port is found
+// out before anything is flooded.
+func TestStartRefusesAnImpostor(t *testing.T) {
+	t.Parallel()
+	impostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") }))
+	defer impostor.Close()
+	s := spec(t, "sleep") // starts, never listens
+	s.Port = impostor.Listener.Addr().(*net.TCPAddr).Port
+	p, err := launch.Start(context.Background(), s)
+	if err == nil {
+		p.Stop()
+		t.Fatal("Start succeeded though another server answered on the target's port")
+	}
+	if !strings.Contains(err.Error(), "no process of the target holds a socket listening on port") {
+		t.Errorf("Start = %v", err)
+	}
+	assertNoSurvivors(t, s)
 }
 
 func TestStartStopGraceful(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/units"
 )
 
 // PeakTable writes peak RSS (MiB, median over repeats) per target × level,
@@ -37,7 +38,7 @@ func cell(runs []result.Run) string {
 	if !ok {
 		return "failed"
 	}
-	s := fmt.Sprintf("%.1f", m/(1<<20))
+	s := fmt.Sprintf("%.1f", units.MiB(m))
 	for _, r := range runs {
 		switch {
 		case r.OOMKilled && r.MemoryLimitBy == result.LimitWatchdog:

@@ -18,6 +18,10 @@ const (
 	// PeakSampled is the highest sum of the tree's RSS the sampler saw: it
 	// can miss a short peak between samples.
 	PeakSampled PeakSource = "sampled"
+	// PeakCgroupSampled is the highest charge of the target's cgroup the
+	// sampler saw, where the kernel keeps no peak (cgroup v2 before Linux
+	// 5.19 has no memory.peak): it can miss a short peak between samples.
+	PeakCgroupSampled PeakSource = "cgroup_sampled"
 )
 
 // LimitBy says how memory.limit was enforced on a run's target.

@@ -48,6 +48,7 @@ type Summary struct {
 	Peak    Sample // the sample with the highest RSS
 	HWM     int64  // the highest tree HWM seen
 	Anon    int64  // the highest cgroup anon seen
+	Cgroup  int64  // the highest cgroup charge seen
 	Last    Sample
 	Samples int
 }
@@ -139,6 +140,7 @@ func (s *Sampler) record(smp Sample) {
 	}
 	s.sum.HWM = max(s.sum.HWM, smp.HWM)
 	s.sum.Anon = max(s.sum.Anon, smp.Anon)
+	s.sum.Cgroup = max(s.sum.Cgroup, smp.Cgroup)
 	s.sum.Last = smp
 	s.sum.Samples++
 }

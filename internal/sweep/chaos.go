@@ -84,6 +84,7 @@ func merge(a, b sample.Summary) sample.Summary {
 	}
 	out.HWM = max(a.HWM, b.HWM)
 	out.Anon = max(a.Anon, b.Anon)
+	out.Cgroup = max(a.Cgroup, b.Cgroup)
 	out.Samples = a.Samples + b.Samples
 	return out
 }

@@ -412,7 +412,8 @@ func driver(sc *scenario.Scenario) load.Driver {
 // kernelPeak picks the peak a run reports, and names its source. One
 // process: its VmHWM (read while alive) or ru_maxrss (read at reaping, so
 // it survives an OOM kill), whichever is larger — the kernel's own peak. A
-// process tree under a cgroup: the cgroup's peak charge. Otherwise only the
+// process tree under a cgroup: the cgroup's peak charge, or where the
+// kernel keeps none the highest charge sampled. Otherwise only the
 // sampler's maximum is left, and the source says so.
 func kernelPeak(sum sample.Summary, ex launch.Exit) (int64, result.PeakSource) {
 	switch {
@@ -420,6 +421,8 @@ func kernelPeak(sum sample.Summary, ex launch.Exit) (int64, result.PeakSource) {
 		return max(sum.HWM, ex.MaxRSS), result.PeakVmHWM
 	case ex.CgroupPeak > 0:
 		return ex.CgroupPeak, result.PeakCgroup
+	case sum.Cgroup > 0:
+		return sum.Cgroup, result.PeakCgroupSampled
 	default:
 		return sum.Peak.RSS, result.PeakSampled
 	}

@@ -281,6 +281,7 @@ func TestKernelPeak(t *testing.T) {
 		{"one process killed between samples: ru_maxrss", one(100, 150), launch.Exit{MaxRSS: 500}, 500, "vmhwm"},
 		{"a tree under a cgroup", tree, launch.Exit{CgroupPeak: 400}, 400, "cgroup"},
 		{"a tree without a cgroup: only the sampler", tree, launch.Exit{}, 300, "sampled"},
+		{"a tree under a cgroup with no memory.peak: the sampled charge", sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, Cgroup: 350}, launch.Exit{}, 350, "cgroup_sampled"},
 	}
 	for _, tt := range tests {
 		got, src := kernelPeak(tt.sum, tt.ex)

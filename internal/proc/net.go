@@ -1,0 +1,108 @@
+package proc
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Listeners returns the inodes of the TCP sockets listening on port (IPv4
+// and IPv6), as the network namespace of pid sees them
+// (/proc/PID/net/tcp and tcp6).
+func Listeners(pid, port int) ([]uint64, error) {
+	var out []uint64
+	var firstErr error
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		if err != nil {
+			firstErr = err
+			continue
+		}
+		out = append(out, parseListeners(b, port)...)
+	}
+	if out == nil && firstErr != nil {
+		return nil, fmt.Errorf("read listening sockets: %w", firstErr)
+	}
+	return out, nil
+}
+
+// tcpListen is the state column's value for a listening socket.
+const tcpListen = "0A"
+
+// parseListeners reads a /proc/net/tcp table: a header line, then one
+// socket per line, "sl local_address rem_address st … uid timeout inode".
+func parseListeners(b []byte, port int) []uint64 {
+	var out []uint64
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for first := true; sc.Scan(); first = false {
+		f := strings.Fields(sc.Text())
+		if first || len(f) < 10 || f[3] != tcpListen {
+			continue
+		}
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		if !ok {
+			continue
+		}
+		p, err := strconv.ParseUint(hexPort, 16, 16)
+		if err != nil || int(p) != port {
+			continue
+		}
+		if inode, err := strconv.ParseUint(f[9], 10, 64); err == nil && inode > 0 {
+			out = append(out, inode)
+		}
+	}
+	return out
+}
+
+// Sockets returns the inodes of the sockets pid holds open.
+func Sockets(pid int) (map[uint64]bool, error) {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64]bool{}
+	for _, e := range entries {
+		link, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil || !strings.HasPrefix(link, "socket:[") {
+			continue
+		}
+		if inode, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]"), 10, 64); err == nil {
+			out[inode] = true
+		}
+	}
+	return out, nil
+}
+
+// Group lists the processes in process group pgid now.
+func Group(pgid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp …; comm may hold spaces and parens.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
