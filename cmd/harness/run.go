@@ -62,10 +62,7 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 		progress = e.ShowProgress
 	}
 	logf("run %s: %d target(s) × %d level(s) × %d repeat(s) → %s", sc.Name, len(sc.Targets), len(sc.Levels), sc.Repeats, dir)
-	var cgroups *launch.Cgroups // made only for a cap: on cgroup v2 it may move the harness
-	if sc.Memory.Limit > 0 {
-		cgroups = launch.SystemCgroups().Prepare()
-	}
+	cgroups := launch.SystemCgroups().Prepare()
 	res, err := sweep.Run(e.Ctx, sweep.Options{
 		Scenario: sc, Dir: dir, Cgroups: cgroups, Programs: sweep.SelfPrograms(),
 		Logf: logf, Progress: progress,

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"sync/atomic"
 )
 
 // Cgroup is a memory cgroup this package created for one target, v1 or v2.
@@ -103,7 +105,7 @@ type Cgroups struct {
 	removed []string
 
 	undo []func() error // run in reverse by Close
-	seq  int
+	seq  atomic.Int64   // numbers target cgroups: names never repeat
 }
 
 // Mode says how target cgroups are made, in words: "v1", "v2 in the root
@@ -302,8 +304,7 @@ func (c *Cgroups) New(name string, limit int64) (*Cgroup, error) {
 	if !c.Available() {
 		return nil, errors.New(c.Why())
 	}
-	c.seq++
-	cg := &Cgroup{Dir: filepath.Join(c.base, fmt.Sprintf("%s%d-%d-%s", prefix, c.fs.pid(), c.seq, name)), V2: c.v2}
+	cg := &Cgroup{Dir: filepath.Join(c.base, fmt.Sprintf("%s%d-%d-%s", prefix, c.fs.pid(), c.seq.Add(1), name)), V2: c.v2}
 	if err := os.Mkdir(cg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
@@ -334,6 +335,9 @@ func (c *Cgroups) New(name string, limit int64) (*Cgroup, error) {
 	}
 	return cg, nil
 }
+
+// PIDs lists the processes in the cgroup now.
+func (c *Cgroup) PIDs() ([]int, error) { return readPIDs(c.ProcsFile()) }
 
 // ProcsFile is where a process writes its PID to join the cgroup.
 func (c *Cgroup) ProcsFile() string { return filepath.Join(c.Dir, "cgroup.procs") }

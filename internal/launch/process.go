@@ -40,7 +40,10 @@ type Spec struct {
 	HealthTimeout time.Duration
 	// LogDir receives <Name>-<Label>.log with the target's stdout and stderr.
 	LogDir string
-	// MemoryLimit, when positive, caps the target in a new cgroup.
+	// MemoryLimit, when positive, caps the target in its cgroup. Every
+	// target gets a cgroup of its own when Cgroups can make one, capped or
+	// not, so that what is measured and stopped is exactly its processes
+	// (children started later, daemons that left its process group).
 	MemoryLimit int64
 	// Cgroups is where cgroups are made (SystemCgroups().Prepare()
 	// normally); nil: nowhere.
@@ -158,12 +161,16 @@ func (p *Process) launch() error {
 	if p.log, err = os.Create(p.LogPath); err != nil {
 		return fmt.Errorf("create log: %w", err)
 	}
-	if s.MemoryLimit > 0 {
+	if s.Cgroups.Available() || s.MemoryLimit > 0 {
 		if p.Cgroup, p.CgroupErr = s.Cgroups.New(s.Name+"-"+s.Label, s.MemoryLimit); p.CgroupErr != nil {
 			p.Cgroup = nil // the caller falls back to a watchdog
 		}
 	}
 	if p.Cgroup != nil {
+		// The shell below would report a missing program as its own failure.
+		if _, err := exec.LookPath(argv[0]); err != nil {
+			return fmt.Errorf("run %q: %w", argv[0], err)
+		}
 		// Join the cgroup before exec, so not one byte is allocated outside it.
 		argv = append([]string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, p.Cgroup.ProcsFile()}, argv...)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/launch"
 	"runtime"
+	"runtime/debug"
 )
 
 // The test binary doubles as the target: TestMain runs a helper server when
@@ -43,12 +44,22 @@ var cgroups *launch.Cgroups
 
 // helper serves /healthz on port. Modes: "serve" exits on SIGTERM;
 // "stubborn" ignores SIGTERM and starts a child in its process group;
+// "daemonize" starts a child that leaves its process group;
 // "sleep" only sleeps (that child).
 func helper(mode, port string) {
 	switch mode {
 	case "sleep":
 		time.Sleep(5 * time.Minute)
 		return
+	case "daemonize":
+		// A child in a session of its own: no longer in the target's
+		// process group, as a daemon that detaches.
+		child := exec.Command(os.Args[0], "x")
+		child.Env = append(os.Environ(), "TARGET_HELPER=sleep")
+		child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := child.Start(); err != nil {
+			os.Exit(5)
+		}
 	case "stubborn":
 		signal.Ignore(syscall.SIGTERM)
 		child := exec.Command(os.Args[0], "x")
@@ -133,6 +144,11 @@ func TestMaxRSSIsTheTargets(t *testing.T) {
 	if ex.MaxRSS != 0 {
 		t.Errorf("an idle helper's MaxRSS = %.1f MiB; want 0 (not above what it inherited from this test process)", float64(ex.MaxRSS)/(1<<20))
 	}
+	// This process's high-water mark back to what it holds now, well under
+	// what the helper will touch.
+	ballast = nil
+	debug.FreeOSMemory()
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	big := spec(t, "serve")
 	if p, err = launch.Start(context.Background(), big); err != nil {
 		t.Fatal(err)
@@ -144,6 +160,30 @@ func TestMaxRSSIsTheTargets(t *testing.T) {
 	if ex.MaxRSS < 256<<20 {
 		t.Errorf("after touching 256 MiB: MaxRSS = %.1f MiB, want at least 256", float64(ex.MaxRSS)/(1<<20))
 	}
+}
+
+// With a cgroup, a process the target started that left its process group
+// (a daemon) is still the target's: counted among its processes, and
+// stopped with it.
+func TestDaemonStaysTheTargets(t *testing.T) {
+	t.Parallel()
+	if !cgroups.Available() {
+		t.Skip("no cgroup can be made here: " + cgroups.Why())
+	}
+	s := spec(t, "daemonize")
+	p, err := launch.Start(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for deadline := time.Now().Add(5 * time.Second); len(pids) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		pids, _ = p.Cgroup.PIDs()
+	}
+	if len(pids) != 2 {
+		t.Errorf("the target's cgroup holds %v, want the server and its daemon", pids)
+	}
+	p.Stop()
+	assertNoSurvivors(t, s)
 }
 
 // A server that is not the target answering on the target's port is found

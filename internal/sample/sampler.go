@@ -12,10 +12,12 @@ import (
 )
 
 // Usage is a cgroup's memory, read on demand: its whole charge (page cache
-// included) and the anonymous part of it, which is what RSS means.
+// included) and the anonymous part of it, which is what RSS means; and the
+// processes in it, which are the target however they were started.
 type Usage interface {
 	Usage() (int64, error)
 	Anon() (int64, error)
+	PIDs() ([]int, error)
 }
 
 // Options configure a Sampler.
@@ -24,7 +26,9 @@ type Options struct {
 	PID int
 	// Interval between samples (default 20ms).
 	Interval time.Duration
-	// Cgroup, when set, is read beside the tree at every sample.
+	// Cgroup, when set, is read at every sample, and its processes are the
+	// ones measured: children started at any time, and processes that
+	// daemonized or were re-parented, are in it.
 	Cgroup Usage
 	// Series, when set, receives one CSV line per sample:
 	// elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes.
@@ -60,9 +64,10 @@ type Sampler struct {
 	stop  chan struct{}
 	done  chan struct{}
 
-	mu   sync.Mutex
-	sum  Summary
-	tree []*process.Process
+	mu    sync.Mutex
+	sum   Summary
+	tree  []*process.Process
+	known map[int]*process.Process // by pid, for cgroup members
 }
 
 // rescanEvery is how many samples pass between looks for new children:
@@ -110,7 +115,10 @@ func Start(o Options) *Sampler {
 
 // read takes one sample; ok is false once the root process is gone.
 func (s *Sampler) read(rescan bool) (Sample, bool) {
-	if rescan || s.tree == nil {
+	switch {
+	case s.o.Cgroup != nil:
+		s.tree = s.members()
+	case rescan || s.tree == nil:
 		s.tree = Tree(s.o.PID)
 	}
 	smp := Sample{Elapsed: time.Since(s.start)}
@@ -130,6 +138,28 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 		smp.Anon, _ = s.o.Cgroup.Anon()
 	}
 	return smp, smp.Procs > 0
+}
+
+// members are the processes in the cgroup now; handles are kept between
+// samples.
+func (s *Sampler) members() []*process.Process {
+	pids, err := s.o.Cgroup.PIDs()
+	if err != nil {
+		return nil
+	}
+	if s.known == nil {
+		s.known = map[int]*process.Process{}
+	}
+	out := make([]*process.Process, 0, len(pids))
+	for _, pid := range pids {
+		p, ok := s.known[pid]
+		if !ok {
+			p = &process.Process{Pid: int32(pid)}
+			s.known[pid] = p
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func (s *Sampler) record(smp Sample) {

@@ -70,8 +70,9 @@ func TestSamplerSeesAnAllocation(t *testing.T) {
 // fakeCgroup answers a rising charge whose anonymous part peaks in the
 // middle, as when a target frees memory before the flood ends.
 type fakeCgroup struct {
-	mu    sync.Mutex
-	reads int64
+	mu     sync.Mutex
+	reads  int64
+	others []int
 }
 
 func (f *fakeCgroup) Usage() (int64, error) {
@@ -88,6 +89,13 @@ func (f *fakeCgroup) Anon() (int64, error) {
 		return 700, nil
 	}
 	return 100, nil
+}
+
+// PIDs: the cgroup holds this test process and, when set, another one.
+func (f *fakeCgroup) PIDs() ([]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int{os.Getpid()}, f.others...), nil
 }
 
 func TestSamplerReadsTheCgroupsAnon(t *testing.T) {
@@ -153,5 +161,32 @@ func TestJSONHeapTop(t *testing.T) {
 	}
 	if _, err := JSONHeapTop([]byte(`{"not":"a list"}`), 2); err == nil {
 		t.Error("JSONHeapTop accepted an object")
+	}
+}
+
+// With a cgroup, its members are measured, whoever their parent is: a
+// process that is no child of the root (as a daemon that left its tree).
+func TestSamplerMeasuresTheCgroupsMembers(t *testing.T) {
+	t.Parallel()
+	other := exec.Command("sleep", "30")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { other.Process.Kill(); other.Wait() }()
+	cg := &fakeCgroup{others: []int{other.Process.Pid}}
+	// The tree is rooted at the sleeper, which has no children: only the
+	// cgroup brings this test process in.
+	s := Start(Options{PID: other.Process.Pid, Interval: time.Millisecond, Cgroup: cg})
+	for deadline := time.Now().Add(10 * time.Second); s.Latest().Procs < 2 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	sum := s.Stop()
+	if sum.Last.Procs != 2 {
+		t.Errorf("measured %d processes, want the cgroup's 2 (this test and the sleeper)", sum.Last.Procs)
+	}
+	without := Start(Options{PID: other.Process.Pid, Interval: time.Millisecond})
+	time.Sleep(20 * time.Millisecond)
+	if n := without.Stop().Last.Procs; n != 1 {
+		t.Errorf("without a cgroup: %d processes, want the tree's 1", n)
 	}
 }
