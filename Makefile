@@ -15,9 +15,10 @@ build:
 test: deps vet staticcheck
 	$(GO) test -race -count=1 ./...
 
-# The memory cap on a real cgroup v2 kernel, booted in qemu (~40 s): root
+# The memory cap on a real cgroup v2 kernel, booted in qemu (~50 s): root
 # sharing its cgroup, root alone in one, a user in a delegated one, the
-# watchdog fallback, and a harness killed mid-flood (scripts/cgroup2-vm.sh).
+# watchdog fallback, a systemd scope per target, and a harness killed
+# mid-flood (scripts/cgroup2-vm.sh).
 test-cgroup2:
 	@bash scripts/install-deps.sh qemu-system-x86 linux-image-amd64 busybox-static
 	FLOOD_CGROUP2_VM=1 $(GO) test -count=1 -run '^TestCgroupV2VM$$' -v ./cmd/harness/

@@ -10,6 +10,8 @@
 #   user     uid 1000, alone in a cgroup delegated to it (as systemd's
 #            Delegate=yes gives)
 #   fallback uid 1000 in a cgroup it may not write: no cgroup at all
+#   scope    uid 1001 with no writable cgroup but a user systemd: a scope
+#            per target (systemd-run --user --scope; a stand-in here, below)
 #   killed   a harness SIGKILLed mid-flood; the next start removes its cgroups
 #
 # Each case's results.json and what it left behind are printed between
@@ -29,8 +31,32 @@ rm -rf "$root" && mkdir -p "$root"/{bin,etc,proc,sys,dev,tmp,scenarios}
 CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -o "$root/bin/" ./cmd/harness ./cmd/harness-serve
 cp "$busybox" "$root/bin/busybox"
 cp scenarios/cgroup2-vm.yaml "$root/scenarios/"
-printf 'root:x:0:0:root:/:/bin/sh\nflood:x:1000:1000:flood:/tmp:/bin/sh\n' >"$root/etc/passwd"
-printf 'root:x:0:\nflood:x:1000:\n' >"$root/etc/group"
+printf 'root:x:0:0:root:/:/bin/sh\nflood:x:1000:1000:flood:/tmp:/bin/sh\nscoped:x:1001:1001:scoped:/tmp:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\nflood:x:1000:\nscoped:x:1001:\n' >"$root/etc/group"
+# A stand-in for systemd-run --user --scope: it asks the "system manager"
+# (a root loop in init, as PID 1 moves a user's process into a scope of its
+# user manager) for a scope with the memory properties given, waits until
+# it runs there, then execs the command. No systemd runs in this VM.
+cat >"$root/bin/systemd-run" <<'EOF'
+#!/bin/busybox sh
+# Only uid 1001 has a user manager here; others get what systemd-run says
+# where there is none.
+[ "$(id -u)" = 1001 ] || { echo "Failed to connect to bus: No medium found" >&2; exit 1; }
+unit="run-$$" max=max
+while [ $# -gt 0 ]; do
+	case $1 in
+	--unit) unit=$2; shift ;;
+	-p) case $2 in MemoryMax=*) max=${2#MemoryMax=}; [ "$max" = infinity ] && max=max ;; esac; shift ;;
+	--) shift; break ;;
+	esac
+	shift
+done
+echo "$$ $unit $max" >/run/scope-req
+for i in $(seq 500); do grep -q "/$unit.scope\$" /proc/self/cgroup && exec "$@"; sleep 0.01; done
+echo "systemd-run (stand-in): no scope $unit" >&2
+exit 1
+EOF
+chmod +x "$root/bin/systemd-run"
 cat >"$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -48,6 +74,15 @@ mkdir -p $cg/user.slice/session $cg/user.slice/user-1000 $cg/system.slice/flood.
 echo "+memory +pids" >$cg/user.slice/cgroup.subtree_control
 echo "+memory +pids" >$cg/system.slice/cgroup.subtree_control
 chown -R 1000:1000 $cg/user.slice/user-1000
+apps=$cg/user.slice/user-1001.slice/user@1001.service/app.slice
+mkdir -p $apps
+for d in $cg/user.slice/user-1001.slice $cg/user.slice/user-1001.slice/user@1001.service $apps; do echo "+memory +pids" >$d/cgroup.subtree_control; done
+mkdir -p /run && mkfifo /run/scope-req && chmod 666 /run/scope-req
+(exec 3<>/run/scope-req; while read -r pid unit max <&3; do
+	d=$apps/$unit.scope; mkdir -p $d
+	echo $max >$d/memory.max; echo 0 >$d/memory.swap.max; echo 1 >$d/memory.oom.group
+	echo $pid >$d/cgroup.procs
+done) &
 echo $$ >$cg/user.slice/session/cgroup.procs
 echo "VM-KERNEL $(uname -r) $(cat $cg/cgroup.controllers)"
 
@@ -75,6 +110,11 @@ report user $? $out
 # fallback: uid 1000 in the shell's cgroup, which it may not write.
 out=/tmp/fallback; su -s /bin/sh flood -c "harness run --out $out /scenarios/cgroup2-vm.yaml >/tmp/fallback.log 2>&1"
 report fallback $? $out
+# scope: uid 1001 may write no cgroup, but its systemd makes scopes.
+out=/tmp/scope; su -s /bin/sh scoped -c "harness run --out $out /scenarios/cgroup2-vm.yaml >/tmp/scope.log 2>&1"
+rc=$?
+rmdir $apps/*.scope 2>/dev/null # --collect: systemd removes a scope once it is empty
+report scope $rc $out
 # killed: a harness SIGKILLed mid-flood leaves its cgroups; the next one
 # (here: harness doctor) removes them.
 harness run --out /tmp/killed /scenarios/cgroup2-vm.yaml >/tmp/killed.log 2>&1 &
@@ -87,6 +127,7 @@ echo "===STALE before: $(find $cg -name 'flood-harness*' | tr '\n' ' ')"
 echo "===DOCTOR"; harness doctor; echo "===DOCTOR exit=$?"
 echo "===STALE after: $(find $cg -name 'flood-harness*' | tr '\n' ' ')"
 echo "===STALE procs: $(ps -o pid,comm | grep -c 'harness-serv')"
+echo "===DOCTOR-SCOPED"; su -s /bin/sh scoped -c "harness doctor"; echo "===DOCTOR-SCOPED exit=$?"
 echo "===VM-DONE"
 poweroff -f
 EOF

@@ -21,7 +21,8 @@ const capTolerance = 0.02
 // (scripts/cgroup2-vm.sh) and checks the cap there, as users on cgroup v2
 // hosts meet it: root in the root cgroup, root sharing its cgroup, root
 // alone in a service's cgroup, a non-root user in a delegated cgroup, a
-// user with no writable cgroup (the watchdog fallback), and a harness
+// user with no writable cgroup (the watchdog fallback), one with no
+// writable cgroup but a user systemd (a scope per target), and a harness
 // killed mid-flood. `make test-cgroup2` runs it
 // (FLOOD_CGROUP2_VM=1); elsewhere it is skipped.
 func TestCgroupV2VM(t *testing.T) {
@@ -47,6 +48,7 @@ func TestCgroupV2VM(t *testing.T) {
 		"leaf":     {result.LimitCgroup, "v2 in a leaf of the harness's cgroup"},
 		"user":     {result.LimitCgroup, "v2 in a leaf of the harness's cgroup"},
 		"fallback": {result.LimitWatchdog, ""},
+		"scope":    {result.LimitSystemdScope, "a systemd scope per target"},
 	}
 	for name, w := range want {
 		c, ok := cases[name]
@@ -70,7 +72,7 @@ func TestCgroupV2VM(t *testing.T) {
 		}
 		limit := float64(b.MemoryLimitBytes)
 		switch w.by {
-		case result.LimitCgroup:
+		case result.LimitCgroup, result.LimitSystemdScope:
 			if !b.OOMKilled || b.Exit.Signal != "SIGKILL" || float64(b.CgroupPeakBytes) > limit*(1+capTolerance) || b.CgroupPeakBytes < b.MemoryLimitBytes/2 {
 				t.Errorf("%s buffered: oom %v exit %+v cgroup peak %d; want a kernel OOM kill with the cgroup's peak ≤ the %d cap +%.0f%%",
 					name, b.OOMKilled, b.Exit, b.CgroupPeakBytes, b.MemoryLimitBytes, capTolerance*100)
@@ -91,6 +93,9 @@ func TestCgroupV2VM(t *testing.T) {
 	}
 	if !strings.Contains(console, "a kernel memory cap and a kernel peak work here\n===DOCTOR exit=0") {
 		t.Errorf("harness doctor in the VM (as root) did not find the cap:\n%s", tail(out, 2000))
+	}
+	if !regexp.MustCompile(`a systemd scope per target[^\n]*\n(.*\n)*?a kernel memory cap and a kernel peak work here\n===DOCTOR-SCOPED exit=0`).MatchString(console) {
+		t.Errorf("harness doctor as a user with a user systemd did not find the scope cap:\n%s", tail(out, 2500))
 	}
 	// A harness killed mid-flood left its cgroups; the next start removed them.
 	before := regexp.MustCompile(`===STALE before: (.*)`).FindStringSubmatch(console)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/floodharness/harness/internal/launch"
 )
@@ -104,6 +105,15 @@ func capChecks(o Options, r *Report) []Check {
 		return out
 	}
 	defer probe.Remove()
+	if probe.Scope != "" {
+		// A scope's cgroup exists only while something runs in it.
+		stop, err := runInScope(probe)
+		if err != nil {
+			out = append(out, Check{Name: "memory cap", Status: Weak, Detail: "WATCHDOG ONLY: " + err.Error(), Fix: capFix(o)})
+			return out
+		}
+		defer stop()
+	}
 	r.Cap = true
 	out = append(out, Check{Name: "memory cap", Status: OK, Detail: fmt.Sprintf("a capped cgroup per target (%s; made and removed %s)", cg.Mode(), filepath.Base(probe.Dir))})
 	if _, err := probe.Peak(); err != nil {
@@ -123,6 +133,27 @@ func capChecks(o Options, r *Report) []Check {
 		out = append(out, Check{Name: "stale cgroup", Status: Info, Detail: "removed " + p + ", left by a harness that is no longer running"})
 	}
 	return out
+}
+
+// runInScope starts a short sleep in the probe's systemd scope and waits
+// until the scope's cgroup is there to read.
+func runInScope(probe *launch.Cgroup) (stop func(), err error) {
+	argv := probe.Wrap([]string{"sleep", "10"})
+	cmd := launch.Command(argv[0], argv[1:]...)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop = func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	if err := probe.Attach(cmd.Process.Pid, done); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
 }
 
 func capFix(o Options) string {

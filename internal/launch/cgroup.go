@@ -17,10 +17,16 @@ import (
 	"sync/atomic"
 )
 
-// Cgroup is a memory cgroup this package created for one target, v1 or v2.
+// Cgroup is a memory cgroup this package created for one target, v1 or v2,
+// or a systemd scope it asked for.
 type Cgroup struct {
-	Dir string
+	Dir string // "" for a scope until Attach
 	V2  bool
+	// Scope is the systemd scope unit the target runs in (without
+	// ".scope"), when systemd made the cgroup; "" when this package did.
+	Scope string
+	root  string // the cgroup v2 mount, where a scope's path is found
+	limit int64
 }
 
 // CgroupFS says where cgroups are mounted; tests point it at a fake tree.
@@ -104,8 +110,9 @@ type Cgroups struct {
 	// (their processes killed) by Prepare.
 	removed []string
 
-	undo []func() error // run in reverse by Close
-	seq  atomic.Int64   // numbers target cgroups: names never repeat
+	undo  []func() error // run in reverse by Close
+	seq   atomic.Int64   // numbers target cgroups: names never repeat
+	scope bool           // targets run in systemd scopes (systemd-run --user --scope)
 }
 
 // Mode says how target cgroups are made, in words: "v1", "v2 in the root
@@ -140,7 +147,10 @@ func (c *Cgroups) Stale() []string {
 }
 
 // Available reports whether target cgroups can be made.
-func (c *Cgroups) Available() bool { return c != nil && c.base != "" }
+func (c *Cgroups) Available() bool { return c != nil && (c.base != "" || c.scope) }
+
+// Scoped reports whether target cgroups are systemd scopes.
+func (c *Cgroups) Scoped() bool { return c != nil && c.scope }
 
 // V2 reports whether the cgroups are v2.
 func (c *Cgroups) V2() bool { return c != nil && c.v2 }
@@ -204,6 +214,8 @@ func (fs CgroupFS) Prepare() *Cgroups {
 		c.base = own
 	case own != root && parent != root && try("v2 beside the harness's cgroup", func() error { return c.subtree(parent) }):
 	case own != root && try("v2 under the root cgroup", func() error { return c.subtree(root) }):
+	case os.Geteuid() != 0 && try("a systemd scope per target", scopeProbe):
+		c.scope = true
 	default:
 		c.note = "cgroup v2: no cgroup with the memory controller can be made here: " + strings.Join(why, "; ")
 		_ = c.Close()
@@ -304,6 +316,10 @@ func (c *Cgroups) New(name string, limit int64) (*Cgroup, error) {
 	if !c.Available() {
 		return nil, errors.New(c.Why())
 	}
+	if c.scope {
+		unit := fmt.Sprintf("%s%d-%d-%s", prefix, c.fs.pid(), c.seq.Add(1), name)
+		return &Cgroup{V2: true, Scope: unit, root: filepath.Clean(c.fs.Root), limit: limit}, nil
+	}
 	cg := &Cgroup{Dir: filepath.Join(c.base, fmt.Sprintf("%s%d-%d-%s", prefix, c.fs.pid(), c.seq.Add(1), name)), V2: c.v2}
 	if err := os.Mkdir(cg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
@@ -334,6 +350,26 @@ func (c *Cgroups) New(name string, limit int64) (*Cgroup, error) {
 		return nil, fmt.Errorf("set cgroup limit: %w", err)
 	}
 	return cg, nil
+}
+
+// Wrap is the command that runs argv inside the cgroup: joined before the
+// program execs, so not one byte it allocates is charged elsewhere.
+func (c *Cgroup) Wrap(argv []string) []string {
+	if c.Scope != "" {
+		return scopeArgs(c.Scope, c.limit, argv)
+	}
+	return append([]string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, c.ProcsFile()}, argv...)
+}
+
+// Attach finds the cgroup of a started target: a systemd scope's is known
+// only once systemd has made it (done is closed if the process exits).
+func (c *Cgroup) Attach(pid int, done <-chan struct{}) error {
+	if c.Scope == "" {
+		return nil
+	}
+	dir, err := attachScope(c.root, pid, c.Scope, done)
+	c.Dir = dir
+	return err
 }
 
 // PIDs lists the processes in the cgroup now.
@@ -399,8 +435,21 @@ func (c *Cgroup) field(file, key string) (int64, error) {
 }
 
 // Remove kills whatever is still in the cgroup (only processes this package
-// put there) and removes it, retrying while the kernel lets go.
-func (c *Cgroup) Remove() error { return removeDir(c.Dir) }
+// put there) and removes it, retrying while the kernel lets go. A scope is
+// systemd's to remove once it is empty (--collect).
+func (c *Cgroup) Remove() error {
+	switch {
+	case c.Dir == "":
+		return nil
+	case c.Scope != "":
+		pids, _ := readPIDs(c.ProcsFile())
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		return nil
+	}
+	return removeDir(c.Dir)
+}
 
 // removeDir kills every process in the cgroup dir and its children
 // (cgroup.kill where the kernel has it, else SIGKILL to each listed PID)

@@ -171,8 +171,7 @@ func (p *Process) launch() error {
 		if _, err := exec.LookPath(argv[0]); err != nil {
 			return fmt.Errorf("run %q: %w", argv[0], err)
 		}
-		// Join the cgroup before exec, so not one byte is allocated outside it.
-		argv = append([]string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, p.Cgroup.ProcsFile()}, argv...)
+		argv = p.Cgroup.Wrap(argv)
 	}
 	cmd := Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
@@ -191,6 +190,13 @@ func (p *Process) launch() error {
 		p.waitErr = cmd.Wait()
 		close(p.done)
 	}()
+	if p.Cgroup != nil {
+		if err := p.Cgroup.Attach(cmd.Process.Pid, p.done); err != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+			return err
+		}
+	}
 	return nil
 }
 

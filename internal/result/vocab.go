@@ -32,6 +32,10 @@ const (
 	LimitNone LimitBy = ""
 	// LimitCgroup: a memory cgroup; the kernel OOM-kills at the cap.
 	LimitCgroup LimitBy = "cgroup"
+	// LimitSystemdScope: the user's systemd put the target in a scope with
+	// MemoryMax (systemd-run --user --scope); the kernel OOM-kills at the
+	// cap, as with LimitCgroup.
+	LimitSystemdScope LimitBy = "systemd-scope"
 	// LimitWatchdog: no cgroup could be made; the harness kills the target
 	// when a sample reaches the cap, so the peak can overshoot it by what
 	// grows within one sample interval.

@@ -318,6 +318,8 @@ func limitBy(limit int64, p *launch.Process, cgs *launch.Cgroups) (result.LimitB
 	switch {
 	case limit <= 0:
 		return result.LimitNone, ""
+	case p.Cgroup != nil && p.Cgroup.Scope != "":
+		return result.LimitSystemdScope, ""
 	case p.Cgroup != nil:
 		return result.LimitCgroup, ""
 	case p.CgroupErr != nil && cgs.Available():
