@@ -2,12 +2,11 @@ package sqlite
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
 	"github.com/floodharness/harness/targets"
-	"io"
-	"net/http/httptest"
 )
 
 func TestSQLiteServesTheSyntheticBytes(t *testing.T) {
@@ -24,21 +23,20 @@ func TestSQLiteServesTheSyntheticBytes(t *testing.T) {
 	if src.Width() != 16 {
 		t.Fatalf("Width() = %d, want 16", src.Width())
 	}
-	_, synthetic := newTestServer(t, func(c *targets.Config) { c.Width = 16 })
+	synthetic := func(c *targets.Config) { c.Width = 16 }
 	for _, impl := range targets.Impls() {
-		_, fromDB := newTestServer(t, func(c *targets.Config) { c.Impl, c.Source, c.Width = impl, src, 16 })
+		fromDB := func(c *targets.Config) { c.Impl, c.Source, c.Width = impl, src, 16 }
 		for _, format := range targets.Formats() {
 			for _, q := range []string{"rows=1200", "rows=1000&since=17", "rows=5&since=5", "rows=700&since=499"} {
 				path := "/export?format=" + format + "&" + q
-				_, want := get(t, synthetic+path)
-				_, got := get(t, fromDB+path)
-				if string(got) != string(want) {
+				want, got := export(t, synthetic, path).Body.String(), export(t, fromDB, path).Body.String()
+				if got != want {
 					t.Errorf("%s %s: sqlite body (%d bytes) differs from synthetic (%d bytes)", impl, path, len(got), len(want))
 				}
 			}
 		}
-		if resp, _ := get(t, fromDB+"/export?rows=3&width=64"); resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("%s: width 64 from a 16-byte database: status %d, want 400", impl, resp.StatusCode)
+		if rec := export(t, fromDB, "/export?rows=3&width=64"); rec.Code != http.StatusBadRequest {
+			t.Errorf("%s: width 64 from a 16-byte database: status %d, want 400", impl, rec.Code)
 		}
 	}
 	if _, err := Open(filepath.Join(t.TempDir(), "missing.db")); err == nil {
@@ -46,7 +44,8 @@ func TestSQLiteServesTheSyntheticBytes(t *testing.T) {
 	}
 }
 
-func newTestServer(t *testing.T, mutate func(*targets.Config)) (*targets.Server, string) {
+// export is what a server with cfg changed by mutate answers at path.
+func export(t *testing.T, mutate func(*targets.Config), path string) *httptest.ResponseRecorder {
 	t.Helper()
 	cfg := targets.DefaultConfig()
 	mutate(&cfg)
@@ -54,21 +53,7 @@ func newTestServer(t *testing.T, mutate func(*targets.Config)) (*targets.Server,
 	if err != nil {
 		t.Fatalf("New(%+v): %v", cfg, err)
 	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	return srv, ts.URL
-}
-
-func get(t *testing.T, url string) (*http.Response, []byte) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: read body: %v", url, err)
-	}
-	return resp, body
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec
 }
