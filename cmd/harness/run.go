@@ -63,13 +63,15 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	}
 	logf("run %s: %d target(s) × %d level(s) × %d repeat(s) → %s", sc.Name, len(sc.Targets), len(sc.Levels), sc.Repeats, dir)
 	cgroups := launch.SystemCgroups().Prepare()
+	defer func() { // also on a panic: the harness moved back, its cgroups gone
+		if cerr := cgroups.Close(); cerr != nil {
+			logf("undo cgroup set-up: %v", cerr)
+		}
+	}()
 	res, err := sweep.Run(e.Ctx, sweep.Options{
 		Scenario: sc, Dir: dir, Cgroups: cgroups, Programs: sweep.SelfPrograms(),
 		Logf: logf, Progress: progress,
 	})
-	if cerr := cgroups.Close(); cerr != nil {
-		logf("undo cgroup set-up: %v", cerr)
-	}
 	e.ClearProgress()
 	results := sweep.ResultsPath(dir)
 	if res != nil && len(res.Runs) > 0 {
