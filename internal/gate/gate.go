@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
@@ -37,6 +38,9 @@ type Check struct {
 type Report struct {
 	Checks []Check
 	Method string
+	// Notes are what a reader must know to trust the checks: the host the
+	// baseline ran on differs from the current one, and how.
+	Notes []string
 }
 
 // Failed counts the failing checks.
@@ -55,6 +59,13 @@ type Options struct {
 	Current  *result.Results
 	Baseline *result.Results // nil when there is none; tolerance rules then fail to parse
 	Rules    *scenario.Gate
+	// AllowPartial judges results of an interrupted run; otherwise they
+	// fail the gate.
+	AllowPartial bool
+	// AllowHostChange lets a tolerance rule compare runs whose peak source
+	// or cap mechanism differ from the baseline's (they measure different
+	// things); otherwise such checks fail.
+	AllowHostChange bool
 }
 
 // Evaluate applies the rules. A rule that cannot apply is a *BadRuleError.
@@ -63,8 +74,14 @@ func Evaluate(o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Method: Method}
+	rep := &Report{Method: Method, Notes: hostChanges(o.Baseline, o.Current)}
+	if o.Current.Partial && !o.AllowPartial {
+		rep.Checks = append(rep.Checks, Check{Rule: "complete results", Metric: "partial", Target: "all", Note: fmt.Sprintf(
+			"the run was interrupted after %d run(s): partial results are not judged (--allow-partial to judge them)", len(o.Current.Runs))})
+	}
+	var unmatched []string
 	for _, r := range rules {
+		before := len(rep.Checks)
 		if r.tolerance != nil && o.Baseline == nil {
 			return nil, &BadRuleError{File: o.Rules.File, Line: r.src.Line, Msg: fmt.Sprintf("%s: a tolerance rule needs a baseline (--baseline or gate.baseline)", r.src.Metric)}
 		}
@@ -88,8 +105,95 @@ func Evaluate(o Options) (*Report, error) {
 				}
 			}
 		}
+		if len(rep.Checks) == before {
+			unmatched = append(unmatched, (&BadRuleError{File: o.Rules.File, Line: r.src.Line,
+				Msg: fmt.Sprintf("rule %s matched no run in the current results (targets %v, levels %v): a gate that checks nothing is refused",
+					r.selector(), o.Current.Targets(), o.Current.Levels())}).Error())
+		}
+	}
+	if len(unmatched) > 0 {
+		return nil, &BadRuleError{File: o.Rules.File, Msg: "nothing to check:\n" + strings.Join(unmatched, "\n")}
+	}
+	if !o.AllowHostChange {
+		for i := range rep.Checks {
+			comparable(&rep.Checks[i], o)
+		}
 	}
 	return rep, nil
+}
+
+// comparable fails a tolerance check whose runs were measured differently
+// from the baseline's: another peak source or cap mechanism compares
+// different things.
+func comparable(c *Check, o Options) {
+	if !c.HasBaseline {
+		return
+	}
+	runs := func(res *result.Results) []result.Run {
+		if c.Level != 0 {
+			return res.Select(c.Target, c.Level)
+		}
+		var out []result.Run
+		for _, l := range res.Levels() {
+			out = append(out, res.Select(c.Target, l)...)
+		}
+		return out
+	}
+	describe := func(rs []result.Run) string {
+		var seen []string
+		for _, r := range rs {
+			if r.Error != "" {
+				continue
+			}
+			s := fmt.Sprintf("peak source %s, cap %s", r.PeakRSSSource, orNone(string(r.MemoryLimitBy)))
+			if !slices.Contains(seen, s) {
+				seen = append(seen, s)
+			}
+		}
+		slices.Sort(seen)
+		return strings.Join(seen, " / ")
+	}
+	base, cur := describe(runs(o.Baseline)), describe(runs(o.Current))
+	if base != cur {
+		c.Pass = false
+		c.Note = joinNote(c.Note, fmt.Sprintf("measured differently: baseline %s, current %s (--allow-host-change to compare anyway)", base, cur))
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// hostChanges says how the current run's host differs from the baseline's.
+func hostChanges(base, cur *result.Results) []string {
+	if base == nil {
+		return nil
+	}
+	b, c := base.Host, cur.Host
+	var out []string
+	if b.CPUs != c.CPUs {
+		out = append(out, fmt.Sprintf("CPUs %d → %d", b.CPUs, c.CPUs))
+	}
+	if b.MemBytes != 0 && c.MemBytes != 0 && math.Abs(float64(c.MemBytes-b.MemBytes)) > 0.05*float64(b.MemBytes) {
+		out = append(out, fmt.Sprintf("memory %.1f → %.1f GiB", float64(b.MemBytes)/(1<<30), float64(c.MemBytes)/(1<<30)))
+	}
+	if b.Cgroup != c.Cgroup || b.CgroupMode != c.CgroupMode {
+		out = append(out, fmt.Sprintf("cgroup %s → %s", hostCgroup(b), hostCgroup(c)))
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return []string{"the baseline ran on another host: " + strings.Join(out, ", ")}
+}
+
+func hostCgroup(h result.Host) string {
+	if h.CgroupMode != "" {
+		return h.Cgroup + " (" + h.CgroupMode + ")"
+	}
+	return h.Cgroup
 }
 
 func newCheck(r rule, tg string, level int) Check {

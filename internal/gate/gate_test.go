@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"html"
 	"math"
 	"os"
 	"regexp"
@@ -248,3 +249,65 @@ func TestOutputs(t *testing.T) {
 	}
 }
 func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o644) }
+
+// A gate that would check nothing is refused, naming each rule that
+// matched no run.
+func TestRuleMatchingNothingIsRefused(t *testing.T) {
+	t.Parallel()
+	g := rules(t, "rules:\n  - {metric: oom, oom: never}\n  - {metric: peak_rss_bytes, target: streamed, level: 8, max: 64MiB}\n")
+	_, err := Evaluate(Options{Current: res(base()), Rules: g})
+	if err == nil || fault.KindOf(err) != fault.BadInput ||
+		!strings.Contains(err.Error(), "rules.yaml:3: rule peak_rss_bytes target=streamed level=8 matched no run") ||
+		strings.Contains(err.Error(), ":2: rule oom") {
+		t.Errorf("Evaluate = %v; want bad input naming line 3 only", err)
+	}
+}
+
+// Results of an interrupted run fail the gate unless judging them is asked
+// for.
+func TestPartialResultsFail(t *testing.T) {
+	t.Parallel()
+	g := rules(t, "rules:\n  - {metric: oom, oom: never}\n")
+	cur := res(base())
+	cur.Partial = true
+	if rep := evaluate(t, cur, nil, g); rep.Failed() != 1 || !strings.Contains(rep.Checks[0].Note, "interrupted") {
+		t.Errorf("partial results: %d failed, checks %+v; want the partial check to fail", rep.Failed(), rep.Checks)
+	}
+	rep, err := Evaluate(Options{Current: cur, Rules: g, AllowPartial: true})
+	if err != nil || rep.Failed() != 0 {
+		t.Errorf("--allow-partial: %v, %d failed", err, rep.Failed())
+	}
+}
+
+// A tolerance rule does not compare a cgroup charge with a VmHWM, or a
+// kernel cap with the watchdog's; a changed host is said in every output.
+func TestMeasuredDifferentlyFails(t *testing.T) {
+	t.Parallel()
+	g := rules(t, "rules:\n  - {metric: peak_rss_bytes, target: streamed, tolerance: 10%}\n")
+	baseline, cur := res(base()), res(base())
+	for i := range baseline.Runs {
+		baseline.Runs[i].PeakRSSSource = result.PeakVmHWM
+		cur.Runs[i].PeakRSSSource = result.PeakVmHWM
+	}
+	cur.Runs[4].PeakRSSSource = result.PeakCgroup // streamed c=4
+	baseline.Host = result.Host{CPUs: 2, MemBytes: 24 << 30, Cgroup: "v1", CgroupMode: "v1"}
+	cur.Host = result.Host{CPUs: 16, MemBytes: 128 << 30, Cgroup: "v2", CgroupMode: "v2 beside the harness's cgroup"}
+	rep := evaluate(t, cur, baseline, g)
+	if rep.Failed() != 1 || rep.Checks[1].Pass || !strings.Contains(rep.Checks[1].Note, "baseline peak source vmhwm, cap none, current peak source cgroup, cap none") {
+		t.Errorf("checks %+v; want c=4 failed as measured differently", rep.Checks)
+	}
+	var table, md, junit bytes.Buffer
+	rep.WriteTable(&table)
+	rep.WriteMarkdown(&md)
+	rep.WriteJUnit(&junit)
+	want := "the baseline ran on another host: CPUs 2 → 16, memory 24.0 → 128.0 GiB, cgroup v1 (v1) → v2 (v2 beside the harness's cgroup)"
+	for name, out := range map[string]string{"table": table.String(), "markdown": md.String(), "junit": html.UnescapeString(junit.String())} {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s does not say the host changed:\n%s", name, out)
+		}
+	}
+	rep, err := Evaluate(Options{Current: cur, Baseline: baseline, Rules: g, AllowHostChange: true})
+	if err != nil || rep.Failed() != 0 {
+		t.Errorf("--allow-host-change: %v, %+v", err, rep.Checks)
+	}
+}

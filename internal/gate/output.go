@@ -43,6 +43,11 @@ func (c Check) verdict() string {
 
 // WriteTable prints the verdict table and the method.
 func (r *Report) WriteTable(w io.Writer) error {
+	for _, n := range r.Notes {
+		if _, err := fmt.Fprintf(w, "NOTE: %s\n", n); err != nil {
+			return err
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "rule\ttarget\tlevel\tbaseline\tcurrent\tchange\tverdict\tnote")
 	for _, c := range r.Checks {
@@ -64,7 +69,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		status = fmt.Sprintf("❌ %d of %d checks failed", r.Failed(), len(r.Checks))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## flood gate: %s\n\n| rule | target | level | baseline | current | change | verdict | note |\n|---|---|--:|--:|--:|--:|---|---|\n", status)
+	fmt.Fprintf(&b, "## flood gate: %s\n\n", status)
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "> ⚠️ %s\n\n", n)
+	}
+	fmt.Fprintf(&b, "| rule | target | level | baseline | current | change | verdict | note |\n|---|---|--:|--:|--:|--:|---|---|\n")
 	esc := strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;")
 	for _, c := range r.Checks {
 		base, cur, ch := c.values()
@@ -85,6 +94,7 @@ type junitSuite struct {
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
 	Cases    []junitCase `xml:"testcase"`
+	Output   string      `xml:"system-out,omitempty"`
 }
 
 type junitCase struct {
@@ -123,7 +133,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			jc.Failure.Text += line
 		}
 	}
-	s := junitSuite{Name: "flood-gate"}
+	s := junitSuite{Name: "flood-gate", Output: strings.Join(r.Notes, "\n")}
 	for _, k := range order {
 		s.Cases = append(s.Cases, *cases[k])
 		if cases[k].Failure != nil {

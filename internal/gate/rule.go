@@ -186,6 +186,18 @@ func parseTolerance(s string) (float64, error) {
 	return v / div, nil
 }
 
+// selector names what a rule applies to: its metric, target and level.
+func (r rule) selector() string {
+	s := r.m.name
+	if r.src.Target != "" {
+		s += " target=" + r.src.Target
+	}
+	if r.src.Level != 0 {
+		s += fmt.Sprintf(" level=%d", r.src.Level)
+	}
+	return s
+}
+
 // describe is the rule as people read it in a verdict table.
 func (r rule) describe() string {
 	var parts []string

@@ -27,6 +27,8 @@ type RunOptions struct {
 	// UpdateBaseline writes the current results as the baseline instead
 	// of judging them.
 	UpdateBaseline bool
+	// AllowPartial and AllowHostChange: see Options.
+	AllowPartial, AllowHostChange bool
 	// Stdout receives the verdict table (or the baseline note).
 	Stdout io.Writer
 }
@@ -63,7 +65,7 @@ func Run(o RunOptions) error {
 			return err
 		}
 	}
-	rep, err := Evaluate(Options{Current: cur, Baseline: base, Rules: rules})
+	rep, err := Evaluate(Options{Current: cur, Baseline: base, Rules: rules, AllowPartial: o.AllowPartial, AllowHostChange: o.AllowHostChange})
 	if err != nil {
 		return err
 	}
