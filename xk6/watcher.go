@@ -20,8 +20,7 @@ type memoryWatch struct {
 
 func (w *memoryWatch) start(ctx context.Context, pid int, interval time.Duration) {
 	s := sample.Start(sample.Options{PID: pid, Interval: interval, OnSample: func(smp sample.Sample) {
-		// The kernel's own peak (VmHWM) where it can be read, else the sampled maximum.
-		w.best = max(w.best, smp.RSS, smp.HWM)
+		w.best = peakOf(w.best, smp)
 		now := time.Now()
 		metrics.PushIfNotDone(ctx, w.out, metrics.ConnectedSamples{Samples: []metrics.Sample{
 			{TimeSeries: metrics.TimeSeries{Metric: w.rss, Tags: w.tags}, Time: now, Value: float64(smp.RSS)},
@@ -32,4 +31,15 @@ func (w *memoryWatch) start(ctx context.Context, pid int, interval time.Duration
 		<-ctx.Done()
 		s.Stop()
 	}()
+}
+
+// peakOf is the peak so far after smp: for one process the kernel's own
+// high-water mark (VmHWM), which no sampling misses; for several, the
+// highest sampled sum of their RSS — their VmHWMs summed would overstate,
+// since the processes do not peak at the same moment.
+func peakOf(best int64, smp sample.Sample) int64 {
+	if smp.Procs <= 1 {
+		return max(best, smp.RSS, smp.HWM)
+	}
+	return max(best, smp.RSS)
 }

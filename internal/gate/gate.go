@@ -272,12 +272,45 @@ func checkSlope(r rule, tg string, o Options) Check {
 			return c
 		}
 		c.Baseline, c.HasBaseline = base, true
-		if regressed(r, base, cur, r.m.floor) {
+		// As for levels: the noise the repeats show widens the tolerance,
+		// here the spread of the slopes each repeat alone gives.
+		noise := math.Max(r.m.floor, math.Max(spread0(repeatSlopes(o.Baseline, tg)), spread0(repeatSlopes(o.Current, tg)))/2)
+		if regressed(r, base, cur, noise) {
 			c.Pass = false
-			c.Note = joinNote(c.Note, fmt.Sprintf("allowed up to %s", format(limit(r, base, r.m.floor), r.m.unit)))
+			c.Note = joinNote(c.Note, fmt.Sprintf("allowed up to %s", format(limit(r, base, noise), r.m.unit)))
 		}
 	}
 	return c
+}
+
+// repeatSlopes is the peak slope of tg fitted to each repeat alone (the
+// runs with that repeat number at every level).
+func repeatSlopes(res *result.Results, tg string) []float64 {
+	byRepeat := map[int]*result.Results{}
+	for _, run := range res.Runs {
+		if run.Target != tg || run.Error != "" {
+			continue
+		}
+		if byRepeat[run.Repeat] == nil {
+			byRepeat[run.Repeat] = &result.Results{}
+		}
+		byRepeat[run.Repeat].Runs = append(byRepeat[run.Repeat].Runs, run)
+	}
+	var out []float64
+	for _, r := range byRepeat {
+		if s, ok := r.PeakSlope(tg); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// spread0 is spread, 0 for fewer than two values.
+func spread0(v []float64) float64 {
+	if len(v) < 2 {
+		return 0
+	}
+	return spread(v)
 }
 
 func bounds(c *Check, r rule) {

@@ -311,3 +311,26 @@ func TestMeasuredDifferentlyFails(t *testing.T) {
 		t.Errorf("--allow-host-change: %v, %+v", err, rep.Checks)
 	}
 }
+
+// A slope tolerance is widened by the noise its repeats show, as level
+// tolerances are: three repeats whose slopes scatter ±1 MiB/client do not
+// fail a 10% rule on a 10% shift of the median.
+func TestSlopeToleranceSeesRepeatNoise(t *testing.T) {
+	t.Parallel()
+	g := rules(t, "rules:\n  - {metric: peak_rss_slope, target: buffered, tolerance: 10%}\n")
+	mk := func(scale float64) *result.Results {
+		// Repeats' slopes 9, 10, 11 MiB per client (times scale).
+		return res(map[string]map[int][]float64{
+			"buffered": {1: {40, 40, 40}, 4: {40 + 27*scale, 40 + 30*scale, 40 + 33*scale}, 16: {40 + 135*scale, 40 + 150*scale, 40 + 165*scale}},
+			"streamed": {1: {15}, 4: {15}, 16: {15}},
+		})
+	}
+	rep := evaluate(t, mk(1.15), mk(1), g)
+	if rep.Failed() != 0 {
+		t.Errorf("a 15%% shift inside ±10%% repeat noise failed: %+v", rep.Checks)
+	}
+	rep = evaluate(t, mk(1.6), mk(1), g)
+	if rep.Failed() != 1 {
+		t.Errorf("a 60%% shift passed: %+v", rep.Checks)
+	}
+}

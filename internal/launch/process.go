@@ -288,7 +288,11 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // watchdog does at the limit.
 func (p *Process) Kill() {
 	p.mu.Lock()
-	p.stopped = true
+	select {
+	case <-p.done: // dead already: whatever ended it was not this
+	default:
+		p.stopped = true
+	}
 	p.mu.Unlock()
 	p.signalGroup(syscall.SIGKILL)
 }

@@ -86,6 +86,7 @@ type pageView struct {
 	Started, Finished string
 	Partial           bool
 	Verdicts          []Verdict
+	PeakNote          string
 	Figures           []figView
 	Tables            []tableView
 	Heaps             []heapView
@@ -107,6 +108,7 @@ func HTML(r *result.Results, figs []Figure, rel string) ([]byte, error) {
 	v := pageView{
 		Scenario: r.Scenario, Host: r.Host, HostMem: fmt.Sprintf("%.1f GiB", float64(r.Host.MemBytes)/(1<<30)),
 		Started: r.StartedAt.UTC().Format(time.RFC3339), Partial: r.Partial, Verdicts: Verdicts(r),
+		PeakNote: sourcesNote(r),
 	}
 	if r.FinishedAt != nil {
 		v.Finished = r.FinishedAt.UTC().Format(time.RFC3339)

@@ -379,3 +379,44 @@ func TestWatchdogKillIsNamed(t *testing.T) {
 		t.Errorf("peak table (%v):\n%s", err, table.String())
 	}
 }
+
+// The console's peak table says which measure its peaks are, and marks the
+// cells of another measure where it mixes them.
+func TestPeakTableNamesSources(t *testing.T) {
+	t.Parallel()
+	r := &result.Results{Schema: result.Schema, Runs: []result.Run{
+		{Target: "go", Concurrency: 8, PeakRSSBytes: 20 << 20, PeakRSSSource: result.PeakVmHWM},
+		{Target: "gunicorn", Concurrency: 8, PeakRSSBytes: 399 << 20, PeakRSSSource: result.PeakCgroup},
+	}}
+	var b strings.Builder
+	if err := PeakTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"399.0 [cgroup]", "vmhwm: the kernel's high-water mark", "cgroup: the kernel's peak charge of the target's cgroup"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "20.0 [") {
+		t.Errorf("a VmHWM cell is marked:\n%s", out)
+	}
+	// summary.md and report.html say the same, never that a peak is not
+	// the sampler's when it is.
+	sampled := &result.Results{Schema: result.Schema, Runs: []result.Run{{Target: "tree", Concurrency: 8, PeakRSSBytes: 90 << 20, PeakRSSSource: result.PeakSampled}}}
+	page, err := HTML(sampled, nil, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, doc := range map[string]string{"summary.md": string(Markdown(sampled)), "report.html": string(page)} {
+		if !strings.Contains(doc, "sampled is the highest sum of the processes") || strings.Contains(doc, "not the sampler") {
+			t.Errorf("%s misnames a sampled peak", name)
+		}
+	}
+	one := &result.Results{Schema: result.Schema, Runs: r.Runs[:1]}
+	b.Reset()
+	PeakTable(&b, one)
+	if strings.Contains(b.String(), "[") || !strings.Contains(b.String(), "vmhwm: ") {
+		t.Errorf("one source: cells marked or the source unsaid:\n%s", b.String())
+	}
+}

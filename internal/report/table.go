@@ -11,7 +11,10 @@ import (
 )
 
 // PeakTable writes peak RSS (MiB, median over repeats) per target × level,
-// marking levels where a repeat was OOM-killed or could not measure.
+// marking levels where a repeat was OOM-killed or could not measure, and
+// says which measure the peaks are: where a table mixes them (a cgroup's
+// charge beside one process's VmHWM), each cell not from VmHWM names its
+// source.
 func PeakTable(w io.Writer, r *result.Results) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	levels := r.Levels()
@@ -20,14 +23,71 @@ func PeakTable(w io.Writer, r *result.Results) error {
 		head = append(head, fmt.Sprintf("c=%d", l))
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
+	sources := peakSources(r)
 	for _, t := range r.Targets() {
 		row := []string{t}
 		for _, l := range levels {
-			row = append(row, cell(r.Select(t, l)))
+			c := cell(r.Select(t, l))
+			if src := source(r.Select(t, l)); len(sources) > 1 && src != "" && src != result.PeakVmHWM {
+				c += " [" + string(src) + "]"
+			}
+			row = append(row, c)
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, src := range sources {
+		if _, err := fmt.Fprintf(w, "  %s: %s\n", src, sourceMeaning[src]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sourceMeaning says in a few words what each peak source measures.
+var sourceMeaning = map[result.PeakSource]string{
+	result.PeakVmHWM:         "the kernel's high-water mark of the one server process (VmHWM)",
+	result.PeakCgroup:        "the kernel's peak charge of the target's cgroup, all its processes, page cache included",
+	result.PeakCgroupSampled: "the highest charge of the target's cgroup sampled (the kernel keeps no peak here)",
+	result.PeakSampled:       "the highest sum of the processes' RSS sampled (shared pages counted once per process)",
+}
+
+// sourcesNote says, in one sentence, what the peaks of r measure.
+func sourcesNote(r *result.Results) string {
+	var parts []string
+	for _, src := range peakSources(r) {
+		parts = append(parts, string(src)+" is "+sourceMeaning[src])
+	}
+	if len(parts) == 0 {
+		return "No peak was measured."
+	}
+	return "Peak RSS by source: " + strings.Join(parts, "; ") + "."
+}
+
+// peakSources lists the sources of the measured runs, in a fixed order.
+func peakSources(r *result.Results) []result.PeakSource {
+	var out []result.PeakSource
+	for _, src := range []result.PeakSource{result.PeakVmHWM, result.PeakCgroup, result.PeakCgroupSampled, result.PeakSampled} {
+		for _, run := range r.Runs {
+			if run.Error == "" && run.PeakRSSSource == src {
+				out = append(out, src)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// source is the peak source of a level's measured runs ("" if none).
+func source(runs []result.Run) result.PeakSource {
+	for _, r := range runs {
+		if r.Error == "" {
+			return r.PeakRSSSource
+		}
+	}
+	return ""
 }
 
 func cell(runs []result.Run) string {

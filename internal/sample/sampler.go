@@ -35,6 +35,11 @@ type Options struct {
 	Series io.Writer
 	// OnSample, when set, sees every sample (from the sampler's goroutine).
 	OnSample func(Sample)
+	// Start is when elapsed time counts from (default: now); Continue
+	// means Series already has its header (another sampler's, before this
+	// one: a restarted target's series goes on in the same file).
+	Start    time.Time
+	Continue bool
 }
 
 // Sample is one reading of the whole process tree.
@@ -79,11 +84,16 @@ func Start(o Options) *Sampler {
 	if o.Interval <= 0 {
 		o.Interval = 20 * time.Millisecond
 	}
-	s := &Sampler{o: o, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	if o.Start.IsZero() {
+		o.Start = time.Now()
+	}
+	s := &Sampler{o: o, start: o.Start, stop: make(chan struct{}), done: make(chan struct{})}
 	var bw *bufio.Writer
 	if o.Series != nil {
 		bw = bufio.NewWriter(o.Series)
-		fmt.Fprintln(bw, "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes")
+		if !o.Continue {
+			fmt.Fprintln(bw, "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes")
+		}
 	}
 	go func() {
 		defer close(s.done)

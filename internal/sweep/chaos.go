@@ -21,6 +21,7 @@ type restarter struct {
 	p        *launch.Process
 	smp      *sample.Sampler // nil once stopped and not replaced
 	before   sample.Summary  // what the samplers of killed processes saw
+	exits    []launch.Exit   // how the killed processes ended
 	restarts int
 	gap      time.Duration // from the kill until the new process was healthy
 	err      error
@@ -43,7 +44,8 @@ func startRestarter(ctx context.Context, after time.Duration, spec launch.Spec, 
 		<-r.p.Done()
 		r.before = merge(r.before, r.smp.Stop())
 		r.smp = nil
-		_, _ = r.p.Stop() // reap it, remove its cgroup
+		ex, _ := r.p.Stop() // reap it, remove its cgroup
+		r.exits = append(r.exits, ex)
 		spec.Port, spec.Label = r.p.Port, spec.Label+"-restart"
 		np, err := launch.Start(ctx, spec)
 		if err != nil {
@@ -52,7 +54,8 @@ func startRestarter(ctx context.Context, after time.Duration, spec launch.Spec, 
 		}
 		r.gap, r.restarts = time.Since(start), r.restarts+1
 		started(np)
-		opts.PID, opts.Series, opts.Cgroup = np.PID(), nil, nil
+		// The series goes on in the same file, on the same clock.
+		opts.PID, opts.Cgroup, opts.Continue = np.PID(), nil, true
 		if np.Cgroup != nil {
 			opts.Cgroup = np.Cgroup // the killed process's cgroup is gone
 		}

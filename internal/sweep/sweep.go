@@ -255,9 +255,14 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	sum := p.watched.sum
 	run.Exit = p.exit.Exit
 	run.OOMKilled = p.exit.OOMKilled() || p.watched.watchdogFired
-	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = p.exit.CgroupPeak, sum.Anon
+	peaks := p.exit // the kernel's peaks over every process of the run
+	for _, ex := range p.watched.killed { // one chaos replaced may have died of OOM first
+		run.OOMKilled = run.OOMKilled || ex.OOMKilled()
+		peaks.CgroupPeak, peaks.MaxRSS = max(peaks.CgroupPeak, ex.CgroupPeak), max(peaks.MaxRSS, ex.MaxRSS)
+	}
+	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = peaks.CgroupPeak, sum.Anon
 	run.SampledPeakRSSBytes = sum.Peak.RSS
-	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, p.exit)
+	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, peaks)
 	run.Restarts, run.RestartGapS = p.watched.restarts, p.watched.gap.Seconds()
 	run.HeapProfile, run.HeapProfileAt = p.heap.path, p.heap.at
 	if p.heap.top != nil {
@@ -348,6 +353,7 @@ type watchSummary struct {
 	restarts      int
 	gap           time.Duration
 	restartErr    error
+	killed        []launch.Exit // how the processes chaos replaced ended
 }
 
 func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.File, idle int64, by result.LimitBy) *floodWatch {
@@ -360,7 +366,7 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 	}
 	watchdog := by == result.LimitWatchdog
 	opts := sample.Options{
-		PID: p.PID(), Interval: sc.Memory.SampleInterval, Cgroup: cg, Series: series,
+		PID: p.PID(), Interval: sc.Memory.SampleInterval, Cgroup: cg, Series: series, Start: time.Now(),
 		OnSample: func(s sample.Sample) {
 			if watchdog && s.RSS >= int64(sc.Memory.Limit) && w.fired.CompareAndSwap(false, true) {
 				w.serving.Load().Kill()
@@ -383,7 +389,7 @@ func (w *floodWatch) stop() watchSummary {
 	}
 	p, sum := w.chaos.finish()
 	return watchSummary{serving: p, sum: sum, watchdogFired: w.fired.Load(),
-		restarts: w.chaos.restarts, gap: w.chaos.gap, restartErr: w.chaos.err}
+		restarts: w.chaos.restarts, gap: w.chaos.gap, restartErr: w.chaos.err, killed: w.chaos.exits}
 }
 
 // flood produces the level's load with the scenario's driver.

@@ -326,3 +326,50 @@ func countContaining(lines []string, sub string) int {
 	}
 	return n
 }
+
+// A target the kernel OOM-kills before chaos restarts it was OOM-killed:
+// the killed process's end is kept, and its RSS series goes on past the
+// restart in the same file.
+func TestChaosKeepsTheKilledProcesssEnd(t *testing.T) {
+	t.Parallel()
+	if !cgroups.Available() {
+		t.Skip("no cgroup can be made here: " + cgroups.Why())
+	}
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started-once")
+	sc := parse(t, fmt.Sprintf(`name: chaos-oom
+levels: [4]
+duration: 4s
+request:
+  path: /export?rows=200&width=256
+memory:
+  limit: 64MiB
+  sample_interval: 10ms
+  heap_profile: "off"
+chaos:
+  restart_after: 2s
+targets:
+  - name: dies-first
+    command: [sh, -c, 'if [ -e %[2]s ]; then exec %[1]s serve --impl streamed --port {port}; fi; touch %[2]s; exec %[1]s serve --impl streamed --retain-bytes 128MiB --port {port}']
+`, harnessBin, started))
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: cgroups, Logf: t.Logf})
+	var failed *FailedError
+	if err != nil && !errors.As(err, &failed) {
+		t.Fatal(err)
+	}
+	run := res.Runs[0]
+	if run.Restarts != 1 || !run.OOMKilled || run.MemoryLimitBy != "cgroup" || run.CgroupPeakBytes < 32<<20 {
+		t.Errorf("restarts %d, oom %v, limit by %q, cgroup peak %d; want the first process's kernel OOM kill kept",
+			run.Restarts, run.OOMKilled, run.MemoryLimitBy, run.CgroupPeakBytes)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, run.RSSSeries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var last float64
+	fmt.Sscanf(lines[len(lines)-1], "%f,", &last)
+	if strings.Count(string(b), "elapsed_ms") != 1 || last < 2500 {
+		t.Errorf("series has %d headers and ends at %.0f ms; want one header and samples past the 2 s restart", strings.Count(string(b), "elapsed_ms"), last)
+	}
+}
