@@ -16,6 +16,7 @@ func gateCmd() *cli.Command {
 	fs.StringVar(&o.JUnit, "junit", "", "write JUnit XML here")
 	fs.StringVar(&o.Markdown, "markdown", "", "write the verdicts as Markdown here")
 	fs.StringVar(&o.Benchstat, "benchstat", "", "write the current runs as benchstat lines here")
+	fs.StringVar(&o.BMF, "bmf", "", "write the current runs in the Bencher Metric Format (JSON) here")
 	fs.BoolVar(&o.AllowPartial, "allow-partial", false, "judge the results of an interrupted run (they fail otherwise)")
 	fs.BoolVar(&o.AllowHostChange, "allow-host-change", false, "compare runs measured differently from the baseline (another peak source or cap mechanism)")
 	fs.BoolVar(&o.UpdateBaseline, "update-baseline", false, "write the current results as the new baseline instead of gating")

@@ -41,6 +41,9 @@ type Report struct {
 	// Notes are what a reader must know to trust the checks: the host the
 	// baseline ran on differs from the current one, and how.
 	Notes []string
+	// HeapDiffs say, per target, which functions' heap grew against the
+	// baseline.
+	HeapDiffs []HeapDiff
 }
 
 // Failed counts the failing checks.
@@ -59,6 +62,9 @@ type Options struct {
 	Current  *result.Results
 	Baseline *result.Results // nil when there is none; tolerance rules then fail to parse
 	Rules    *scenario.Gate
+	// CurrentDir and BaselineDir are where the results files lie: the heap
+	// profiles they name are found from there.
+	CurrentDir, BaselineDir string
 	// AllowPartial judges results of an interrupted run; otherwise they
 	// fail the gate.
 	AllowPartial bool
@@ -119,6 +125,7 @@ func Evaluate(o Options) (*Report, error) {
 			comparable(&rep.Checks[i], o)
 		}
 	}
+	rep.HeapDiffs = heapDiffs(o.Current, o.Baseline, o.CurrentDir, o.BaselineDir)
 	return rep, nil
 }
 

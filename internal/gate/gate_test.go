@@ -2,12 +2,16 @@ package gate
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"html"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 
@@ -332,5 +336,106 @@ func TestSlopeToleranceSeesRepeatNoise(t *testing.T) {
 	rep = evaluate(t, mk(1.6), mk(1), g)
 	if rep.Failed() != 1 {
 		t.Errorf("a 60%% shift passed: %+v", rep.Checks)
+	}
+}
+
+//go:noinline
+func retainMore(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 1
+	}
+	return b
+}
+
+func writeHeapProfile(t *testing.T, path string) {
+	t.Helper()
+	runtime.GC()
+	var b bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Against a baseline with heap profiles, the gate says which function's
+// heap grew most, first, in its table, Markdown and JUnit failure.
+func TestHeapDiffNamesWhatGrew(t *testing.T) {
+	baseDir, curDir := t.TempDir(), t.TempDir()
+	writeHeapProfile(t, filepath.Join(baseDir, "profiles", "streamed-c16-r0.pb.gz"))
+	more := retainMore(24 << 20)
+	writeHeapProfile(t, filepath.Join(curDir, "profiles", "streamed-c16-r0.pb.gz"))
+	runtime.KeepAlive(more)
+	leaky := base()
+	leaky["streamed"] = map[int][]float64{1: {15}, 4: {15.5}, 16: {40}}
+	baseline, cur := res(base()), res(leaky)
+	for _, r := range []*result.Results{baseline, cur} {
+		for i := range r.Runs {
+			if r.Runs[i].Target == "streamed" && r.Runs[i].Concurrency == 16 {
+				r.Runs[i].HeapProfile = "profiles/streamed-c16-r0.pb.gz"
+			}
+		}
+	}
+	g := rules(t, "rules:\n  - {metric: peak_rss_bytes, target: streamed, tolerance: 10%}\n")
+	rep, err := Evaluate(Options{Current: cur, Baseline: baseline, Rules: g, CurrentDir: curDir, BaselineDir: baseDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.HeapDiffs) != 1 || rep.HeapDiffs[0].Level != 16 || len(rep.HeapDiffs[0].Top) == 0 ||
+		!strings.HasSuffix(rep.HeapDiffs[0].Top[0].Func, "gate.retainMore") || rep.HeapDiffs[0].Top[0].DeltaBytes < 16<<20 {
+		t.Fatalf("heap diffs %+v; want streamed at c=16 with gate.retainMore first", rep.HeapDiffs)
+	}
+	var table, md, junit bytes.Buffer
+	rep.WriteTable(&table)
+	rep.WriteMarkdown(&md)
+	rep.WriteJUnit(&junit)
+	for name, out := range map[string]string{"table": table.String(), "markdown": md.String(), "junit": junit.String()} {
+		if !strings.Contains(out, "heap growth") && !strings.Contains(out, "Heap growth") || !strings.Contains(out, "gate.retainMore") {
+			t.Errorf("%s does not name what grew:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(md.String(), "go tool pprof -diff_base="+filepath.Join(baseDir, "profiles/streamed-c16-r0.pb.gz")) {
+		t.Errorf("markdown does not say how to go deeper:\n%s", md.String())
+	}
+	// Without the baseline's profile the gate says why there is no diff.
+	os.Remove(filepath.Join(baseDir, "profiles", "streamed-c16-r0.pb.gz"))
+	rep, _ = Evaluate(Options{Current: cur, Baseline: baseline, Rules: g, CurrentDir: curDir, BaselineDir: baseDir})
+	if len(rep.HeapDiffs) != 1 || !strings.Contains(rep.HeapDiffs[0].Err, "--update-baseline keeps the profiles") {
+		t.Errorf("heap diffs %+v; want the missing profile named", rep.HeapDiffs)
+	}
+}
+
+// BMF: per target × level the median with min and max as bounds, per
+// target the slope; JSON that Bencher's schema accepts (value required).
+func TestWriteBMF(t *testing.T) {
+	t.Parallel()
+	r := res(map[string]map[int][]float64{"buffered": {1: {40, 44, 42}, 16: {400, 440, 420}}, "streamed": {1: {15}, 16: {16}}})
+	r.Scenario.Name = "quick"
+	var b bytes.Buffer
+	if err := WriteBMF(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]map[string]map[string]float64
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	peak := got["quick/buffered/c=16"]["peak-rss-bytes"]
+	if peak["value"] != 420<<20 || peak["lower_value"] != 400<<20 || peak["upper_value"] != 440<<20 {
+		t.Errorf("buffered c=16 peak %v, want median 420 MiB within 400–440", peak)
+	}
+	if got["quick/streamed/c=1"]["ok-ratio"]["value"] != 1 || got["quick/buffered"]["peak-rss-slope-bytes-per-client"]["value"] <= 0 {
+		t.Errorf("BMF:\n%s", b.String())
+	}
+	for bench, measures := range got {
+		for m, v := range measures {
+			if _, ok := v["value"]; !ok || len(m) > 64 {
+				t.Errorf("%s %s: %v (value required, measure ≤ 64 chars)", bench, m, v)
+			}
+		}
 	}
 }

@@ -1,9 +1,11 @@
 package gate
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -57,6 +59,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, d := range r.HeapDiffs {
+		fmt.Fprintf(w, "\n%s\n", d.title())
+		for _, l := range d.lines() {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 	_, err := fmt.Fprintf(w, "\nMethod: %s\n%d of %d checks failed.\ngate: %d passed, %d failed\n",
 		r.Method, r.Failed(), len(r.Checks), len(r.Checks)-r.Failed(), r.Failed())
 	return err
@@ -82,6 +90,21 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			v = "❌"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", esc.Replace(c.Rule), esc.Replace(c.Target), c.level(), base, cur, ch, v, esc.Replace(c.Note))
+	}
+	for _, d := range r.HeapDiffs {
+		fmt.Fprintf(&b, "\n### Heap growth: %s at c=%d\n\n", esc.Replace(d.Target), d.Level)
+		switch {
+		case d.Err != "":
+			fmt.Fprintf(&b, "no diff: %s\n", esc.Replace(d.Err))
+		case len(d.Top) == 0:
+			b.WriteString("nothing grew\n")
+		default:
+			b.WriteString("| growth | now | function |\n|--:|--:|---|\n")
+			for _, t := range d.Top {
+				fmt.Fprintf(&b, "| %s | %s | `%s` |\n", mib(t.DeltaBytes, true), mib(t.InuseBytes, false), strings.ReplaceAll(t.Func, "`", "'"))
+			}
+		}
+		fmt.Fprintf(&b, "\n`go tool pprof -diff_base=%s %s`\n", d.Baseline, d.Current)
 	}
 	fmt.Fprintf(&b, "\n<sub>%s</sub>\n", r.Method)
 	_, err := io.WriteString(w, b.String())
@@ -133,6 +156,13 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 			jc.Failure.Text += line
 		}
 	}
+	for _, d := range r.HeapDiffs { // beside each failure of the target: what grew
+		for _, k := range order {
+			if jc := cases[k]; k.target == d.Target && jc.Failure != nil {
+				jc.Failure.Text += d.title() + "\n  " + strings.Join(d.lines(), "\n  ") + "\n"
+			}
+		}
+	}
 	s := junitSuite{Name: "flood-gate", Output: strings.Join(r.Notes, "\n")}
 	for _, k := range order {
 		s.Cases = append(s.Cases, *cases[k])
@@ -167,4 +197,53 @@ func WriteBenchstat(w io.Writer, r *result.Results) error {
 		}
 	}
 	return nil
+}
+
+// bmfMetric is one measure in the Bencher Metric Format: the median of the
+// repeats, bounded by their min and max.
+type bmfMetric struct {
+	Value float64  `json:"value"`
+	Lower *float64 `json:"lower_value,omitempty"`
+	Upper *float64 `json:"upper_value,omitempty"`
+}
+
+// WriteBMF writes the current runs in the Bencher Metric Format, so
+// Bencher (or anything that reads BMF) keeps their history and applies its
+// own thresholds: per target × level the peak RSS, ok ratio and p99
+// latency (median of the repeats, min and max as bounds), per target the
+// peak RSS slope.
+func WriteBMF(w io.Writer, r *result.Results) error {
+	out := map[string]map[string]bmfMetric{}
+	name := func(tg string) string { return r.Scenario.Name + "/" + tg }
+	for _, tg := range r.Targets() {
+		for _, l := range r.Levels() {
+			runs := r.Select(tg, l)
+			m := map[string]bmfMetric{}
+			for measure, f := range map[string]func(result.Run) float64{
+				"peak-rss-bytes": func(run result.Run) float64 { return float64(run.PeakRSSBytes) },
+				"ok-ratio":       result.Run.OKRatio,
+				"latency-p99-ms": func(run result.Run) float64 { return run.LatencyMs.P99 },
+			} {
+				var v []float64
+				for _, run := range runs {
+					if run.Error == "" && (measure != "latency-p99-ms" || run.OK > 0) {
+						v = append(v, f(run))
+					}
+				}
+				if len(v) > 0 {
+					lo, hi := slices.Min(v), slices.Max(v)
+					m[measure] = bmfMetric{Value: result.MedianOf(v), Lower: &lo, Upper: &hi}
+				}
+			}
+			if len(m) > 0 {
+				out[fmt.Sprintf("%s/c=%d", name(tg), l)] = m
+			}
+		}
+		if s, ok := r.PeakSlope(tg); ok {
+			out[name(tg)] = map[string]bmfMetric{"peak-rss-slope-bytes-per-client": {Value: s}}
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

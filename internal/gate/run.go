@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/result"
@@ -22,8 +23,9 @@ type RunOptions struct {
 	Rules string
 	// Baseline is the results.json compared with; default: the rules'.
 	Baseline string
-	// JUnit, Markdown and Benchstat, when set, receive those outputs.
-	JUnit, Markdown, Benchstat string
+	// JUnit, Markdown, Benchstat and BMF (the Bencher Metric Format), when
+	// set, receive those outputs.
+	JUnit, Markdown, Benchstat, BMF string
 	// UpdateBaseline writes the current results as the baseline instead
 	// of judging them.
 	UpdateBaseline bool
@@ -65,7 +67,9 @@ func Run(o RunOptions) error {
 			return err
 		}
 	}
-	rep, err := Evaluate(Options{Current: cur, Baseline: base, Rules: rules, AllowPartial: o.AllowPartial, AllowHostChange: o.AllowHostChange})
+	rep, err := Evaluate(Options{Current: cur, Baseline: base, Rules: rules,
+		CurrentDir: filepath.Dir(o.Current), BaselineDir: filepath.Dir(basePath),
+		AllowPartial: o.AllowPartial, AllowHostChange: o.AllowHostChange})
 	if err != nil {
 		return err
 	}
@@ -80,6 +84,7 @@ func Run(o RunOptions) error {
 		{o.JUnit, func(b *bytes.Buffer) error { return rep.WriteJUnit(b) }},
 		{o.Markdown, func(b *bytes.Buffer) error { return rep.WriteMarkdown(b) }},
 		{o.Benchstat, func(b *bytes.Buffer) error { return WriteBenchstat(b, cur) }},
+		{o.BMF, func(b *bytes.Buffer) error { return WriteBMF(b, cur) }},
 	} {
 		if out.path != "" {
 			errs = append(errs, writeOutput(out.path, out.write))
@@ -112,6 +117,41 @@ func updateBaseline(o RunOptions, basePath, rulesPath string, cur *result.Result
 	if err := result.Write(basePath, cur); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Stdout, "baseline updated: %s (from %s)\n", basePath, o.Current)
+	n, err := copyProfiles(cur, filepath.Dir(o.Current), filepath.Dir(basePath))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Stdout, "baseline updated: %s and %d heap profile(s) beside it (from %s)\n", basePath, n, o.Current)
 	return nil
+}
+
+// copyProfiles puts the heap profiles the runs name beside the new
+// baseline, under the same relative paths, so later gates can diff
+// against them; the old baseline's profiles go.
+func copyProfiles(r *result.Results, from, to string) (int, error) {
+	if filepath.Clean(from) == filepath.Clean(to) {
+		return 0, nil // the baseline is the current run's own file: its profiles are there
+	}
+	if err := os.RemoveAll(filepath.Join(to, "profiles")); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, run := range r.Runs {
+		if run.HeapProfile == "" || filepath.IsAbs(run.HeapProfile) || strings.HasPrefix(filepath.Clean(run.HeapProfile), "..") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, run.HeapProfile))
+		if err != nil {
+			continue // a profile that is gone cannot be diffed later; the gate says so then
+		}
+		dst := filepath.Join(to, run.HeapProfile)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return n, err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -165,6 +165,10 @@ func Write(path string, r *Results) error {
 		tmp.Close()
 		return fmt.Errorf("write results: %w", err)
 	}
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes it 0600
+		tmp.Close()
+		return fmt.Errorf("write results: %w", err)
+	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write results: %w", err)

@@ -57,24 +57,15 @@ func HeapTop(data []byte, n int) ([]result.HeapFunc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse heap profile: %w", err)
 	}
-	idx := -1
-	for i, st := range p.SampleType {
-		if st.Type == "inuse_space" {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return nil, fmt.Errorf("parse heap profile: no inuse_space sample type")
-	}
-	by := map[string]int64{}
-	for _, s := range p.Sample {
-		if v := s.Value[idx]; v > 0 {
-			by[allocSite(s)] += v
-		}
+	by, err := inuseBySite(p)
+	if err != nil {
+		return nil, err
 	}
 	top := make([]result.HeapFunc, 0, len(by))
 	for f, v := range by {
-		top = append(top, result.HeapFunc{Func: f, InuseBytes: v})
+		if v > 0 {
+			top = append(top, result.HeapFunc{Func: f, InuseBytes: v})
+		}
 	}
 	sort.Slice(top, func(i, j int) bool {
 		if top[i].InuseBytes != top[j].InuseBytes {
@@ -102,4 +93,101 @@ func allocSite(s *profile.Sample) string {
 		}
 	}
 	return leaf
+}
+
+// HeapDelta is how one function's in-use heap changed between two
+// profiles: the growth, and what it holds now.
+type HeapDelta struct {
+	Func       string
+	DeltaBytes int64
+	InuseBytes int64
+}
+
+// HeapDiff subtracts base from cur the way `go tool pprof -diff_base`
+// does (base scaled by −1, then merged) and returns the n functions whose
+// in-use bytes grew most, charged to allocation sites as HeapTop charges
+// them.
+func HeapDiff(cur, base []byte, n int) ([]HeapDelta, error) {
+	pc, err := profile.Parse(bytes.NewReader(cur))
+	if err != nil {
+		return nil, fmt.Errorf("parse current heap profile: %w", err)
+	}
+	pb, err := profile.Parse(bytes.NewReader(base))
+	if err != nil {
+		return nil, fmt.Errorf("parse baseline heap profile: %w", err)
+	}
+	now, err := inuseBySite(pc)
+	if err != nil {
+		return nil, err
+	}
+	pb.Scale(-1)
+	merged, err := profile.Merge([]*profile.Profile{pc, pb})
+	if err != nil {
+		return nil, fmt.Errorf("diff heap profiles: %w", err)
+	}
+	delta, err := inuseBySite(merged)
+	if err != nil {
+		return nil, err
+	}
+	return topDeltas(delta, now, n), nil
+}
+
+// JSONHeapDiff is HeapDiff for heap tops a target computed itself
+// (tracemalloc): only the functions in either top can be compared.
+func JSONHeapDiff(cur, base []byte, n int) ([]HeapDelta, error) {
+	ct, err := JSONHeapTop(cur, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	bt, err := JSONHeapTop(base, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	now, delta := map[string]int64{}, map[string]int64{}
+	for _, f := range ct {
+		now[f.Func] += f.InuseBytes
+		delta[f.Func] += f.InuseBytes
+	}
+	for _, f := range bt {
+		delta[f.Func] -= f.InuseBytes
+	}
+	return topDeltas(delta, now, n), nil
+}
+
+// inuseBySite sums a profile's in-use bytes (which may be negative in a
+// diff) by allocation site.
+func inuseBySite(p *profile.Profile) (map[string]int64, error) {
+	idx := -1
+	for i, st := range p.SampleType {
+		if st.Type == "inuse_space" {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return nil, fmt.Errorf("parse heap profile: no inuse_space sample type")
+	}
+	by := map[string]int64{}
+	for _, s := range p.Sample {
+		if v := s.Value[idx]; v != 0 {
+			by[allocSite(s)] += v
+		}
+	}
+	return by, nil
+}
+
+// topDeltas are the n largest growths, largest first.
+func topDeltas(delta, now map[string]int64, n int) []HeapDelta {
+	out := make([]HeapDelta, 0, len(delta))
+	for f, d := range delta {
+		if d > 0 {
+			out = append(out, HeapDelta{Func: f, DeltaBytes: d, InuseBytes: now[f]})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].DeltaBytes != out[j].DeltaBytes {
+			return out[i].DeltaBytes > out[j].DeltaBytes
+		}
+		return out[i].Func < out[j].Func
+	})
+	return out[:min(n, len(out))]
 }

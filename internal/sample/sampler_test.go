@@ -153,6 +153,58 @@ func TestHeapTop(t *testing.T) {
 	}
 }
 
+// heapProfile is this process's heap profile now, after a GC.
+func heapProfile(t *testing.T) []byte {
+	t.Helper()
+	runtime.GC()
+	var prof bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&prof, 0); err != nil {
+		t.Fatal(err)
+	}
+	return prof.Bytes()
+}
+
+// holdMore is a second allocation site, as a regression would add.
+//
+//go:noinline
+func holdMore(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 1
+	}
+	return b
+}
+
+// The diff names the function that grew between two profiles first, with
+// its growth and what it holds now, as pprof -diff_base would.
+func TestHeapDiff(t *testing.T) {
+	keep := hold(4 << 20)
+	base := heapProfile(t)
+	more := holdMore(16 << 20)
+	cur := heapProfile(t)
+	runtime.KeepAlive(keep)
+	runtime.KeepAlive(more)
+	diff, err := HeapDiff(cur, base, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diff) == 0 || !strings.HasSuffix(diff[0].Func, "sample.holdMore") || diff[0].DeltaBytes < 8<<20 || diff[0].InuseBytes < diff[0].DeltaBytes {
+		t.Fatalf("diff %+v, want sample.holdMore first, grown by about 16 MiB", diff)
+	}
+	for _, d := range diff {
+		if strings.HasSuffix(d.Func, "sample.hold") && d.DeltaBytes > 2<<20 {
+			t.Errorf("sample.hold, unchanged, shows growth %d", d.DeltaBytes)
+		}
+	}
+	if _, err := HeapDiff([]byte("x"), base, 10); err == nil {
+		t.Error("HeapDiff accepted garbage")
+	}
+	tm, err := JSONHeapDiff([]byte(`[{"func":"a.py:1","inuse_bytes":9},{"func":"b.py:2","inuse_bytes":5}]`), []byte(`[{"func":"a.py:1","inuse_bytes":2},{"func":"b.py:2","inuse_bytes":5}]`), 10)
+	if err != nil || len(tm) != 1 || tm[0] != (HeapDelta{Func: "a.py:1", DeltaBytes: 7, InuseBytes: 9}) {
+		t.Errorf("JSONHeapDiff = %+v, %v", tm, err)
+	}
+}
+
 func TestJSONHeapTop(t *testing.T) {
 	t.Parallel()
 	top, err := JSONHeapTop([]byte(`[{"func":"a.py:1","inuse_bytes":5},{"func":"b.py:2","inuse_bytes":9},{"func":"c.py:3","inuse_bytes":1}]`), 2)

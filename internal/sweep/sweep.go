@@ -255,8 +255,10 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	sum := p.watched.sum
 	run.Exit = p.exit.Exit
 	run.OOMKilled = p.exit.OOMKilled() || p.watched.watchdogFired
-	peaks := p.exit // the kernel's peaks over every process of the run
-	for _, ex := range p.watched.killed { // one chaos replaced may have died of OOM first
+	// The kernel's peaks over every process of the run: one that chaos
+	// replaced may have died of OOM first.
+	peaks := p.exit
+	for _, ex := range p.watched.killed {
 		run.OOMKilled = run.OOMKilled || ex.OOMKilled()
 		peaks.CgroupPeak, peaks.MaxRSS = max(peaks.CgroupPeak, ex.CgroupPeak), max(peaks.MaxRSS, ex.MaxRSS)
 	}
