@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// workflow is the part of a GitHub Actions workflow the example uses.
+type workflow struct {
+	Env  map[string]string `yaml:"env"`
+	Jobs map[string]struct {
+		Steps []struct {
+			ID   string            `yaml:"id"`
+			Name string            `yaml:"name"`
+			Uses string            `yaml:"uses"`
+			If   string            `yaml:"if"`
+			Run  string            `yaml:"run"`
+			With map[string]string `yaml:"with"`
+		} `yaml:"steps"`
+	} `yaml:"jobs"`
+}
+
+var stepOutput = regexp.MustCompile(`\$\{\{\s*steps\.(\w+)\.outputs\.(\w+)\s*\}\}`)
+
+// runWorkflow runs the workflow's steps in repo the way a runner would:
+// run: blocks with bash -e, the GitHub files (GITHUB_OUTPUT, GITHUB_PATH,
+// GITHUB_STEP_SUMMARY) as temporary files, steps skipped after a failure
+// unless `if: always()`. Of the actions, checkout of the harness is this
+// module (linked), upload-artifact checks its path exists, the rest are
+// no-ops. It returns the job's exit code and its step summary.
+func runWorkflow(t *testing.T, file, repo string) (int, string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf workflow
+	if err := yaml.Unmarshal(b, &wf); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	tmp := t.TempDir()
+	summary, pathFile := filepath.Join(tmp, "summary"), filepath.Join(tmp, "path")
+	for _, f := range []string{summary, pathFile} {
+		os.WriteFile(f, nil, 0o644)
+	}
+	outputs := map[string]map[string]string{}
+	failed := 0
+	for _, job := range wf.Jobs {
+		for i, st := range job.Steps {
+			if failed != 0 && !strings.Contains(st.If, "always()") {
+				continue
+			}
+			switch {
+			case strings.HasPrefix(st.Uses, "actions/upload-artifact"):
+				if _, err := os.Stat(filepath.Join(repo, st.With["path"])); err != nil {
+					t.Errorf("step %d uploads %s: %v", i, st.With["path"], err)
+				}
+				continue
+			case st.Uses != "":
+				continue // checkout and setup-go: the test set them up
+			}
+			outFile := filepath.Join(tmp, fmt.Sprintf("output-%d", i))
+			os.WriteFile(outFile, nil, 0o644)
+			script := stepOutput.ReplaceAllStringFunc(st.Run, func(m string) string {
+				g := stepOutput.FindStringSubmatch(m)
+				return outputs[g[1]][g[2]]
+			})
+			cmd := exec.Command("bash", "-e", "-c", script)
+			cmd.Dir = repo
+			path, _ := os.ReadFile(pathFile)
+			cmd.Env = append(os.Environ(), "CI=true", "GITHUB_OUTPUT="+outFile, "GITHUB_STEP_SUMMARY="+summary, "GITHUB_PATH="+pathFile,
+				"PATH="+strings.ReplaceAll(strings.TrimSpace(string(path)), "\n", ":")+":"+os.Getenv("PATH"))
+			for k, v := range wf.Env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); ok {
+				failed = ee.ExitCode()
+				t.Logf("step %q exited %d:\n%s", st.Name, failed, tail(out, 1500))
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if st.ID != "" {
+				outputs[st.ID] = map[string]string{}
+				o, _ := os.ReadFile(outFile)
+				for _, l := range strings.Split(string(o), "\n") {
+					if k, v, ok := strings.Cut(l, "="); ok {
+						outputs[st.ID][k] = v
+					}
+				}
+			}
+		}
+	}
+	s, _ := os.ReadFile(summary)
+	return failed, string(s)
+}
+
+// The example workflow a user copies: in a repository of theirs (here
+// quick.yaml as their scenario, this project's baseline), an unchanged run
+// passes with the gate in the job summary, and a planted regression fails
+// the job with the function that retains the memory named first in the
+// heap diff.
+func TestMemoryGateWorkflow(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario, err := os.ReadFile(filepath.Join(root, "scenarios/quick.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name      string
+		scenario  string
+		code      int
+		inSummary []string
+	}{
+		{"unchanged", string(scenario), 0, []string{"## flood gate: ✅ passed", "### Heap growth: streamed at c=16"}},
+		{"regressed", strings.ReplaceAll(string(scenario), "--impl, streamed, --port", "--impl, streamed, --retain-bytes, 4MiB, --port"), 1,
+			[]string{"## flood gate: ❌", "### Heap growth: streamed at c=16\n\n| growth | now | function |\n|--:|--:|---|\n| +"}},
+	} {
+		repo := t.TempDir()
+		for _, d := range []string{"scenarios", "reports"} {
+			if err := os.MkdirAll(filepath.Join(repo, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.WriteFile(filepath.Join(repo, "scenarios/memory.yaml"), []byte(tt.scenario), 0o644)
+		if out, err := exec.Command("cp", "-r", filepath.Join(root, "reports/baseline"), filepath.Join(repo, "reports/baseline")).CombinedOutput(); err != nil {
+			t.Fatalf("copy the baseline: %v\n%s", err, out)
+		}
+		os.Symlink(root, filepath.Join(repo, ".flood-harness"))
+		code, summary := runWorkflow(t, filepath.Join(root, "examples/github/memory-gate.yml"), repo)
+		if code != tt.code {
+			t.Errorf("%s: the job exited %d, want %d", tt.name, code, tt.code)
+		}
+		for _, want := range tt.inSummary {
+			if !strings.Contains(summary, want) {
+				t.Errorf("%s: the job summary does not say %q:\n%s", tt.name, want, tail([]byte(summary), 3000))
+			}
+		}
+		if tt.code == 1 && !regexp.MustCompile(`### Heap growth: streamed at c=16\n\n\| growth \| now \| function \|\n\|--:\|--:\|---\|\n\| \+[0-9.]+ MiB \| [0-9.]+ MiB \| `+"`"+`github.com/floodharness/harness/targets\.\(\*Server\)\.export`+"`").MatchString(summary) {
+			t.Errorf("%s: the retaining function is not first in the heap diff:\n%s", tt.name, tail([]byte(summary), 3000))
+		}
+	}
+}
