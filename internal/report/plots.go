@@ -25,7 +25,7 @@ const mib = 1 << 20
 
 // Figure is one rendered plot, in both formats.
 type Figure struct {
-	Name  string // file stem: peak_rss, rss_timeline, latency, throughput, ok_ratio
+	Name  string // file stem: peak_rss, peak_rss_log, rss_timeline, latency, throughput, ok_ratio
 	Title string
 	SVG   []byte
 	PNG   []byte
@@ -39,6 +39,7 @@ func Figures(r *result.Results, dir string) ([]Figure, error) {
 		build       func(*result.Results, string) (*plot.Plot, error)
 	}{
 		{"peak_rss", "Peak RSS against concurrency", peakPlot},
+		{"peak_rss_log", "Peak RSS against concurrency, log scale: flat targets off the zero line", peakLogPlot},
 		{"rss_timeline", "RSS over time at the highest level", timelinePlot},
 		{"latency", "Latency against concurrency", latencyPlot},
 		{"throughput", "Throughput against concurrency", throughputPlot},
@@ -187,10 +188,14 @@ func style(i int) (color.Color, []vg.Length, draw.GlyphDrawer) {
 	return plotutil.Color(i), plotutil.Dashes(0), plotutil.Shape(i)
 }
 
-func peakPlot(r *result.Results, _ string) (*plot.Plot, error) {
-	p := newPlot(r, "Peak RSS (kernel peak, median of repeats; bars: min–max)", "peak RSS (MiB)")
+func peakFigure(r *result.Results, logScale bool) (*plot.Plot, error) {
+	title := "Peak RSS (kernel peak, median of repeats; bars: min–max)"
+	if logScale {
+		title = "Peak RSS, log scale (kernel peak, median of repeats)"
+	}
+	p := newPlot(r, title, "peak RSS (MiB)")
 	lg := &legend{p: p}
-	top := 0.0
+	top, bottom := 0.0, math.Inf(1)
 	var ooms plotter.XYs
 	for i, tg := range r.Targets() {
 		st := stats(r, tg, func(run result.Run) float64 { return float64(run.PeakRSSBytes) / mib })
@@ -202,6 +207,9 @@ func peakPlot(r *result.Results, _ string) (*plot.Plot, error) {
 			eb.XYs = append(eb.XYs, plotter.XY{X: s.level, Y: s.med})
 			eb.YErrors = append(eb.YErrors, struct{ Low, High float64 }{s.med - s.min, s.max - s.med})
 			top = math.Max(top, s.max)
+			if s.min > 0 {
+				bottom = math.Min(bottom, s.min)
+			}
 			if s.oom {
 				ooms = append(ooms, plotter.XY{X: s.level, Y: s.med})
 			}
@@ -233,9 +241,22 @@ func peakPlot(r *result.Results, _ string) (*plot.Plot, error) {
 		p.Add(sc)
 		lg.add("OOM-killed", sc)
 	}
+	if logScale && !math.IsInf(bottom, 1) {
+		// The legend's rows take the top: each gets about a third of a decade.
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.Y.Min, p.Y.Max = bottom/2, math.Max(top, 1)*math.Pow(10, 0.3*float64(lg.n))
+		return p, nil
+	}
 	lg.headroom(top)
 	return p, nil
 }
+
+// peakLogPlot is peakPlot on a logarithmic y axis, where a target that
+// stays flat at 12 MiB is not drawn on the zero line under one that grows
+// to 1 GiB.
+func peakLogPlot(r *result.Results, _ string) (*plot.Plot, error) { return peakFigure(r, true) }
+
+func peakPlot(r *result.Results, _ string) (*plot.Plot, error) { return peakFigure(r, false) }
 
 // glyphRadius is larger when there is one level: the points are then the
 // whole picture, with no line between them.

@@ -59,11 +59,11 @@ func TestPlotsGolden(t *testing.T) {
 		if len(f.PNG) == 0 || !bytes.HasPrefix(f.PNG, []byte("\x89PNG")) {
 			t.Errorf("%s: not a PNG", f.Name)
 		}
-		if f.Name == "peak_rss" || f.Name == "rss_timeline" {
+		if f.Name == "peak_rss" || f.Name == "peak_rss_log" || f.Name == "rss_timeline" {
 			golden(t, f.Name+".svg", f.SVG)
 		}
 	}
-	if got := strings.Join(names, ","); got != "peak_rss,rss_timeline,latency,throughput,ok_ratio" {
+	if got := strings.Join(names, ","); got != "peak_rss,peak_rss_log,rss_timeline,latency,throughput,ok_ratio" {
 		t.Errorf("figures %s", got)
 	}
 }
@@ -189,7 +189,7 @@ func TestWriteIsDeterministicAndSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, _ := os.ReadDir(a)
-	if len(files) != 12 { // 5 plots × 2 formats, report.html, summary.md
+	if len(files) != 14 { // 6 plots × 2 formats, report.html, summary.md
 		t.Errorf("wrote %d files", len(files))
 	}
 	for _, f := range files {
@@ -418,5 +418,43 @@ func TestPeakTableNamesSources(t *testing.T) {
 	PeakTable(&b, one)
 	if strings.Contains(b.String(), "[") || !strings.Contains(b.String(), "vmhwm: ") {
 		t.Errorf("one source: cells marked or the source unsaid:\n%s", b.String())
+	}
+}
+
+// At 1280 px, as people open it, no run table runs past its box: the
+// failures-by-kind and file cells wrap. Measured in Chromium on a copy of
+// the page with a script that counts overflowing tables (the report
+// itself has no script).
+func TestRunTablesFitA1280Window(t *testing.T) {
+	t.Parallel()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is missing: scripts/install-deps.sh installs it")
+	}
+	page, err := Write(load(t), fixture, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := `<script>document.body.setAttribute("data-overflow",
+[...document.querySelectorAll(".scroll")].filter(e => e.scrollWidth > e.clientWidth + 1).length + "/" + document.querySelectorAll(".scroll").length + " " + [...document.querySelectorAll(".scroll")].map(e => e.scrollWidth + ">" + e.clientWidth).join(","))</script></body>`
+	measured := filepath.Join(t.TempDir(), "probe.html")
+	if err := os.WriteFile(measured, []byte(strings.Replace(string(html), "</body>", probe, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir="+t.TempDir(), "--window-size=1280,2400", "--dump-dom", "file://"+measured).Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	m := regexp.MustCompile(`data-overflow="(\d+)/(\d+) ([^"]*)"`).FindStringSubmatch(string(out))
+	if m == nil || m[2] == "0" {
+		t.Fatalf("no measurement in the page:\n%.2000s", out)
+	}
+	if m[1] != "0" {
+		t.Errorf("%s of %s run tables run past their box at 1280 px (content width > box width: %s)", m[1], m[2], m[3])
 	}
 }

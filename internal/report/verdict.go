@@ -68,10 +68,15 @@ func verdict(r *result.Results, tg string) Verdict {
 		if oom != &peaks[0] {
 			v.Text += fmt.Sprintf("; %.1f MiB at %s", first.med/mib, clients(first.level))
 		}
+		// The growth per client below the kill: capped points say the cap,
+		// not what the endpoint needed.
+		if below := levelsBelow(peaks, oom); len(below) >= 2 {
+			v.Text += fmt.Sprintf(", growing %.2f MiB per extra client below that", slopeOf(below)/mib)
+		}
 	case len(peaks) == 1:
 		v.Text = fmt.Sprintf("%s: peak %.1f MiB at %s", tg, first.med/mib, clients(first.level))
 	case flat(perClient*(last.level-first.level), lo):
-		v.Text = fmt.Sprintf("%s: peak flat within %.1f MiB (%.1f–%.1f MiB) from %g to %s", tg, (hi-lo)/mib, lo/mib, hi/mib, first.level, clients(last.level))
+		v.Text = fmt.Sprintf("%s: peak flat within %.1f MiB (%.1f–%.1f MiB) from %g to %s (%.2f MiB per extra client)", tg, (hi-lo)/mib, lo/mib, hi/mib, first.level, clients(last.level), perClient/mib)
 	default:
 		v.Text = fmt.Sprintf("%s: peak grows from %.1f MiB at %s to %.1f MiB at %s (%.2f MiB per extra client)", tg, first.med/mib, clients(first.level), last.med/mib, clients(last.level), perClient/mib)
 	}
@@ -102,6 +107,28 @@ func served(r *result.Results, tg string) string {
 	if aborted > 0 {
 		s += fmt.Sprintf(" (%d more aborted by the client on purpose)", aborted)
 	}
+	return s
+}
+
+// levelsBelow are the levels before the first killed one.
+func levelsBelow(peaks []stat, killed *stat) []stat {
+	var out []stat
+	for i := range peaks {
+		if &peaks[i] == killed {
+			break
+		}
+		out = append(out, peaks[i])
+	}
+	return out
+}
+
+// slopeOf is the least-squares growth of the medians per client.
+func slopeOf(peaks []stat) float64 {
+	xs, ys := make([]float64, len(peaks)), make([]float64, len(peaks))
+	for i, p := range peaks {
+		xs[i], ys[i] = p.level, p.med
+	}
+	s, _ := result.Slope(xs, ys)
 	return s
 }
 
