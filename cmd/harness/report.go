@@ -8,14 +8,16 @@ import (
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
 )
 
-type reportOpts struct{ out string }
+type reportOpts struct{ out, baseline string }
 
 func reportCmd() *cli.Command {
 	var o reportOpts
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.StringVar(&o.out, "out", "", "directory for report.html, summary.md and plots (default: beside the results)")
+	fs.StringVar(&o.baseline, "baseline", "", "results.json to diff heap profiles against: what grew, function by function")
 	return &cli.Command{
 		FS:    fs,
 		Usage: "render plots, report.html and summary.md from a results.json",
@@ -36,7 +38,15 @@ func renderReport(e *cli.Env, o reportOpts, args []string) error {
 	if out == "" {
 		out = dir
 	}
-	page, err := report.Write(r, dir, out)
+	var diffs []sample.RunDiff
+	if o.baseline != "" {
+		base, err := result.Read(o.baseline)
+		if err != nil {
+			return err
+		}
+		diffs = sample.RunDiffs(r, base, dir, filepath.Dir(o.baseline))
+	}
+	page, err := report.WriteCompared(r, dir, out, diffs)
 	if err != nil {
 		return err
 	}

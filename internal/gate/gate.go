@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
 )
 
@@ -43,7 +44,7 @@ type Report struct {
 	Notes []string
 	// HeapDiffs say, per target, which functions' heap grew against the
 	// baseline.
-	HeapDiffs []HeapDiff
+	HeapDiffs []sample.RunDiff
 }
 
 // Failed counts the failing checks.
@@ -125,7 +126,7 @@ func Evaluate(o Options) (*Report, error) {
 			comparable(&rep.Checks[i], o)
 		}
 	}
-	rep.HeapDiffs = heapDiffs(o.Current, o.Baseline, o.CurrentDir, o.BaselineDir)
+	rep.HeapDiffs = sample.RunDiffs(o.Current, o.Baseline, o.CurrentDir, o.BaselineDir)
 	return rep, nil
 }
 

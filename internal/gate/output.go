@@ -60,8 +60,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, d := range r.HeapDiffs {
-		fmt.Fprintf(w, "\n%s\n", d.title())
-		for _, l := range d.lines() {
+		fmt.Fprintf(w, "\n%s\n", title(d))
+		for _, l := range lines(d) {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}
@@ -159,7 +159,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 	for _, d := range r.HeapDiffs { // beside each failure of the target: what grew
 		for _, k := range order {
 			if jc := cases[k]; k.target == d.Target && jc.Failure != nil {
-				jc.Failure.Text += d.title() + "\n  " + strings.Join(d.lines(), "\n  ") + "\n"
+				jc.Failure.Text += title(d) + "\n  " + strings.Join(lines(d), "\n  ") + "\n"
 			}
 		}
 	}

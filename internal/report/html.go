@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
 )
 
 //go:embed report.html.tmpl
@@ -22,6 +23,12 @@ var pageTemplate string
 // The output depends only on r and those files, so rendering the same
 // results again gives the same bytes. It returns report.html's path.
 func Write(r *result.Results, dir, out string) (string, error) {
+	return WriteCompared(r, dir, out, nil)
+}
+
+// WriteCompared is Write with a section on what grew in each target's
+// heap against a baseline (sample.RunDiffs).
+func WriteCompared(r *result.Results, dir, out string, diffs []sample.RunDiff) (string, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", fmt.Errorf("write report: %w", err)
 	}
@@ -40,7 +47,7 @@ func Write(r *result.Results, dir, out string) (string, error) {
 	if err != nil {
 		rel = dir
 	}
-	html, err := HTML(r, figs, rel)
+	html, err := HTML(r, figs, rel, diffs)
 	if err != nil {
 		return "", err
 	}
@@ -90,11 +97,19 @@ type pageView struct {
 	Figures           []figView
 	Tables            []tableView
 	Heaps             []heapView
+	Diffs             []diffView
+}
+
+// diffView is what grew in one target's heap against the baseline.
+type diffView struct {
+	Target, Err, Command string
+	Level                int
+	Funcs                []struct{ Func, Growth, Now string }
 }
 
 // HTML renders the report page; links are relative to the page, with rel
 // the path from the page's directory to the results' directory.
-func HTML(r *result.Results, figs []Figure, rel string) ([]byte, error) {
+func HTML(r *result.Results, figs []Figure, rel string, diffs []sample.RunDiff) ([]byte, error) {
 	t, err := template.New("report").Parse(pageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("report template: %w", err)
@@ -109,6 +124,15 @@ func HTML(r *result.Results, figs []Figure, rel string) ([]byte, error) {
 		Scenario: r.Scenario, Host: r.Host, HostMem: fmt.Sprintf("%.1f GiB", float64(r.Host.MemBytes)/(1<<30)),
 		Started: r.StartedAt.UTC().Format(time.RFC3339), Partial: r.Partial, Verdicts: Verdicts(r),
 		PeakNote: sourcesNote(r),
+	}
+	for _, d := range diffs {
+		dv := diffView{Target: d.Target, Level: d.Level, Err: d.Err,
+			Command: fmt.Sprintf("go tool pprof -diff_base=%s %s", d.Baseline, d.Current)}
+		for _, t := range d.Top {
+			dv.Funcs = append(dv.Funcs, struct{ Func, Growth, Now string }{t.Func,
+				fmt.Sprintf("%+.1f", float64(t.DeltaBytes)/mib), fmt.Sprintf("%.1f", float64(t.InuseBytes)/mib)})
+		}
+		v.Diffs = append(v.Diffs, dv)
 	}
 	if r.FinishedAt != nil {
 		v.Finished = r.FinishedAt.UTC().Format(time.RFC3339)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -231,7 +232,7 @@ func TestHTMLEscapesData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := HTML(r, figs, ".")
+	page, err := HTML(r, figs, ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +405,7 @@ func TestPeakTableNamesSources(t *testing.T) {
 	// summary.md and report.html say the same, never that a peak is not
 	// the sampler's when it is.
 	sampled := &result.Results{Schema: result.Schema, Runs: []result.Run{{Target: "tree", Concurrency: 8, PeakRSSBytes: 90 << 20, PeakRSSSource: result.PeakSampled}}}
-	page, err := HTML(sampled, nil, ".")
+	page, err := HTML(sampled, nil, ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,5 +457,29 @@ func TestRunTablesFitA1280Window(t *testing.T) {
 	}
 	if m[1] != "0" {
 		t.Errorf("%s of %s run tables run past their box at 1280 px (content width > box width: %s)", m[1], m[2], m[3])
+	}
+}
+
+// With a baseline, report.html says what grew in each target's heap.
+func TestHTMLShowsHeapGrowth(t *testing.T) {
+	t.Parallel()
+	r := &result.Results{Schema: result.Schema, Runs: []result.Run{{Target: "streamed", Concurrency: 16, PeakRSSBytes: 100 << 20, PeakRSSSource: result.PeakVmHWM}}}
+	diffs := []sample.RunDiff{
+		{Target: "streamed", Level: 16, Current: "cur.pb.gz", Baseline: "base.pb.gz",
+			Top: []sample.HeapDelta{{Func: "targets.(*Server).export", DeltaBytes: 28 << 20, InuseBytes: 28 << 20}}},
+		{Target: "buffered", Level: 16, Err: "open base.pb.gz: no such file"},
+	}
+	page, err := HTML(r, nil, ".", diffs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Heap growth against the baseline", "<code>targets.(*Server).export</code></td><td>&#43;28.0</td><td>28.0</td>",
+		"go tool pprof -diff_base=base.pb.gz cur.pb.gz", "no diff: open base.pb.gz: no such file"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report.html does not hold %q", want)
+		}
+	}
+	if page, _ := HTML(r, nil, ".", nil); strings.Contains(string(page), "Heap growth against") {
+		t.Error("a report without a baseline has a heap growth section")
 	}
 }
