@@ -12,10 +12,11 @@ import (
 func fixturesCmd() *cli.Command {
 	fs := flag.NewFlagSet("fixtures", flag.ContinueOnError)
 	return &cli.Command{
-		FS:     fs,
-		Usage:  "write test data: fixtures sqlite --rows N --width W --out PATH",
-		Run:    writeFixtures,
-		Nested: true,
+		FS:       fs,
+		Usage:    "write test data: fixtures sqlite --rows N --width W --out PATH",
+		Operands: "sqlite --rows N --width W --out PATH",
+		Run:      writeFixtures,
+		Nested:   true,
 	}
 }
 

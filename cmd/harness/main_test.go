@@ -13,6 +13,7 @@ import (
 
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/harnesstest"
+	"path/filepath"
 )
 
 // harnessBin is the binary built once for the end-to-end tests.
@@ -147,5 +148,28 @@ func TestDoctor(t *testing.T) {
 	capHere := strings.Contains(stdout, "a kernel memory cap and a kernel peak work here")
 	if (code == 0) != capHere || (code != 0 && code != 1) || !strings.Contains(stdout, "memory cap") {
 		t.Errorf("exit %d with:\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// Where users stumble, the harness says what to do next.
+func TestHints(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := runInProcess("--help")
+	if code != 0 || !strings.Contains(stdout, "commands:") || stderr != "" {
+		t.Errorf("--help: exit %d, the command list on stdout %v, stderr %q", code, strings.Contains(stdout, "commands:"), stderr)
+	}
+	for cmd, operands := range map[string]string{"run": "SCENARIO.yaml", "report": "RESULTS.json", "load": "URL", "gate": ""} {
+		code, stdout, _ := runInProcess(cmd, "-h")
+		if code != 0 || !strings.HasPrefix(stdout, "usage: harness "+cmd+" [flags] "+operands) {
+			t.Errorf("%s -h: exit %d, stdout starts %.60q; want the usage line naming %q", cmd, code, stdout, operands)
+		}
+	}
+	dir := t.TempDir()
+	cur := gateFixture(t, dir, 100, 100)
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte("baseline: "+filepath.Join(dir, "none", "results.json")+"\n"+gateRules), 0o644)
+	code, _, stderr = runInProcess("gate", "--current", cur, "--rules", rules)
+	if code != 2 || !strings.Contains(stderr, "harness gate --current "+cur+" --rules "+rules+" --update-baseline") {
+		t.Errorf("gate without a baseline: exit %d, stderr %q; want the --update-baseline command", code, stderr)
 	}
 }

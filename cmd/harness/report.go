@@ -19,9 +19,10 @@ func reportCmd() *cli.Command {
 	fs.StringVar(&o.out, "out", "", "directory for report.html, summary.md and plots (default: beside the results)")
 	fs.StringVar(&o.baseline, "baseline", "", "results.json to diff heap profiles against: what grew, function by function")
 	return &cli.Command{
-		FS:    fs,
-		Usage: "render plots, report.html and summary.md from a results.json",
-		Run:   func(e *cli.Env, args []string) error { return renderReport(e, o, args) },
+		FS:       fs,
+		Usage:    "render plots, report.html and summary.md from a results.json",
+		Operands: "RESULTS.json",
+		Run:      func(e *cli.Env, args []string) error { return renderReport(e, o, args) },
 	}
 }
 

@@ -30,9 +30,10 @@ func runCmd() *cli.Command {
 	fs.Var((*nameList)(&f.overrides.Targets), "targets", "only these targets, e.g. buffered,streamed")
 	fs.IntVar(&f.overrides.Repeats, "repeats", 0, "repeats instead of the scenario's")
 	return &cli.Command{
-		FS:    fs,
-		Usage: "flood a scenario's targets level by level and write results.json",
-		Run:   func(e *cli.Env, args []string) error { return runScenario(e, f, args) },
+		FS:       fs,
+		Usage:    "flood a scenario's targets level by level and write results.json",
+		Operands: "SCENARIO.yaml",
+		Run:      func(e *cli.Env, args []string) error { return runScenario(e, f, args) },
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -90,7 +91,10 @@ func (e *Env) clearProgressLocked() {
 type Command struct {
 	FS    *flag.FlagSet
 	Usage string
-	Run   func(e *Env, args []string) error
+	// Operands are what follows the flags on the usage line, as
+	// "SCENARIO.yaml" or "URL" ("" when the command takes none).
+	Operands string
+	Run      func(e *Env, args []string) error
 	// Nested: the first operand names a kind with its own flags, so flag
 	// parsing stops there instead of reading flags among the operands.
 	Nested bool
@@ -104,11 +108,12 @@ func UsageErrorf(format string, args ...any) error {
 // Main dispatches args (without the program name) to one of cmds and
 // returns the exit code; prog names the program in messages.
 func Main(e *Env, prog string, cmds map[string]*Command, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		printUsage(e.Stderr, prog, cmds)
-		if len(args) == 0 {
-			return ExitUsage
-		}
+		return ExitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(e.Stdout, prog, cmds) // asked for: it is the output
 		return ExitOK
 	}
 	cmd, ok := cmds[args[0]]
@@ -124,6 +129,14 @@ func Main(e *Env, prog string, cmds map[string]*Command, args []string) int {
 // prefixes its error message.
 func Exec(e *Env, name string, cmd *Command, args []string) int {
 	cmd.FS.SetOutput(e.Stderr)
+	if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+		cmd.FS.SetOutput(e.Stdout) // asked for: it is the output
+	}
+	cmd.FS.Usage = func() {
+		out := cmd.FS.Output()
+		fmt.Fprintf(out, "usage: %s [flags] %s\n\n%s\n\nflags:\n", name, cmd.Operands, cmd.Usage)
+		cmd.FS.PrintDefaults()
+	}
 	var operands []string
 	var err error
 	if cmd.Nested {

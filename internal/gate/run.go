@@ -63,7 +63,9 @@ func Run(o RunOptions) error {
 	}
 	var base *result.Results
 	if basePath != "" {
-		if base, err = result.Read(basePath); err != nil {
+		if base, err = result.Read(basePath); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w\nno baseline yet: make this run the baseline with\n  harness gate --current %s --rules %s --update-baseline", err, o.Current, rulesPath)
+		} else if err != nil {
 			return err
 		}
 	}

@@ -35,9 +35,12 @@ type Spec struct {
 	// Port, when set, is used instead of a free one (a restart keeps the
 	// address clients know).
 	Port int
-	// Health is polled until 200, for at most HealthTimeout.
+	// Health is polled until 200, for at most HealthTimeout; HealthKey
+	// names where it is set, for the hint when it answers something else
+	// (default "health").
 	Health        string
 	HealthTimeout time.Duration
+	HealthKey     string
 	// LogDir receives <Name>-<Label>.log with the target's stdout and stderr.
 	LogDir string
 	// MemoryLimit, when positive, caps the target in its cgroup. Every
@@ -125,6 +128,9 @@ func (e *StartError) FaultKind() fault.Kind { return fault.RunFailed }
 func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if spec.StopGrace <= 0 {
 		spec.StopGrace = 5 * time.Second
+	}
+	if spec.HealthKey == "" {
+		spec.HealthKey = "health"
 	}
 	port := spec.Port
 	if port == 0 {
@@ -223,6 +229,11 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 	url := p.URL(p.spec.Health)
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(p.spec.HealthTimeout)
+	// One answer other than 200 for this long means the path is wrong, not
+	// that the server is still starting: say so now, not at the timeout.
+	const settled = 3 * time.Second
+	var status int
+	var since time.Time
 	for {
 		resp, err := client.Get(url)
 		if err == nil {
@@ -230,6 +241,11 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
+			}
+			if resp.StatusCode != status {
+				status, since = resp.StatusCode, time.Now()
+			} else if time.Since(since) >= settled {
+				return fmt.Errorf("GET %s → %d for %v; set %s to a path your server answers with 200", url, status, settled, p.spec.HealthKey)
 			}
 		}
 		select {

@@ -186,6 +186,25 @@ func TestDaemonStaysTheTargets(t *testing.T) {
 	assertNoSurvivors(t, s)
 }
 
+// A health path the server answers 404 (or anything but 200) fails in
+// seconds, naming what it got and the key to set, not after the timeout.
+func TestWrongHealthPathFailsFast(t *testing.T) {
+	t.Parallel()
+	s := spec(t, "serve")
+	s.Health, s.HealthTimeout, s.HealthKey = "/health", 30*time.Second, "targets[0].health"
+	start := time.Now()
+	p, err := launch.Start(context.Background(), s)
+	if err == nil {
+		p.Stop()
+		t.Fatal("Start succeeded on a 404 health path")
+	}
+	if took := time.Since(start); took > 10*time.Second ||
+		!strings.Contains(err.Error(), "/health → 404 for 3s; set targets[0].health to a path your server answers with 200") {
+		t.Errorf("after %v: %v", took.Round(time.Millisecond), err)
+	}
+	assertNoSurvivors(t, s)
+}
+
 // A server that is not the target answering on the target's port is found
 // out before anything is flooded.
 func TestStartRefusesAnImpostor(t *testing.T) {

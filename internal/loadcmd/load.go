@@ -46,9 +46,10 @@ func Command() *cli.Command {
 	fs.DurationVar(&o.Grace, "grace", 5*time.Second, "time for requests in flight to finish after -d")
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON (the field names of a results.json run)")
 	return &cli.Command{
-		FS:    fs,
-		Usage: "flood one URL ad hoc (loopback only) and print what the client saw",
-		Run:   func(e *cli.Env, args []string) error { return runLoad(e, f, args) },
+		FS:       fs,
+		Usage:    "flood one URL ad hoc (loopback only) and print what the client saw",
+		Operands: "URL",
+		Run:      func(e *cli.Env, args []string) error { return runLoad(e, f, args) },
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
+	"html"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -481,5 +482,21 @@ func TestHTMLShowsHeapGrowth(t *testing.T) {
 	}
 	if page, _ := HTML(r, nil, ".", nil); strings.Contains(string(page), "Heap growth against") {
 		t.Error("a report without a baseline has a heap growth section")
+	}
+}
+
+// A report with no heap top says how to get one, for Go and for Python,
+// instead of leaving the section out.
+func TestNoHeapTopShowsHowToAddOne(t *testing.T) {
+	t.Parallel()
+	r := &result.Results{Schema: result.Schema, Runs: []result.Run{{Target: "app", Concurrency: 4, PeakRSSBytes: 100 << 20, PeakRSSSource: result.PeakVmHWM}}}
+	page, err := HTML(r, nil, ".", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"No target served a heap profile", `net/http/pprof`, "heap: pprof", "/debug/tracemalloc?top=10", "heap: tracemalloc"} {
+		if !strings.Contains(html.UnescapeString(string(page)), want) {
+			t.Errorf("report.html does not say %q", want)
+		}
 	}
 }

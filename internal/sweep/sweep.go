@@ -301,11 +301,16 @@ func (m *measurement) spec() launch.Spec {
 	return launch.Spec{
 		Name: tg.Name, Label: m.label,
 		Command: m.o.Programs.resolve(tg.Command), Env: tg.Env, Host: tg.Host,
-		Health: tg.Health, HealthTimeout: tg.HealthTimeout,
+		Health: tg.Health, HealthTimeout: tg.HealthTimeout, HealthKey: m.healthKey(),
 		LogDir:      filepath.Join(m.o.Dir, "logs"),
 		MemoryLimit: int64(sc.Memory.Limit),
 		Cgroups:     m.o.Cgroups,
 	}
+}
+
+// healthKey is where the scenario sets this target's health path.
+func (m *measurement) healthKey() string {
+	return fmt.Sprintf("health: of target %q in %s", m.tg.Name, m.o.Scenario.File)
 }
 
 // idleRSS is the target's tree's RSS at rest, before the flood.
