@@ -21,6 +21,7 @@ func commands() map[string]*cli.Command {
 	return map[string]*cli.Command{
 		"doctor":   doctorCmd(),
 		"fixtures": fixturesCmd(),
+		"init":     initCmd(),
 		"gate":     gateCmd(),
 		"load":     loadcmd.Command(),
 		"report":   reportCmd(),

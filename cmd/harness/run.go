@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,45 +17,138 @@ import (
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/sweep"
+	"github.com/floodharness/harness/internal/units"
 )
 
 type runFlags struct {
 	out       string
+	cmds      stringList
+	name      string
 	overrides scenario.Overrides
+	sizes     map[string]*units.Bytes // --limit, --read-rate, --recv-buffer, kept only if given
 }
 
 func runCmd() *cli.Command {
-	var f runFlags
+	f := runFlags{sizes: map[string]*units.Bytes{"limit": new(units.Bytes), "read-rate": new(units.Bytes), "recv-buffer": new(units.Bytes)}}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.StringVar(&f.out, "out", "", "run directory (default reports/<time>-<scenario name>)")
-	fs.Var((*intList)(&f.overrides.Levels), "levels", "concurrency levels to run instead of the scenario's, e.g. 1,8")
+	fs.Var(&f.cmds, "cmd", "without a scenario file: a server to flood, [name=]COMMAND with {port} in it (repeat for several)")
+	fs.StringVar(&f.name, "name", "", "with --cmd: the run's name (default my-server)")
+	fs.Var((*intList)(&f.overrides.Levels), "levels", "concurrency levels, e.g. 1,8,32")
 	fs.Var((*nameList)(&f.overrides.Targets), "targets", "only these targets, e.g. buffered,streamed")
-	fs.IntVar(&f.overrides.Repeats, "repeats", 0, "repeats instead of the scenario's")
+	fs.IntVar(&f.overrides.Repeats, "repeats", 0, "repeats of every level")
+	fs.StringVar(&f.overrides.Path, "path", "", "what clients download, e.g. /export")
+	fs.StringVar(&f.overrides.Health, "health", "", "the path that answers 200 once a server is up, e.g. /health")
+	fs.DurationVar(&f.overrides.Duration, "duration", 0, "how long each level floods, e.g. 10s")
+	fs.Var(f.sizes["limit"], "limit", "each server's memory cap, e.g. 512MiB (0: none)")
+	fs.Var(f.sizes["read-rate"], "read-rate", "bytes per second each client reads, e.g. 2MiB (0: as fast as it can)")
+	fs.Var(f.sizes["recv-buffer"], "recv-buffer", "each connection's receive buffer, e.g. 64KiB (0: the kernel's)")
 	return &cli.Command{
 		FS:       fs,
-		Usage:    "flood a scenario's targets level by level and write results.json",
-		Operands: "SCENARIO.yaml",
-		Run:      func(e *cli.Env, args []string) error { return runScenario(e, f, args) },
+		Usage:    "flood a scenario's targets level by level (or --cmd servers without one) and write results.json",
+		Operands: "SCENARIO.yaml | --cmd 'COMMAND {port}'",
+		Run: func(e *cli.Env, args []string) error {
+			fs.Visit(func(fl *flag.Flag) { // a size given on the command line, 0 included
+				if b, ok := f.sizes[fl.Name]; ok {
+					switch fl.Name {
+					case "limit":
+						f.overrides.Limit = b
+					case "read-rate":
+						f.overrides.ReadRate = b
+					case "recv-buffer":
+						f.overrides.RecvBuffer = b
+					}
+				}
+			})
+			return runScenario(e, f, args)
+		},
 	}
 }
 
+// load is the scenario to run: a file with the command line's overrides,
+// or one made from --cmd and written into the run directory, so the run
+// can be repeated and committed.
+func load(f runFlags, args []string) (*scenario.Scenario, string, error) {
+	switch {
+	case len(args) == 1 && len(f.cmds) == 0:
+		sc, err := scenario.Load(args[0])
+		if err != nil {
+			return nil, "", err
+		}
+		if err := sc.Override(f.overrides); err != nil {
+			return nil, "", err
+		}
+		dir := f.out
+		if dir == "" {
+			dir = sweep.DefaultDir(sc, time.Now())
+		}
+		return sc, dir, nil
+	case len(args) == 0 && len(f.cmds) > 0:
+		q, err := quick(f)
+		if err != nil {
+			return nil, "", err
+		}
+		dir := f.out
+		if dir == "" {
+			dir = filepath.Join("reports", time.Now().Format("20060102-150405")+"-"+q.Name)
+		}
+		file := filepath.Join(dir, "scenario.yaml")
+		sc, err := scenario.Parse(file, q.YAML())
+		if err != nil {
+			return nil, "", err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, "", err
+		}
+		return sc, dir, os.WriteFile(file, q.YAML(), 0o644)
+	}
+	return nil, "", cli.UsageErrorf("want one scenario file, or --cmd 'COMMAND {port}' and no file (got %d file arguments, %d --cmd)", len(args), len(f.cmds))
+}
+
+// quick is the scenario --cmd and the other flags describe.
+func quick(f runFlags) (scenario.Quick, error) {
+	q := scenario.QuickDefaults()
+	if f.name != "" {
+		q.Name = f.name
+	}
+	for i, c := range f.cmds {
+		t, err := scenario.ParseTarget(c, i)
+		if err != nil {
+			return q, cli.UsageErrorf("--cmd %q: %w", c, err)
+		}
+		q.Targets = append(q.Targets, t)
+	}
+	o := f.overrides
+	if len(o.Targets) > 0 || o.Repeats != 0 {
+		return q, cli.UsageErrorf("--targets and --repeats are for scenario files")
+	}
+	if o.Levels != nil {
+		q.Levels = o.Levels
+	}
+	if o.Path != "" {
+		q.Path = o.Path
+	}
+	if o.Health != "" {
+		q.Health = o.Health
+	}
+	if o.Duration != 0 {
+		q.Duration = o.Duration
+	}
+	for dst, src := range map[*units.Bytes]*units.Bytes{&q.Limit: o.Limit, &q.ReadRate: o.ReadRate, &q.RecvBuffer: o.RecvBuffer} {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	return q, nil
+}
+
 func runScenario(e *cli.Env, f runFlags, args []string) error {
-	if len(args) != 1 {
-		return cli.UsageErrorf("want one scenario file, got %d arguments", len(args))
-	}
-	sc, err := scenario.Load(args[0])
+	sc, dir, err := load(f, args)
 	if err != nil {
-		return err
-	}
-	if err := sc.Override(f.overrides); err != nil {
 		return err
 	}
 	if err := gate.CheckRules(sc); err != nil {
 		return err
-	}
-	dir := f.out
-	if dir == "" {
-		dir = sweep.DefaultDir(sc, time.Now())
 	}
 	logf := func(format string, args ...any) {
 		e.LogLine(time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...))
@@ -114,6 +209,12 @@ func (l *intList) Set(s string) error {
 	}
 	return nil
 }
+
+// stringList is a repeatable flag: --cmd a --cmd b.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 // nameList is a flag of comma-separated names: --targets a,b.
 type nameList []string

@@ -293,3 +293,63 @@ func TestRunAdmissionUnderCap(t *testing.T) {
 		t.Errorf("reject: oom=%v, errors %v, exit %+v; want 503s and no death", reject.OOMKilled, reject.Errors, reject.Exit)
 	}
 }
+
+// The first run of a new user: their own Python service, health on /health,
+// no YAML written by hand. The run keeps the scenario it ran as a file.
+func TestQuickRunAgainstAPythonServer(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	code, stdout, stderr := harnessRun(t, "run", "--cmd", "py=python3 cmd/harness/testdata/health_app.py {port}",
+		"--health", "/health", "--levels", "1,4", "--duration", "2s", "--limit", "256MiB", "--name", "pyapp", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	r := readResults(t, out)
+	for _, l := range []int{1, 4} {
+		run := only(t, r, "py", l)
+		if run.OK == 0 || run.Failed != 0 || run.PeakRSSBytes <= 0 || run.MemoryLimitBytes != 256<<20 {
+			t.Errorf("c=%d: %d ok, %d failed, peak %d, limit %d", l, run.OK, run.Failed, run.PeakRSSBytes, run.MemoryLimitBytes)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "report.html")); err != nil {
+		t.Error(err)
+	}
+	// The scenario it ran is there to repeat and commit, and says what ran.
+	b, err := os.ReadFile(filepath.Join(out, "scenario.yaml"))
+	if err != nil || r.Scenario.File != filepath.Join(out, "scenario.yaml") ||
+		!strings.Contains(string(b), "command: [python3, cmd/harness/testdata/health_app.py, \"{port}\"]") || !strings.Contains(string(b), "health: /health") {
+		t.Errorf("scenario.yaml (%v, results name %q):\n%s", err, r.Scenario.File, b)
+	}
+	// The health path left at the default fails fast and says which key to set.
+	code, _, stderr = harnessRun(t, "run", "--cmd", "python3 cmd/harness/testdata/health_app.py {port}", "--health", "/healthz",
+		"--levels", "1", "--duration", "1s", "--out", t.TempDir())
+	if code != 3 || !strings.Contains(stderr, "/healthz → 404 for 3s; set health: of target \"app\"") {
+		t.Errorf("wrong health path: exit %d\n%s", code, stderr)
+	}
+}
+
+// harness init writes a scenario that runs unchanged (here against the
+// reference server it names when no --cmd is given; levels and duration
+// shortened on the command line, the file untouched), and never overwrites.
+func TestInitRunsUnchanged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "flood.yaml")
+	if code, _, stderr := harnessRun(t, "init", "--out", file); code != 0 {
+		t.Fatalf("init: exit %d\n%s", code, stderr)
+	}
+	before, _ := os.ReadFile(file)
+	out := filepath.Join(dir, "run")
+	if code, stdout, stderr := harnessRun(t, "run", file, "--levels", "1,2", "--duration", "2s", "--out", out); code != 0 {
+		t.Fatalf("run of the init'd file: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if r := readResults(t, out); len(r.Runs) != 2 || r.Runs[1].OK == 0 || r.Runs[1].MemoryLimitBytes != 512<<20 {
+		t.Errorf("runs %+v", r.Runs)
+	}
+	if after, _ := os.ReadFile(file); string(after) != string(before) {
+		t.Error("the run changed the scenario file")
+	}
+	if code, _, stderr := harnessRun(t, "init", "--out", file); code != 2 || !strings.Contains(stderr, "not overwritten") {
+		t.Errorf("init over an existing file: exit %d, %s", code, stderr)
+	}
+}

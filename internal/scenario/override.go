@@ -3,9 +3,12 @@ package scenario
 import (
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/units"
 )
 
 // Overrides change a loaded scenario from the command line. Zero values
@@ -17,6 +20,13 @@ type Overrides struct {
 	Targets []string
 	// Repeats replaces the scenario's repeats (1..100).
 	Repeats int
+	// Path replaces request.path, Health every target's health path.
+	Path, Health string
+	// Duration replaces duration.
+	Duration time.Duration
+	// Limit, ReadRate and RecvBuffer, when set, replace memory.limit,
+	// client.read_rate and client.recv_buffer (0 is a value: no cap).
+	Limit, ReadRate, RecvBuffer *units.Bytes
 }
 
 // Override applies o to s, checking the new values as the scenario's own
@@ -54,6 +64,23 @@ func (s *Scenario) Override(o Overrides) error {
 	if o.Repeats < 0 || o.Repeats > 100 {
 		errs = append(errs, fmt.Sprintf("--repeats %d: want 1..100", o.Repeats))
 	}
+	for flag, p := range map[string]string{"--path": o.Path, "--health": o.Health} {
+		if p != "" && !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Sprintf("%s %q: want a path starting with /", flag, p))
+		}
+	}
+	if o.Duration < 0 || (o.Duration > 0 && o.Duration <= s.Warmup) {
+		errs = append(errs, fmt.Sprintf("--duration %v: want more than the warmup (%v)", o.Duration, s.Warmup))
+	}
+	if o.Limit != nil && *o.Limit != 0 && *o.Limit < 8<<20 {
+		errs = append(errs, fmt.Sprintf("--limit %v is too small to start a server; want 0 (no cap) or at least 8MiB", *o.Limit))
+	}
+	for flag, b := range map[string]*units.Bytes{"--limit": o.Limit, "--read-rate": o.ReadRate, "--recv-buffer": o.RecvBuffer} {
+		if b != nil && *b < 0 {
+			errs = append(errs, fmt.Sprintf("%s %v: want a size ≥ 0", flag, *b))
+		}
+	}
+	sort.Strings(errs)
 	if len(errs) > 0 {
 		return fault.Errorf(fault.BadInput, "%s", strings.Join(errs, "; "))
 	}
@@ -65,6 +92,26 @@ func (s *Scenario) Override(o Overrides) error {
 	}
 	if o.Repeats > 0 {
 		s.Repeats = o.Repeats
+	}
+	if o.Path != "" {
+		s.Request.Path = o.Path
+	}
+	if o.Health != "" {
+		for i := range s.Targets {
+			s.Targets[i].Health = o.Health
+		}
+	}
+	if o.Duration > 0 {
+		s.Duration = o.Duration
+	}
+	if o.Limit != nil {
+		s.Memory.Limit = *o.Limit
+	}
+	if o.ReadRate != nil {
+		s.Client.ReadRate = *o.ReadRate
+	}
+	if o.RecvBuffer != nil {
+		s.Client.RecvBuffer = *o.RecvBuffer
 	}
 	return nil
 }

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/floodharness/harness/internal/cli"
+	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/scenario"
+)
+
+func initCmd() *cli.Command {
+	var cmds stringList
+	var out, name string
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	fs.Var(&cmds, "cmd", "your server, [name=]COMMAND with {port} in it (repeat for several; default: a reference server)")
+	fs.StringVar(&out, "out", "flood.yaml", "the scenario file to write (never overwritten)")
+	fs.StringVar(&name, "name", "", "the scenario's name (default my-server)")
+	return &cli.Command{
+		FS:    fs,
+		Usage: "write a commented scenario for your server: levels, a memory cap, slow clients, a gate",
+		Run: func(e *cli.Env, args []string) error {
+			if len(args) > 0 {
+				return cli.UsageErrorf("unexpected arguments %q", args)
+			}
+			q := scenario.QuickDefaults()
+			if name != "" {
+				q.Name = name
+			}
+			if len(cmds) == 0 { // a server that is here, to try the file on
+				q.Name, q.Health = "reference", "/healthz"
+				q.Targets = []scenario.QuickTarget{{Name: "streamed", Command: []string{"harness", "serve", "--impl", "streamed", "--port", "{port}"}}}
+			}
+			for i, c := range cmds {
+				t, err := scenario.ParseTarget(c, i)
+				if err != nil {
+					return cli.UsageErrorf("--cmd %q: %w", c, err)
+				}
+				q.Targets = append(q.Targets, t)
+			}
+			if _, err := scenario.Parse(out, q.YAML()); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if errors.Is(err, os.ErrExist) {
+				return fault.Errorf(fault.BadInput, "%s exists: not overwritten (--out another file)", out)
+			} else if err != nil {
+				return err
+			}
+			if _, err := f.Write(q.YAML()); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.Stdout, "wrote %s; run it with: harness run %s\n", out, out)
+			return nil
+		},
+	}
+}
