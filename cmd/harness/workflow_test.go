@@ -152,3 +152,38 @@ func TestMemoryGateWorkflow(t *testing.T) {
 		}
 	}
 }
+
+// The recipe in a repository whose service is a small Python app on
+// /health: its scenario from harness init --cmd (levels and duration
+// shortened, as its owner would edit them), its baseline from a first run
+// as the workflow's header says, then the workflow: it passes.
+func TestMemoryGateWorkflowOnAPythonService(t *testing.T) {
+	// Not parallel with TestMemoryGateWorkflow: both build the harness in
+	// this module's bin/ (make -C .flood-harness build).
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := t.TempDir()
+	app, _ := os.ReadFile("testdata/health_app.py")
+	os.WriteFile(filepath.Join(repo, "app.py"), app, 0o644)
+	os.MkdirAll(filepath.Join(repo, "scenarios"), 0o755)
+	os.Symlink(root, filepath.Join(repo, ".flood-harness"))
+	sh := func(script string) {
+		t.Helper()
+		cmd := exec.Command("bash", "-e", "-c", script)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(harnessBin)+":"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", script, err, tail(out, 2000))
+		}
+	}
+	sh(`harness init --cmd 'python3 app.py {port}' --name pyapp --out scenarios/memory.yaml
+sed -i 's/^levels: .*/levels: [1, 4]/; s/^duration: .*/duration: 2s/' scenarios/memory.yaml
+harness run --out reports/baseline-run scenarios/memory.yaml
+harness gate --current reports/baseline-run/results.json --rules scenarios/memory.yaml --update-baseline`)
+	code, summary := runWorkflow(t, filepath.Join(root, "examples/github/memory-gate.yml"), repo)
+	if code != 0 || !strings.Contains(summary, "## flood gate: ✅ passed") || !strings.Contains(summary, "pyapp") {
+		t.Errorf("the job exited %d; summary:\n%s", code, tail([]byte(summary), 3000))
+	}
+}

@@ -167,7 +167,7 @@ func logCap(o Options) {
 		o.Logf("removed %s, left by a harness that is no longer running", p)
 	}
 	if o.Cgroups.Available() {
-		o.Logf("memory.limit %v: a memory cgroup per target (%s); the kernel OOM-kills at the cap", limit, o.Cgroups.Mode)
+		o.Logf("memory.limit %v: a memory cgroup per target (%s); the kernel OOM-kills at the cap", limit, o.Cgroups.Mode())
 		return
 	}
 	o.Logf("memory.limit %v: WATCHDOG, not a kernel cap: %s. %s", limit, o.Cgroups.Why(), watchdogMeaning)

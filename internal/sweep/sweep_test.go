@@ -352,10 +352,19 @@ targets:
   - name: dies-first
     command: [sh, -c, 'if [ -e %[2]s ]; then exec %[1]s serve --impl streamed --port {port}; fi; touch %[2]s; exec %[1]s serve --impl streamed --retain-bytes 128MiB --port {port}']
 `, harnessBin, started))
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: cgroups, Logf: t.Logf})
+	var logged []string
+	logf := func(format string, args ...any) {
+		logged = append(logged, fmt.Sprintf(format, args...))
+		t.Logf(format, args...)
+	}
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: cgroups, Logf: logf})
 	var failed *FailedError
 	if err != nil && !errors.As(err, &failed) {
 		t.Fatal(err)
+	}
+	// The cap is announced once, with where the cgroups are made.
+	if n := countContaining(logged, "memory.limit 64MiB: a memory cgroup per target ("+cgroups.Mode()+"); the kernel OOM-kills at the cap"); n != 1 {
+		t.Errorf("the kernel cap was announced %d times, want once:\n%s", n, strings.Join(logged, "\n"))
 	}
 	run := res.Runs[0]
 	if run.Restarts != 1 || !run.OOMKilled || run.MemoryLimitBy != "cgroup" || run.CgroupPeakBytes < 32<<20 {
