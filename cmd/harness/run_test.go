@@ -299,7 +299,7 @@ func TestRunAdmissionUnderCap(t *testing.T) {
 func TestQuickRunAgainstAPythonServer(t *testing.T) {
 	t.Parallel()
 	out := t.TempDir()
-	code, stdout, stderr := harnessRun(t, "run", "--cmd", "py=python3 cmd/harness/testdata/health_app.py {port}",
+	code, stdout, stderr := harnessRun(t, "run", "--cmd", "py=python3 cmd/harness/testdata/app.py {port} /health 2000 200",
 		"--health", "/health", "--levels", "1,4", "--duration", "2s", "--limit", "256MiB", "--name", "pyapp", "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -317,11 +317,11 @@ func TestQuickRunAgainstAPythonServer(t *testing.T) {
 	// The scenario it ran is there to repeat and commit, and says what ran.
 	b, err := os.ReadFile(filepath.Join(out, "scenario.yaml"))
 	if err != nil || r.Scenario.File != filepath.Join(out, "scenario.yaml") ||
-		!strings.Contains(string(b), "command: [python3, cmd/harness/testdata/health_app.py, \"{port}\"]") || !strings.Contains(string(b), "health: /health") {
+		!strings.Contains(string(b), "command: [python3, cmd/harness/testdata/app.py, \"{port}\", /health, \"2000\", \"200\"]") || !strings.Contains(string(b), "health: /health") {
 		t.Errorf("scenario.yaml (%v, results name %q):\n%s", err, r.Scenario.File, b)
 	}
 	// The health path left at the default fails fast and says which key to set.
-	code, _, stderr = harnessRun(t, "run", "--cmd", "python3 cmd/harness/testdata/health_app.py {port}", "--health", "/healthz",
+	code, _, stderr = harnessRun(t, "run", "--cmd", "python3 cmd/harness/testdata/app.py {port} /health", "--health", "/healthz",
 		"--levels", "1", "--duration", "1s", "--out", t.TempDir())
 	if code != 3 || !strings.Contains(stderr, "/healthz → 404 for 3s; set health: of target \"app\"") {
 		t.Errorf("wrong health path: exit %d\n%s", code, stderr)

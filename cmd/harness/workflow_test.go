@@ -165,7 +165,7 @@ func TestMemoryGateWorkflowOnAPythonService(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo := t.TempDir()
-	app, _ := os.ReadFile("testdata/health_app.py")
+	app, _ := os.ReadFile("testdata/app.py")
 	os.WriteFile(filepath.Join(repo, "app.py"), app, 0o644)
 	os.MkdirAll(filepath.Join(repo, "scenarios"), 0o755)
 	os.Symlink(root, filepath.Join(repo, ".flood-harness"))
@@ -178,7 +178,7 @@ func TestMemoryGateWorkflowOnAPythonService(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", script, err, tail(out, 2000))
 		}
 	}
-	sh(`harness init --cmd 'python3 app.py {port}' --name pyapp --out scenarios/memory.yaml
+	sh(`harness init --cmd 'python3 app.py {port} /health' --name pyapp --out scenarios/memory.yaml
 sed -i 's/^levels: .*/levels: [1, 4]/; s/^duration: .*/duration: 2s/' scenarios/memory.yaml
 harness run --out reports/baseline-run scenarios/memory.yaml
 harness gate --current reports/baseline-run/results.json --rules scenarios/memory.yaml --update-baseline`)
