@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
@@ -252,7 +253,8 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 			return
 		}
 		counted := !intended.Before(f.measureFrom)
-		outcome, nbytes, rows, resumes := f.export(reqCtx, buf, abort, res.ResumedBy)
+		var resent int64
+		outcome, nbytes, rows, resumes := f.export(reqCtx, buf, abort, res.ResumedBy, &resent)
 		end := time.Now()
 		f.requests.Add(1)
 		if !counted {
@@ -264,6 +266,13 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 			}
 		}
 		res.Requests++
+		// A request the transport sent again failed first: each re-send is
+		// a request of its own, and the one before it a failure.
+		res.Requests += resent
+		res.Failed += resent
+		if resent > 0 {
+			res.Errors[result.OutcomeResetBeforeResponse] += resent
+		}
 		res.Bytes += nbytes
 		res.Rows += rows
 		res.Resumes += resumes
@@ -297,7 +306,7 @@ func resumable(outcome string) bool {
 // export fetches the URL once or, with Resume, until the export is
 // complete, continuing after the last row id seen. It returns the final
 // outcome, body bytes, rows and the number of follow-up requests.
-func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy map[string]int64) (string, int64, int64, int64) {
+func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy map[string]int64, resent *int64) (string, int64, int64, int64) {
 	u, err := url.Parse(f.o.URL)
 	if err != nil {
 		return result.OutcomeConnect, 0, 0, 0
@@ -307,7 +316,7 @@ func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy m
 	var bytes, rows, resumes int64
 	for {
 		v, _ := newValidator(f.o.Validate, since, f.o.Resume)
-		outcome, n := f.request(ctx, u.String(), buf, abort, v)
+		outcome, n := f.request(ctx, u.String(), buf, abort, v, resent)
 		bytes += n
 		if v != nil {
 			rows += v.Rows()
@@ -332,12 +341,19 @@ func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy m
 
 // request performs one GET and reads its body to the end (or to abort)
 // through buf, feeding v, and returns the outcome and the body bytes.
-func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort int64, v validator) (string, int64) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort int64, v validator, resent *int64) (string, int64) {
+	// Go's transport sends an idempotent request again, on a fresh
+	// connection, when a reused one dies before the response starts — what
+	// a killed worker does. Every connection after the first is such a
+	// re-send, and the server failed the one before it.
+	var conns atomic.Int64
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns.Add(1) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, rawURL, nil)
 	if err != nil {
 		return result.OutcomeConnect, 0
 	}
 	resp, err := f.client.Do(req)
+	*resent += max(conns.Load()-1, 0)
 	if err != nil {
 		return classify(ctx, err), 0
 	}

@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -270,5 +271,37 @@ func TestIDGapIsCaught(t *testing.T) {
 	v.Write([]byte(`[{"id":42,"a":[1,{"id":7}]},{"id":43}]`))
 	if out, rows, _ := v.Finish(); out != result.OutcomeOK || rows != 2 || v.LastID() != 43 {
 		t.Errorf("ids after since=41: %s, %d rows, last %d", out, rows, v.LastID())
+	}
+}
+
+// connKey holds each connection's request count in its context.
+type connKey struct{}
+
+// A server that answers the first request on each connection and drops the
+// second before answering, as a worker killed between requests does. Go's
+// transport sends the dropped request again on a new connection; the
+// client counts every drop as a failed request of its own.
+func TestResentRequestsAreFailures(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := r.Context().Value(connKey{}).(*atomic.Int64)
+		if n.Add(1) > 1 {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close() // no byte of a response
+			}
+			return
+		}
+		fmt.Fprint(w, strings.Repeat("x", 1000))
+	}))
+	ts.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, new(atomic.Int64))
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	res := runLoad(t, Options{URL: ts.URL, Concurrency: 2, Total: 10})
+	drops := res.Errors[result.OutcomeResetBeforeResponse]
+	if drops == 0 || res.Failed != drops || res.OK != 10 || res.Requests != 10+drops {
+		t.Errorf("requests %d, ok %d, failed %d, errors %v; want every dropped request counted as a failure beside the 10 that succeeded", res.Requests, res.OK, res.Failed, res.Errors)
 	}
 }

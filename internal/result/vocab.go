@@ -81,6 +81,10 @@ const (
 	OutcomeAborted     = "aborted"      // the client hung up on purpose (abort_after_bytes)
 	OutcomeCutOff      = "cut_off"      // still running when the grace period ended
 	OutcomeIDGap       = "id_gap"       // a row id that does not follow the last: a row lost or repeated
+	// OutcomeResetBeforeResponse is a kept-alive connection that died
+	// before the response began (a killed worker's): the client's
+	// transport sent the request again on a new one, which counts apart.
+	OutcomeResetBeforeResponse = "reset_before_response"
 	// OutcomeK6Failed is a request k6 counted in http_req_failed; k6's
 	// summary does not say why.
 	OutcomeK6Failed = "http_req_failed"
