@@ -45,6 +45,9 @@ type Report struct {
 	// HeapDiffs say, per target, which functions' heap grew against the
 	// baseline.
 	HeapDiffs []sample.RunDiff
+	// Demands say, per target killed at its memory limit, what it would
+	// have needed and how many clients the limit holds (an estimate).
+	Demands map[string]result.Demand
 }
 
 // Failed counts the failing checks.
@@ -127,6 +130,14 @@ func Evaluate(o Options) (*Report, error) {
 		}
 	}
 	rep.HeapDiffs = sample.RunDiffs(o.Current, o.Baseline, o.CurrentDir, o.BaselineDir)
+	for _, tg := range o.Current.Targets() {
+		if d, ok := o.Current.Demand(tg); ok {
+			if rep.Demands == nil {
+				rep.Demands = map[string]result.Demand{}
+			}
+			rep.Demands[tg] = d
+		}
+	}
 	return rep, nil
 }
 

@@ -439,3 +439,19 @@ func TestWriteBMF(t *testing.T) {
 		}
 	}
 }
+
+// A PR that lowers the concurrency an endpoint survives says so in words.
+func TestMarkdownSaysTheDemandBeyondTheCap(t *testing.T) {
+	t.Parallel()
+	cur := res(map[string]map[int][]float64{"buffered": {1: {110}, 4: {140}, 16: {260}}, "streamed": {1: {15}, 4: {15}, 16: {15}}})
+	cur.Runs = append(cur.Runs, result.Run{Target: "buffered", Concurrency: 64, PeakRSSBytes: 512 << 20, MemoryLimitBytes: 512 << 20, OOMKilled: true})
+	for i := range cur.Runs {
+		cur.Runs[i].MemoryLimitBytes = 512 << 20
+	}
+	rep := evaluate(t, cur, nil, rules(t, "rules:\n  - {metric: oom, oom: never}\n"))
+	var md bytes.Buffer
+	rep.WriteMarkdown(&md)
+	if !strings.Contains(md.String(), "**buffered was killed at its 512 MiB limit at c=64**: it would need ~740 MiB there (10.00 MiB per extra client, estimated from the uncapped levels); under the limit it holds ~41 concurrent clients.") {
+		t.Errorf("markdown:\n%s", md.String())
+	}
+}

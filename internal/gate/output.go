@@ -5,6 +5,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -90,6 +92,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			v = "❌"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", esc.Replace(c.Rule), esc.Replace(c.Target), c.level(), base, cur, ch, v, esc.Replace(c.Note))
+	}
+	for _, tg := range slices.Sorted(maps.Keys(r.Demands)) {
+		d := r.Demands[tg]
+		fmt.Fprintf(&b, "\n**%s was killed at its %.0f MiB limit at c=%d**: it would need ~%.0f MiB there (%.2f MiB per extra client, estimated from the uncapped levels); under the limit it holds ~%.0f concurrent clients.\n",
+			esc.Replace(tg), float64(d.Limit)/(1<<20), d.Level, d.NeededBytes/(1<<20), d.BytesPerClient/(1<<20), math.Floor(d.SafeClients))
 	}
 	for _, d := range r.HeapDiffs {
 		fmt.Fprintf(&b, "\n### Heap growth: %s at c=%d\n\n", esc.Replace(d.Target), d.Level)

@@ -68,10 +68,9 @@ func verdict(r *result.Results, tg string) Verdict {
 		if oom != &peaks[0] {
 			v.Text += fmt.Sprintf("; %.1f MiB at %s", first.med/mib, clients(first.level))
 		}
-		// The growth per client below the kill: capped points say the cap,
-		// not what the endpoint needed.
-		if below := levelsBelow(peaks, oom); len(below) >= 2 {
-			v.Text += fmt.Sprintf(", growing %.2f MiB per extra client below that", slopeOf(below)/mib)
+		// What it would have needed: capped points say the cap, not that.
+		if d, ok := r.Demand(tg); ok {
+			v.Text += ", " + DemandText(d)
 		}
 	case len(peaks) == 1:
 		v.Text = fmt.Sprintf("%s: peak %.1f MiB at %s", tg, first.med/mib, clients(first.level))
@@ -110,26 +109,19 @@ func served(r *result.Results, tg string) string {
 	return s
 }
 
-// levelsBelow are the levels before the first killed one.
-func levelsBelow(peaks []stat, killed *stat) []stat {
-	var out []stat
-	for i := range peaks {
-		if &peaks[i] == killed {
-			break
-		}
-		out = append(out, peaks[i])
-	}
-	return out
+// DemandText says in words what a target killed at its limit would have
+// needed, and how many downloads the limit holds: an estimate from the
+// levels below the cap.
+func DemandText(d result.Demand) string {
+	return fmt.Sprintf("growing %.2f MiB per extra client below that: it would need ~%s at %s (estimated from the uncapped levels); under %.0f MiB this endpoint holds ~%.0f concurrent downloads",
+		d.BytesPerClient/mib, size(d.NeededBytes), clients(float64(d.Level)), float64(d.Limit)/mib, math.Floor(d.SafeClients))
 }
 
-// slopeOf is the least-squares growth of the medians per client.
-func slopeOf(peaks []stat) float64 {
-	xs, ys := make([]float64, len(peaks)), make([]float64, len(peaks))
-	for i, p := range peaks {
-		xs[i], ys[i] = p.level, p.med
+func size(b float64) string {
+	if b >= 1<<30 {
+		return fmt.Sprintf("%.1f GiB", b/(1<<30))
 	}
-	s, _ := result.Slope(xs, ys)
-	return s
+	return fmt.Sprintf("%.0f MiB", b/mib)
 }
 
 func firstOOM(peaks []stat) *stat {

@@ -1,5 +1,7 @@
 package result
 
+import "slices"
+
 // OKRatio is the share of the requests meant to complete that did: aborted
 // (on purpose) and cut-off (still running at the end) requests are left
 // out. It is 1 when there was nothing to complete.
@@ -59,14 +61,62 @@ func Slope(x, y []float64) (float64, bool) {
 
 // PeakSlope is the target's peak RSS per extra client: the slope of the
 // levels' median peaks over concurrency, and false with fewer than two
-// measured levels.
+// measured levels. Levels where a repeat was killed at the memory limit
+// are left out: their peak is the cap, not what the endpoint needed.
 func (r *Results) PeakSlope(target string) (float64, bool) {
+	s, _, ok := r.peakFit(target)
+	return s, ok
+}
+
+// peakFit is the least-squares line of the uncapped levels' median peaks:
+// bytes per client and the intercept.
+func (r *Results) peakFit(target string) (slope, intercept float64, ok bool) {
 	var xs, ys []float64
 	for _, l := range r.Levels() {
-		m, ok := Median(r.Select(target, l), func(run Run) float64 { return float64(run.PeakRSSBytes) })
+		runs := r.Select(target, l)
+		if slices.ContainsFunc(runs, func(run Run) bool { return run.OOMKilled }) {
+			continue
+		}
+		m, ok := Median(runs, func(run Run) float64 { return float64(run.PeakRSSBytes) })
 		if ok {
 			xs, ys = append(xs, float64(l)), append(ys, m)
 		}
 	}
-	return Slope(xs, ys)
+	if slope, ok = Slope(xs, ys); !ok {
+		return 0, 0, false
+	}
+	var sx, sy float64
+	for i := range xs {
+		sx, sy = sx+xs[i], sy+ys[i]
+	}
+	return slope, sy/float64(len(ys)) - slope*sx/float64(len(xs)), true
+}
+
+// Demand estimates what a target killed at its memory limit would have
+// needed: at the first killed level, from the line through the levels
+// below the cap, and the concurrency at which that line reaches the cap.
+type Demand struct {
+	Level          int     // the first level killed at the limit
+	NeededBytes    float64 // the estimate there
+	Limit          int64
+	SafeClients    float64 // where the line reaches the limit
+	BytesPerClient float64
+}
+
+// Demand is the estimate for target, and false when it was not killed at
+// a limit or fewer than two uncapped levels give a growing line.
+func (r *Results) Demand(target string) (Demand, bool) {
+	slope, intercept, ok := r.peakFit(target)
+	if !ok || slope <= 0 {
+		return Demand{}, false
+	}
+	for _, l := range r.Levels() {
+		for _, run := range r.Select(target, l) {
+			if run.OOMKilled && run.MemoryLimitBytes > 0 {
+				return Demand{Level: l, NeededBytes: intercept + slope*float64(l), Limit: run.MemoryLimitBytes,
+					SafeClients: (float64(run.MemoryLimitBytes) - intercept) / slope, BytesPerClient: slope}, true
+			}
+		}
+	}
+	return Demand{}, false
 }

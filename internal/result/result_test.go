@@ -12,6 +12,7 @@ import (
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"math"
 )
 
 func sample() *Results {
@@ -149,4 +150,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip (-first +again):\n%s", diff)
 		}
 	})
+}
+
+// A target killed at its limit: what it would have needed, from the line
+// through the levels below the cap, and how many clients the cap holds;
+// the capped level stays out of the slope.
+func TestDemand(t *testing.T) {
+	t.Parallel()
+	r := &Results{}
+	for l, peak := range map[int]int64{1: 110, 4: 140, 16: 260} {
+		r.Runs = append(r.Runs, Run{Target: "b", Concurrency: l, PeakRSSBytes: peak << 20, MemoryLimitBytes: 512 << 20})
+	}
+	r.Runs = append(r.Runs, Run{Target: "b", Concurrency: 64, PeakRSSBytes: 512 << 20, MemoryLimitBytes: 512 << 20, OOMKilled: true})
+	d, ok := r.Demand("b")
+	if !ok || d.Level != 64 || math.Abs(d.BytesPerClient-10<<20) > 1 || math.Abs(d.NeededBytes-740<<20) > 1<<10 || math.Abs(d.SafeClients-41.2) > 0.1 {
+		t.Errorf("Demand = %+v, %v; want 10 MiB/client, ~740 MiB at 64, the cap reached at ~41 clients", d, ok)
+	}
+	if s, _ := r.PeakSlope("b"); math.Abs(s-10<<20) > 1 {
+		t.Errorf("PeakSlope = %.0f, want 10 MiB/client without the capped level", s)
+	}
+	r.Runs = r.Runs[:3]
+	if _, ok := r.Demand("b"); ok {
+		t.Error("Demand of a target that was never killed")
+	}
 }
