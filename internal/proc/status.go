@@ -59,3 +59,35 @@ func parseStatus(b []byte) (Status, error) {
 	}
 	return st, sc.Err()
 }
+
+// ReadPSS is the proportional set size of pid in bytes (Pss in
+// /proc/PID/smaps_rollup): its private pages plus its share of pages it
+// shares with others, so the PSS of a process tree sums to its real
+// memory, where summed RSS counts a shared page once per process.
+func ReadPSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read smaps_rollup of pid %d: %w", pid, err)
+	}
+	return parsePSS(b)
+}
+
+func parsePSS(b []byte) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		key, val, ok := bytes.Cut(sc.Bytes(), []byte(":"))
+		if !ok || string(key) != "Pss" {
+			continue
+		}
+		f := bytes.Fields(val)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return 0, fmt.Errorf("smaps_rollup Pss: unexpected value %q", val)
+		}
+		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil || kb < 0 || kb > 1<<40 {
+			return 0, fmt.Errorf("smaps_rollup Pss: bad size %q", f[0])
+		}
+		return kb << 10, nil
+	}
+	return 0, fmt.Errorf("smaps_rollup has no Pss line")
+}

@@ -51,3 +51,29 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+func TestReadPSS(t *testing.T) {
+	t.Parallel()
+	pss, err := ReadPSS(os.Getpid())
+	st, _ := ReadStatus(os.Getpid())
+	if err != nil || pss <= 0 || pss > st.RSS {
+		t.Errorf("ReadPSS = %d, %v; want 0 < PSS ≤ RSS (%d)", pss, err, st.RSS)
+	}
+	for _, bad := range []string{"Rss: 1 kB\n", "Pss: -4 kB\n", "Pss: 4 MB\n", "Pss: lots kB\n"} {
+		if _, err := parsePSS([]byte(bad)); err == nil {
+			t.Errorf("parsePSS(%q) accepted", bad)
+		}
+	}
+}
+
+// smaps_rollup is read for every process at every sample without a cgroup:
+// garbage is an error, never a panic or a negative size.
+func FuzzParsePSS(f *testing.F) {
+	f.Add([]byte("55f2-7ffc ---p 00000000 00:00 0 [rollup]\nRss: 1708 kB\nPss: 660 kB\n"))
+	f.Add([]byte("Pss: -1 kB\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if v, err := parsePSS(b); err == nil && v < 0 {
+			t.Fatalf("parsePSS(%q) = %d", b, v)
+		}
+	})
+}

@@ -48,10 +48,11 @@ func PeakTable(w io.Writer, r *result.Results) error {
 
 // sourceMeaning says in a few words what each peak source measures.
 var sourceMeaning = map[result.PeakSource]string{
-	result.PeakVmHWM:         "the kernel's high-water mark of the one server process (VmHWM)",
-	result.PeakCgroup:        "the kernel's peak charge of the target's cgroup, all its processes, page cache included",
-	result.PeakCgroupSampled: "the highest charge of the target's cgroup sampled (the kernel keeps no peak here)",
-	result.PeakSampled:       "the highest sum of the processes' RSS sampled (shared pages counted once per process)",
+	result.PeakVmHWM:      "the kernel's high-water mark of the one server process (VmHWM)",
+	result.PeakCgroupAnon: "the highest anonymous memory of the target's cgroup sampled: all its processes, shared pages once, no page cache",
+	result.PeakPSS:        "the highest sum of the processes' PSS sampled (shared pages shared out among them)",
+	result.PeakCgroup:     "the kernel's peak charge of the target's cgroup, all its processes, page cache included",
+	result.PeakSampled:    "the highest sum of the processes' RSS sampled (shared pages counted once per process)",
 }
 
 // sourcesNote says, in one sentence, what the peaks of r measure.
@@ -69,7 +70,7 @@ func sourcesNote(r *result.Results) string {
 // peakSources lists the sources of the measured runs, in a fixed order.
 func peakSources(r *result.Results) []result.PeakSource {
 	var out []result.PeakSource
-	for _, src := range []result.PeakSource{result.PeakVmHWM, result.PeakCgroup, result.PeakCgroupSampled, result.PeakSampled} {
+	for _, src := range []result.PeakSource{result.PeakVmHWM, result.PeakCgroupAnon, result.PeakPSS, result.PeakCgroup, result.PeakSampled} {
 		for _, run := range r.Runs {
 			if run.Error == "" && run.PeakRSSSource == src {
 				out = append(out, src)

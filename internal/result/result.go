@@ -13,7 +13,17 @@ import (
 )
 
 // Schema names this format; bump it when a field changes meaning.
-const Schema = "flood-harness/results/v1"
+//
+// v2: a process tree's peak_rss_bytes and idle_rss_bytes are one measure
+// that counts shared pages once — its cgroup's anonymous memory, or the
+// sum of its processes' PSS (peak_rss_source cgroup_anon, pss) — where
+// v1 took the cgroup's charge (page cache included) or the sum of RSS.
+// One process is measured as in v1.
+const Schema = "flood-harness/results/v2"
+
+// schemaV1 files read as they are: the same fields, their trees measured
+// the v1 way (peak_rss_source says which).
+const schemaV1 = "flood-harness/results/v1"
 
 // Results is one results.json. See docs/results.md for every field.
 type Results struct {
@@ -199,7 +209,7 @@ func Parse(path string, b []byte) (*Results, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, &BadInputError{path, fmt.Errorf("not a results file: %w", err)}
 	}
-	if r.Schema != Schema {
+	if r.Schema != Schema && r.Schema != schemaV1 {
 		return nil, &BadInputError{path, fmt.Errorf("schema %q, want %q", r.Schema, Schema)}
 	}
 	return &r, nil

@@ -12,16 +12,19 @@ const (
 	// PeakVmHWM is the kernel's high-water mark of one process's RSS
 	// (VmHWM, or ru_maxrss at reaping, whichever is larger).
 	PeakVmHWM PeakSource = "vmhwm"
-	// PeakCgroup is the kernel's peak charge of the target's cgroup
-	// (page cache included).
-	PeakCgroup PeakSource = "cgroup"
-	// PeakSampled is the highest sum of the tree's RSS the sampler saw: it
-	// can miss a short peak between samples.
+	// PeakCgroupAnon is, for a process tree in a cgroup, the highest
+	// anonymous memory of the cgroup the sampler saw (memory.stat anon, v1
+	// rss): every process's own memory, shared pages once, no page cache.
+	PeakCgroupAnon PeakSource = "cgroup_anon"
+	// PeakPSS is, for a process tree without a cgroup, the highest sum of
+	// the processes' PSS the sampler saw: shared pages shared out, once.
+	PeakPSS PeakSource = "pss"
+	// PeakCgroup (the cgroup's peak charge, page cache included) and
+	// PeakSampled (the summed RSS of a tree, shared pages counted once per
+	// process) are what trees reported before schema v1's runs measured
+	// them as above; results files that hold them still read.
+	PeakCgroup  PeakSource = "cgroup"
 	PeakSampled PeakSource = "sampled"
-	// PeakCgroupSampled is the highest charge of the target's cgroup the
-	// sampler saw, where the kernel keeps no peak (cgroup v2 before Linux
-	// 5.19 has no memory.peak): it can miss a short peak between samples.
-	PeakCgroupSampled PeakSource = "cgroup_sampled"
 )
 
 // LimitBy says how memory.limit was enforced on a run's target.

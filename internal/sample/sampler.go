@@ -50,6 +50,11 @@ type Sample struct {
 	Procs   int
 	Cgroup  int64 // the cgroup's charge, page cache included, when there is one
 	Anon    int64 // the anonymous part of the cgroup's charge
+	// Memory is the one measure of the target's memory, whatever its
+	// shape: one process's RSS; for several, the cgroup's anonymous memory
+	// when there is a cgroup, else the sum of their PSS — never the sum of
+	// their RSS, which counts every shared page once per process.
+	Memory int64
 }
 
 // Summary is what a Sampler saw over its life.
@@ -58,6 +63,7 @@ type Summary struct {
 	HWM     int64  // the highest tree HWM seen
 	Anon    int64  // the highest cgroup anon seen
 	Cgroup  int64  // the highest cgroup charge seen
+	Memory  int64  // the highest Memory seen
 	Last    Sample
 	Samples int
 }
@@ -69,10 +75,13 @@ type Sampler struct {
 	stop  chan struct{}
 	done  chan struct{}
 
-	mu    sync.Mutex
-	sum   Summary
-	tree  []*process.Process
-	known map[int]*process.Process // by pid, for cgroup members
+	mu     sync.Mutex
+	sum    Summary
+	tree   []*process.Process
+	known  map[int]*process.Process // by pid, for cgroup members
+	pss    int64                    // the tree's PSS when last read
+	pssAt  time.Time                // when
+	pssGap time.Duration
 }
 
 // rescanEvery is how many samples pass between looks for new children:
@@ -147,7 +156,38 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 		smp.Cgroup, _ = s.o.Cgroup.Usage()
 		smp.Anon, _ = s.o.Cgroup.Anon()
 	}
+	smp.Memory = s.memory(smp)
 	return smp, smp.Procs > 0
+}
+
+// memory is the one measure of the sample (see Sample.Memory).
+func (s *Sampler) memory(smp Sample) int64 {
+	switch {
+	case smp.Procs <= 1:
+		return smp.RSS
+	case s.o.Cgroup != nil && smp.Anon > 0:
+		return smp.Anon
+	}
+	// smaps_rollup walks every page table: 100 processes sharing 8 MiB
+	// took 30 ms a read here, sharing 256 MiB 316 ms. So PSS is read at
+	// most a fifth of the time, the last value standing in between.
+	if time.Since(s.pssAt) >= s.pssGap {
+		start := time.Now()
+		s.pss = TreePSS(s.tree)
+		s.pssAt, s.pssGap = time.Now(), 4*time.Since(start)
+	}
+	return s.pss
+}
+
+// TreePSS sums the processes' PSS (processes that exited meanwhile count 0).
+func TreePSS(tree []*process.Process) int64 {
+	var n int64
+	for _, p := range tree {
+		if pss, err := proc.ReadPSS(int(p.Pid)); err == nil {
+			n += pss
+		}
+	}
+	return n
 }
 
 // members are the processes in the cgroup now; handles are kept between
@@ -181,6 +221,7 @@ func (s *Sampler) record(smp Sample) {
 	s.sum.HWM = max(s.sum.HWM, smp.HWM)
 	s.sum.Anon = max(s.sum.Anon, smp.Anon)
 	s.sum.Cgroup = max(s.sum.Cgroup, smp.Cgroup)
+	s.sum.Memory = max(s.sum.Memory, smp.Memory)
 	s.sum.Last = smp
 	s.sum.Samples++
 }

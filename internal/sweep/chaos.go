@@ -88,6 +88,7 @@ func merge(a, b sample.Summary) sample.Summary {
 	out.HWM = max(a.HWM, b.HWM)
 	out.Anon = max(a.Anon, b.Anon)
 	out.Cgroup = max(a.Cgroup, b.Cgroup)
+	out.Memory = max(a.Memory, b.Memory)
 	out.Samples = a.Samples + b.Samples
 	return out
 }

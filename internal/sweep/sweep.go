@@ -18,6 +18,7 @@ import (
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/units"
+	"github.com/shirou/gopsutil/v4/process"
 )
 
 // Options configure a sweep.
@@ -189,7 +190,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		return m.assemble(parts, err)
 	}
 	defer p.Stop() // also on panic: no target outlives the sweep
-	parts.idle = idleRSS(p)
+	parts.idle = idleMemory(p)
 	parts.limitBy, parts.limitNote = limitBy(int64(o.Scenario.Memory.Limit), p, o.Cgroups)
 
 	parts.series = filepath.Join("series", tg.Name+"-"+m.label+".csv")
@@ -313,15 +314,30 @@ func (m *measurement) healthKey() string {
 	return fmt.Sprintf("health: of target %q in %s", m.tg.Name, m.o.Scenario.File)
 }
 
-// idleRSS is the target's tree's RSS at rest, before the flood.
-func idleRSS(p *launch.Process) int64 {
-	var n int64
-	for _, pr := range sample.Tree(p.PID()) {
-		if mi, err := pr.MemoryInfo(); err == nil {
-			n += int64(mi.RSS)
+// idleMemory is the target's memory at rest, before the flood, in the same
+// measure as its peak (sample.Sample.Memory).
+func idleMemory(p *launch.Process) int64 {
+	tree := sample.Tree(p.PID())
+	if p.Cgroup != nil {
+		if pids, err := p.Cgroup.PIDs(); err == nil {
+			tree = tree[:0]
+			for _, pid := range pids {
+				tree = append(tree, &process.Process{Pid: int32(pid)})
+			}
 		}
 	}
-	return n
+	switch {
+	case len(tree) == 1:
+		if mi, err := tree[0].MemoryInfo(); err == nil {
+			return int64(mi.RSS)
+		}
+		return 0
+	case p.Cgroup != nil:
+		if anon, err := p.Cgroup.Anon(); err == nil && anon > 0 {
+			return anon
+		}
+	}
+	return sample.TreePSS(tree)
 }
 
 // limitBy decides, before the flood, how a limit is enforced on p: by
@@ -424,22 +440,21 @@ func driver(sc *scenario.Scenario) load.Driver {
 	return load.Builtin{}
 }
 
-// kernelPeak picks the peak a run reports, and names its source. One
+// kernelPeak picks the peak a run reports, and names its source: the one
+// measure of the target's memory (sample.Sample.Memory) at its highest. One
 // process: its VmHWM (read while alive) or ru_maxrss (read at reaping, so
-// it survives an OOM kill), whichever is larger — the kernel's own peak. A
-// process tree under a cgroup: the cgroup's peak charge, or where the
-// kernel keeps none the highest charge sampled. Otherwise only the
-// sampler's maximum is left, and the source says so.
+// it survives an OOM kill), whichever is larger — the kernel's own peak.
+// A process tree: its cgroup's anonymous memory when it has a cgroup, else
+// the sum of its processes' PSS, both sampled — never the sum of RSS, which
+// counts a copy-on-write page once per process.
 func kernelPeak(sum sample.Summary, ex launch.Exit) (int64, result.PeakSource) {
 	switch {
 	case sum.Peak.Procs <= 1:
 		return max(sum.HWM, ex.MaxRSS), result.PeakVmHWM
-	case ex.CgroupPeak > 0:
-		return ex.CgroupPeak, result.PeakCgroup
-	case sum.Cgroup > 0:
-		return sum.Cgroup, result.PeakCgroupSampled
+	case sum.Anon > 0:
+		return sum.Anon, result.PeakCgroupAnon
 	default:
-		return sum.Peak.RSS, result.PeakSampled
+		return sum.Memory, result.PeakPSS
 	}
 }
 

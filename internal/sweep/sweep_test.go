@@ -16,6 +16,8 @@ import (
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
+	"github.com/floodharness/harness/internal/units"
+	"os/exec"
 	"slices"
 )
 
@@ -269,7 +271,6 @@ func TestKernelPeak(t *testing.T) {
 	one := func(rss, hwm int64) sample.Summary {
 		return sample.Summary{Peak: sample.Sample{RSS: rss, Procs: 1}, HWM: hwm}
 	}
-	tree := sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, HWM: 900}
 	tests := []struct {
 		name       string
 		sum        sample.Summary
@@ -279,9 +280,8 @@ func TestKernelPeak(t *testing.T) {
 	}{
 		{"one process: VmHWM beats the sampled peak", one(100, 150), launch.Exit{MaxRSS: 120}, 150, "vmhwm"},
 		{"one process killed between samples: ru_maxrss", one(100, 150), launch.Exit{MaxRSS: 500}, 500, "vmhwm"},
-		{"a tree under a cgroup", tree, launch.Exit{CgroupPeak: 400}, 400, "cgroup"},
-		{"a tree without a cgroup: only the sampler", tree, launch.Exit{}, 300, "sampled"},
-		{"a tree under a cgroup with no memory.peak: the sampled charge", sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, Cgroup: 350}, launch.Exit{}, 350, "cgroup_sampled"},
+		{"a tree under a cgroup: its anonymous memory, not its charge", sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, HWM: 900, Anon: 120, Memory: 120}, launch.Exit{CgroupPeak: 400}, 120, "cgroup_anon"},
+		{"a tree without a cgroup: the summed PSS, not RSS", sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, HWM: 900, Memory: 110}, launch.Exit{}, 110, "pss"},
 	}
 	for _, tt := range tests {
 		got, src := kernelPeak(tt.sum, tt.ex)
@@ -380,5 +380,46 @@ targets:
 	fmt.Sscanf(lines[len(lines)-1], "%f,", &last)
 	if strings.Count(string(b), "elapsed_ms") != 1 || last < 2500 {
 		t.Errorf("series has %d headers and ends at %.0f ms; want one header and samples past the 2 s restart", strings.Count(string(b), "elapsed_ms"), last)
+	}
+}
+
+// A pre-fork target (a parent holding 96 MiB that 3 workers share
+// copy-on-write) is measured as what it holds, about one block — with a
+// cgroup (its anonymous memory) and without (the sum of PSS) — where the
+// sum of its processes' RSS said about four, and its idle figure in the
+// same measure.
+func TestPreforkIsNotCountedPerProcess(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("python3 is missing: scripts/install-deps.sh installs it")
+	}
+	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
+	for _, tt := range []struct {
+		name   string
+		cg     *launch.Cgroups
+		source result.PeakSource
+	}{{"cgroup", cgroups, result.PeakCgroupAnon}, {"no cgroup", none, result.PeakPSS}} {
+		if !tt.cg.Available() && tt.cg == cgroups {
+			t.Logf("%s: no cgroup can be made here", tt.name)
+			continue
+		}
+		sc := parse(t, `name: prefork
+levels: [2]
+duration: 1s
+targets:
+  - name: prefork
+    command: [python3, testdata/prefork.py, "{port}", "96", "3"]
+`)
+		res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Cgroups: tt.cg, Logf: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := res.Runs[0]
+		const block = 96 << 20
+		if run.PeakRSSSource != tt.source || run.PeakRSSBytes < block || run.PeakRSSBytes > block*5/4+16<<20 ||
+			run.IdleRSSBytes < block || run.IdleRSSBytes > run.PeakRSSBytes+8<<20 || run.SampledPeakRSSBytes < 3*block {
+			t.Errorf("%s: peak %.1f MiB (%s), idle %.1f MiB, summed RSS %.1f MiB; want the peak and idle about one 96 MiB block, from %s, where summed RSS is about four",
+				tt.name, units.MiB(run.PeakRSSBytes), run.PeakRSSSource, units.MiB(run.IdleRSSBytes), units.MiB(run.SampledPeakRSSBytes), tt.source)
+		}
 	}
 }
