@@ -65,6 +65,9 @@ func verdict(r *result.Results, tg string) Verdict {
 			v.Text += fmt.Sprintf(" under a %.0f MiB cap", float64(limit)/mib)
 		}
 		v.Text += ")"
+		if d := deaths(r, tg, int(oom.level)); d != "" {
+			v.Text += "; " + d
+		}
 		if oom != &peaks[0] {
 			v.Text += fmt.Sprintf("; %.1f MiB at %s", first.med/mib, clients(first.level))
 		}
@@ -107,6 +110,26 @@ func served(r *result.Results, tg string) string {
 		s += fmt.Sprintf(" (%d more aborted by the client on purpose)", aborted)
 	}
 	return s
+}
+
+// deaths says what died inside the target at level: workers its main
+// process respawned, and whether the main process lived ("" when only the
+// main process was involved).
+func deaths(r *result.Results, tg string, level int) string {
+	for _, run := range r.Select(tg, level) {
+		if !run.OOMKilled || run.DiedProcesses == 0 {
+			continue
+		}
+		how := ""
+		if run.OOMKills > 0 {
+			how = fmt.Sprintf(" (%d OOM-killed by the kernel)", run.OOMKills)
+		}
+		if run.MainLived {
+			return fmt.Sprintf("%d worker process(es) died%s and were replaced; the main process lived", run.DiedProcesses, how)
+		}
+		return fmt.Sprintf("%d worker process(es) died%s, and the main process too", run.DiedProcesses, how)
+	}
+	return ""
 }
 
 // DemandText says in words what a target killed at its limit would have

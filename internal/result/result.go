@@ -84,7 +84,15 @@ type Run struct {
 	// enforced it), and what that means.
 	MemoryLimitNote string `json:"memory_limit_note,omitempty"`
 	OOMKilled       bool   `json:"oom_killed"`
-	Exit            Exit   `json:"exit"`
+	// DiedProcesses counts the target's processes other than its main one
+	// that died during the run (workers a pre-fork master respawns), and
+	// OOMKills the processes the kernel OOM-killed in its cgroup.
+	DiedProcesses int   `json:"died_processes,omitempty"`
+	OOMKills      int64 `json:"oom_kills,omitempty"`
+	// MainLived is false when the target's main process died of anything
+	// but the harness's stop.
+	MainLived bool `json:"main_lived"`
+	Exit      Exit `json:"exit"`
 	// Restarts and RestartGapS record chaos.restart_after: how often the
 	// target was killed and restarted, and for how long it was unreachable.
 	Restarts    int     `json:"restarts,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -59,11 +60,15 @@ type Sample struct {
 
 // Summary is what a Sampler saw over its life.
 type Summary struct {
-	Peak    Sample // the sample with the highest RSS
-	HWM     int64  // the highest tree HWM seen
-	Anon    int64  // the highest cgroup anon seen
-	Cgroup  int64  // the highest cgroup charge seen
-	Memory  int64  // the highest Memory seen
+	Peak   Sample // the sample with the highest RSS
+	HWM    int64  // the highest tree HWM seen
+	Anon   int64  // the highest cgroup anon seen
+	Cgroup int64  // the highest cgroup charge seen
+	Memory int64  // the highest Memory seen
+	// Died counts the target's processes other than the root that were
+	// there at one sample and gone from the system at the next: workers
+	// that died, however (the sampler cannot reap what it did not start).
+	Died    int
 	Last    Sample
 	Samples int
 }
@@ -79,6 +84,7 @@ type Sampler struct {
 	sum    Summary
 	tree   []*process.Process
 	known  map[int]*process.Process // by pid, for cgroup members
+	seen   map[int]bool             // the members at the last sample
 	pss    int64                    // the tree's PSS when last read
 	pssAt  time.Time                // when
 	pssGap time.Duration
@@ -157,7 +163,34 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 		smp.Anon, _ = s.o.Cgroup.Anon()
 	}
 	smp.Memory = s.memory(smp)
+	s.countDeaths()
 	return smp, smp.Procs > 0
+}
+
+// countDeaths notes the members gone since the last sample that no longer
+// exist at all (a process that left the tree but lives is not dead).
+func (s *Sampler) countDeaths() {
+	now := make(map[int]bool, len(s.tree))
+	for _, p := range s.tree {
+		now[int(p.Pid)] = true
+	}
+	died := 0
+	for pid := range s.seen {
+		if !now[pid] && pid != s.o.PID && !exists(pid) {
+			died++
+		}
+	}
+	s.seen = now
+	if died > 0 {
+		s.mu.Lock()
+		s.sum.Died += died
+		s.mu.Unlock()
+	}
+}
+
+func exists(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
 }
 
 // memory is the one measure of the sample (see Sample.Memory).

@@ -89,6 +89,7 @@ func merge(a, b sample.Summary) sample.Summary {
 	out.Anon = max(a.Anon, b.Anon)
 	out.Cgroup = max(a.Cgroup, b.Cgroup)
 	out.Memory = max(a.Memory, b.Memory)
+	out.Died = a.Died + b.Died
 	out.Samples = a.Samples + b.Samples
 	return out
 }

@@ -264,6 +264,11 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 		peaks.CgroupPeak, peaks.MaxRSS = max(peaks.CgroupPeak, ex.CgroupPeak), max(peaks.MaxRSS, ex.MaxRSS)
 	}
 	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = peaks.CgroupPeak, sum.Anon
+	run.DiedProcesses, run.OOMKills = sum.Died, p.exit.OOMKills
+	for _, ex := range p.watched.killed {
+		run.OOMKills += ex.OOMKills
+	}
+	run.MainLived = p.exit.Stopped && !p.watched.watchdogFired
 	run.SampledPeakRSSBytes = sum.Peak.RSS
 	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, peaks)
 	run.Restarts, run.RestartGapS = p.watched.restarts, p.watched.gap.Seconds()
@@ -293,6 +298,9 @@ func (m *measurement) logOutcome(run result.Run) {
 		verdict = fmt.Sprintf("  KILLED by the watchdog at %s", mib(run.MemoryLimitBytes))
 	case run.OOMKilled:
 		verdict = "  OOM-KILLED"
+	}
+	if run.DiedProcesses > 0 {
+		verdict += fmt.Sprintf(" (%d worker process(es) died; the main process %s)", run.DiedProcesses, map[bool]string{true: "lived", false: "died too"}[run.MainLived])
 	}
 	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
 }

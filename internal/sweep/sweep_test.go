@@ -13,6 +13,7 @@ import (
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
@@ -421,5 +422,39 @@ targets:
 			t.Errorf("%s: peak %.1f MiB (%s), idle %.1f MiB, summed RSS %.1f MiB; want the peak and idle about one 96 MiB block, from %s, where summed RSS is about four",
 				tt.name, units.MiB(run.PeakRSSBytes), run.PeakRSSSource, units.MiB(run.IdleRSSBytes), units.MiB(run.SampledPeakRSSBytes), tt.source)
 		}
+	}
+}
+
+// A pre-fork target whose workers the kernel kills at the cap while the
+// master lives and respawns them: the run counts the deaths and says the
+// main process lived, and the report says so in words.
+func TestWorkerDeathsInsideATarget(t *testing.T) {
+	t.Parallel()
+	if !cgroups.Available() {
+		t.Skip("no cgroup can be made here: " + cgroups.Why())
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("python3 is missing: scripts/install-deps.sh installs it")
+	}
+	sc := parse(t, `name: dying
+levels: [4]
+duration: 3s
+memory:
+  limit: 96MiB
+targets:
+  - name: prefork
+    command: [python3, testdata/prefork_dying.py, "{port}", "3"]
+`)
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Cgroups: cgroups, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := res.Runs[0]
+	if !run.OOMKilled || run.OOMKills == 0 || run.DiedProcesses == 0 || !run.MainLived {
+		t.Errorf("oom %v, oom kills %d, died %d, main lived %v; want workers OOM-killed and counted, the master alive",
+			run.OOMKilled, run.OOMKills, run.DiedProcesses, run.MainLived)
+	}
+	if v := report.Verdicts(res)[0].Text; !strings.Contains(v, "worker process(es) died") || !strings.Contains(v, "the main process lived") {
+		t.Errorf("verdict %q", v)
 	}
 }
