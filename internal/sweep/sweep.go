@@ -269,6 +269,11 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 		run.OOMKills += ex.OOMKills
 	}
 	run.MainLived = p.exit.Stopped && !p.watched.watchdogFired
+	if run.MainLived {
+		// The kernel's count holds workers the sampler never saw: born and
+		// killed between two samples, or at the flood's very end.
+		run.DiedProcesses = max(run.DiedProcesses, int(run.OOMKills))
+	}
 	run.SampledPeakRSSBytes = sum.Peak.RSS
 	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, peaks)
 	run.Restarts, run.RestartGapS = p.watched.restarts, p.watched.gap.Seconds()
