@@ -61,6 +61,10 @@ type Options struct {
 	Resume bool
 	// Timeout is the longest wait for the next byte (default 30s).
 	Timeout time.Duration
+	// ForgiveResends does not count a request that died before its
+	// response and was sent again as a failure (it is still counted in
+	// Result.Resent).
+	ForgiveResends bool
 	// AllowRemote permits a non-loopback host. Tests never set it.
 	AllowRemote bool
 	// Stop, when closed, starts no new requests; those in flight go on to
@@ -90,6 +94,9 @@ type Result struct {
 	Bytes   int64 // body bytes received in counted requests
 	Rows    int64 // rows seen by the validator
 	Resumes int64 // follow-up requests that continued a broken export
+	// Resent counts requests the transport sent again because their
+	// kept-alive connection died before the response began.
+	Resent int64
 	// ResumedBy counts the breaks that were resumed, by kind (truncated,
 	// stalled, error_record, connect, status_NNN).
 	ResumedBy map[string]int64
@@ -267,11 +274,15 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 		}
 		res.Requests++
 		// A request the transport sent again failed first: each re-send is
-		// a request of its own, and the one before it a failure.
-		res.Requests += resent
-		res.Failed += resent
-		if resent > 0 {
-			res.Errors[result.OutcomeResetBeforeResponse] += resent
+		// a request of its own, and the one before it a failure (unless
+		// the scenario says re-sends are fine).
+		res.Resent += resent
+		if !f.o.ForgiveResends {
+			res.Requests += resent
+			res.Failed += resent
+			if resent > 0 {
+				res.Errors[result.OutcomeResetBeforeResponse] += resent
+			}
 		}
 		res.Bytes += nbytes
 		res.Rows += rows
@@ -462,6 +473,7 @@ func (r *Result) merge(o *Result) {
 	r.Bytes += o.Bytes
 	r.Rows += o.Rows
 	r.Resumes += o.Resumes
+	r.Resent += o.Resent
 	for k, v := range o.ResumedBy {
 		r.ResumedBy[k] += v
 	}

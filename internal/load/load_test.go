@@ -305,3 +305,26 @@ func TestResentRequestsAreFailures(t *testing.T) {
 		t.Errorf("requests %d, ok %d, failed %d, errors %v; want every dropped request counted as a failure beside the 10 that succeeded", res.Requests, res.OK, res.Failed, res.Errors)
 	}
 }
+
+// A scenario may forgive re-sends: they are counted apart, not as failures.
+func TestForgivenResends(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Value(connKey{}).(*atomic.Int64).Add(1) > 1 {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	ts.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, new(atomic.Int64))
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	res := runLoad(t, Options{URL: ts.URL, Concurrency: 2, Total: 10, ForgiveResends: true})
+	if res.Resent == 0 || res.Failed != 0 || res.OK != 10 || res.Requests != 10 {
+		t.Errorf("requests %d, ok %d, failed %d, resent %d; want 10 ok, the re-sends counted apart", res.Requests, res.OK, res.Failed, res.Resent)
+	}
+}

@@ -118,8 +118,12 @@ type Client struct {
 	Rows          int64            `json:"rows"`                 // rows validated, when request.validate is set
 	Resumes       int64            `json:"resumes"`              // follow-up requests continuing broken exports (client.resume)
 	ResumedBy     map[string]int64 `json:"resumed_by,omitempty"` // what broke the resumed responses, by kind
-	DurationS     float64          `json:"duration_s"`
-	LatencyMs     Latency          `json:"latency_ms"`
+	// Resent counts requests the client's transport sent again because
+	// their kept-alive connection died before the response began; each is
+	// also a failure (reset_before_response) unless client.forgive_resends.
+	Resent    int64   `json:"resent,omitempty"`
+	DurationS float64 `json:"duration_s"`
+	LatencyMs Latency `json:"latency_ms"`
 
 	// ClientCPUSeconds is the CPU time the harness spent producing the load (for
 	// k6, the harness's own, not k6's), and ClientPeakRSSBytes its peak RSS.

@@ -99,6 +99,10 @@ type Client struct {
 	// Resume continues broken exports with ?since=<last id seen> and checks
 	// every row id arrives exactly once (needs request.validate).
 	Resume bool `yaml:"resume"`
+	// ForgiveResends does not count as failures the requests that died
+	// before their response on a kept-alive connection and were sent again
+	// (they are still counted, as resent).
+	ForgiveResends bool `yaml:"forgive_resends"`
 }
 
 // Memory says how targets are measured and capped.

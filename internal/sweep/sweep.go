@@ -480,13 +480,14 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		Rate:       float64(sc.Client.Rate),
 		ReadRate:   int64(sc.Client.ReadRate),
 		AbortAfter: int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
-		RecvBuffer:  int(sc.Client.RecvBuffer),
-		Validate:    sc.Request.Validate,
-		Resume:      sc.Client.Resume,
-		Timeout:     sc.Request.Timeout,
-		AllowRemote: sc.AllowRemote,
-		Stop:        stop,
-		Progress:    progress,
+		RecvBuffer:     int(sc.Client.RecvBuffer),
+		Validate:       sc.Request.Validate,
+		Resume:         sc.Client.Resume,
+		ForgiveResends: sc.Client.ForgiveResends,
+		Timeout:        sc.Request.Timeout,
+		AllowRemote:    sc.AllowRemote,
+		Stop:           stop,
+		Progress:       progress,
 	}
 }
 
