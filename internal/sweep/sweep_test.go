@@ -123,12 +123,8 @@ targets:
   - name: buffered
     command: [%s, serve, --impl, buffered, --port, "{port}"]
 `, harnessBin))
-	var logged []string
-	logf := func(format string, args ...any) {
-		logged = append(logged, fmt.Sprintf(format, args...))
-		t.Logf(format, args...)
-	}
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Cgroups: none, Logf: logf})
+	log := &logLines{t: t}
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Cgroups: none, Logf: log.f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +133,11 @@ targets:
 		t.Errorf("host cgroup %q, limit by %q, oom %v, exit %+v; want the watchdog to kill at 64 MiB", res.Host.Cgroup, run.MemoryLimitBy, run.OOMKilled, run.Exit)
 	}
 	// Said once at the start, with the reason, and recorded with the run.
-	if n := countContaining(logged, "WATCHDOG, not a kernel cap: cannot tell which cgroup"); n != 1 {
-		t.Errorf("the watchdog fallback was announced %d times, want once:\n%s", n, strings.Join(logged, "\n"))
+	if n := log.count("WATCHDOG, not a kernel cap: cannot tell which cgroup"); n != 1 {
+		t.Errorf("the watchdog fallback was announced %d times, want once:\n%s", n, log)
 	}
-	if countContaining(logged, "KILLED by the watchdog at 64.0 MiB") != 1 || countContaining(logged, "OOM-KILLED") != 0 {
-		t.Errorf("the kill reads as an OOM kill:\n%s", strings.Join(logged, "\n"))
+	if log.count("KILLED by the watchdog at 64.0 MiB") != 1 || log.count("OOM-KILLED") != 0 {
+		t.Errorf("the kill reads as an OOM kill:\n%s", log)
 	}
 	if !strings.Contains(run.MemoryLimitNote, "cannot tell which cgroup") || !strings.Contains(run.MemoryLimitNote, "overshoot") {
 		t.Errorf("memory_limit_note %q, want the reason and what it means", run.MemoryLimitNote)
@@ -318,15 +314,29 @@ func TestProgramsResolve(t *testing.T) {
 	}
 }
 
-func countContaining(lines []string, sub string) int {
+// logLines is a sweep's log, kept for assertions and shown with the test.
+type logLines struct {
+	t     *testing.T
+	lines []string
+}
+
+func (l *logLines) f(format string, args ...any) {
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+	l.t.Logf(format, args...)
+}
+
+// count is how many lines hold sub.
+func (l *logLines) count(sub string) int {
 	n := 0
-	for _, l := range lines {
-		if strings.Contains(l, sub) {
+	for _, line := range l.lines {
+		if strings.Contains(line, sub) {
 			n++
 		}
 	}
 	return n
 }
+
+func (l *logLines) String() string { return strings.Join(l.lines, "\n") }
 
 // A target the kernel OOM-kills before chaos restarts it was OOM-killed:
 // the killed process's end is kept, and its RSS series goes on past the
@@ -353,19 +363,15 @@ targets:
   - name: dies-first
     command: [sh, -c, 'if [ -e %[2]s ]; then exec %[1]s serve --impl streamed --port {port}; fi; touch %[2]s; exec %[1]s serve --impl streamed --retain-bytes 128MiB --port {port}']
 `, harnessBin, started))
-	var logged []string
-	logf := func(format string, args ...any) {
-		logged = append(logged, fmt.Sprintf(format, args...))
-		t.Logf(format, args...)
-	}
-	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: cgroups, Logf: logf})
+	log := &logLines{t: t}
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: cgroups, Logf: log.f})
 	var failed *FailedError
 	if err != nil && !errors.As(err, &failed) {
 		t.Fatal(err)
 	}
 	// The cap is announced once, with where the cgroups are made.
-	if n := countContaining(logged, "memory.limit 64MiB: a memory cgroup per target ("+cgroups.Mode()+"); the kernel OOM-kills at the cap"); n != 1 {
-		t.Errorf("the kernel cap was announced %d times, want once:\n%s", n, strings.Join(logged, "\n"))
+	if n := log.count("memory.limit 64MiB: a memory cgroup per target (" + cgroups.Mode() + "); the kernel OOM-kills at the cap"); n != 1 {
+		t.Errorf("the kernel cap was announced %d times, want once:\n%s", n, log)
 	}
 	run := res.Runs[0]
 	if run.Restarts != 1 || !run.OOMKilled || run.MemoryLimitBy != "cgroup" || run.CgroupPeakBytes < 32<<20 {
