@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
 
 all: build
 
@@ -87,6 +87,11 @@ gate-check: build
 bench-client: build
 	@bash scripts/install-deps.sh wrk hey time bc
 	bash scripts/bench-client.sh
+
+# The export seed in Node/Express: res.json vs a stream with backpressure.
+bench-seeds-node: build
+	@bash scripts/install-deps.sh
+	bin/harness run scenarios/seeds-node.yaml
 
 # The seed failures in Python (installs the Debian packages if missing).
 bench-seeds: deps build

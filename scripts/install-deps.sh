@@ -32,4 +32,11 @@ fi
 
 # Modules (including staticcheck, a `tool` in go.mod) come from the module proxy.
 go mod download
+
+# The Node/Express seed's packages, exactly as its lock file pins them
+# (Node itself is on these machines; see targets/node).
+if command -v npm >/dev/null && [ ! -d targets/node/node_modules ]; then
+	echo "install-deps: npm ci in targets/node"
+	npm ci --prefix targets/node --no-audit --no-fund --loglevel=error
+fi
 echo "install-deps: ok ($(go version | awk '{print $3}'))"

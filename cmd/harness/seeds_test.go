@@ -16,6 +16,7 @@ import (
 
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/result"
+	"os"
 )
 
 // needPythonSeeds skips when the Debian packages of the Python seed servers
@@ -134,5 +135,36 @@ func waitUntil(t *testing.T, what string, cond func() bool, logs *lockedBuffer) 
 			t.Fatalf("gave up waiting for %s; app log:\n%s", what, logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The Node/Express seed: res.json of every row grows with each concurrent
+// slow download (the body waits in Buffers for the socket), a stream that
+// honours backpressure stays flat; the heap top from process.memoryUsage()
+// says where the memory is.
+func TestSeedsNode(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatal("node is missing: Node 20 is expected on these machines")
+	}
+	if _, err := os.Stat("../../targets/node/node_modules/express"); err != nil {
+		t.Fatal("express is missing: scripts/install-deps.sh runs npm ci in targets/node")
+	}
+	dir := t.TempDir()
+	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/seeds-node.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	t.Log("\n" + stdout)
+	r := readResults(t, dir)
+	js, st := only(t, r, "express-json", 16), only(t, r, "express-stream", 16)
+	if js.OK == 0 || st.OK == 0 || js.Failed+st.Failed != 0 {
+		t.Fatalf("json %d ok %d failed, stream %d ok %d failed", js.OK, js.Failed, st.OK, st.Failed)
+	}
+	if js.PeakRSSBytes < 2*st.PeakRSSBytes {
+		t.Errorf("res.json peak %d MiB < 2 × stream peak %d MiB at 16 clients", js.PeakRSSBytes>>20, st.PeakRSSBytes>>20)
+	}
+	if len(js.HeapTop) != 3 || !strings.HasPrefix(js.HeapTop[0].Func, "external") && !strings.HasPrefix(js.HeapTop[0].Func, "v8 heap used") {
+		t.Errorf("heap top from process.memoryUsage(): %+v", js.HeapTop)
 	}
 }
