@@ -17,6 +17,7 @@ import (
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/result"
 	"os"
+	"path/filepath"
 )
 
 // needPythonSeeds skips when the Debian packages of the Python seed servers
@@ -166,5 +167,64 @@ func TestSeedsNode(t *testing.T) {
 	}
 	if len(js.HeapTop) != 3 || !strings.HasPrefix(js.HeapTop[0].Func, "external") && !strings.HasPrefix(js.HeapTop[0].Func, "v8 heap used") {
 		t.Errorf("heap top from process.memoryUsage(): %+v", js.HeapTop)
+	}
+}
+
+// The Datasette-shaped export over a SQLite fixture: the CSV built whole
+// grows with every download where keyset pages do not, and the harness's
+// resume (?since=) carries streamed exports across a restart of the server
+// with every row exactly once.
+func TestSeedsDatasette(t *testing.T) {
+	t.Parallel()
+	needPythonSeeds(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "rows.db")
+	if code, _, stderr := harnessRun(t, "fixtures", "sqlite", "--rows", "8000", "--width", "1000", "--out", db); code != 0 {
+		t.Fatalf("fixtures: %s", stderr)
+	}
+	target := func(name, path string) string {
+		return fmt.Sprintf(`  - name: %s
+    command: [uvicorn, --app-dir, targets/python, --host, 127.0.0.1, --port, "{port}", --log-level, warning, datasette_app:app]
+    path: %s
+    env: {FIXTURE_DB: %s}
+`, name, path, db)
+	}
+	compare := filepath.Join(dir, "compare.yaml")
+	os.WriteFile(compare, []byte(`name: datasette
+levels: [16]
+duration: 3s
+grace: 20s
+request: {validate: csv, timeout: 30s}
+client: {read_rate: 2MiB, recv_buffer: 64KiB}
+targets:
+`+target("whole", "/rows.csv")+target("stream", "/rows.csv?_stream=on")), 0o644)
+	out := filepath.Join(dir, "compare")
+	if code, stdout, stderr := harnessRun(t, "run", "--out", out, compare); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	r := readResults(t, out)
+	whole, stream := only(t, r, "whole", 16), only(t, r, "stream", 16)
+	if whole.Failed+stream.Failed != 0 || whole.Rows != whole.OK*8000 || stream.Rows != stream.OK*8000 || whole.PeakRSSBytes < 2*stream.PeakRSSBytes {
+		t.Errorf("whole: %d ok, %d rows, peak %d MiB; stream: %d ok, %d rows, peak %d MiB; want valid CSV of 8000 rows each and the whole CSV ≥ 2× the stream",
+			whole.OK, whole.Rows, whole.PeakRSSBytes>>20, stream.OK, stream.Rows, stream.PeakRSSBytes>>20)
+	}
+	resume := filepath.Join(dir, "resume.yaml")
+	os.WriteFile(resume, []byte(`name: datasette-resume
+levels: [4]
+duration: 3s
+grace: 20s
+request: {validate: csv, timeout: 10s}
+client: {read_rate: 1MiB, resume: true}
+chaos: {restart_after: 1500ms}
+targets:
+`+target("stream", "/rows.csv?_stream=on")), 0o644)
+	out = filepath.Join(dir, "resume")
+	if code, stdout, stderr := harnessRun(t, "run", "--out", out, resume); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	run := only(t, readResults(t, out), "stream", 4)
+	if run.Restarts != 1 || run.Resumes == 0 || run.Failed != 0 || run.OK == 0 || run.Rows < run.OK*8000 {
+		t.Errorf("restarts %d, resumes %d (%v), ok %d, failed %d %v, rows %d; want exports carried across the restart, every row once",
+			run.Restarts, run.Resumes, run.ResumedBy, run.OK, run.Failed, run.Errors, run.Rows)
 	}
 }

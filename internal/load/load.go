@@ -332,7 +332,8 @@ func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy m
 		if v != nil {
 			rows += v.Rows()
 		}
-		if !f.o.Resume || !resumable(outcome) || resumes >= maxResumes || ctx.Err() != nil {
+		// A target that died (Stop closed) will not answer a resume.
+		if !f.o.Resume || !resumable(outcome) || resumes >= maxResumes || ctx.Err() != nil || closed(f.o.Stop) {
 			return outcome, bytes, rows, resumes
 		}
 		if outcome == result.OutcomeConnect || strings.HasPrefix(outcome, "status_") {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -326,5 +327,25 @@ func TestForgivenResends(t *testing.T) {
 	res := runLoad(t, Options{URL: ts.URL, Concurrency: 2, Total: 10, ForgiveResends: true})
 	if res.Resent == 0 || res.Failed != 0 || res.OK != 10 || res.Requests != 10 {
 		t.Errorf("requests %d, ok %d, failed %d, resent %d; want 10 ok, the re-sends counted apart", res.Requests, res.OK, res.Failed, res.Resent)
+	}
+}
+
+// Once the target is gone (Stop closed: it died), a broken export is not
+// resumed against a target that will not answer: the client stops there.
+func TestNoResumeAfterTheTargetDied(t *testing.T) {
+	t.Parallel()
+	stop := make(chan struct{})
+	var once sync.Once
+	url := serve(t, func(w http.ResponseWriter, _ *http.Request) {
+		once.Do(func() { close(stop) }) // the sweep's signal: the target died
+		fmt.Fprint(w, `[{"id":1},`)
+		http.NewResponseController(w).Flush()
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close() // the body breaks off
+		}
+	})
+	res := runLoad(t, Options{URL: url, Concurrency: 1, Requests: 1, Validate: result.CheckJSON, Resume: true, Stop: stop})
+	if res.Resumes != 0 || res.Failed != 1 || res.Errors[result.OutcomeTruncated] != 1 {
+		t.Errorf("resumes %d, failed %d %v; want the one broken export left broken, not resumed", res.Resumes, res.Failed, res.Errors)
 	}
 }
