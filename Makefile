@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
 
 all: build
 
@@ -99,6 +99,11 @@ bench-seeds-datasette: build
 	@mkdir -p reports/fixtures
 	bin/harness fixtures sqlite --rows 20000 --width 1000 --out reports/fixtures/rows.db
 	bin/harness run scenarios/seeds-datasette.yaml
+
+# The export seed in Ruby: Rack under Puma, render json vs an Enumerator body.
+bench-seeds-ruby: build
+	@bash scripts/install-deps.sh
+	bin/harness run scenarios/seeds-ruby.yaml
 
 # The seed failures in Python (installs the Debian packages if missing).
 bench-seeds: deps build

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # Debian packages: gcc for `go test -race` (cgo), make for the Makefile,
 # python3 for the external (non-Go) target in the end-to-end tests, chromium
 # to look at the HTML report as a person would (headless screenshot test), and
-# the Python seed servers (Flask under gunicorn, Starlette under uvicorn).
-packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn)
+# the Python seed servers (Flask under gunicorn, Starlette under uvicorn)
+# and the Ruby one (Rack under Puma).
+packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma)
 # Benchmarks name extra packages on the command line (bench-client: wrk hey time bc).
 packages+=("$@")
 

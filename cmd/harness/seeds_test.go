@@ -228,3 +228,31 @@ targets:
 			run.Restarts, run.Resumes, run.ResumedBy, run.OK, run.Failed, run.Errors, run.Rows)
 	}
 }
+
+// The Rails-style Rack app under Puma in cluster mode: a process tree,
+// measured as its cgroup's anonymous memory; `render json:` of everything
+// holds more per download than an Enumerator body of batches; the heap top
+// comes from ObjectSpace.
+func TestSeedsRuby(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("puma"); err != nil {
+		t.Fatal("puma is missing: scripts/install-deps.sh installs ruby, ruby-rack and puma")
+	}
+	dir := t.TempDir()
+	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/seeds-ruby.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	t.Log("\n" + stdout)
+	r := readResults(t, dir)
+	render, each := only(t, r, "rack-render", 16), only(t, r, "rack-each", 16)
+	if each.OK == 0 || each.Failed != 0 || each.PeakRSSSource != result.PeakCgroupAnon || render.PeakRSSSource != result.PeakCgroupAnon {
+		t.Fatalf("each %d ok %d failed (%s), render source %s; want a tree measured as cgroup_anon", each.OK, each.Failed, each.PeakRSSSource, render.PeakRSSSource)
+	}
+	if float64(render.PeakRSSBytes) < 1.3*float64(each.PeakRSSBytes) {
+		t.Errorf("render json peak %d MiB < 1.3 × Enumerator peak %d MiB at 16 clients", render.PeakRSSBytes>>20, each.PeakRSSBytes>>20)
+	}
+	if len(each.HeapTop) == 0 || each.HeapTop[0].Func != "ObjectSpace.memsize_of_all" {
+		t.Errorf("heap top %+v, want ObjectSpace's figures", each.HeapTop)
+	}
+}
