@@ -152,6 +152,25 @@ func TestSeedsNode(t *testing.T) {
 		t.Fatal("express is missing: scripts/install-deps.sh runs npm ci in targets/node")
 	}
 	dir := t.TempDir()
+	// The heap snapshot endpoint answers its size (on demand, not sampled).
+	app := exec.Command("node", "targets/node/export_app.js", "18125")
+	app.Dir = "../.."
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { app.Process.Kill(); app.Wait() }()
+	var snap struct {
+		Bytes int64 `json:"heap_snapshot_bytes"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); snap.Bytes == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get("http://127.0.0.1:18125/debug/heap-snapshot-size"); err == nil {
+			json.NewDecoder(resp.Body).Decode(&snap)
+			resp.Body.Close()
+		}
+	}
+	if snap.Bytes <= 0 {
+		t.Error("no heap snapshot size from /debug/heap-snapshot-size")
+	}
 	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/seeds-node.yaml")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)

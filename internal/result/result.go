@@ -89,6 +89,9 @@ type Run struct {
 	// OOMKills the processes the kernel OOM-killed in its cgroup.
 	DiedProcesses int   `json:"died_processes,omitempty"`
 	OOMKills      int64 `json:"oom_kills,omitempty"`
+	// PeakProcesses is, for a process tree, each process's RSS at the
+	// sample of the tree's highest memory (absent for one process).
+	PeakProcesses []ProcessMemory `json:"peak_processes,omitempty"`
 	// MainLived is false when the target's main process died of anything
 	// but the harness's stop.
 	MainLived bool `json:"main_lived"`
@@ -151,6 +154,12 @@ type Latency struct {
 type Exit struct {
 	Code   int    `json:"code"`
 	Signal string `json:"signal"`
+}
+
+// ProcessMemory is one process's resident memory at a sample.
+type ProcessMemory struct {
+	PID      int   `json:"pid"`
+	RSSBytes int64 `json:"rss_bytes"`
 }
 
 // HeapFunc is in-use heap bytes charged to one function at the profile.

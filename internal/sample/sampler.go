@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/proc"
+	"github.com/floodharness/harness/internal/result"
 	"github.com/shirou/gopsutil/v4/process"
 )
 
@@ -56,6 +57,8 @@ type Sample struct {
 	// when there is a cgroup, else the sum of their PSS — never the sum of
 	// their RSS, which counts every shared page once per process.
 	Memory int64
+	// Each is every process's RSS at this sample.
+	Each []result.ProcessMemory
 }
 
 // Summary is what a Sampler saw over its life.
@@ -65,6 +68,8 @@ type Summary struct {
 	Anon   int64  // the highest cgroup anon seen
 	Cgroup int64  // the highest cgroup charge seen
 	Memory int64  // the highest Memory seen
+	// AtPeak is every process's RSS at the sample of the highest Memory.
+	AtPeak []result.ProcessMemory
 	// Died counts the target's processes other than the root that were
 	// there at one sample and gone from the system at the next: workers
 	// that died, however (the sampler cannot reap what it did not start).
@@ -154,6 +159,7 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 		}
 		smp.RSS += int64(mi.RSS)
 		smp.Procs++
+		smp.Each = append(smp.Each, result.ProcessMemory{PID: int(p.Pid), RSSBytes: int64(mi.RSS)})
 		if st, err := proc.ReadStatus(int(p.Pid)); err == nil {
 			smp.HWM += st.HWM
 		}
@@ -254,7 +260,9 @@ func (s *Sampler) record(smp Sample) {
 	s.sum.HWM = max(s.sum.HWM, smp.HWM)
 	s.sum.Anon = max(s.sum.Anon, smp.Anon)
 	s.sum.Cgroup = max(s.sum.Cgroup, smp.Cgroup)
-	s.sum.Memory = max(s.sum.Memory, smp.Memory)
+	if smp.Memory > s.sum.Memory {
+		s.sum.Memory, s.sum.AtPeak = smp.Memory, smp.Each
+	}
 	s.sum.Last = smp
 	s.sum.Samples++
 }

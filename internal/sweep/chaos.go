@@ -88,7 +88,9 @@ func merge(a, b sample.Summary) sample.Summary {
 	out.HWM = max(a.HWM, b.HWM)
 	out.Anon = max(a.Anon, b.Anon)
 	out.Cgroup = max(a.Cgroup, b.Cgroup)
-	out.Memory = max(a.Memory, b.Memory)
+	if a.Memory > b.Memory {
+		out.Memory, out.AtPeak = a.Memory, a.AtPeak
+	}
 	out.Died = a.Died + b.Died
 	out.Samples = a.Samples + b.Samples
 	return out

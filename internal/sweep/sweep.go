@@ -265,6 +265,9 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	}
 	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = peaks.CgroupPeak, sum.Anon
 	run.DiedProcesses, run.OOMKills = sum.Died, p.exit.OOMKills
+	if len(sum.AtPeak) > 1 {
+		run.PeakProcesses = sum.AtPeak
+	}
 	for _, ex := range p.watched.killed {
 		run.OOMKills += ex.OOMKills
 	}

@@ -428,6 +428,14 @@ targets:
 			t.Errorf("%s: peak %.1f MiB (%s), idle %.1f MiB, summed RSS %.1f MiB; want the peak and idle about one 96 MiB block, from %s, where summed RSS is about four",
 				tt.name, units.MiB(run.PeakRSSBytes), run.PeakRSSSource, units.MiB(run.IdleRSSBytes), units.MiB(run.SampledPeakRSSBytes), tt.source)
 		}
+		// Each process's own figure is kept beside the tree's.
+		var sum int64
+		for _, pm := range run.PeakProcesses {
+			sum += pm.RSSBytes
+		}
+		if len(run.PeakProcesses) != 4 || sum < 3*block {
+			t.Errorf("%s: peak processes %+v; want the parent and 3 workers, each with the shared block resident", tt.name, run.PeakProcesses)
+		}
 	}
 }
 

@@ -5,11 +5,13 @@
 // ?rows=N&width=W as the reference servers take them. GET /health answers ok;
 // GET /debug/heap answers the process's memory as a heap top the harness
 // reads (target key heap: tracemalloc, path /debug/heap): V8's used heap,
-// external and ArrayBuffer memory, from process.memoryUsage().
+// external and ArrayBuffer memory, from process.memoryUsage();
+// GET /debug/heap-snapshot-size the size of a V8 heap snapshot taken then.
 // Usage: node export_app.js PORT
 'use strict';
 const express = require('express');
 const { once } = require('node:events');
+const v8 = require('node:v8');
 
 const app = express();
 const port = Number(process.argv[2]);
@@ -57,6 +59,14 @@ app.get('/debug/heap', (req, res) => {
     { func: 'external (Buffers outside the V8 heap)', inuse_bytes: m.external },
     { func: 'arrayBuffers', inuse_bytes: m.arrayBuffers },
   ]);
+});
+
+// The size of a V8 heap snapshot now (it walks the whole heap: on demand
+// only, never during a flood's sampling).
+app.get('/debug/heap-snapshot-size', async (req, res) => {
+  let bytes = 0;
+  for await (const chunk of v8.getHeapSnapshot()) bytes += chunk.length;
+  res.json({ heap_snapshot_bytes: bytes, ...v8.getHeapStatistics() });
 });
 
 const server = app.listen(port, '127.0.0.1');
