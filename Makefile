@@ -109,6 +109,10 @@ bench-seeds-ruby: build
 bench-seeds: deps build
 	bin/harness run scenarios/seeds-python.yaml
 
+# Every seed stack, one after the other (~7 min): Python, Node/Express, the
+# Datasette-shaped export, Rack under Puma.
+bench-seeds-all: bench-seeds bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-all
+
 # k6 with the k6/x/flood extension (bin/k6), and its tests (unit tests with
 # k6's module test runtime; the example script against real servers).
 k6:
