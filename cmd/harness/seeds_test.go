@@ -177,7 +177,7 @@ func TestSeedsNode(t *testing.T) {
 	}
 	t.Log("\n" + stdout)
 	r := readResults(t, dir)
-	js, st := only(t, r, "express-json", 16), only(t, r, "express-stream", 16)
+	js, st := only(t, r, "express-buffered", 16), only(t, r, "express-streamed", 16)
 	if js.OK == 0 || st.OK == 0 || js.Failed+st.Failed != 0 {
 		t.Fatalf("json %d ok %d failed, stream %d ok %d failed", js.OK, js.Failed, st.OK, st.Failed)
 	}
@@ -264,7 +264,7 @@ func TestSeedsRuby(t *testing.T) {
 	}
 	t.Log("\n" + stdout)
 	r := readResults(t, dir)
-	render, each := only(t, r, "rack-render", 16), only(t, r, "rack-each", 16)
+	render, each := only(t, r, "puma-buffered", 16), only(t, r, "puma-enumerator", 16)
 	if each.OK == 0 || each.Failed != 0 || each.PeakRSSSource != result.PeakCgroupAnon || render.PeakRSSSource != result.PeakCgroupAnon {
 		t.Fatalf("each %d ok %d failed (%s), render source %s; want a tree measured as cgroup_anon", each.OK, each.Failed, each.PeakRSSSource, render.PeakRSSSource)
 	}
