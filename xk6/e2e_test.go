@@ -31,7 +31,7 @@ func TestExampleThresholdDecidesExitCode(t *testing.T) {
 		impl string
 		want int
 	}{
-		{"buffered", 99}, // 8 VUs × ~8.6 MB bodies: far past 100 MiB
+		{"buffered", 99}, // 16 VUs × ~8.6 MB bodies, each built as rows + two copies: far past 100 MiB
 		{"streamed", 0},
 	}
 	for _, tt := range tests {
@@ -39,7 +39,7 @@ func TestExampleThresholdDecidesExitCode(t *testing.T) {
 			p := harnesstest.Serve(t, harness, "--impl", tt.impl)
 			port := p.Addr[strings.LastIndex(p.Addr, ":")+1:]
 			cmd := harnesstest.Command(k6, "run", "--quiet", "--no-usage-report",
-				"-e", "TARGET_PORT="+port, "-e", "VUS=8", "-e", "DURATION=3s", "-e", fmt.Sprint("RSS_LIMIT=", 100<<20),
+				"-e", "TARGET_PORT="+port, "-e", "VUS=16", "-e", "DURATION=3s", "-e", fmt.Sprint("RSS_LIMIT=", 100<<20),
 				"../examples/k6/flood.js")
 			out, err := cmd.CombinedOutput()
 			code := 0
