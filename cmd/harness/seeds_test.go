@@ -35,16 +35,22 @@ func needPythonSeeds(t *testing.T) {
 	}
 }
 
-func TestSeedsPythonExport(t *testing.T) {
-	t.Parallel()
-	needPythonSeeds(t)
+// runSeed runs a seed scenario and returns its results, showing its table.
+func runSeed(t *testing.T, scenario string) *result.Results {
+	t.Helper()
 	dir := t.TempDir()
-	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/seeds-export.yaml")
+	code, stdout, stderr := harnessRun(t, "run", "--out", dir, scenario)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	t.Log("\n" + stdout)
-	r := readResults(t, dir)
+	return readResults(t, dir)
+}
+
+func TestSeedsPythonExport(t *testing.T) {
+	t.Parallel()
+	needPythonSeeds(t)
+	r := runSeed(t, "cmd/harness/testdata/seeds-export.yaml")
 	buf, str := only(t, r, "export-buffered", 32), only(t, r, "export-streamed", 32)
 	if buf.OK == 0 || str.OK == 0 || buf.Failed+str.Failed != 0 || buf.PeakRSSSource != result.PeakCgroupAnon {
 		t.Fatalf("buffered %d ok %d failed (%s), streamed %d ok %d failed", buf.OK, buf.Failed, buf.PeakRSSSource, str.OK, str.Failed)
@@ -151,7 +157,6 @@ func TestSeedsNode(t *testing.T) {
 	if _, err := os.Stat("../../targets/node/node_modules/express"); err != nil {
 		t.Fatal("express is missing: scripts/install-deps.sh runs npm ci in targets/node")
 	}
-	dir := t.TempDir()
 	// The heap snapshot endpoint answers its size (on demand, not sampled).
 	app := exec.Command("node", "targets/node/export_app.js", "18125")
 	app.Dir = "../.."
@@ -171,12 +176,7 @@ func TestSeedsNode(t *testing.T) {
 	if snap.Bytes <= 0 {
 		t.Error("no heap snapshot size from /debug/heap-snapshot-size")
 	}
-	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/seeds-node.yaml")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, stderr)
-	}
-	t.Log("\n" + stdout)
-	r := readResults(t, dir)
+	r := runSeed(t, "cmd/harness/testdata/seeds-node.yaml")
 	js, st := only(t, r, "express-buffered", 16), only(t, r, "express-streamed", 16)
 	if js.OK == 0 || st.OK == 0 || js.Failed+st.Failed != 0 {
 		t.Fatalf("json %d ok %d failed, stream %d ok %d failed", js.OK, js.Failed, st.OK, st.Failed)
@@ -257,13 +257,7 @@ func TestSeedsRuby(t *testing.T) {
 	if _, err := exec.LookPath("puma"); err != nil {
 		t.Fatal("puma is missing: scripts/install-deps.sh installs ruby, ruby-rack and puma")
 	}
-	dir := t.TempDir()
-	code, stdout, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/seeds-ruby.yaml")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, stderr)
-	}
-	t.Log("\n" + stdout)
-	r := readResults(t, dir)
+	r := runSeed(t, "cmd/harness/testdata/seeds-ruby.yaml")
 	render, each := only(t, r, "puma-buffered", 16), only(t, r, "puma-enumerator", 16)
 	if each.OK == 0 || each.Failed != 0 || each.PeakRSSSource != result.PeakCgroupAnon || render.PeakRSSSource != result.PeakCgroupAnon {
 		t.Fatalf("each %d ok %d failed (%s), render source %s; want a tree measured as cgroup_anon", each.OK, each.Failed, each.PeakRSSSource, render.PeakRSSSource)
