@@ -158,7 +158,7 @@ func TestSeedsNode(t *testing.T) {
 		t.Fatal("express is missing: scripts/install-deps.sh runs npm ci in targets/node")
 	}
 	// The heap snapshot endpoint answers its size (on demand, not sampled).
-	app := exec.Command("node", "targets/node/export_app.js", "18125")
+	app := harnesstest.Command("node", "targets/node/export_app.js", "18125") // its own group, dies with the test
 	app.Dir = "../.."
 	if err := app.Start(); err != nil {
 		t.Fatal(err)
