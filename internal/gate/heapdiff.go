@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/floodharness/harness/internal/sample"
+	"github.com/floodharness/harness/internal/units"
 )
 
 // title heads a diff in every output.
@@ -28,7 +29,7 @@ func lines(d sample.RunDiff) []string {
 
 func mib(b int64, signed bool) string {
 	if signed {
-		return fmt.Sprintf("%+.1f MiB", float64(b)/(1<<20))
+		return fmt.Sprintf("%+.1f MiB", units.MiB(b))
 	}
-	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	return fmt.Sprintf("%.1f MiB", units.MiB(b))
 }

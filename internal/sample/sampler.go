@@ -99,6 +99,14 @@ type Sampler struct {
 // finding them scans all of /proc, reading their memory does not.
 const rescanEvery = 10
 
+// Once takes one reading of the target now, as a Sampler would: idle
+// memory and peaks are then the same measure (Sample.Memory).
+func Once(pid int, cg Usage) Sample {
+	s := &Sampler{o: Options{PID: pid, Cgroup: cg}, start: time.Now()}
+	smp, _ := s.read(true)
+	return smp
+}
+
 // Start samples at once, then every interval, until Stop.
 func Start(o Options) *Sampler {
 	if o.Interval <= 0 {

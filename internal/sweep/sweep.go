@@ -18,7 +18,6 @@ import (
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/units"
-	"github.com/shirou/gopsutil/v4/process"
 )
 
 // Options configure a sweep.
@@ -333,27 +332,11 @@ func (m *measurement) healthKey() string {
 // idleMemory is the target's memory at rest, before the flood, in the same
 // measure as its peak (sample.Sample.Memory).
 func idleMemory(p *launch.Process) int64 {
-	tree := sample.Tree(p.PID())
+	var cg sample.Usage
 	if p.Cgroup != nil {
-		if pids, err := p.Cgroup.PIDs(); err == nil {
-			tree = tree[:0]
-			for _, pid := range pids {
-				tree = append(tree, &process.Process{Pid: int32(pid)})
-			}
-		}
+		cg = p.Cgroup
 	}
-	switch {
-	case len(tree) == 1:
-		if mi, err := tree[0].MemoryInfo(); err == nil {
-			return int64(mi.RSS)
-		}
-		return 0
-	case p.Cgroup != nil:
-		if anon, err := p.Cgroup.Anon(); err == nil && anon > 0 {
-			return anon
-		}
-	}
-	return sample.TreePSS(tree)
+	return sample.Once(p.PID(), cg).Memory
 }
 
 // limitBy decides, before the flood, how a limit is enforced on p: by
