@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-all vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
 
 all: build
 
@@ -96,8 +96,7 @@ bench-seeds-node: build
 # The export seed shaped like Datasette's CSV export, over a SQLite fixture.
 bench-seeds-datasette: build
 	@bash scripts/install-deps.sh
-	@mkdir -p reports/fixtures
-	bin/harness fixtures sqlite --rows 20000 --width 1000 --out reports/fixtures/rows.db
+	bin/harness fixtures sqlite --rows 20000 --width 1000 --out fixtures/rows.db
 	bin/harness run scenarios/seeds-datasette.yaml
 
 # The export seed in Ruby: Rack under Puma, render json vs an Enumerator body.
@@ -106,12 +105,12 @@ bench-seeds-ruby: build
 	bin/harness run scenarios/seeds-ruby.yaml
 
 # The seed failures in Python (installs the Debian packages if missing).
-bench-seeds: deps build
+bench-seeds-python: deps build
 	bin/harness run scenarios/seeds-python.yaml
 
 # Every seed stack, one after the other (~7 min): Python, Node/Express, the
 # Datasette-shaped export, Rack under Puma.
-bench-seeds-all: bench-seeds bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-all
+bench-seeds: bench-seeds-python bench-seeds-node bench-seeds-datasette bench-seeds-ruby
 
 # k6 with the k6/x/flood extension (bin/k6), and its tests (unit tests with
 # k6's module test runtime; the example script against real servers).
@@ -123,8 +122,7 @@ test-k6: k6
 
 # Failures mid-stream against a SQLite export, with resuming clients.
 bench-failures: build
-	@mkdir -p reports/fixtures
-	bin/harness fixtures sqlite --rows 20000 --width 256 --out reports/fixtures/failures.db
+	bin/harness fixtures sqlite --rows 20000 --width 256 --out fixtures/failures.db
 	bin/harness run scenarios/failures.yaml
 	bin/harness run scenarios/restart.yaml
 

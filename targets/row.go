@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+
+	"github.com/floodharness/harness/fixtures"
 )
 
 // Row is one exported record. Its text fields come from fixed tables chosen
@@ -48,22 +50,9 @@ type Source interface {
 	Scan(ctx context.Context, q Query, fn func(*Row) error) error
 }
 
-// names and notes are the text fields' values. They hold quotes, commas,
-// line breaks, HTML characters, a leading space, U+2028, a lone CSV escape
-// and non-ASCII text, so every format's quoting is exercised by every export.
-var names = [...]string{
-	"Ada Lovelace", `Grace "Amazing" Hopper`, "O'Brien, Pat", "Zoë Ünal",
-	"Edsger W. Dijkstra", "<b>Bold</b> & Co", " leading space", "Ken\tThompson",
-	"Barbara Liskov", "李小龙", "Line\nBreak", `C:\path\to`,
-	"Margaret Hamilton", "Alan Turing", "sep\u2028arator", `\.`,
-}
-
-var notes = [...]string{
-	"", "plain note", "comma, inside", `quote " inside`, "multi\nline\nnote",
-	"emoji 🚀 rocket", "backslash \\ here", "tab\tseparated", "ctrl \x01 byte",
-	"ampersand & angle <>", "trailing space ", "naïve café",
-	"{\"json\":\"inside\"}", "semi;colon", "#hash", "end.",
-}
+// names and notes are the text fields' values, shared with the seed
+// targets in other languages (fixtures/rows.json).
+var names, notes = fixtures.Rows.Names, fixtures.Rows.Notes
 
 // Synthetic generates rows from their IDs alone: the same ID always gives the
 // same row, so any two exports can be compared byte for byte without storing
@@ -74,8 +63,8 @@ type Synthetic struct {
 
 // NewSynthetic builds the payload pattern once per server.
 func NewSynthetic() *Synthetic {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, MaxWidth+4096)
+	alphabet := fixtures.Rows.Alphabet
+	b := make([]byte, fixtures.Rows.PatternLength)
 	x := uint64(0x9e3779b97f4a7c15)
 	for i := range b {
 		x = splitmix(x)

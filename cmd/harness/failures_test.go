@@ -20,7 +20,7 @@ func TestFailuresScenarioResumesEveryExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.ReplaceAll(string(sc), "reports/fixtures/failures.db", db)
+	text := strings.ReplaceAll(string(sc), "fixtures/failures.db", db)
 	text = strings.ReplaceAll(text, "rows=20000&fail_at=3000", "rows=2000&fail_at=300")
 	text = strings.Replace(text, "duration: 5s", "duration: 1500ms", 1)
 	scenario := filepath.Join(dir, "failures.yaml")

@@ -12,13 +12,11 @@
 const express = require('express');
 const { once } = require('node:events');
 const v8 = require('node:v8');
+const { row } = require('./rows'); // the row every export target shares (fixtures/rows.json)
 
 const app = express();
 const port = Number(process.argv[2]);
 
-function row(id, width) {
-  return { id, name: `row ${id}`, payload: 'x'.repeat(width) };
-}
 
 function params(req) {
   const rows = Math.min(Number(req.query.rows ?? 2000), 1e6);

@@ -10,8 +10,9 @@
 # memsize of all objects, and GC.stat's live slots.
 require 'json'
 require 'objspace'
+require_relative 'rows' # the row every export target shares (fixtures/rows.json)
 
-ROW = ->(id, width) { { id: id, name: "row #{id}", payload: 'x' * width } }
+ROW = SeedRows.method(:row)
 
 def params(env)
   q = Rack::Utils.parse_query(env['QUERY_STRING'])
@@ -34,7 +35,8 @@ app = lambda do |env|
       body = Enumerator.new do |y|
         y << '['
         (1..rows).each_slice(100) do |ids|
-          y << ids.map { |id| (id > 1 ? ',' : '') + JSON.generate(ROW.(id, width)) }.join
+          batch = ids.map { |id| ROW.(id, width) } # one batch of records loaded
+          batch.each { |r| y << (r[:id] > 1 ? ',' : '') + JSON.generate(r) } # each written as it is made
         end
         y << ']'
       end
