@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
 
 all: build
 
@@ -111,6 +111,13 @@ bench-seeds-python: deps build
 # Every seed stack, one after the other (~7 min): Python, Node/Express, the
 # Datasette-shaped export, Rack under Puma.
 bench-seeds: bench-seeds-python bench-seeds-node bench-seeds-datasette bench-seeds-ruby
+
+# The reference servers as containers under a 256 MiB container limit: the
+# image is built offline (scripts/container-image.sh: a static harness-serve
+# imported with podman import), then scenarios/containers.yaml runs it.
+bench-containers: deps build
+	bash scripts/container-image.sh
+	bin/harness run scenarios/containers.yaml
 
 # k6 with the k6/x/flood extension (bin/k6), and its tests (unit tests with
 # k6's module test runtime; the example script against real servers).

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # python3 for the external (non-Go) target in the end-to-end tests, chromium
 # to look at the HTML report as a person would (headless screenshot test), and
 # the Python seed servers (Flask under gunicorn, Starlette under uvicorn)
-# and the Ruby one (Rack under Puma).
-packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma)
+# and the Ruby one (Rack under Puma); podman and runc for container targets
+# (crun, podman's default runtime, refuses hybrid cgroup v1 layouts).
+packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma podman runc)
 # Benchmarks name extra packages on the command line (bench-client: wrk hey time bc).
 packages+=("$@")
 

@@ -32,6 +32,9 @@ type Options struct {
 	Run func(name string, args ...string) error
 	// ReadFile reads a file: under /proc, or a script's #! line (os.ReadFile).
 	ReadFile func(string) ([]byte, error)
+	// Containers lists the containers harnesses started that are still
+	// there, with whether their harness is gone (launch.Engine.Leftovers).
+	Containers func(engine launch.Engine) (names []string, orphaned []bool, err error)
 }
 
 // Status is a check's outcome.
@@ -64,6 +67,9 @@ type Report struct {
 func (o *Options) fill() {
 	if o.LookPath == nil {
 		o.LookPath = exec.LookPath
+	}
+	if o.Containers == nil {
+		o.Containers = launch.Engine.Leftovers
 	}
 	if o.Run == nil {
 		o.Run = func(name string, args ...string) error {
@@ -214,9 +220,28 @@ func containerCheck(o Options) Check {
 		}
 	}
 	if len(found) == 0 {
-		return Check{Name: "containers", Status: Missing, Detail: "neither podman nor docker on PATH", Fix: "apt-get install podman"}
+		return Check{Name: "containers", Status: Missing, Detail: "neither podman nor docker on PATH (for container: targets)", Fix: "bash scripts/install-deps.sh podman runc"}
 	}
-	return Check{Name: "containers", Status: OK, Detail: strings.Join(found, ", ")}
+	c := Check{Name: "containers", Status: OK, Detail: strings.Join(found, ", ")}
+	var left []string
+	for _, p := range found {
+		names, orphaned, err := o.Containers(launch.Engine{Name: filepath.Base(p), Program: p})
+		if err != nil {
+			c.Detail += fmt.Sprintf("; %s cannot list containers: %v", filepath.Base(p), err)
+			continue
+		}
+		for i, n := range names {
+			if orphaned[i] {
+				left = append(left, n)
+			}
+		}
+	}
+	if len(left) > 0 {
+		c.Status = Weak
+		c.Detail += fmt.Sprintf("; %d container(s) left by harnesses that died: %s", len(left), strings.Join(left, ", "))
+		c.Fix = "the next harness run with a container target removes them"
+	}
+	return c
 }
 
 func chromiumCheck(o Options) Check {

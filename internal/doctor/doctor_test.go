@@ -21,7 +21,8 @@ func fakeOptions(t *testing.T, cg launch.CgroupFS, onPath ...string) Options {
 			}
 			return "", errors.New("not found")
 		},
-		Run: func(string, ...string) error { return errors.New("exit status 1") },
+		Run:        func(string, ...string) error { return errors.New("exit status 1") },
+		Containers: func(launch.Engine) ([]string, []bool, error) { return nil, nil, nil },
 		ReadFile: func(p string) ([]byte, error) {
 			if p == "/proc/sys/net/ipv4/tcp_rmem" {
 				return []byte("4096\t131072\t6291456\n"), nil
@@ -76,5 +77,26 @@ func TestDoctorOnThisHost(t *testing.T) {
 	r := Run(fakeOptions(t, cg))
 	if !r.Cap || !r.KernelPeak {
 		t.Errorf("Cap %v, KernelPeak %v on a host with cgroups:\n%+v", r.Cap, r.KernelPeak, r.Checks)
+	}
+}
+
+// Containers a harness started and left behind (it was SIGKILLed) are
+// named, and only those whose harness is gone.
+func TestDoctorListsLeftContainers(t *testing.T) {
+	t.Parallel()
+	o := fakeOptions(t, launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}, "podman")
+	o.Containers = func(e launch.Engine) ([]string, []bool, error) {
+		if e.Name != "podman" || e.Program != "/usr/bin/podman" {
+			t.Errorf("asked %+v", e)
+		}
+		return []string{"flood-harness-1-1-a-c1-r0", "flood-harness-2-1-b-c1-r0"}, []bool{true, false}, nil
+	}
+	var b strings.Builder
+	if err := Run(o).Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "weak     containers") || !strings.Contains(out, "1 container(s) left by harnesses that died: flood-harness-1-1-a-c1-r0") || strings.Contains(out, "flood-harness-2-") {
+		t.Errorf("doctor says:\n%s", out)
 	}
 }

@@ -27,6 +27,19 @@ type Cgroup struct {
 	Scope string
 	root  string // the cgroup v2 mount, where a scope's path is found
 	limit int64
+	// hroot is the mount of the hierarchy Dir is in (/sys/fs/cgroup, or
+	// /sys/fs/cgroup/memory on v1): Path is Dir below it.
+	hroot string
+}
+
+// Path is the cgroup's path in its hierarchy ("/flood-harness-…"), as a
+// container engine's --cgroup-parent takes it.
+func (c *Cgroup) Path() string {
+	rel, err := filepath.Rel(c.hroot, c.Dir)
+	if err != nil || c.hroot == "" {
+		return ""
+	}
+	return "/" + rel
 }
 
 // CgroupFS says where cgroups are mounted; tests point it at a fake tree.
@@ -190,6 +203,10 @@ func (fs CgroupFS) Prepare() *Cgroups {
 	c.v2 = v2
 	if !v2 {
 		c.removed = removeStale(own, fs.pid())
+		memRoot := filepath.Join(filepath.Clean(fs.Root), "memory")
+		for _, d := range v1Siblings(memRoot, own) { // left by container targets
+			c.removed = append(c.removed, removeStale(d, fs.pid())...)
+		}
 		c.base, c.mode = own, "v1"
 		return c
 	}
@@ -321,6 +338,10 @@ func (c *Cgroups) New(name string, limit int64) (*Cgroup, error) {
 		return &Cgroup{V2: true, Scope: unit, root: filepath.Clean(c.fs.Root), limit: limit}, nil
 	}
 	cg := &Cgroup{Dir: filepath.Join(c.base, fmt.Sprintf("%s%d-%d-%s", prefix, c.fs.pid(), c.seq.Add(1), name)), V2: c.v2}
+	cg.hroot = filepath.Clean(c.fs.Root)
+	if !c.v2 {
+		cg.hroot = filepath.Join(cg.hroot, "memory")
+	}
 	if err := os.Mkdir(cg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
@@ -372,8 +393,22 @@ func (c *Cgroup) Attach(pid int, done <-chan struct{}) error {
 	return err
 }
 
-// PIDs lists the processes in the cgroup now.
-func (c *Cgroup) PIDs() ([]int, error) { return readPIDs(c.ProcsFile()) }
+// PIDs lists the processes in the cgroup and the cgroups below it now (a
+// container engine makes the container's own cgroup below the target's).
+func (c *Cgroup) PIDs() ([]int, error) {
+	pids, err := readPIDs(c.ProcsFile())
+	if err != nil {
+		return nil, err
+	}
+	entries, _ := os.ReadDir(c.Dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			sub, _ := (&Cgroup{Dir: filepath.Join(c.Dir, e.Name())}).PIDs()
+			pids = append(pids, sub...)
+		}
+	}
+	return pids, nil
+}
 
 // ProcsFile is where a process writes its PID to join the cgroup.
 func (c *Cgroup) ProcsFile() string { return filepath.Join(c.Dir, "cgroup.procs") }
@@ -404,21 +439,36 @@ func (c *Cgroup) Peak() (int64, error) {
 	return c.readInt("memory.max_usage_in_bytes")
 }
 
-// OOMKills is how many processes the kernel OOM-killed in the cgroup.
+// OOMKills is how many processes the kernel OOM-killed in the cgroup and
+// below it. v2 counts the whole subtree in memory.events; v1 counts each
+// cgroup in its own memory.oom_control, summed here over the cgroups that
+// still exist (a container's own cgroup goes with the container).
 func (c *Cgroup) OOMKills() (int64, error) {
-	name := "memory.oom_control"
 	if c.V2 {
-		name = "memory.events"
+		return c.field("memory.events", "oom_kill")
 	}
-	return c.field(name, "oom_kill")
+	n, err := c.field("memory.oom_control", "oom_kill")
+	if err != nil {
+		return 0, err
+	}
+	entries, _ := os.ReadDir(c.Dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			if sub, err := (&Cgroup{Dir: filepath.Join(c.Dir, e.Name())}).OOMKills(); err == nil {
+				n += sub
+			}
+		}
+	}
+	return n, nil
 }
 
-// Anon is the anonymous (non-cache) memory charged now: what RSS means.
+// Anon is the anonymous (non-cache) memory charged now, the cgroups below
+// included: what RSS means.
 func (c *Cgroup) Anon() (int64, error) {
 	if c.V2 {
 		return c.field("memory.stat", "anon")
 	}
-	return c.field("memory.stat", "rss")
+	return c.field("memory.stat", "total_rss")
 }
 
 func (c *Cgroup) field(file, key string) (int64, error) {
@@ -448,7 +498,37 @@ func (c *Cgroup) Remove() error {
 		}
 		return nil
 	}
-	return removeDir(c.Dir)
+	err := removeDir(c.Dir)
+	if !c.V2 && c.hroot != "" {
+		// A container engine makes the target's path in every v1
+		// hierarchy (cpu, pids, …) for the container below it.
+		for _, dir := range v1Siblings(c.hroot, c.Dir) {
+			err = errors.Join(err, removeDir(dir))
+		}
+	}
+	return err
+}
+
+// v1Siblings are the directories at dir's path in the other v1
+// hierarchies mounted beside memRoot (the memory hierarchy), where they
+// exist.
+func v1Siblings(memRoot, dir string) []string {
+	rel, err := filepath.Rel(memRoot, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return nil
+	}
+	mounts, _ := os.ReadDir(filepath.Dir(memRoot))
+	var out []string
+	for _, m := range mounts {
+		d := filepath.Join(filepath.Dir(memRoot), m.Name(), rel)
+		if m.Name() == filepath.Base(memRoot) || !m.IsDir() {
+			continue
+		}
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // removeDir kills every process in the cgroup dir and its children

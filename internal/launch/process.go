@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,6 +54,10 @@ type Spec struct {
 	Cgroups *Cgroups
 	// StopGrace is how long SIGTERM has before SIGKILL (default 5s).
 	StopGrace time.Duration
+	// Container, when set, runs the target from an image instead of
+	// Command: its cgroup is made below the target's (capped) one, so the
+	// kernel's peak and OOM kills outlive the container.
+	Container *ContainerSpec
 }
 
 // Exit is how a target process ended: the exit status a run records, and
@@ -73,12 +78,15 @@ type Exit struct {
 	// before it is removed.
 	CgroupPeak int64
 	OOMKills   int64
+	// EngineOOMKilled is the container engine's own OOMKilled flag: a hint
+	// (podman 4.3 says false for containers the kernel killed at the cap).
+	EngineOOMKilled bool
 }
 
 // OOMKilled is the verdict: the kernel's OOM killer fired in the target's
 // cgroup, or the target died of SIGKILL that the harness did not send.
 func (e Exit) OOMKilled() bool {
-	return e.OOMKills > 0 || (e.Signal == "SIGKILL" && !e.Stopped)
+	return e.OOMKills > 0 || (e.Signal == "SIGKILL" && !e.Stopped) || e.EngineOOMKilled
 }
 
 // Process is a started, healthy target.
@@ -92,6 +100,8 @@ type Process struct {
 	// CgroupErr says why a capped target has no cgroup.
 	CgroupErr error
 	log       *os.File
+	container string // the container's name, for a container target
+	mainPID   int    // the container's first process, for a container target
 	// launcherHWM is the harness's own peak RSS just after the start: the
 	// most the child's ru_maxrss can have inherited from it.
 	launcherHWM int64
@@ -148,6 +158,14 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		_, _ = p.Stop()
 		return nil, &StartError{Name: spec.Name, Err: err, Tail: p.LogTail(2048)}
 	}
+	if c := spec.Container; c != nil {
+		pid, err := c.Engine.initPID(p.container)
+		if err != nil {
+			_, _ = p.Stop()
+			return nil, &StartError{Name: spec.Name, Err: err}
+		}
+		p.mainPID = pid
+	}
 	if err := p.ownsPort(); err != nil {
 		_, _ = p.Stop()
 		return nil, &StartError{Name: spec.Name, Err: err}
@@ -167,12 +185,29 @@ func (p *Process) launch() error {
 	if p.log, err = os.Create(p.LogPath); err != nil {
 		return fmt.Errorf("create log: %w", err)
 	}
-	if s.Cgroups.Available() || s.MemoryLimit > 0 {
+	if s.Cgroups.Available() || s.MemoryLimit > 0 || s.Container != nil {
 		if p.Cgroup, p.CgroupErr = s.Cgroups.New(s.Name+"-"+s.Label, s.MemoryLimit); p.CgroupErr != nil {
 			p.Cgroup = nil // the caller falls back to a watchdog
 		}
 	}
-	if p.Cgroup != nil {
+	var env []string
+	for k, v := range s.Env {
+		env = append(env, k+"="+strings.ReplaceAll(v, "{port}", portStr))
+	}
+	switch {
+	case s.Container != nil && p.Cgroup == nil:
+		// Without one the harness would measure the engine's program.
+		return fmt.Errorf("a container target is measured in a cgroup the harness makes for it, and none can be made here (harness doctor says why): %v", p.CgroupErr)
+	case s.Container != nil:
+		// The engine makes the container's cgroup below the target's.
+		p.container = fmt.Sprintf("%s%d-%d-%s-%s", prefix, os.Getpid(), containerSeq.Add(1), s.Name, s.Label)
+		parent := ""
+		if p.Cgroup != nil {
+			parent = p.Cgroup.Path()
+		}
+		argv = append([]string{s.Container.Engine.Program}, s.Container.runArgs(p.container, s.Host, p.Port, s.MemoryLimit, parent, env)...)
+		env = nil
+	case p.Cgroup != nil:
 		// The shell below would report a missing program as its own failure.
 		if _, err := exec.LookPath(argv[0]); err != nil {
 			return fmt.Errorf("run %q: %w", argv[0], err)
@@ -181,10 +216,7 @@ func (p *Process) launch() error {
 	}
 	cmd := Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
-	cmd.Env = os.Environ()
-	for k, v := range s.Env {
-		cmd.Env = append(cmd.Env, k+"="+strings.ReplaceAll(v, "{port}", portStr))
-	}
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %q: %w", argv[0], err)
 	}
@@ -267,6 +299,9 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 // flooded in the target's place. Some process of the target (its cgroup,
 // or its process group) must hold the listening socket.
 func (p *Process) ownsPort() error {
+	if c := p.spec.Container; c != nil {
+		return c.Engine.publishes(p.container, c.Port, p.Addr)
+	}
 	listeners, err := proc.Listeners(p.PID(), p.Port)
 	if err != nil {
 		return fmt.Errorf("check who listens on port %d: %w", p.Port, err)
@@ -294,8 +329,15 @@ func (p *Process) ownsPort() error {
 // URL is the address of path on the target.
 func (p *Process) URL(path string) string { return "http://" + p.Addr + path }
 
-// PID is the target's process id (also its process group id).
-func (p *Process) PID() int { return p.cmd.Process.Pid }
+// PID is the target's process id (also its process group id); for a
+// container, its first process (the engine's program is the harness's
+// child, and its process group's leader).
+func (p *Process) PID() int {
+	if p.mainPID != 0 {
+		return p.mainPID
+	}
+	return p.cmd.Process.Pid
+}
 
 // Done is closed when the process has exited and been reaped.
 func (p *Process) Done() <-chan struct{} { return p.done }
@@ -310,6 +352,9 @@ func (p *Process) Kill() {
 		p.stopped = true
 	}
 	p.mu.Unlock()
+	if p.container != "" {
+		_ = p.spec.Container.Engine.remove(p.container) // the container is no child of ours
+	}
 	p.signalGroup(syscall.SIGKILL)
 }
 
@@ -344,6 +389,9 @@ func (p *Process) Stop() (Exit, error) {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	}
 	ex := p.exit()
+	if p.container != "" {
+		ex = p.containerExit(ex)
+	}
 	if p.Cgroup != nil {
 		ex.CgroupPeak, _ = p.Cgroup.Peak()
 		ex.OOMKills, _ = p.Cgroup.OOMKills()
@@ -394,6 +442,9 @@ func describeExit(st *os.ProcessState) string {
 
 func (p *Process) cleanup() error {
 	var errs []error
+	if p.container != "" {
+		errs = append(errs, p.spec.Container.Engine.remove(p.container))
+	}
 	if p.Cgroup != nil {
 		errs = append(errs, p.Cgroup.Remove())
 	}
@@ -416,4 +467,23 @@ func (p *Process) LogTail(n int64) string {
 	}
 	b, _ := io.ReadAll(f)
 	return strings.TrimSpace(string(b))
+}
+
+// containerSeq numbers containers: names never repeat within a harness.
+var containerSeq atomic.Int64
+
+// containerExit is how a container target ended, from the engine: its exit
+// code (128+n for a signal, as engines report it) and OOMKilled flag. The
+// engine's program, not the server, was the harness's child: its rusage
+// says nothing of the server.
+func (p *Process) containerExit(ex Exit) Exit {
+	st, err := p.spec.Container.Engine.inspect(p.container)
+	if err == nil {
+		ex.Code, ex.EngineOOMKilled = st.ExitCode, st.OOMKilled
+	}
+	ex.MaxRSS = 0
+	if ex.Signal == "" && ex.Code > 128 && ex.Code < 128+32 {
+		ex.Signal = signalName(syscall.Signal(ex.Code - 128))
+	}
+	return ex
 }

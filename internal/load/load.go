@@ -70,6 +70,10 @@ type Options struct {
 	// Stop, when closed, starts no new requests; those in flight go on to
 	// their own end. The sweep closes it when the target dies.
 	Stop <-chan struct{}
+	// Abort, when closed, also cuts off the requests in flight: set where
+	// a dead target cannot end them (a container's published port can
+	// leave connections open with no one behind them).
+	Abort <-chan struct{}
 	// Progress, when set, is called about once a second with the totals so far.
 	Progress func(Progress)
 }
@@ -131,6 +135,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// Requests still running at the end of grace are cut off.
 	reqCtx, cancel := context.WithDeadline(ctx, f.stopAt.Add(o.Grace))
 	defer cancel()
+	if o.Abort != nil {
+		go func() {
+			select {
+			case <-o.Abort:
+				cancel()
+			case <-reqCtx.Done():
+			}
+		}()
+	}
 	f.client = &http.Client{Transport: f.transport()}
 	defer f.client.CloseIdleConnections()
 

@@ -51,7 +51,7 @@ var sourceMeaning = map[result.PeakSource]string{
 	result.PeakVmHWM:      "the kernel's high-water mark of the one server process (VmHWM)",
 	result.PeakCgroupAnon: "the highest anonymous memory of the target's cgroup sampled: all its processes, shared pages once, no page cache",
 	result.PeakPSS:        "the highest sum of the processes' PSS sampled (shared pages shared out among them)",
-	result.PeakCgroup:     "the kernel's peak charge of the target's cgroup, all its processes, page cache included",
+	result.PeakCgroup:     "the kernel's peak charge of the target's cgroup (a container's), all its processes, page cache included: what a container's memory limit counts",
 	result.PeakSampled:    "the highest sum of the processes' RSS sampled (shared pages counted once per process)",
 }
 

@@ -75,7 +75,7 @@ type Run struct {
 	IdleRSSBytes        int64      `json:"idle_rss_bytes"`
 	CgroupPeakBytes     int64      `json:"cgroup_peak_bytes"` // includes page cache; 0 without a cgroup
 	// CgroupAnonPeakBytes is the highest anonymous memory the sampler saw
-	// charged to the cgroup (memory.stat anon, v1 rss): the RSS-like part
+	// charged to the cgroup (memory.stat anon, v1 total_rss): the RSS-like part
 	// of CgroupPeakBytes, sampled, so it can miss a short peak.
 	CgroupAnonPeakBytes int64   `json:"cgroup_anon_peak_bytes"`
 	MemoryLimitBytes    int64   `json:"memory_limit_bytes"`
@@ -96,6 +96,10 @@ type Run struct {
 	// but the harness's stop.
 	MainLived bool `json:"main_lived"`
 	Exit      Exit `json:"exit"`
+	// Container is set for a target run from an image (target key
+	// container:): the engine, the image, and the engine's own OOMKilled
+	// flag, a hint beside the cgroup's counts.
+	Container *Container `json:"container,omitempty"`
 	// Restarts and RestartGapS record chaos.restart_after: how often the
 	// target was killed and restarted, and for how long it was unreachable.
 	Restarts    int     `json:"restarts,omitempty"`
@@ -106,6 +110,13 @@ type Run struct {
 	HeapTop       []HeapFunc `json:"heap_top"`
 	RSSSeries     string     `json:"rss_series"`
 	Log           string     `json:"log"`
+}
+
+// Container says how a container target ran.
+type Container struct {
+	Engine          string `json:"engine"` // podman or docker
+	Image           string `json:"image"`
+	EngineOOMKilled bool   `json:"engine_oom_killed"`
 }
 
 // Client is what one flood's load driver saw, from the client's side. A

@@ -14,16 +14,19 @@ const (
 	PeakVmHWM PeakSource = "vmhwm"
 	// PeakCgroupAnon is, for a process tree in a cgroup, the highest
 	// anonymous memory of the cgroup the sampler saw (memory.stat anon, v1
-	// rss): every process's own memory, shared pages once, no page cache.
+	// total_rss): every process's own memory, shared pages once, no page cache.
 	PeakCgroupAnon PeakSource = "cgroup_anon"
 	// PeakPSS is, for a process tree without a cgroup, the highest sum of
 	// the processes' PSS the sampler saw: shared pages shared out, once.
 	PeakPSS PeakSource = "pss"
-	// PeakCgroup (the cgroup's peak charge, page cache included) and
+	// PeakCgroup is, for a container target, the kernel's peak charge of
+	// the container's cgroup (memory.peak, v1 memory.max_usage_in_bytes),
+	// page cache included: what the container's memory limit counts. (Files
+	// of schema v1 also used it for process trees.)
+	PeakCgroup PeakSource = "cgroup"
 	// PeakSampled (the summed RSS of a tree, shared pages counted once per
-	// process) are what trees reported before schema v1's runs measured
-	// them as above; results files that hold them still read.
-	PeakCgroup  PeakSource = "cgroup"
+	// process) is what trees reported before schema v1's runs measured
+	// them as above; results files that hold it still read.
 	PeakSampled PeakSource = "sampled"
 )
 

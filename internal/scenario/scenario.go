@@ -141,6 +141,26 @@ type Target struct {
 	Heap string `yaml:"heap"`
 	// Env adds variables to the server's environment ("{port}" replaced).
 	Env map[string]string `yaml:"env"`
+	// Container, instead of Command, runs the server from an image: a
+	// fresh container per run, capped by memory.limit, measured from its
+	// cgroup.
+	Container *Container `yaml:"container"`
+}
+
+// Container is a target run from an image by podman or docker.
+type Container struct {
+	// Engine is podman or docker (default: podman when on PATH, else
+	// docker).
+	Engine string `yaml:"engine"`
+	// Image is what to run, e.g. localhost/my-app:latest (never pulled:
+	// the engine must have it).
+	Image string `yaml:"image"`
+	// Command replaces the image's command (its CMD; the entrypoint stays),
+	// as command: in a compose file.
+	Command []string `yaml:"command"`
+	// Port is the port the server listens on inside the container; the
+	// harness publishes it on a free port of the target's host (127.0.0.1).
+	Port int `yaml:"port"`
 }
 
 // Chaos disturbs the target while it is flooded.
@@ -452,9 +472,22 @@ func (s *Scenario) validate(d *decoder) error {
 				bad(key+".name", "target %q defined twice", t.Name)
 			}
 		}
-		if len(t.Command) == 0 {
-			bad(key+".command", "want the command that starts the server")
-		} else if !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }) {
+		switch c := t.Container; {
+		case c != nil && len(t.Command) > 0:
+			bad(key+".container", "give command or container, not both")
+		case c != nil:
+			if c.Engine != "" && c.Engine != "podman" && c.Engine != "docker" {
+				bad(key+".container.engine", "want podman or docker, got %q", c.Engine)
+			}
+			if c.Image == "" || strings.ContainsAny(c.Image, " \t\n") || strings.HasPrefix(c.Image, "-") {
+				bad(key+".container.image", "want an image name such as localhost/my-app:latest, got %q", c.Image)
+			}
+			if c.Port < 1 || c.Port > 65535 {
+				bad(key+".container.port", "want the port the server listens on inside the container (1..65535), got %d", c.Port)
+			}
+		case len(t.Command) == 0:
+			bad(key+".command", "want the command that starts the server (or container: to run an image)")
+		case !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }):
 			bad(key+".command", "no argument contains {port}: the harness picks the port")
 		}
 		if !loopback.Host(t.Host) && !s.AllowRemote {

@@ -124,6 +124,7 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 		return nil, err
 	}
 	logCap(o)
+	removeStaleContainers(o)
 	var failed []string
 	for _, tg := range sc.Targets {
 		for _, level := range sc.Levels {
@@ -157,6 +158,30 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	return res, nil
 }
 
+// removeStaleContainers removes, from each engine the scenario's
+// container targets use, the containers that harnesses no longer running
+// left behind (SIGKILLed mid-level: a container is no child of theirs).
+func removeStaleContainers(o Options) {
+	seen := map[string]bool{}
+	for _, tg := range o.Scenario.Targets {
+		if tg.Container == nil || seen[tg.Container.Engine] {
+			continue
+		}
+		seen[tg.Container.Engine] = true
+		engine, err := launch.FindEngine(tg.Container.Engine)
+		if err != nil {
+			continue // each run of the target says so
+		}
+		removed, err := engine.RemoveStale()
+		for _, name := range removed {
+			o.Logf("removed container %s, left by a harness that is no longer running", name)
+		}
+		if err != nil {
+			o.Logf("remove containers left by earlier harnesses: %v", err)
+		}
+	}
+}
+
 // logCap says once, at the start, how memory.limit will be enforced.
 func logCap(o Options) {
 	limit := o.Scenario.Memory.Limit
@@ -183,13 +208,19 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	m := &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d", level, rep)}
 	var parts parts
 	parts.log = filepath.Join("logs", tg.Name+"-"+m.label+".log")
-	p, err := launch.Start(ctx, m.spec())
+	spec, err := m.spec()
+	if err != nil {
+		m.logf("%v", err)
+		return m.assemble(parts, err)
+	}
+	m.launched = spec
+	p, err := launch.Start(ctx, spec)
 	if err != nil {
 		m.logf("%v", err)
 		return m.assemble(parts, err)
 	}
 	defer p.Stop() // also on panic: no target outlives the sweep
-	parts.idle = idleMemory(p)
+	parts.idle = idleMemory(p, m.tg.Container != nil)
 	parts.limitBy, parts.limitNote = limitBy(int64(o.Scenario.Memory.Limit), p, o.Cgroups)
 
 	parts.series = filepath.Join("series", tg.Name+"-"+m.label+".csv")
@@ -277,7 +308,10 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 		run.DiedProcesses = max(run.DiedProcesses, int(run.OOMKills))
 	}
 	run.SampledPeakRSSBytes = sum.Peak.RSS
-	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, peaks)
+	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, peaks, m.tg.Container != nil)
+	if c := m.tg.Container; c != nil {
+		run.Container = &result.Container{Engine: m.engine.Name, Image: c.Image, EngineOOMKilled: p.exit.EngineOOMKilled}
+	}
 	run.Restarts, run.RestartGapS = p.watched.restarts, p.watched.gap.Seconds()
 	run.HeapProfile, run.HeapProfileAt = p.heap.path, p.heap.at
 	if p.heap.top != nil {
@@ -292,6 +326,8 @@ type measurement struct {
 	tg         scenario.Target
 	level, rep int
 	label      string
+	engine     launch.Engine // a container target's
+	launched   launch.Spec   // how the target was started (a chaos restart starts it again)
 }
 
 func (m *measurement) logf(format string, args ...any) {
@@ -312,9 +348,9 @@ func (m *measurement) logOutcome(run result.Run) {
 	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
 }
 
-func (m *measurement) spec() launch.Spec {
+func (m *measurement) spec() (launch.Spec, error) {
 	sc, tg := m.o.Scenario, m.tg
-	return launch.Spec{
+	spec := launch.Spec{
 		Name: tg.Name, Label: m.label,
 		Command: m.o.Programs.resolve(tg.Command), Env: tg.Env, Host: tg.Host,
 		Health: tg.Health, HealthTimeout: tg.HealthTimeout, HealthKey: m.healthKey(),
@@ -322,6 +358,15 @@ func (m *measurement) spec() launch.Spec {
 		MemoryLimit: int64(sc.Memory.Limit),
 		Cgroups:     m.o.Cgroups,
 	}
+	if c := tg.Container; c != nil {
+		engine, err := launch.FindEngine(c.Engine)
+		if err != nil {
+			return spec, fmt.Errorf("target %q: %w", tg.Name, err)
+		}
+		m.engine = engine
+		spec.Container = &launch.ContainerSpec{Engine: engine, Image: c.Image, Command: c.Command, Port: c.Port, Run: filepath.Base(m.o.Dir)}
+	}
+	return spec, nil
 }
 
 // healthKey is where the scenario sets this target's health path.
@@ -330,8 +375,13 @@ func (m *measurement) healthKey() string {
 }
 
 // idleMemory is the target's memory at rest, before the flood, in the same
-// measure as its peak (sample.Sample.Memory).
-func idleMemory(p *launch.Process) int64 {
+// measure as its peak (sample.Sample.Memory; a container's cgroup charge).
+func idleMemory(p *launch.Process, container bool) int64 {
+	if container && p.Cgroup != nil {
+		if n, err := p.Cgroup.Usage(); err == nil {
+			return n
+		}
+	}
 	var cg sample.Usage
 	if p.Cgroup != nil {
 		cg = p.Cgroup
@@ -398,7 +448,7 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 	}
 	w.smp = sample.Start(opts)
 	if sc.Chaos.RestartAfter > 0 {
-		w.chaos = startRestarter(ctx, sc.Chaos.RestartAfter, m.spec(), p, w.smp, opts, w.serving.Store)
+		w.chaos = startRestarter(ctx, sc.Chaos.RestartAfter, m.launched, p, w.smp, opts, w.serving.Store)
 		w.loadStop = nil // the target dies on purpose; the flood goes on
 	}
 	return w
@@ -446,8 +496,14 @@ func driver(sc *scenario.Scenario) load.Driver {
 // A process tree: its cgroup's anonymous memory when it has a cgroup, else
 // the sum of its processes' PSS, both sampled — never the sum of RSS, which
 // counts a copy-on-write page once per process.
-func kernelPeak(sum sample.Summary, ex launch.Exit) (int64, result.PeakSource) {
+//
+// A container: its cgroup's peak charge, read from the kernel at the end
+// (the container's own cgroup sits below the target's, which outlives it),
+// what the container's memory limit counts.
+func kernelPeak(sum sample.Summary, ex launch.Exit, container bool) (int64, result.PeakSource) {
 	switch {
+	case container && ex.CgroupPeak > 0:
+		return ex.CgroupPeak, result.PeakCgroup
 	case sum.Peak.Procs <= 1:
 		return max(sum.HWM, ex.MaxRSS), result.PeakVmHWM
 	case sum.Anon > 0:
@@ -473,8 +529,26 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		Timeout:        sc.Request.Timeout,
 		AllowRemote:    sc.AllowRemote,
 		Stop:           stop,
+		Abort:          deadContainer(tg, stop),
 		Progress:       progress,
 	}
+}
+
+// deadContainer is, for a container target, closed a moment after the
+// container died (stop closed): what its last bytes in flight needed. Its
+// published port can keep connections open with nothing behind them, which
+// would hold every client until the grace ran out.
+func deadContainer(tg scenario.Target, stop <-chan struct{}) <-chan struct{} {
+	if tg.Container == nil || stop == nil {
+		return nil
+	}
+	dead := make(chan struct{})
+	go func() {
+		<-stop
+		time.Sleep(time.Second)
+		close(dead)
+	}()
+	return dead
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", units.MiB(b)) }

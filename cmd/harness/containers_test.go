@@ -1,0 +1,214 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/result"
+)
+
+// needPodman builds the reference server's image offline for this test
+// (scripts/container-image.sh: a static harness-serve imported with
+// podman import, no registry) and returns its name; the image is removed
+// when the test ends.
+func needPodman(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("podman"); err != nil {
+		t.Fatal("podman is missing: scripts/install-deps.sh installs podman and runc")
+	}
+	image := fmt.Sprintf("localhost/flood-harness-serve:test-%d", os.Getpid())
+	cmd := exec.Command("bash", "scripts/container-image.sh", "podman", image)
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the image: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("podman", "rmi", "--force", image).Run() })
+	return image
+}
+
+// containerScenario writes a scenario of the reference server's buffered
+// and streamed exports run from image under a 256 MiB container limit.
+func containerScenario(t *testing.T, image, levels, duration string) string {
+	t.Helper()
+	target := func(impl string) string {
+		return fmt.Sprintf(`  - name: %s
+    container:
+      engine: podman
+      image: %s
+      command: [--impl, %s, --addr, 0.0.0.0, --port, "8080"]
+      port: 8080
+`, impl, image, impl)
+	}
+	sc := filepath.Join(t.TempDir(), "containers.yaml")
+	os.WriteFile(sc, []byte(`name: containers-test
+levels: [`+levels+`]
+duration: `+duration+`
+grace: 20s
+request: {path: "/export?rows=4000&width=2000", validate: json}
+client: {read_rate: 2MiB, recv_buffer: 64KiB}
+memory: {limit: 256MiB, heap_profile: "off"}
+targets:
+`+target("buffered")+target("streamed")), 0o644)
+	return sc
+}
+
+// containersOf lists the containers (running or not) a harness with this
+// PID started.
+func containersOf(t *testing.T, pid int) []string {
+	t.Helper()
+	out, err := exec.Command("podman", "ps", "--all", "--filter", fmt.Sprintf("name=^flood-harness-%d-", pid), "--format", "{{.Names}}").Output()
+	if err != nil {
+		t.Fatalf("podman ps: %v", err)
+	}
+	return strings.Fields(string(out))
+}
+
+// cgroupsOf lists the cgroup directories, in any hierarchy, a harness with
+// this PID made.
+func cgroupsOf(pid int) []string {
+	var left []string
+	name := regexp.MustCompile(fmt.Sprintf(`^flood-harness-%d-`, pid))
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if name.MatchString(d.Name()) {
+			left = append(left, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return left
+}
+
+// The reference servers as containers, the way they are deployed, under a
+// 256 MiB container limit: 40 concurrent ~8.6 MB downloads get the buffered
+// container killed by the kernel at its cap — the cgroup's peak charge at
+// the cap, exit 137, whatever the engine's own OOMKilled flag says — while
+// the streamed container serves every download with a flat peak. Then:
+// SIGINT mid-level leaves no container and no cgroup; a SIGKILLed
+// harness's container and cgroups are removed by the next harness start.
+// One test, its parts in turn: a part that removes a dead harness's
+// leftovers must not race another part's.
+func TestContainerTargets(t *testing.T) {
+	image := needPodman(t)
+
+	t.Run("buffered killed at the cap, streamed flat", func(t *testing.T) {
+		dir := t.TempDir()
+		cmd := harnesstest.Command(harnessBin, "run", "--out", dir, containerScenario(t, image, "1, 40", "3s"))
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		t.Log("\n" + string(out))
+		r := readResults(t, dir)
+		buf, str, str1 := only(t, r, "buffered", 40), only(t, r, "streamed", 40), only(t, r, "streamed", 1)
+		if !buf.OOMKilled || buf.Exit.Code != 137 || buf.PeakRSSSource != result.PeakCgroup || buf.Container == nil || buf.Container.Engine != "podman" {
+			t.Errorf("buffered c=40: oom %v, exit %+v, source %s, container %+v; want killed at the cap (137), measured from its cgroup", buf.OOMKilled, buf.Exit, buf.PeakRSSSource, buf.Container)
+		}
+		if limit := int64(256 << 20); buf.PeakRSSBytes < limit*9/10 || buf.PeakRSSBytes > limit+(1<<20) {
+			t.Errorf("buffered c=40: cgroup peak %.1f MiB, want at the 256 MiB cap", mib(buf.PeakRSSBytes))
+		}
+		for _, run := range []result.Run{str, str1} {
+			if run.OOMKilled || run.OK == 0 || run.Failed != 0 || run.PeakRSSSource != result.PeakCgroup || run.Container == nil || run.Container.Image != image {
+				t.Errorf("streamed c=%d: oom %v, %d ok, %d failed %v, source %s, container %+v", run.Concurrency, run.OOMKilled, run.OK, run.Failed, run.Errors, run.PeakRSSSource, run.Container)
+			}
+		}
+		if str1.IdleRSSBytes <= 0 || str1.IdleRSSBytes > str1.PeakRSSBytes {
+			t.Errorf("streamed c=1: idle %d bytes, peak %d: want the idle charge in the peak's measure, below it", str1.IdleRSSBytes, str1.PeakRSSBytes)
+		}
+		// Flat: 39 more downloads in flight add less than one body.
+		if body := str.BytesReceived / max(str.OK, 1); str.PeakRSSBytes-str1.PeakRSSBytes > body || str.PeakRSSBytes*10 > buf.PeakRSSBytes {
+			t.Errorf("streamed peak %.1f MiB at c=40, %.1f at c=1 (body %.1f MiB), buffered %.1f; want flat and a tenth of buffered",
+				mib(str.PeakRSSBytes), mib(str1.PeakRSSBytes), mib(body), mib(buf.PeakRSSBytes))
+		}
+		for _, run := range []result.Run{buf, str} {
+			if b, err := os.ReadFile(filepath.Join(dir, run.Log)); err != nil || !strings.Contains(string(b), "listening") {
+				t.Errorf("%s: the container's log %s: %v %q", run.Target, run.Log, err, b)
+			}
+		}
+	})
+
+	t.Run("SIGINT mid-level leaves no container", func(t *testing.T) {
+		cmd := harnesstest.Command(harnessBin, "run", "--out", t.TempDir(), containerScenario(t, image, "4", "60s"))
+		cmd.Dir = "../.."
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		waitFlooding(t, &stderr)
+		if len(containersOf(t, cmd.Process.Pid)) != 1 {
+			t.Fatalf("want the one container of the level running: %v", containersOf(t, cmd.Process.Pid))
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Errorf("after SIGINT: %v, want exit 3\n%s", err, stderr.String())
+		}
+		if left := containersOf(t, cmd.Process.Pid); len(left) > 0 {
+			t.Errorf("containers left after SIGINT: %v", left)
+		}
+		if left := cgroupsOf(cmd.Process.Pid); len(left) > 0 {
+			t.Errorf("cgroups left after SIGINT: %v", left)
+		}
+	})
+
+	t.Run("a SIGKILLed harness's container is removed by the next start", func(t *testing.T) {
+		cmd := harnesstest.Command(harnessBin, "run", "--out", t.TempDir(), containerScenario(t, image, "4", "60s"))
+		cmd.Dir = "../.."
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFlooding(t, &stderr)
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		dead := cmd.Process.Pid
+		left := containersOf(t, dead)
+		if len(left) != 1 {
+			t.Fatalf("after SIGKILL, containers %v: want the level's container still there (no parent-death signal reaches it)", left)
+		}
+		t.Cleanup(func() { _ = exec.Command("podman", "rm", "--force", left[0]).Run() })
+		next := t.TempDir()
+		run := harnesstest.Command(harnessBin, "run", "--out", next, "--levels", "1", "--targets", "streamed", containerScenario(t, image, "1", "1s"))
+		run.Dir = "../.."
+		out, err := run.CombinedOutput()
+		if err != nil {
+			t.Fatalf("next run: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "removed container "+left[0]+", left by a harness that is no longer running") {
+			t.Errorf("the next start does not say it removed %s:\n%s", left[0], out)
+		}
+		if left := containersOf(t, dead); len(left) > 0 {
+			t.Errorf("containers of the dead harness left: %v", left)
+		}
+		if left := cgroupsOf(dead); len(left) > 0 {
+			t.Errorf("cgroups of the dead harness left: %v", left)
+		}
+	})
+}
+
+// waitFlooding waits until the harness says it is flooding.
+func waitFlooding(t *testing.T, stderr *lockedBuffer) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(stderr.String(), "flooding"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never started flooding:\n%s", stderr.String())
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // mid-flood
+}
