@@ -116,6 +116,9 @@ func TestContainerTargets(t *testing.T) {
 		if !buf.OOMKilled || buf.Exit.Code != 137 || buf.PeakRSSSource != result.PeakCgroup || buf.Container == nil || buf.Container.Engine != "podman" {
 			t.Errorf("buffered c=40: oom %v, exit %+v, source %s, container %+v; want killed at the cap (137), measured from its cgroup", buf.OOMKilled, buf.Exit, buf.PeakRSSSource, buf.Container)
 		}
+		if !buf.Container.EngineOOMKilled {
+			t.Errorf("buffered c=40: engine_oom_killed false; want podman's hint read (conmon's mark in its working directory)")
+		}
 		if limit := int64(256 << 20); buf.PeakRSSBytes < limit*9/10 || buf.PeakRSSBytes > limit+(1<<20) {
 			t.Errorf("buffered c=40: cgroup peak %.1f MiB, want at the 256 MiB cap", mib(buf.PeakRSSBytes))
 		}
@@ -198,6 +201,9 @@ func TestContainerTargets(t *testing.T) {
 		}
 		if left := cgroupsOf(dead); len(left) > 0 {
 			t.Errorf("cgroups of the dead harness left: %v", left)
+		}
+		if left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("flood-harness-%d-*", dead))); len(left) > 0 {
+			t.Errorf("the dead harness's engine directories left: %v", left)
 		}
 	})
 }

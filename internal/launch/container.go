@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -237,6 +238,15 @@ func (e Engine) RemoveStale() ([]string, error) {
 	}
 	var removed []string
 	var errs []error
+	// The engine's working directories of those containers (see launch).
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
+	for _, d := range dirs {
+		if m := ownerName.FindStringSubmatch(filepath.Base(d)); m != nil {
+			if owner, _ := strconv.Atoi(m[1]); owner != os.Getpid() && !alive(owner) {
+				errs = append(errs, os.RemoveAll(d))
+			}
+		}
+	}
 	for i, n := range names {
 		if !orphaned[i] {
 			continue

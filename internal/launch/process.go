@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,7 +80,8 @@ type Exit struct {
 	CgroupPeak int64
 	OOMKills   int64
 	// EngineOOMKilled is the container engine's own OOMKilled flag: a hint
-	// (podman 4.3 says false for containers the kernel killed at the cap).
+	// (podman 4.3's inspect says false for containers the kernel killed; its
+	// conmon's mark in the working directory is read too).
 	EngineOOMKilled bool
 }
 
@@ -101,6 +103,7 @@ type Process struct {
 	CgroupErr error
 	log       *os.File
 	container string // the container's name, for a container target
+	engineDir string // the engine's working directory (conmon leaves its "oom" mark there)
 	mainPID   int    // the container's first process, for a container target
 	// launcherHWM is the harness's own peak RSS just after the start: the
 	// most the child's ru_maxrss can have inherited from it.
@@ -216,6 +219,15 @@ func (p *Process) launch() error {
 	}
 	cmd := Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if p.container != "" {
+		// podman 4.3's conmon writes its OOM mark ("oom") into the working
+		// directory, not where podman inspect looks: keep it out of the
+		// user's directory, and read it.
+		if p.engineDir, err = os.MkdirTemp("", p.container+"-"); err != nil {
+			return err
+		}
+		cmd.Dir = p.engineDir
+	}
 	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %q: %w", argv[0], err)
@@ -445,6 +457,10 @@ func (p *Process) cleanup() error {
 	if p.container != "" {
 		errs = append(errs, p.spec.Container.Engine.remove(p.container))
 	}
+	if p.engineDir != "" {
+		errs = append(errs, os.RemoveAll(p.engineDir))
+		p.engineDir = ""
+	}
 	if p.Cgroup != nil {
 		errs = append(errs, p.Cgroup.Remove())
 	}
@@ -480,6 +496,9 @@ func (p *Process) containerExit(ex Exit) Exit {
 	st, err := p.spec.Container.Engine.inspect(p.container)
 	if err == nil {
 		ex.Code, ex.EngineOOMKilled = st.ExitCode, st.OOMKilled
+	}
+	if _, err := os.Stat(filepath.Join(p.engineDir, "oom")); err == nil {
+		ex.EngineOOMKilled = true // conmon saw the kernel's OOM kill
 	}
 	ex.MaxRSS = 0
 	if ex.Signal == "" && ex.Code > 128 && ex.Code < 128+32 {
