@@ -30,6 +30,21 @@ type Cgroup struct {
 	// hroot is the mount of the hierarchy Dir is in (/sys/fs/cgroup, or
 	// /sys/fs/cgroup/memory on v1): Path is Dir below it.
 	hroot string
+	// external: not made by this package (an attached server's): never
+	// removed, nothing in it killed.
+	external bool
+	// peakFile is memory.peak opened and reset (v2, Linux 6.12+): the
+	// peak since the reset is read from this file, not a fresh open.
+	peakFile *os.File
+}
+
+// setPeakFile makes Peak read from f (closing the one before); nil: from
+// memory.peak again.
+func (c *Cgroup) setPeakFile(f *os.File) {
+	if c.peakFile != nil {
+		c.peakFile.Close()
+	}
+	c.peakFile = f
 }
 
 // Path is the cgroup's path in its hierarchy ("/flood-harness-…"), as a
@@ -433,6 +448,14 @@ func (c *Cgroup) Usage() (int64, error) {
 // On v2 it needs Linux 5.19+ (memory.peak); older kernels return an error
 // and only the sampled charge is left.
 func (c *Cgroup) Peak() (int64, error) {
+	if c.peakFile != nil {
+		b := make([]byte, 32)
+		n, err := c.peakFile.ReadAt(b, 0)
+		if n == 0 && err != nil {
+			return 0, err
+		}
+		return strconv.ParseInt(strings.TrimSpace(string(b[:n])), 10, 64)
+	}
 	if c.V2 {
 		return c.readInt("memory.peak")
 	}
@@ -489,7 +512,7 @@ func (c *Cgroup) field(file, key string) (int64, error) {
 // systemd's to remove once it is empty (--collect).
 func (c *Cgroup) Remove() error {
 	switch {
-	case c.Dir == "":
+	case c.Dir == "" || c.external:
 		return nil
 	case c.Scope != "":
 		pids, _ := readPIDs(c.ProcsFile())

@@ -196,12 +196,21 @@ func (e Engine) remove(name string) error {
 // (host:port): the engine's port forwarder, not the container, holds the
 // listening socket, so this stands in for the check that the target owns
 // its port.
+// With port 0 any of its published ports may be addr.
 func (e Engine) publishes(name string, port int, addr string) error {
-	out, err := e.command(10*time.Second, "port", name, fmt.Sprintf("%d/tcp", port))
+	args := []string{"port", name}
+	if port != 0 {
+		args = append(args, fmt.Sprintf("%d/tcp", port))
+	}
+	out, err := e.command(10*time.Second, args...)
 	if err != nil {
 		return err
 	}
 	for _, line := range strings.Split(out, "\n") {
+		// "127.0.0.1:PORT", or with every port "8080/tcp -> 127.0.0.1:PORT"
+		if _, mapped, ok := strings.Cut(line, "->"); ok {
+			line = mapped
+		}
 		if strings.TrimSpace(line) == addr {
 			return nil
 		}

@@ -55,6 +55,8 @@ type Spec struct {
 	Cgroups *Cgroups
 	// StopGrace is how long SIGTERM has before SIGKILL (default 5s).
 	StopGrace time.Duration
+	// Attached, when set, names the running server Attach attached to.
+	Attached *AttachSpec
 	// Container, when set, runs the target from an image instead of
 	// Command: its cgroup is made below the target's (capped) one, so the
 	// kernel's peak and OOM kills outlive the container.
@@ -104,15 +106,24 @@ type Process struct {
 	log       *os.File
 	container string // the container's name, for a container target
 	engineDir string // the engine's working directory (conmon leaves its "oom" mark there)
-	mainPID   int    // the container's first process, for a container target
+	mainPID   int    // the container's first process, for a container target; the attached process
+	// attached: the harness did not start this server and stops nothing
+	// of it (Attach).
+	attached  bool
+	watchStop chan struct{} // ends watchAlive
+	oomBase   int64         // the cgroup's OOM kills when attached
+	// Reset says how the kernel's peak was reset before this level, for an
+	// attached target ("" for one the harness started fresh).
+	Reset PeakReset
 	// launcherHWM is the harness's own peak RSS just after the start: the
 	// most the child's ru_maxrss can have inherited from it.
 	launcherHWM int64
 	done        chan struct{}
 	waitErr     error
 
-	mu      sync.Mutex
-	stopped bool
+	mu        sync.Mutex
+	stopped   bool
+	attachEnd *Exit // how an attached level ended, read once
 }
 
 // StartError is a target that could not be started or never became
@@ -294,6 +305,9 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 		}
 		select {
 		case <-p.done:
+			if p.attached {
+				return fmt.Errorf("process %d is gone", p.mainPID)
+			}
 			return fmt.Errorf("exited before it was healthy (%s)", describeExit(p.cmd.ProcessState))
 		case <-ctx.Done():
 			return ctx.Err()
@@ -314,11 +328,18 @@ func (p *Process) ownsPort() error {
 	if c := p.spec.Container; c != nil {
 		return c.Engine.publishes(p.container, c.Port, p.Addr)
 	}
+	if a := p.spec.Attached; a != nil && a.Container != "" {
+		return a.Engine.publishes(a.Container, 0, p.Addr)
+	}
 	listeners, err := proc.Listeners(p.PID(), p.Port)
 	if err != nil {
 		return fmt.Errorf("check who listens on port %d: %w", p.Port, err)
 	}
-	members := proc.Group(p.PID())
+	// Its process group (a started target leads its own), or for an
+	// attached one the process and its descendants (a process started in
+	// the background of a script leads no group).
+	members := append(proc.Group(p.PID()), p.PID())
+	members = append(members, descendants(p.PID())...)
 	if p.Cgroup != nil {
 		if pids, err := readPIDs(p.Cgroup.ProcsFile()); err == nil {
 			members = append(members, pids...)
@@ -357,6 +378,9 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // Kill sends SIGKILL to the target's process group now, as the memory
 // watchdog does at the limit.
 func (p *Process) Kill() {
+	if p.attached {
+		return // not the harness's to kill
+	}
 	p.mu.Lock()
 	select {
 	case <-p.done: // dead already: whatever ended it was not this
@@ -382,6 +406,15 @@ func (p *Process) signalGroup(sig syscall.Signal) {
 // SIGKILL to the group. It reaps the process, removes its cgroup and
 // reports how it ended. Safe to call more than once.
 func (p *Process) Stop() (Exit, error) {
+	if p.attached {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.attachEnd == nil {
+			ex := p.attachedExit()
+			p.attachEnd = &ex
+		}
+		return *p.attachEnd, nil
+	}
 	if p.cmd != nil {
 		p.mu.Lock()
 		select {

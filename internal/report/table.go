@@ -43,16 +43,22 @@ func PeakTable(w io.Writer, r *result.Results) error {
 			return err
 		}
 	}
+	for _, a := range attachedNotes(r) {
+		if _, err := fmt.Fprintf(w, "  %s\n", a); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // sourceMeaning says in a few words what each peak source measures.
 var sourceMeaning = map[result.PeakSource]string{
-	result.PeakVmHWM:      "the kernel's high-water mark of the one server process (VmHWM)",
-	result.PeakCgroupAnon: "the highest anonymous memory of the target's cgroup sampled: all its processes, shared pages once, no page cache",
-	result.PeakPSS:        "the highest sum of the processes' PSS sampled (shared pages shared out among them)",
-	result.PeakCgroup:     "the kernel's peak charge of the target's cgroup (a container's), all its processes, page cache included: what a container's memory limit counts",
-	result.PeakSampled:    "the highest sum of the processes' RSS sampled (shared pages counted once per process)",
+	result.PeakVmHWM:         "the kernel's high-water mark of the one server process (VmHWM)",
+	result.PeakCgroupAnon:    "the highest anonymous memory of the target's cgroup sampled: all its processes, shared pages once, no page cache",
+	result.PeakPSS:           "the highest sum of the processes' PSS sampled (shared pages shared out among them)",
+	result.PeakCgroup:        "the kernel's peak charge of the target's cgroup (a container's), all its processes, page cache included: what a container's memory limit counts",
+	result.PeakSampled:       "the highest sum of the processes' RSS sampled (shared pages counted once per process)",
+	result.PeakSampledMemory: "the highest memory sampled of a server the harness attached to, whose kernel peak could not be reset between levels",
 }
 
 // sourcesNote says, in one sentence, what the peaks of r measure.
@@ -64,13 +70,39 @@ func sourcesNote(r *result.Results) string {
 	if len(parts) == 0 {
 		return "No peak was measured."
 	}
-	return "Peak RSS by source: " + strings.Join(parts, "; ") + "."
+	note := "Peak RSS by source: " + strings.Join(parts, "; ") + "."
+	for _, a := range attachedNotes(r) {
+		note += " " + a
+	}
+	return note
+}
+
+// attachedNotes says, for each attached target, that the harness did not
+// start it (one process through every level) and how each level's peak
+// was made that level's own.
+func attachedNotes(r *result.Results) []string {
+	var out []string
+	for _, t := range r.Targets() {
+		var by string
+		var resets []string
+		for _, run := range r.Runs {
+			if run.Target != t || run.Attached == nil {
+				continue
+			}
+			by = run.Attached.By
+			resets = append(resets, fmt.Sprintf("c=%d %s", run.Concurrency, run.Attached.PeakReset))
+		}
+		if by != "" {
+			out = append(out, fmt.Sprintf("%s was attached by %s: the harness did not start it, so every level measured the same server; its kernel peak was reset before each level (%s; none: the level's peak is sampled).", t, by, strings.Join(resets, ", ")))
+		}
+	}
+	return out
 }
 
 // peakSources lists the sources of the measured runs, in a fixed order.
 func peakSources(r *result.Results) []result.PeakSource {
 	var out []result.PeakSource
-	for _, src := range []result.PeakSource{result.PeakVmHWM, result.PeakCgroupAnon, result.PeakPSS, result.PeakCgroup, result.PeakSampled} {
+	for _, src := range []result.PeakSource{result.PeakVmHWM, result.PeakCgroupAnon, result.PeakPSS, result.PeakCgroup, result.PeakSampled, result.PeakSampledMemory} {
 		for _, run := range r.Runs {
 			if run.Error == "" && run.PeakRSSSource == src {
 				out = append(out, src)

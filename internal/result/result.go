@@ -100,6 +100,10 @@ type Run struct {
 	// container:): the engine, the image, and the engine's own OOMKilled
 	// flag, a hint beside the cgroup's counts.
 	Container *Container `json:"container,omitempty"`
+	// Attached is set for a server the harness did not start (target key
+	// attach:): it is the same process at every level, so each level's
+	// peak is its own only where the kernel's peak could be reset.
+	Attached *Attached `json:"attached,omitempty"`
 	// Restarts and RestartGapS record chaos.restart_after: how often the
 	// target was killed and restarted, and for how long it was unreachable.
 	Restarts    int     `json:"restarts,omitempty"`
@@ -110,6 +114,15 @@ type Run struct {
 	HeapTop       []HeapFunc `json:"heap_top"`
 	RSSSeries     string     `json:"rss_series"`
 	Log           string     `json:"log"`
+}
+
+// Attached says how an attached target was found and its peak reset.
+type Attached struct {
+	By string `json:"by"` // pid, pid_file, cgroup or container
+	// PeakReset is how the kernel's peak was reset before the level:
+	// clear_refs (VmHWM), memory.peak (cgroup v2, Linux 6.12+),
+	// max_usage_in_bytes (cgroup v1) or none.
+	PeakReset string `json:"peak_reset"`
 }
 
 // Container says how a container target ran.

@@ -28,6 +28,11 @@ const (
 	// process) is what trees reported before schema v1's runs measured
 	// them as above; results files that hold it still read.
 	PeakSampled PeakSource = "sampled"
+	// PeakSampledMemory is, for an attached target whose kernel peak could
+	// not be reset between levels, the highest of its one measure the
+	// sampler saw (one process's RSS, its cgroup's anon, or PSS): the
+	// kernel's peak would hold earlier levels' too.
+	PeakSampledMemory PeakSource = "attached_sampled"
 )
 
 // LimitBy says how memory.limit was enforced on a run's target.

@@ -145,6 +145,36 @@ type Target struct {
 	// fresh container per run, capped by memory.limit, measured from its
 	// cgroup.
 	Container *Container `yaml:"container"`
+	// Attach, instead of Command, floods a server the harness does not
+	// start: a compose service, a process a test fixture started.
+	Attach *Attach `yaml:"attach"`
+}
+
+// Attach names a running server: by exactly one of PID, PIDFile, Cgroup
+// or Container, and the port it serves on the target's host.
+type Attach struct {
+	PID       int    `yaml:"pid"`
+	PIDFile   string `yaml:"pid_file"`
+	Cgroup    string `yaml:"cgroup"`    // e.g. /sys/fs/cgroup/system.slice/app.service
+	Container string `yaml:"container"` // a container's name or id (podman or docker)
+	Engine    string `yaml:"engine"`    // for container: podman or docker (default as for container targets)
+	Port      int    `yaml:"port"`
+}
+
+// By says how an attached server is named: pid, pid_file, cgroup or
+// container.
+func (a *Attach) By() string {
+	switch {
+	case a.PID != 0:
+		return "pid"
+	case a.PIDFile != "":
+		return "pid_file"
+	case a.Cgroup != "":
+		return "cgroup"
+	case a.Container != "":
+		return "container"
+	}
+	return ""
 }
 
 // Container is a target run from an image by podman or docker.
@@ -472,23 +502,39 @@ func (s *Scenario) validate(d *decoder) error {
 				bad(key+".name", "target %q defined twice", t.Name)
 			}
 		}
-		switch c := t.Container; {
-		case c != nil && len(t.Command) > 0:
-			bad(key+".container", "give command or container, not both")
-		case c != nil:
-			if c.Engine != "" && c.Engine != "podman" && c.Engine != "docker" {
-				bad(key+".container.engine", "want podman or docker, got %q", c.Engine)
+		if a := t.Attach; a != nil {
+			named := 0
+			for _, set := range []bool{a.PID != 0, a.PIDFile != "", a.Cgroup != "", a.Container != ""} {
+				if set {
+					named++
+				}
 			}
-			if c.Image == "" || strings.ContainsAny(c.Image, " \t\n") || strings.HasPrefix(c.Image, "-") {
-				bad(key+".container.image", "want an image name such as localhost/my-app:latest, got %q", c.Image)
+			switch {
+			case len(t.Command) > 0 || t.Container != nil:
+				bad(key+".attach", "attach names a running server: give command, container or attach, one of them")
+			case named != 1:
+				bad(key+".attach", "want exactly one of pid, pid_file, cgroup or container")
+			case a.PID < 0:
+				bad(key+".attach.pid", "want a process id, got %d", a.PID)
+			case a.Cgroup != "" && !strings.HasPrefix(a.Cgroup, "/"):
+				bad(key+".attach.cgroup", "want the cgroup's absolute path, e.g. /sys/fs/cgroup/system.slice/app.service, got %q", a.Cgroup)
 			}
-			if c.Port < 1 || c.Port > 65535 {
-				bad(key+".container.port", "want the port the server listens on inside the container (1..65535), got %d", c.Port)
+			if a.Engine != "" && a.Container == "" {
+				bad(key+".attach.engine", "engine is for attach.container")
+			} else if a.Engine != "" && a.Engine != "podman" && a.Engine != "docker" {
+				bad(key+".attach.engine", "want podman or docker, got %q", a.Engine)
 			}
-		case len(t.Command) == 0:
-			bad(key+".command", "want the command that starts the server (or container: to run an image)")
-		case !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }):
-			bad(key+".command", "no argument contains {port}: the harness picks the port")
+			if a.Port < 1 || a.Port > 65535 {
+				bad(key+".attach.port", "want the port the server answers on (1..65535), got %d", a.Port)
+			}
+			if s.Memory.Limit != 0 {
+				bad("memory.limit", "target %q is attached: the harness cannot cap a server it did not start; set memory.limit: 0", t.Name)
+			}
+			if s.Chaos.RestartAfter > 0 {
+				bad("chaos.restart_after", "target %q is attached: the harness cannot restart a server it did not start", t.Name)
+			}
+		} else {
+			checkStarted(t, key, bad)
 		}
 		if !loopback.Host(t.Host) && !s.AllowRemote {
 			bad(key+".host", "%q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless the scenario sets allow_remote: true", t.Host)
@@ -516,6 +562,29 @@ func (s *Scenario) validate(d *decoder) error {
 		}
 	}
 	return errors.Join(d.errs...)
+}
+
+// checkStarted checks how a target the harness starts is started: a
+// command with {port}, or a container.
+func checkStarted(t Target, key string, bad func(key, format string, args ...any)) {
+	switch c := t.Container; {
+	case c != nil && len(t.Command) > 0:
+		bad(key+".container", "give command or container, not both")
+	case c != nil:
+		if c.Engine != "" && c.Engine != "podman" && c.Engine != "docker" {
+			bad(key+".container.engine", "want podman or docker, got %q", c.Engine)
+		}
+		if c.Image == "" || strings.ContainsAny(c.Image, " \t\n") || strings.HasPrefix(c.Image, "-") {
+			bad(key+".container.image", "want an image name such as localhost/my-app:latest, got %q", c.Image)
+		}
+		if c.Port < 1 || c.Port > 65535 {
+			bad(key+".container.port", "want the port the server listens on inside the container (1..65535), got %d", c.Port)
+		}
+	case len(t.Command) == 0:
+		bad(key+".command", "want the command that starts the server (or container: to run an image)")
+	case !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }):
+		bad(key+".command", "no argument contains {port}: the harness picks the port")
+	}
 }
 
 // parentKey is the enclosing key path: "targets[0]" for "targets[0].name".

@@ -62,6 +62,16 @@ func TestParseErrors(t *testing.T) {
 		{"unknown heap kind", good + "    heap: jemalloc\n", []string{"bad.yaml:6: targets[0].heap: want pprof or tracemalloc, got \"jemalloc\""}},
 		{"heap contradicts", good + "    heap: tracemalloc\n    pprof: /debug/pprof/heap\n", []string{"bad.yaml:6: targets[0].heap: heap: tracemalloc contradicts"}},
 		{"empty gate", good + "gate:\n  baseline: b.json\n", []string{"bad.yaml:6: gate.rules: a gate: block wants at least one rule"}},
+		{"command and container", good + "    container: {image: app, port: 80}\n", []string{"bad.yaml:6: targets[0].container: give command or container, not both"}},
+		{"container without port", "name: t\nlevels: [1]\ntargets:\n  - name: a\n    container:\n      image: app\n", []string{"bad.yaml:5: targets[0].container.port: want the port"}},
+		{"container engine", "name: t\nlevels: [1]\ntargets:\n  - name: a\n    container: {engine: lxc, image: app, port: 80}\n", []string{"targets[0].container.engine: want podman or docker, got \"lxc\""}},
+		{"container image flag", "name: t\nlevels: [1]\ntargets:\n  - name: a\n    container: {image: --privileged, port: 80}\n", []string{"targets[0].container.image: want an image name"}},
+		{"attach two ways", "name: t\nlevels: [1]\ntargets:\n  - name: a\n    attach: {pid: 1, cgroup: /x, port: 80}\n", []string{"bad.yaml:5: targets[0].attach: want exactly one of pid, pid_file, cgroup or container"}},
+		{"attach and command", good + "    attach: {pid: 1, port: 80}\n", []string{"targets[0].attach: attach names a running server"}},
+		{"attach relative cgroup", "name: t\nlevels: [1]\ntargets:\n  - name: a\n    attach: {cgroup: app.service, port: 80}\n", []string{"targets[0].attach.cgroup: want the cgroup's absolute path"}},
+		{"attach without port", "name: t\nlevels: [1]\ntargets:\n  - name: a\n    attach: {pid: 7}\n", []string{"targets[0].attach.port: want the port"}},
+		{"attach under a cap", "name: t\nlevels: [1]\nmemory: {limit: 64MiB}\ntargets:\n  - name: a\n    attach: {pid: 7, port: 80}\n", []string{"bad.yaml:3: memory.limit: target \"a\" is attached: the harness cannot cap"}},
+		{"attach with chaos", "name: t\nlevels: [1]\nduration: 10s\nchaos: {restart_after: 1s}\ntargets:\n  - name: a\n    attach: {pid: 7, port: 80}\n", []string{"chaos.restart_after: target \"a\" is attached"}},
 		{"two problems at once", strings.Replace(good, "name: t", "name: \"\"\nrepeats: -1", 1), []string{"name: want a name", "repeats: want 1..100"}},
 	}
 	for _, tt := range tests {

@@ -214,13 +214,18 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		return m.assemble(parts, err)
 	}
 	m.launched = spec
-	p, err := launch.Start(ctx, spec)
+	var p *launch.Process
+	if m.attach != nil {
+		p, err = launch.Attach(ctx, spec, *m.attach)
+	} else {
+		p, err = launch.Start(ctx, spec)
+	}
 	if err != nil {
 		m.logf("%v", err)
 		return m.assemble(parts, err)
 	}
 	defer p.Stop() // also on panic: no target outlives the sweep
-	parts.idle = idleMemory(p, m.tg.Container != nil)
+	parts.idle = idleMemory(p, m.byCgroup())
 	parts.limitBy, parts.limitNote = limitBy(int64(o.Scenario.Memory.Limit), p, o.Cgroups)
 
 	parts.series = filepath.Join("series", tg.Name+"-"+m.label+".csv")
@@ -238,6 +243,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	defer p.Stop() // the process serving now, after any chaos restart
 	parts.heap = w.heap.finish(o.Dir, tg.Name+"-"+m.label, p.Done())
 	parts.exit, _ = p.Stop()
+	parts.reset = string(p.Reset)
 	run := m.assemble(parts, nil)
 	m.logOutcome(run)
 	return run
@@ -254,6 +260,7 @@ type parts struct {
 	watched     watchSummary
 	heap        heapProfile
 	exit        launch.Exit
+	reset       string // how an attached target's peak was reset (launch.PeakReset)
 }
 
 // assemble is the one place a run is made: from what the steps found, or
@@ -308,7 +315,13 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 		run.DiedProcesses = max(run.DiedProcesses, int(run.OOMKills))
 	}
 	run.SampledPeakRSSBytes = sum.Peak.RSS
-	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, peaks, m.tg.Container != nil)
+	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, peaks, m.byCgroup())
+	if m.attach != nil {
+		run.Attached = &result.Attached{By: m.tg.Attach.By(), PeakReset: string(p.reset)}
+		if p.reset == string(launch.ResetNone) {
+			run.PeakRSSBytes, run.PeakRSSSource = sum.Memory, result.PeakSampledMemory
+		}
+	}
 	if c := m.tg.Container; c != nil {
 		run.Container = &result.Container{Engine: m.engine.Name, Image: c.Image, EngineOOMKilled: p.exit.EngineOOMKilled}
 	}
@@ -326,8 +339,9 @@ type measurement struct {
 	tg         scenario.Target
 	level, rep int
 	label      string
-	engine     launch.Engine // a container target's
-	launched   launch.Spec   // how the target was started (a chaos restart starts it again)
+	engine     launch.Engine      // a container target's
+	attach     *launch.AttachSpec // an attached target's
+	launched   launch.Spec        // how the target was started (a chaos restart starts it again)
 }
 
 func (m *measurement) logf(format string, args ...any) {
@@ -358,6 +372,16 @@ func (m *measurement) spec() (launch.Spec, error) {
 		MemoryLimit: int64(sc.Memory.Limit),
 		Cgroups:     m.o.Cgroups,
 	}
+	if a := tg.Attach; a != nil {
+		m.attach = &launch.AttachSpec{PID: a.PID, PIDFile: a.PIDFile, Cgroup: a.Cgroup, Container: a.Container, Port: a.Port}
+		if a.Container != "" {
+			engine, err := launch.FindEngine(a.Engine)
+			if err != nil {
+				return spec, fmt.Errorf("target %q: %w", tg.Name, err)
+			}
+			m.attach.Engine = engine
+		}
+	}
 	if c := tg.Container; c != nil {
 		engine, err := launch.FindEngine(c.Engine)
 		if err != nil {
@@ -367,6 +391,12 @@ func (m *measurement) spec() (launch.Spec, error) {
 		spec.Container = &launch.ContainerSpec{Engine: engine, Image: c.Image, Command: c.Command, Port: c.Port, Run: filepath.Base(m.o.Dir)}
 	}
 	return spec, nil
+}
+
+// byCgroup: the target is measured as its cgroup's charge — a container,
+// or a server attached by its cgroup or container.
+func (m *measurement) byCgroup() bool {
+	return m.tg.Container != nil || m.tg.Attach != nil && (m.tg.Attach.Cgroup != "" || m.tg.Attach.Container != "")
 }
 
 // healthKey is where the scenario sets this target's health path.
