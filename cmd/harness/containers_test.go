@@ -116,6 +116,9 @@ func TestContainerTargets(t *testing.T) {
 		if !buf.OOMKilled || buf.Exit.Code != 137 || buf.PeakRSSSource != result.PeakCgroup || buf.Container == nil || buf.Container.Engine != "podman" {
 			t.Errorf("buffered c=40: oom %v, exit %+v, source %s, container %+v; want killed at the cap (137), measured from its cgroup", buf.OOMKilled, buf.Exit, buf.PeakRSSSource, buf.Container)
 		}
+		if buf.OOMKills < 1 {
+			t.Errorf("buffered c=40: oom_kills %d; want the cgroup's count, read while the container's cgroup existed", buf.OOMKills)
+		}
 		if !buf.Container.EngineOOMKilled {
 			t.Errorf("buffered c=40: engine_oom_killed false; want podman's hint read (conmon's mark in its working directory)")
 		}

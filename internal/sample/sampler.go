@@ -52,6 +52,8 @@ type Sample struct {
 	Procs   int
 	Cgroup  int64 // the cgroup's charge, page cache included, when there is one
 	Anon    int64 // the anonymous part of the cgroup's charge
+	// OOMKills is the cgroup's count of OOM kills, where it keeps one.
+	OOMKills int64
 	// Memory is the one measure of the target's memory, whatever its
 	// shape: one process's RSS; for several, the cgroup's anonymous memory
 	// when there is a cgroup, else the sum of their PSS — never the sum of
@@ -67,7 +69,11 @@ type Summary struct {
 	HWM    int64  // the highest tree HWM seen
 	Anon   int64  // the highest cgroup anon seen
 	Cgroup int64  // the highest cgroup charge seen
-	Memory int64  // the highest Memory seen
+	// OOMKills is the highest OOM-kill count read from the cgroup (when it
+	// counts them): read while the run goes on, it keeps a count that
+	// leaves with a cgroup the engine removes (a container's, on v1).
+	OOMKills int64
+	Memory   int64 // the highest Memory seen
 	// AtPeak is every process's RSS at the sample of the highest Memory.
 	AtPeak []result.ProcessMemory
 	// Died counts the target's processes other than the root that were
@@ -175,6 +181,9 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 	if s.o.Cgroup != nil {
 		smp.Cgroup, _ = s.o.Cgroup.Usage()
 		smp.Anon, _ = s.o.Cgroup.Anon()
+		if k, ok := s.o.Cgroup.(interface{ OOMKills() (int64, error) }); ok {
+			smp.OOMKills, _ = k.OOMKills()
+		}
 	}
 	smp.Memory = s.memory(smp)
 	s.countDeaths()
@@ -268,6 +277,7 @@ func (s *Sampler) record(smp Sample) {
 	s.sum.HWM = max(s.sum.HWM, smp.HWM)
 	s.sum.Anon = max(s.sum.Anon, smp.Anon)
 	s.sum.Cgroup = max(s.sum.Cgroup, smp.Cgroup)
+	s.sum.OOMKills = max(s.sum.OOMKills, smp.OOMKills)
 	if smp.Memory > s.sum.Memory {
 		s.sum.Memory, s.sum.AtPeak = smp.Memory, smp.Each
 	}

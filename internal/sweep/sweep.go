@@ -302,6 +302,14 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	}
 	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = peaks.CgroupPeak, sum.Anon
 	run.DiedProcesses, run.OOMKills = sum.Died, p.exit.OOMKills
+	if m.attach == nil {
+		// Counted while the run went on: a container's own cgroup, and its
+		// count on v1, leave with the container. (An attached target's
+		// cgroup counts kills from before the harness came: its exit holds
+		// the level's.)
+		run.OOMKills = max(run.OOMKills, sum.OOMKills)
+		run.OOMKilled = run.OOMKilled || sum.OOMKills > 0
+	}
 	if len(sum.AtPeak) > 1 {
 		run.PeakProcesses = sum.AtPeak
 	}
