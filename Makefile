@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
 
 all: build
 
@@ -118,6 +118,11 @@ bench-seeds: bench-seeds-python bench-seeds-node bench-seeds-datasette bench-see
 bench-containers: deps build
 	bash scripts/container-image.sh
 	bin/harness run scenarios/containers.yaml
+
+# One k6 against three local k6 instances merged exactly (k6's output
+# "flood"): the target-side peak and the merged latency side by side.
+bench-k6-scale: build k6
+	bash scripts/bench-k6-scale.sh
 
 # k6 with the k6/x/flood extension (bin/k6), and its tests (unit tests with
 # k6's module test runtime; the example script against real servers).

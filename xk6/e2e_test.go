@@ -83,5 +83,10 @@ func TestScenarioDriverK6(t *testing.T) {
 			run.BytesReceived == 0 || run.LatencyMs.P50 <= 0 || run.PeakRSSBytes == 0 || run.DriverLog == "" {
 			t.Errorf("c=%d: %+v", run.Concurrency, run)
 		}
+		// k6 fetched the scenario's path (rows=500, ~1.1 MB), not the
+		// script's default (rows=4000, ~8.6 MB): it honours TARGET_URL.
+		if per := run.BytesReceived / max(run.Requests, 1); per > 2<<20 {
+			t.Errorf("c=%d: %d bytes per request: k6 did not fetch request.path", run.Concurrency, per)
+		}
 	}
 }

@@ -43,6 +43,7 @@ func runCmd() *cli.Command {
 	fs.Var(f.sizes["limit"], "limit", "each server's memory cap, e.g. 512MiB (0: none)")
 	fs.Var(f.sizes["read-rate"], "read-rate", "bytes per second each client reads, e.g. 2MiB (0: as fast as it can)")
 	fs.Var(f.sizes["recv-buffer"], "recv-buffer", "each connection's receive buffer, e.g. 64KiB (0: the kernel's)")
+	fs.IntVar(&f.overrides.K6Instances, "k6-instances", 0, "driver k6: split each level over this many local k6 processes, merged exactly")
 	return &cli.Command{
 		FS:       fs,
 		Usage:    "flood a scenario's targets level by level (or --cmd servers without one) and write results.json",

@@ -23,6 +23,9 @@ type K6 struct {
 	// Segment is this machine's k6 execution segment ("0:1/2"), when the
 	// script runs split over several machines.
 	Segment string
+	// Instances, above 1, splits the load over that many local k6
+	// processes (see scaled).
+	Instances int
 }
 
 var _ Driver = K6{}
@@ -45,6 +48,22 @@ type k6Summary struct {
 
 // Drive implements Driver.
 func (k K6) Drive(ctx context.Context, job Job) (result.Client, error) {
+	if k.Instances > 1 {
+		return k.scaled(ctx, job)
+	}
+	return k.single(ctx, job)
+}
+
+// args are k6 run's arguments for job, before the script.
+func (k K6) args(job Job, summary string) []string {
+	return []string{"run", "--quiet", "--no-usage-report",
+		"--summary-export", summary, "--summary-trend-stats", "med,p(90),p(99),max",
+		"-e", "TARGET_URL=" + job.URL, "-e", "TARGET_PORT=" + strconv.Itoa(job.Port),
+		"-e", "TARGET_NAME=" + job.Target, "-e", "VUS=" + strconv.Itoa(job.Concurrency), "-e", "DURATION=" + job.Duration.String()}
+}
+
+// single runs one k6 process and reads its summary.
+func (k K6) single(ctx context.Context, job Job) (result.Client, error) {
 	c := result.Client{Driver: result.DriverK6, DriverLog: job.LogName + ".log", Errors: map[string]int64{}}
 	summary := filepath.Join(job.Dir, job.LogName+"-summary.json")
 	logf, err := os.Create(filepath.Join(job.Dir, job.LogName+".log"))
@@ -52,10 +71,7 @@ func (k K6) Drive(ctx context.Context, job Job) (result.Client, error) {
 		return c, fmt.Errorf("k6 log: %w", err)
 	}
 	defer logf.Close()
-	args := []string{"run", "--quiet", "--no-usage-report",
-		"--summary-export", summary, "--summary-trend-stats", "med,p(90),p(99),max",
-		"-e", "TARGET_URL=" + job.URL, "-e", "TARGET_PORT=" + strconv.Itoa(job.Port),
-		"-e", "TARGET_NAME=" + job.Target, "-e", "VUS=" + strconv.Itoa(job.Concurrency), "-e", "DURATION=" + job.Duration.String()}
+	args := k.args(job, summary)
 	if k.Segment != "" {
 		args = append(args, "--execution-segment", k.Segment)
 	}

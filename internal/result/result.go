@@ -164,6 +164,30 @@ type Client struct {
 	Driver     string `json:"driver,omitempty"`
 	DriverExit int    `json:"driver_exit,omitempty"`
 	DriverLog  string `json:"driver_log,omitempty"`
+	// K6Instances, when several k6 instances shared the load (scenario
+	// key k6: {instances, remote}), holds each one's own figures; the
+	// counts above are their sum and the latencies come from their merged
+	// histograms (exact merge, each percentile within one bucket, <1%, of
+	// the union of their samples). DriverExit is the highest of theirs.
+	K6Instances []K6Instance `json:"k6_instances,omitempty"`
+	// K6ResumeSpreadMs is how far apart the instances were resumed (the
+	// first to the last answer of k6's REST API).
+	K6ResumeSpreadMs float64 `json:"k6_resume_spread_ms,omitempty"`
+}
+
+// K6Instance is one k6 instance's share of a level.
+type K6Instance struct {
+	Name          string           `json:"name"`
+	Address       string           `json:"address"` // its REST API
+	Segment       string           `json:"segment"`
+	Requests      int64            `json:"requests"`
+	OK            int64            `json:"ok"`
+	Failed        int64            `json:"failed"`
+	Failures      map[string]int64 `json:"failures,omitempty"`
+	BytesReceived int64            `json:"bytes_received"`
+	LatencyMs     Latency          `json:"latency_ms"`
+	Exit          int              `json:"exit"` // -1 for a remote one
+	Log           string           `json:"log,omitempty"`
 }
 
 // Latency percentiles of successful requests, to the last body byte.

@@ -58,6 +58,7 @@ func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
 var (
 	durationType = reflect.TypeFor[time.Duration]()
 	unmarshaler  = reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()
+	shorthand    = reflect.TypeFor[interface{ FromScalar(string) error }]()
 )
 
 // decode fills v (a pointer's element) from n; path names n for messages.
@@ -87,6 +88,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.scalar(n, path, "a value", func(s string) error {
 			return v.Addr().Interface().(interface{ UnmarshalText([]byte) error }).UnmarshalText([]byte(s))
 		})
+	case v.Kind() == reflect.Struct && n.Kind == yaml.ScalarNode && reflect.PointerTo(v.Type()).Implements(shorthand):
+		// A struct that also reads as one word: k6: bin/k6.
+		d.scalar(n, path, "a value", v.Addr().Interface().(interface{ FromScalar(string) error }).FromScalar)
 	case v.Kind() == reflect.Struct:
 		d.mapping(n, v, path)
 	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:

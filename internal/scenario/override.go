@@ -27,6 +27,8 @@ type Overrides struct {
 	// Limit, ReadRate and RecvBuffer, when set, replace memory.limit,
 	// client.read_rate and client.recv_buffer (0 is a value: no cap).
 	Limit, ReadRate, RecvBuffer *units.Bytes
+	// K6Instances replaces k6.instances (driver k6 only).
+	K6Instances int
 }
 
 // Override applies o to s, checking the new values as the scenario's own
@@ -80,6 +82,14 @@ func (s *Scenario) Override(o Overrides) error {
 			errs = append(errs, fmt.Sprintf("%s %v: want a size ≥ 0", flag, *b))
 		}
 	}
+	switch {
+	case o.K6Instances != 0 && s.Driver != "k6":
+		errs = append(errs, fmt.Sprintf("--k6-instances: %s's driver is %s; k6 instances are for driver: k6", s.File, s.Driver))
+	case o.K6Instances < 0 || o.K6Instances > 64:
+		errs = append(errs, fmt.Sprintf("--k6-instances %d: want 1..64", o.K6Instances))
+	case o.K6Instances > 1 && s.Segment != "":
+		errs = append(errs, "--k6-instances: the scenario sets segments; with several instances the harness gives each its segment")
+	}
 	sort.Strings(errs)
 	if len(errs) > 0 {
 		return fault.Errorf(fault.BadInput, "%s", strings.Join(errs, "; "))
@@ -112,6 +122,9 @@ func (s *Scenario) Override(o Overrides) error {
 	}
 	if o.RecvBuffer != nil {
 		s.Client.RecvBuffer = *o.RecvBuffer
+	}
+	if o.K6Instances > 0 {
+		s.K6.Instances = o.K6Instances
 	}
 	return nil
 }

@@ -51,8 +51,9 @@ type Scenario struct {
 	// Segment is this machine's k6 execution segment (e.g. "0:1/2") when
 	// the same script runs split over several machines.
 	Segment string `yaml:"segments"`
-	// K6 is the k6 binary (default bin/k6, else k6 on PATH).
-	K6 string `yaml:"k6"`
+	// K6 says which k6 and how many instances share the load: `k6: PATH`
+	// names the binary alone; `k6: {bin, instances}` splits it.
+	K6 K6 `yaml:"k6"`
 
 	Request Request `yaml:"request"`
 	Client  Client  `yaml:"client"`
@@ -114,6 +115,27 @@ type Memory struct {
 	// HeapProfile is when to fetch a heap profile: peak, end or off
 	// (default peak; only for targets with pprof).
 	HeapProfile result.HeapMode `yaml:"heap_profile"`
+}
+
+// K6 is the k6 side of driver k6.
+type K6 struct {
+	// Bin is the k6 binary (default bin/k6, else k6 on PATH).
+	Bin string `yaml:"bin"`
+	// Instances, above 1, splits each level over that many local k6
+	// processes with complementary execution segments, started paused and
+	// resumed together; their figures are merged exactly (histograms, not
+	// percentiles) through k6's output "flood".
+	Instances int `yaml:"instances"`
+	// Remote lists k6 instances started elsewhere (k6 run --paused
+	// --address HOST:PORT --out flood=…): the harness resumes them with the
+	// local ones and merges what they send.
+	Remote []string `yaml:"remote"`
+}
+
+// FromScalar reads `k6: PATH`, the binary alone.
+func (k *K6) FromScalar(s string) error {
+	k.Bin = s
+	return nil
 }
 
 // Target is one server under test.
@@ -359,11 +381,14 @@ func (s *Scenario) setDefaults() {
 	if s.Driver == "" {
 		s.Driver = result.DriverBuiltin
 	}
-	if s.Driver == result.DriverK6 && s.K6 == "" {
-		s.K6 = "k6"
+	if s.Driver == result.DriverK6 && s.K6.Bin == "" {
+		s.K6.Bin = "k6"
 		if _, err := os.Stat("bin/k6"); err == nil {
-			s.K6 = "bin/k6"
+			s.K6.Bin = "bin/k6"
 		}
+	}
+	if s.K6.Instances == 0 {
+		s.K6.Instances = 1
 	}
 	if s.Client.AbortAfterBytes > 0 && s.Client.AbortFraction == 0 {
 		s.Client.AbortFraction = 1
@@ -479,9 +504,18 @@ func (s *Scenario) validate(d *decoder) error {
 		if s.Script != "" || s.Segment != "" {
 			bad("script", "script and segments are for driver: k6")
 		}
+		if s.K6.Instances > 1 {
+			bad("k6.instances", "k6 instances are for driver: k6")
+		}
 	case result.DriverK6:
 		if s.Script == "" {
 			bad("script", "driver k6 needs the k6 script to run")
+		}
+		if s.K6.Instances < 1 || s.K6.Instances > 64 {
+			bad("k6.instances", "want 1..64 local k6 processes, got %d", s.K6.Instances)
+		}
+		if s.Segment != "" && s.K6.Instances > 1 {
+			bad("segments", "with k6.instances the harness gives each instance its segment")
 		}
 	default:
 		bad("driver", "want harness or k6, got %q", s.Driver)

@@ -522,7 +522,7 @@ func (m *measurement) flood(ctx context.Context, p *launch.Process, w *floodWatc
 // driver is the scenario's load driver.
 func driver(sc *scenario.Scenario) load.Driver {
 	if sc.Driver == result.DriverK6 {
-		return load.K6{Bin: sc.K6, Script: sc.Script, Segment: sc.Segment}
+		return load.K6{Bin: sc.K6.Bin, Script: sc.Script, Segment: sc.Segment, Instances: sc.K6.Instances}
 	}
 	return load.Builtin{}
 }

@@ -1,0 +1,247 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/floodharness/harness/internal/k6out"
+	"github.com/floodharness/harness/internal/result"
+)
+
+// k6Instance is one k6 process of a scaled run.
+type k6Instance struct {
+	name, addr, segment, log string
+	cmd                      *exec.Cmd
+	done                     chan error
+	exit                     int
+}
+
+// scaled splits the level over Instances local k6 processes: each gets an execution segment of the whole (the segments
+// complement each other: k6 gives each its share of the VUs and
+// iterations), runs paused until every one is ready, and all are resumed
+// together through k6's REST API. Each sends its totals and duration
+// histogram to a collector the harness runs for the level (k6's output
+// "flood", built into bin/k6 from xk6/); the level's figures are their
+// exact merge, each instance's kept beside them.
+func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
+	c := result.Client{Driver: result.DriverK6, DriverLog: job.LogName + "-1.log", Errors: map[string]int64{}}
+	col := k6out.NewCollector()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return c, fmt.Errorf("k6 collector: %w", err)
+	}
+	srv := &http.Server{Handler: col, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	collector := "http://" + ln.Addr().String() + "/"
+
+	n := k.Instances
+	seq := make([]string, n+1)
+	for i := range seq {
+		seq[i] = fraction(i, n)
+	}
+	var insts []*k6Instance
+	defer func() { // no k6 of ours outlives the level
+		for _, in := range insts {
+			if in.cmd != nil && in.cmd.Process != nil {
+				_ = syscall.Kill(-in.cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}
+	}()
+	for i := range k.Instances {
+		in := &k6Instance{name: fmt.Sprintf("local-%d", i+1), segment: seq[i] + ":" + seq[i+1], log: fmt.Sprintf("%s-%d.log", job.LogName, i+1)}
+		port, err := freeLoopbackPort()
+		if err != nil {
+			return c, err
+		}
+		in.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if err := k.startPaused(job, in, strings.Join(seq, ","), collector); err != nil {
+			return c, err
+		}
+		insts = append(insts, in)
+	}
+	limit := job.Warmup + job.Duration + job.Grace + time.Minute
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for _, in := range insts {
+		if err := waitPaused(ctx, in); err != nil {
+			return c, err
+		}
+	}
+	start := time.Now()
+	spread, err := resumeAll(ctx, insts)
+	if err != nil {
+		return c, err
+	}
+	c.K6ResumeSpreadMs = float64(spread.Microseconds()) / 1000
+	for _, in := range insts {
+		var werr error
+		select {
+		case werr = <-in.done:
+		case <-ctx.Done():
+			_ = syscall.Kill(-in.cmd.Process.Pid, syscall.SIGKILL)
+			werr = <-in.done
+		}
+		var ee *exec.ExitError
+		switch {
+		case errors.As(werr, &ee):
+			in.exit = ee.ExitCode()
+		case werr != nil:
+			return c, fmt.Errorf("k6 %s: %w", in.name, werr)
+		}
+		c.DriverExit = max(c.DriverExit, in.exit)
+	}
+	c.DurationS = time.Since(start).Seconds()
+	snaps := map[string]k6out.Snapshot{}
+	for _, s := range col.Snapshots() {
+		snaps[s.Instance] = s
+	}
+	var got []k6out.Snapshot
+	for _, in := range insts {
+		s, ok := snaps[in.name]
+		if !ok || !s.Final {
+			return c, fmt.Errorf("k6 %s (%s) sent no final snapshot to the collector: is it bin/k6 with the flood output (make k6)? see %s", in.name, in.addr, in.log)
+		}
+		got = append(got, s)
+		c.K6Instances = append(c.K6Instances, result.K6Instance{
+			Name: in.name, Address: in.addr, Segment: in.segment,
+			Requests: s.Requests, OK: s.Requests - s.Failed, Failed: s.Failed, Failures: s.Failures,
+			BytesReceived: s.BytesReceived, LatencyMs: latency(s), Exit: in.exit, Log: in.log,
+		})
+	}
+	m := k6out.Merge(got)
+	c.Requests, c.Failed, c.OK, c.BytesReceived = m.Requests, m.Failed, m.Requests-m.Failed, m.BytesReceived
+	if c.Failed > 0 {
+		c.Errors[result.OutcomeK6Failed] = c.Failed
+	}
+	c.LatencyMs = latency(m)
+	return c, nil
+}
+
+// latency is a snapshot's percentiles in milliseconds.
+func latency(s k6out.Snapshot) result.Latency {
+	ms := func(q float64) float64 { return float64(s.DurationUs.Quantile(q)) / 1000 }
+	return result.Latency{P50: ms(0.5), P90: ms(0.9), P99: ms(0.99), Max: float64(s.DurationUs.Max()) / 1000}
+}
+
+// fraction is i/n as k6's execution segments write it.
+func fraction(i, n int) string {
+	switch i {
+	case 0:
+		return "0"
+	case n:
+		return "1"
+	}
+	return fmt.Sprintf("%d/%d", i, n)
+}
+
+// startPaused starts one local k6, paused, with its REST API on in.addr
+// and its output to the collector.
+func (k K6) startPaused(job Job, in *k6Instance, sequence, collector string) error {
+	logf, err := os.Create(filepath.Join(job.Dir, in.log))
+	if err != nil {
+		return fmt.Errorf("k6 log: %w", err)
+	}
+	summary := filepath.Join(job.Dir, strings.TrimSuffix(in.log, ".log")+"-summary.json")
+	args := append(k.args(job, summary), "--paused", "--address", in.addr,
+		"--execution-segment", in.segment, "--execution-segment-sequence", sequence,
+		"--out", "flood="+collector+"?instance="+in.name, k.Script)
+	cmd := exec.Command(k.Bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start k6 (%s): %w", k.Bin, err)
+	}
+	in.cmd, in.done = cmd, make(chan error, 1)
+	go func() {
+		in.done <- cmd.Wait()
+		logf.Close()
+	}()
+	return nil
+}
+
+// waitPaused waits until the instance's REST API answers.
+func waitPaused(ctx context.Context, in *k6Instance) error {
+	client := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := client.Get("http://" + in.addr + "/v1/status")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-in.done:
+			in.done <- err
+			return fmt.Errorf("k6 %s exited before it was ready (%v): see %s", in.name, err, in.log)
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("k6 %s: REST API at %s did not answer: %w", in.name, in.addr, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// resumeAll resumes every instance at once (one request each, in
+// parallel) and returns how far apart their answers came.
+func resumeAll(ctx context.Context, insts []*k6Instance) (time.Duration, error) {
+	body := []byte(`{"data":{"type":"status","id":"default","attributes":{"paused":false}}}`)
+	var wg sync.WaitGroup
+	at := make([]time.Time, len(insts))
+	errs := make([]error, len(insts))
+	for i, in := range insts {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+in.addr+"/v1/status", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			at[i] = time.Now()
+			if err != nil {
+				errs[i] = fmt.Errorf("resume k6 %s: %w", in.name, err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				errs[i] = fmt.Errorf("resume k6 %s: %s", in.name, resp.Status)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	first, last := at[0], at[0]
+	for _, t := range at {
+		if t.Before(first) {
+			first = t
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last.Sub(first), nil
+}
+
+func freeLoopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
