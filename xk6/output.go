@@ -54,7 +54,7 @@ func NewOutput(p output.Params) (output.Output, error) {
 	u.RawQuery = q.Encode()
 	return &Output{
 		url: u.String(), every: time.Second, client: &http.Client{Timeout: 10 * time.Second},
-		logger: p.Logger, snap: k6out.Snapshot{Instance: instance, Failures: map[string]int64{}},
+		logger: p.Logger, snap: k6out.Snapshot{Instance: instance, Failures: map[string]int64{}, Gauges: map[string]float64{}},
 	}, nil
 }
 
@@ -118,7 +118,15 @@ func (o *Output) add(s metrics.Sample) {
 	case "data_received":
 		o.snap.BytesReceived += int64(s.Value)
 	case "http_req_duration":
-		o.snap.DurationUs.Record(int64(s.Value * 1000)) // ms → µs
+		us := int64(s.Value * 1000) // ms → µs
+		o.snap.DurationUs.Record(us)
+		o.snap.DurationSumUs += max(us, 0)
+	default:
+		if s.Metric.Type == metrics.Gauge {
+			if old, ok := o.snap.Gauges[s.Metric.Name]; (ok && s.Value > old) || (!ok && len(o.snap.Gauges) < k6out.MaxGauges) {
+				o.snap.Gauges[s.Metric.Name] = s.Value
+			}
+		}
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -191,5 +193,60 @@ targets:
 	}
 	if run.K6ResumeSpreadMs <= 0 || run.K6ResumeSpreadMs > 1000 {
 		t.Errorf("resume spread %.1f ms", run.K6ResumeSpreadMs)
+	}
+}
+
+// The script's thresholds are judged once, on the merged data: the failing
+// one's value is the whole run's request count (more than any instance
+// had), k6's 99 is the run's driver_exit, and `harness run` exits 1.
+func TestScaledThresholdsJudgeMergedData(t *testing.T) {
+	if _, err := os.Stat("../bin/k6"); err != nil {
+		t.Skip("bin/k6 is not built: run make k6 (or make test-k6)")
+	}
+	harness, err := harnesstest.Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	script := filepath.Join(out, "count.js")
+	os.WriteFile(script, []byte(`import http from 'k6/http';
+export const options = {
+  discardResponseBodies: true, vus: Number(__ENV.VUS), duration: __ENV.DURATION,
+  thresholds: { http_reqs: ['count<5'], http_req_failed: ['rate<0.01'] },
+};
+export default function () { http.get(__ENV.TARGET_URL); }
+`), 0o644)
+	sc := filepath.Join(out, "th.yaml")
+	os.WriteFile(sc, []byte(`name: k6-thresholds
+levels: [4]
+duration: 2s
+driver: k6
+script: `+script+`
+k6: {instances: 2}
+request: {path: "/export?rows=200&width=200"}
+targets:
+  - name: streamed
+    command: [harness, serve, --impl, streamed, --port, "{port}"]
+`), 0o644)
+	cmd := harnesstest.Command(harness, "run", "--out", filepath.Join(out, "run"), sc)
+	cmd.Dir = ".."
+	b, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(b), "k6 thresholds failed in 1 run(s): streamed c=4 r=0 (http_reqs count<5:") {
+		t.Fatalf("harness run: %v, want exit 1 naming the failed threshold\n%s", err, b)
+	}
+	r, err := result.Read(filepath.Join(out, "run", "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := r.Runs[0]
+	byMetric := map[string]result.K6Threshold{}
+	for _, th := range run.K6Thresholds {
+		byMetric[th.Metric] = th
+	}
+	reqs, failed := byMetric["http_reqs"], byMetric["http_req_failed"]
+	if run.DriverExit != 99 || reqs.OK || reqs.Value != float64(run.Requests) || !failed.OK || len(run.K6Instances) != 2 ||
+		reqs.Value <= float64(max(run.K6Instances[0].Requests, run.K6Instances[1].Requests)) {
+		t.Errorf("driver_exit %d, thresholds %+v, requests %d, instances %+v: want http_reqs judged on the sum", run.DriverExit, run.K6Thresholds, run.Requests, run.K6Instances)
 	}
 }

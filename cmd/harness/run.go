@@ -185,7 +185,8 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 		return fault.Errorf(fault.RunFailed, "interrupted; the %d run(s) measured so far are in %s", len(res.Runs), results)
 	case err != nil:
 		var fe *sweep.FailedError
-		if errors.As(err, &fe) {
+		var te *sweep.ThresholdsError
+		if errors.As(err, &fe) || errors.As(err, &te) {
 			fmt.Fprintf(e.Stdout, "\nresults: %s\n", results)
 		}
 		return err

@@ -42,9 +42,17 @@ type Snapshot struct {
 	Failed        int64            `json:"failed"`
 	Failures      map[string]int64 `json:"failures"`
 	BytesReceived int64            `json:"bytes_received"`
-	// DurationUs is http_req_duration in microseconds.
-	DurationUs hist.Hist `json:"http_req_duration_us"`
+	// DurationUs is http_req_duration in microseconds, DurationSumUs their
+	// sum (for the mean).
+	DurationUs    hist.Hist `json:"http_req_duration_us"`
+	DurationSumUs int64     `json:"http_req_duration_sum_us"`
+	// Gauges holds the highest value of each gauge metric seen (such as
+	// k6/x/flood's target_rss_peak_bytes), at most MaxGauges of them.
+	Gauges map[string]float64 `json:"gauges,omitempty"`
 }
+
+// MaxGauges bounds how many gauges a snapshot carries.
+const MaxGauges = 16
 
 var instanceName = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
@@ -81,7 +89,7 @@ func (c *Collector) Add(s Snapshot) error {
 	if !instanceName.MatchString(s.Instance) {
 		return fmt.Errorf("snapshot: instance %q: want 1-64 letters, digits, '.', '_', ':' or '-'", s.Instance)
 	}
-	if s.Requests < 0 || s.Failed < 0 || s.Failed > s.Requests || s.BytesReceived < 0 || len(s.Failures) > 64 {
+	if s.Requests < 0 || s.Failed < 0 || s.Failed > s.Requests || s.BytesReceived < 0 || len(s.Failures) > 64 || len(s.Gauges) > MaxGauges || s.DurationSumUs < 0 {
 		return fmt.Errorf("snapshot of %s: counts out of range", s.Instance)
 	}
 	c.mu.Lock()
@@ -115,7 +123,7 @@ func (c *Collector) Snapshots() []Snapshot {
 
 // Merge is the snapshots added up: counts summed, histograms merged.
 func Merge(snaps []Snapshot) Snapshot {
-	m := Snapshot{Instance: "merged", Failures: map[string]int64{}, Final: len(snaps) > 0}
+	m := Snapshot{Instance: "merged", Failures: map[string]int64{}, Gauges: map[string]float64{}, Final: len(snaps) > 0}
 	for _, s := range snaps {
 		m.Requests += s.Requests
 		m.Failed += s.Failed
@@ -124,6 +132,12 @@ func Merge(snaps []Snapshot) Snapshot {
 			m.Failures[k] += v
 		}
 		m.DurationUs.Merge(&s.DurationUs)
+		m.DurationSumUs += s.DurationSumUs
+		for k, v := range s.Gauges {
+			if old, ok := m.Gauges[k]; !ok || v > old {
+				m.Gauges[k] = v // every instance watches the same server: its highest
+			}
+		}
 		m.Final = m.Final && s.Final
 	}
 	return m

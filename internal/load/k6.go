@@ -56,9 +56,13 @@ func (k K6) Drive(ctx context.Context, job Job) (result.Client, error) {
 
 // args are k6 run's arguments for job, before the script.
 func (k K6) args(job Job, summary string) []string {
-	return []string{"run", "--quiet", "--no-usage-report",
-		"--summary-export", summary, "--summary-trend-stats", "med,p(90),p(99),max",
-		"-e", "TARGET_URL=" + job.URL, "-e", "TARGET_PORT=" + strconv.Itoa(job.Port),
+	return append([]string{"run", "--quiet", "--no-usage-report",
+		"--summary-export", summary, "--summary-trend-stats", "med,p(90),p(99),max"}, k6Env(job)...)
+}
+
+// k6Env is what the script is told of the job, as k6's -e variables.
+func k6Env(job Job) []string {
+	return []string{"-e", "TARGET_URL=" + job.URL, "-e", "TARGET_PORT=" + strconv.Itoa(job.Port),
 		"-e", "TARGET_NAME=" + job.Target, "-e", "VUS=" + strconv.Itoa(job.Concurrency), "-e", "DURATION=" + job.Duration.String()}
 }
 

@@ -52,6 +52,16 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 	for i := range seq {
 		seq[i] = fraction(i, n)
 	}
+	// The script's thresholds are judged once, on the merged data, where
+	// the harness can compute what they aggregate; else each instance
+	// judges its own share, as k6 alone would.
+	ths, thErr := k.k6Thresholds(ctx, job)
+	var extra []string
+	if thErr == nil {
+		extra = []string{"--no-thresholds"}
+	} else {
+		c.K6ThresholdsNote = thErr.Error() + ": each instance judged its own share"
+	}
 	var insts []*k6Instance
 	defer func() { // no k6 of ours outlives the level
 		for _, in := range insts {
@@ -67,7 +77,7 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 			return c, err
 		}
 		in.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if err := k.startPaused(job, in, strings.Join(seq, ","), collector); err != nil {
+		if err := k.startPaused(job, in, strings.Join(seq, ","), collector, extra); err != nil {
 			return c, err
 		}
 		insts = append(insts, in)
@@ -127,6 +137,13 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 		c.Errors[result.OutcomeK6Failed] = c.Failed
 	}
 	c.LatencyMs = latency(m)
+	if thErr == nil {
+		judged, exit, err := judgeAll(ths, m, c.DurationS)
+		if err != nil {
+			return c, err
+		}
+		c.K6Thresholds, c.DriverExit = judged, max(c.DriverExit, exit)
+	}
 	return c, nil
 }
 
@@ -149,7 +166,7 @@ func fraction(i, n int) string {
 
 // startPaused starts one local k6, paused, with its REST API on in.addr
 // and its output to the collector.
-func (k K6) startPaused(job Job, in *k6Instance, sequence, collector string) error {
+func (k K6) startPaused(job Job, in *k6Instance, sequence, collector string, extra []string) error {
 	logf, err := os.Create(filepath.Join(job.Dir, in.log))
 	if err != nil {
 		return fmt.Errorf("k6 log: %w", err)
@@ -157,7 +174,8 @@ func (k K6) startPaused(job Job, in *k6Instance, sequence, collector string) err
 	summary := filepath.Join(job.Dir, strings.TrimSuffix(in.log, ".log")+"-summary.json")
 	args := append(k.args(job, summary), "--paused", "--address", in.addr,
 		"--execution-segment", in.segment, "--execution-segment-sequence", sequence,
-		"--out", "flood="+collector+"?instance="+in.name, k.Script)
+		"--out", "flood="+collector+"?instance="+in.name)
+	args = append(append(args, extra...), k.Script)
 	cmd := exec.Command(k.Bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -173,6 +173,20 @@ type Client struct {
 	// K6ResumeSpreadMs is how far apart the instances were resumed (the
 	// first to the last answer of k6's REST API).
 	K6ResumeSpreadMs float64 `json:"k6_resume_spread_ms,omitempty"`
+	// K6Thresholds are the script's thresholds judged on the merged data
+	// (DriverExit 99 when one failed), when the harness could compute what
+	// each aggregates; else K6ThresholdsNote says why each instance judged
+	// its own share.
+	K6Thresholds     []K6Threshold `json:"k6_thresholds,omitempty"`
+	K6ThresholdsNote string        `json:"k6_thresholds_note,omitempty"`
+}
+
+// K6Threshold is one k6 threshold judged on the merged data.
+type K6Threshold struct {
+	Metric string  `json:"metric"`
+	Expr   string  `json:"expr"` // as the script writes it: "rate<0.01"
+	Value  float64 `json:"value"`
+	OK     bool    `json:"ok"`
 }
 
 // K6Instance is one k6 instance's share of a level.

@@ -93,6 +93,18 @@ func (e *FailedError) Error() string {
 // FaultKind makes runs that could not measure a failed run.
 func (e *FailedError) FaultKind() fault.Kind { return fault.RunFailed }
 
+// ThresholdsError reports runs whose k6 thresholds failed (k6's exit 99;
+// with several instances, judged on their merged data): the scenario's own
+// verdict, so `harness run` exits 1 as a failed gate does.
+type ThresholdsError struct{ Runs []string }
+
+func (e *ThresholdsError) Error() string {
+	return fmt.Sprintf("k6 thresholds failed in %d run(s): %s", len(e.Runs), strings.Join(e.Runs, "; "))
+}
+
+// FaultKind makes failed thresholds an unmet check.
+func (e *ThresholdsError) FaultKind() fault.Kind { return fault.Unmet }
+
 // DefaultDir is where a run of sc started at t goes when no directory is
 // given: reports/<time>-<scenario name>.
 func DefaultDir(sc *scenario.Scenario, t time.Time) string {
@@ -125,7 +137,7 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	}
 	logCap(o)
 	removeStaleContainers(o)
-	var failed []string
+	var failed, thresholds []string
 	for _, tg := range sc.Targets {
 		for _, level := range sc.Levels {
 			for rep := range sc.Repeats {
@@ -140,6 +152,9 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 				if run.Error != "" {
 					failed = append(failed, fmt.Sprintf("%s c=%d r=%d", tg.Name, level, rep))
 				}
+				if run.DriverExit == 99 {
+					thresholds = append(thresholds, fmt.Sprintf("%s c=%d r=%d%s", tg.Name, level, rep, failedThresholds(run)))
+				}
 				res.Runs = append(res.Runs, run)
 				if err := result.Write(path, res); err != nil {
 					return res, err
@@ -152,10 +167,29 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	if err := result.Write(path, res); err != nil {
 		return res, err
 	}
+	var errs []error
 	if len(failed) > 0 {
-		return res, &FailedError{failed}
+		errs = append(errs, &FailedError{failed})
 	}
-	return res, nil
+	if len(thresholds) > 0 {
+		errs = append(errs, &ThresholdsError{thresholds})
+	}
+	return res, errors.Join(errs...)
+}
+
+// failedThresholds names a run's failed thresholds where they were judged
+// on merged data: " (http_reqs count<5: 363)".
+func failedThresholds(run result.Run) string {
+	var parts []string
+	for _, th := range run.K6Thresholds {
+		if !th.OK {
+			parts = append(parts, fmt.Sprintf("%s %s: %g", th.Metric, th.Expr, th.Value))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // removeStaleContainers removes, from each engine the scenario's
