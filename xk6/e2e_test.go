@@ -13,9 +13,10 @@ import (
 	"github.com/floodharness/harness/internal/result"
 )
 
-// The example script against real reference servers: the threshold on the
-// server's peak RSS decides k6's exit code.
-func TestExampleThresholdDecidesExitCode(t *testing.T) {
+// needK6 returns bin/k6's absolute path and a freshly built harness, or
+// skips when bin/k6 is not built (make test-k6 builds it; CI runs that).
+func needK6(t *testing.T) (k6, harness string) {
+	t.Helper()
 	k6, err := filepath.Abs("../bin/k6")
 	if err != nil {
 		t.Fatal(err)
@@ -23,10 +24,16 @@ func TestExampleThresholdDecidesExitCode(t *testing.T) {
 	if _, err := os.Stat(k6); err != nil {
 		t.Skip("bin/k6 is not built: run make k6 (or make test-k6)")
 	}
-	harness, err := harnesstest.Build(t.TempDir())
-	if err != nil {
+	if harness, err = harnesstest.Build(t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
+	return k6, harness
+}
+
+// The example script against real reference servers: the threshold on the
+// server's peak RSS decides k6's exit code.
+func TestExampleThresholdDecidesExitCode(t *testing.T) {
+	k6, harness := needK6(t)
 	tests := []struct {
 		impl string
 		want int
@@ -58,13 +65,7 @@ func TestExampleThresholdDecidesExitCode(t *testing.T) {
 
 // With driver: k6 the harness measures the target while k6 floods it.
 func TestScenarioDriverK6(t *testing.T) {
-	if _, err := os.Stat("../bin/k6"); err != nil {
-		t.Skip("bin/k6 is not built: run make k6 (or make test-k6)")
-	}
-	harness, err := harnesstest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, harness := needK6(t)
 	out := t.TempDir()
 	cmd := harnesstest.Command(harness, "run", "--out", out, "xk6/testdata/k6-driver.yaml")
 	cmd.Dir = ".."

@@ -52,17 +52,7 @@ func rawDurations(t *testing.T, path string) []float64 {
 // every request of both, and its percentiles are those of the union of the
 // two instances' raw samples (k6's --out json) within one bucket.
 func TestOutputMergesExactly(t *testing.T) {
-	k6, err := filepath.Abs("../bin/k6")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(k6); err != nil {
-		t.Skip("bin/k6 is not built: run make k6 (or make test-k6)")
-	}
-	harness, err := harnesstest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	k6, harness := needK6(t)
 	srv := harnesstest.Serve(t, harness, "--impl", "streamed")
 	col := k6out.NewCollector()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -145,13 +135,7 @@ func TestOutputMergesExactly(t *testing.T) {
 // driver: k6 with k6: {instances: 3}: one results.json run per level whose
 // counts are the sum of its three instances', each kept beside them.
 func TestScenarioK6Instances(t *testing.T) {
-	if _, err := os.Stat("../bin/k6"); err != nil {
-		t.Skip("bin/k6 is not built: run make k6 (or make test-k6)")
-	}
-	harness, err := harnesstest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, harness := needK6(t)
 	out := t.TempDir()
 	sc := filepath.Join(out, "scale.yaml")
 	os.WriteFile(sc, []byte(`name: k6-scale
@@ -200,13 +184,7 @@ targets:
 // one's value is the whole run's request count (more than any instance
 // had), k6's 99 is the run's driver_exit, and `harness run` exits 1.
 func TestScaledThresholdsJudgeMergedData(t *testing.T) {
-	if _, err := os.Stat("../bin/k6"); err != nil {
-		t.Skip("bin/k6 is not built: run make k6 (or make test-k6)")
-	}
-	harness, err := harnesstest.Build(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, harness := needK6(t)
 	out := t.TempDir()
 	script := filepath.Join(out, "count.js")
 	os.WriteFile(script, []byte(`import http from 'k6/http';

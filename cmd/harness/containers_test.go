@@ -146,15 +146,8 @@ func TestContainerTargets(t *testing.T) {
 	})
 
 	t.Run("SIGINT mid-level leaves no container", func(t *testing.T) {
-		cmd := harnesstest.Command(harnessBin, "run", "--out", t.TempDir(), containerScenario(t, image, "4", "60s"))
-		cmd.Dir = "../.."
-		var stderr lockedBuffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stderr := floodingContainers(t, image)
 		defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		waitFlooding(t, &stderr)
 		if len(containersOf(t, cmd.Process.Pid)) != 1 {
 			t.Fatalf("want the one container of the level running: %v", containersOf(t, cmd.Process.Pid))
 		}
@@ -173,14 +166,7 @@ func TestContainerTargets(t *testing.T) {
 	})
 
 	t.Run("a SIGKILLed harness's container is removed by the next start", func(t *testing.T) {
-		cmd := harnesstest.Command(harnessBin, "run", "--out", t.TempDir(), containerScenario(t, image, "4", "60s"))
-		cmd.Dir = "../.."
-		var stderr lockedBuffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		waitFlooding(t, &stderr)
+		cmd, _ := floodingContainers(t, image)
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		dead := cmd.Process.Pid
@@ -209,6 +195,21 @@ func TestContainerTargets(t *testing.T) {
 			t.Errorf("the dead harness's engine directories left: %v", left)
 		}
 	})
+}
+
+// floodingContainers starts a harness run of a long container level and
+// returns once it is mid-flood.
+func floodingContainers(t *testing.T, image string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	cmd := harnesstest.Command(harnessBin, "run", "--out", t.TempDir(), containerScenario(t, image, "4", "60s"))
+	cmd.Dir = "../.."
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFlooding(t, stderr)
+	return cmd, stderr
 }
 
 // waitFlooding waits until the harness says it is flooding.
