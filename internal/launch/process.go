@@ -212,6 +212,10 @@ func (p *Process) launch() error {
 	case s.Container != nil && p.Cgroup == nil:
 		// Without one the harness would measure the engine's program.
 		return fmt.Errorf("a container target is measured in a cgroup the harness makes for it, and none can be made here (harness doctor says why): %v", p.CgroupErr)
+	case s.Container != nil && p.Cgroup.Scope != "":
+		// A scope is systemd's, made when its first process starts: it
+		// cannot be the container's parent beforehand.
+		return errors.New("a container target needs a cgroup the harness makes itself (as root, or in a delegated cgroup); a systemd scope per target cannot hold a container")
 	case s.Container != nil:
 		// The engine makes the container's cgroup below the target's.
 		p.container = fmt.Sprintf("%s%d-%d-%s-%s", prefix, os.Getpid(), containerSeq.Add(1), s.Name, s.Label)
