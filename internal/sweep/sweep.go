@@ -167,14 +167,15 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	if err := result.Write(path, res); err != nil {
 		return res, err
 	}
-	var errs []error
-	if len(failed) > 0 {
-		errs = append(errs, &FailedError{failed})
+	switch {
+	case len(failed) > 0 && len(thresholds) > 0:
+		return res, errors.Join(&FailedError{failed}, &ThresholdsError{thresholds})
+	case len(failed) > 0:
+		return res, &FailedError{failed}
+	case len(thresholds) > 0:
+		return res, &ThresholdsError{thresholds}
 	}
-	if len(thresholds) > 0 {
-		errs = append(errs, &ThresholdsError{thresholds})
-	}
-	return res, errors.Join(errs...)
+	return res, nil
 }
 
 // failedThresholds names a run's failed thresholds where they were judged
