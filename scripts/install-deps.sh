@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # to look at the HTML report as a person would (headless screenshot test), and
 # the Python seed servers (Flask under gunicorn, Starlette under uvicorn)
 # and the Ruby one (Rack under Puma); podman and runc for container targets
-# (crun, podman's default runtime, refuses hybrid cgroup v1 layouts).
-packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma podman runc)
+# (crun, podman's default runtime, refuses hybrid cgroup v1 layouts);
+# iproute2 for the tests' network namespaces.
+packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma podman runc iproute2)
 # Benchmarks name extra packages on the command line (bench-client: wrk hey time bc).
 packages+=("$@")
 

@@ -274,9 +274,15 @@ func Command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// freePort asks the kernel for a free port on host.
+// freePort asks the kernel for a free port on host. A host that is not an
+// address here (a target started in another network namespace, whose
+// command enters it) gets a port free on the loopback: ports are per
+// namespace, and the start fails plainly if the target cannot bind it.
 func freePort(host string) (int, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		return 0, fmt.Errorf("find a free port on %s: %w", host, err)
 	}

@@ -23,9 +23,20 @@ type K6 struct {
 	// Segment is this machine's k6 execution segment ("0:1/2"), when the
 	// script runs split over several machines.
 	Segment string
-	// Instances, above 1, splits the load over that many local k6
-	// processes (see scaled).
+	// Instances, above 1, splits the load over that many k6 processes
+	// (see scaled): local ones, or one on each of Hosts.
 	Instances int
+	Hosts     []K6Host
+	// Collector is the IP the harness receives the instances' data on
+	// (default 127.0.0.1).
+	Collector string
+}
+
+// K6Host is where one k6 instance runs: Launch runs a program there (the
+// k6 command line is appended), and its REST API listens on Address.
+type K6Host struct {
+	Launch  []string
+	Address string
 }
 
 var _ Driver = K6{}
@@ -55,15 +66,21 @@ func (k K6) Drive(ctx context.Context, job Job) (result.Client, error) {
 }
 
 // args are k6 run's arguments for job, before the script.
-func (k K6) args(job Job, summary string) []string {
+func (k K6) args(job Job, summary string, local bool) []string {
 	return append([]string{"run", "--quiet", "--no-usage-report",
-		"--summary-export", summary, "--summary-trend-stats", "med,p(90),p(99),max"}, k6Env(job)...)
+		"--summary-export", summary, "--summary-trend-stats", "med,p(90),p(99),max"}, k6Env(job, local)...)
 }
 
-// k6Env is what the script is told of the job, as k6's -e variables.
-func k6Env(job Job) []string {
-	return []string{"-e", "TARGET_URL=" + job.URL, "-e", "TARGET_PORT=" + strconv.Itoa(job.Port),
-		"-e", "TARGET_NAME=" + job.Target, "-e", "VUS=" + strconv.Itoa(job.Concurrency), "-e", "DURATION=" + job.Duration.String()}
+// k6Env is what the script is told of the job, as k6's -e variables:
+// TARGET_PORT only where the target runs on the same machine (a script may
+// watch its memory there).
+func k6Env(job Job, local bool) []string {
+	env := []string{"-e", "TARGET_URL=" + job.URL, "-e", "TARGET_NAME=" + job.Target,
+		"-e", "VUS=" + strconv.Itoa(job.Concurrency), "-e", "DURATION=" + job.Duration.String()}
+	if local {
+		env = append(env, "-e", "TARGET_PORT="+strconv.Itoa(job.Port))
+	}
+	return env
 }
 
 // single runs one k6 process and reads its summary.
@@ -75,7 +92,7 @@ func (k K6) single(ctx context.Context, job Job) (result.Client, error) {
 		return c, fmt.Errorf("k6 log: %w", err)
 	}
 	defer logf.Close()
-	args := k.args(job, summary)
+	args := k.args(job, summary, true)
 	if k.Segment != "" {
 		args = append(args, "--execution-segment", k.Segment)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 // k6Instance is one k6 process of a scaled run.
 type k6Instance struct {
 	name, addr, segment, log string
+	launch                   []string // runs k6 where it runs ([] here)
 	cmd                      *exec.Cmd
 	done                     chan error
 	exit                     int
@@ -38,7 +40,11 @@ type k6Instance struct {
 func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 	c := result.Client{Driver: result.DriverK6, DriverLog: job.LogName + "-1.log", Errors: map[string]int64{}}
 	col := k6out.NewCollector()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	collectorIP := k.Collector
+	if collectorIP == "" {
+		collectorIP = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(collectorIP, "0"))
 	if err != nil {
 		return c, fmt.Errorf("k6 collector: %w", err)
 	}
@@ -72,11 +78,17 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 	}()
 	for i := range k.Instances {
 		in := &k6Instance{name: fmt.Sprintf("local-%d", i+1), segment: seq[i] + ":" + seq[i+1], log: fmt.Sprintf("%s-%d.log", job.LogName, i+1)}
-		port, err := freeLoopbackPort()
-		if err != nil {
-			return c, err
+		if i < len(k.Hosts) {
+			// Elsewhere: a fixed port on the host's own address.
+			h := k.Hosts[i]
+			in.name, in.launch, in.addr = fmt.Sprintf("host-%d", i+1), h.Launch, net.JoinHostPort(h.Address, "6565")
+		} else {
+			port, err := freeLoopbackPort()
+			if err != nil {
+				return c, err
+			}
+			in.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		}
-		in.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		if err := k.startPaused(job, in, strings.Join(seq, ","), collector, extra); err != nil {
 			return c, err
 		}
@@ -172,16 +184,17 @@ func (k K6) startPaused(job Job, in *k6Instance, sequence, collector string, ext
 		return fmt.Errorf("k6 log: %w", err)
 	}
 	summary := filepath.Join(job.Dir, strings.TrimSuffix(in.log, ".log")+"-summary.json")
-	args := append(k.args(job, summary), "--paused", "--address", in.addr,
+	args := append(k.args(job, summary, in.launch == nil), "--paused", "--address", in.addr,
 		"--execution-segment", in.segment, "--execution-segment-sequence", sequence,
 		"--out", "flood="+collector+"?instance="+in.name)
 	args = append(append(args, extra...), k.Script)
-	cmd := exec.Command(k.Bin, args...)
+	argv := append(append(slices.Clone(in.launch), k.Bin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("start k6 (%s): %w", k.Bin, err)
+		return fmt.Errorf("start k6 (%s): %w", strings.Join(argv[:len(in.launch)+1], " "), err)
 	}
 	in.cmd, in.done = cmd, make(chan error, 1)
 	go func() {

@@ -30,7 +30,7 @@ var thresholdExpr = regexp.MustCompile(`^\s*(rate|count|value|med|avg|min|max|p\
 func (k K6) k6Thresholds(ctx context.Context, job Job) ([]k6Threshold, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	args := append(append([]string{"inspect"}, k6Env(job)...), k.Script)
+	args := append(append([]string{"inspect"}, k6Env(job, len(k.Hosts) == 0)...), k.Script)
 	out, err := exec.CommandContext(ctx, k.Bin, args...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("k6 inspect %s: %w", k.Script, err)

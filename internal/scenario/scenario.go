@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -126,10 +127,24 @@ type K6 struct {
 	// resumed together; their figures are merged exactly (histograms, not
 	// percentiles) through k6's output "flood".
 	Instances int `yaml:"instances"`
-	// Remote lists k6 instances started elsewhere (k6 run --paused
-	// --address HOST:PORT --out flood=…): the harness resumes them with the
-	// local ones and merges what they send.
-	Remote []string `yaml:"remote"`
+	// Hosts, when set, places the instances elsewhere, one per host
+	// (Instances is then their count): each is started through its Launch
+	// command (ssh HOST, ip netns exec NS, …) with its REST API on
+	// Address, and sends to the collector on Collector.
+	Hosts []K6Host `yaml:"hosts"`
+	// Collector is the IP the harness receives the instances' data on
+	// (default 127.0.0.1; with hosts, one they can reach).
+	Collector string `yaml:"collector"`
+}
+
+// K6Host is where one k6 instance runs.
+type K6Host struct {
+	// Launch is the command that runs a program there; the k6 command line
+	// is appended to it.
+	Launch []string `yaml:"launch"`
+	// Address is the instance's IP: its REST API listens there (port
+	// 6565) and the harness resumes it through it.
+	Address string `yaml:"address"`
 }
 
 // FromScalar reads `k6: PATH`, the binary alone.
@@ -513,6 +528,23 @@ func (s *Scenario) validate(d *decoder) error {
 		}
 		if s.K6.Instances < 1 || s.K6.Instances > 64 {
 			bad("k6.instances", "want 1..64 local k6 processes, got %d", s.K6.Instances)
+		}
+		if n := len(s.K6.Hosts); n > 0 {
+			if s.K6.Instances > 1 && s.K6.Instances != n {
+				bad("k6.instances", "%d instances but %d hosts: one instance per host", s.K6.Instances, n)
+			}
+			s.K6.Instances = n
+			for i, h := range s.K6.Hosts {
+				if len(h.Launch) == 0 {
+					bad(fmt.Sprintf("k6.hosts[%d].launch", i), "want the command that runs a program on that host, e.g. [ssh, host-a] or [ip, netns, exec, ns-a]")
+				}
+				if net.ParseIP(h.Address) == nil {
+					bad(fmt.Sprintf("k6.hosts[%d].address", i), "want the IP the instance's REST API listens on, got %q", h.Address)
+				}
+			}
+		}
+		if c := s.K6.Collector; c != "" && net.ParseIP(c) == nil {
+			bad("k6.collector", "want the IP the harness receives the instances' data on, got %q", c)
 		}
 		if s.Segment != "" && s.K6.Instances > 1 {
 			bad("segments", "with k6.instances the harness gives each instance its segment")

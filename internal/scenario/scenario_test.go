@@ -72,6 +72,10 @@ func TestParseErrors(t *testing.T) {
 		{"attach without port", "name: t\nlevels: [1]\ntargets:\n  - name: a\n    attach: {pid: 7}\n", []string{"targets[0].attach.port: want the port"}},
 		{"attach under a cap", "name: t\nlevels: [1]\nmemory: {limit: 64MiB}\ntargets:\n  - name: a\n    attach: {pid: 7, port: 80}\n", []string{"bad.yaml:3: memory.limit: target \"a\" is attached: the harness cannot cap"}},
 		{"attach with chaos", "name: t\nlevels: [1]\nduration: 10s\nchaos: {restart_after: 1s}\ntargets:\n  - name: a\n    attach: {pid: 7, port: 80}\n", []string{"chaos.restart_after: target \"a\" is attached"}},
+		{"k6 host without launch", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6:\n  hosts:\n    - {address: 10.0.0.2}\n", []string{"k6.hosts[0].launch: want the command that runs a program on that host"}},
+		{"k6 host bad address", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6:\n  hosts:\n    - {launch: [ssh, a], address: load-a}\n", []string{"k6.hosts[0].address: want the IP the instance's REST API listens on, got \"load-a\""}},
+		{"k6 instances and hosts", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6:\n  instances: 3\n  hosts:\n    - {launch: [ssh, a], address: 10.0.0.2}\n", []string{"k6.instances: 3 instances but 1 hosts"}},
+		{"k6 collector", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6: {collector: harness.local}\n", []string{"k6.collector: want the IP"}},
 		{"two problems at once", strings.Replace(good, "name: t", "name: \"\"\nrepeats: -1", 1), []string{"name: want a name", "repeats: want 1..100"}},
 	}
 	for _, tt := range tests {
