@@ -277,6 +277,7 @@ func TestKernelPeak(t *testing.T) {
 		wantSource result.PeakSource
 	}{
 		{"one process: VmHWM beats the sampled peak", one(100, 150), launch.Exit{MaxRSS: 120}, false, 150, "vmhwm"},
+		{"one process the harness stopped: its VmHWM, not ru_maxrss (which can hold the harness's fork)", one(100, 150), launch.Exit{MaxRSS: 400, Stopped: true}, false, 150, "vmhwm"},
 		{"one process killed between samples: ru_maxrss", one(100, 150), launch.Exit{MaxRSS: 500}, false, 500, "vmhwm"},
 		{"a tree under a cgroup: its anonymous memory, not its charge", sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, HWM: 900, Anon: 120, Memory: 120}, launch.Exit{CgroupPeak: 400}, false, 120, "cgroup_anon"},
 		{"a tree without a cgroup: the summed PSS, not RSS", sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, HWM: 900, Memory: 110}, launch.Exit{}, false, 110, "pss"},
