@@ -353,3 +353,25 @@ func TestInitRunsUnchanged(t *testing.T) {
 		t.Errorf("init over an existing file: exit %d, %s", code, stderr)
 	}
 }
+
+// A target with a fixed port gets it at every level, so load from
+// elsewhere knows where to go: each level's fresh server binds it again.
+func TestFixedPortEveryLevel(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	port := freeTestPort(t)
+	sc := filepath.Join(dir, "fixed.yaml")
+	os.WriteFile(sc, []byte(fmt.Sprintf(`name: fixed-port
+levels: [1, 2]
+duration: 1s
+targets:
+  - name: streamed
+    command: [harness, serve, --impl, streamed, --port, "{port}"]
+    port: %d
+`, port)), 0o644)
+	code, _, stderr := harnessRun(t, "run", "--out", filepath.Join(dir, "out"), sc)
+	want := fmt.Sprintf("flooding http://127.0.0.1:%d/", port)
+	if code != 0 || strings.Count(stderr, want) != 2 {
+		t.Errorf("exit %d; want both levels %q:\n%s", code, want, stderr)
+	}
+}

@@ -161,6 +161,11 @@ type Target struct {
 	Command []string `yaml:"command"`
 	// Host is where the server listens (default 127.0.0.1).
 	Host string `yaml:"host"`
+	// Port, when set, is the port every run of the target gets instead of
+	// a free one: load from elsewhere (k6 on another machine, split by
+	// segments) knows where to go at every level. A container target's
+	// published port.
+	Port int `yaml:"port"`
 	// Path, when set, is requested instead of request.path: targets of one
 	// scenario may serve the same data under different routes.
 	Path string `yaml:"path"`
@@ -601,6 +606,9 @@ func (s *Scenario) validate(d *decoder) error {
 			}
 		} else {
 			checkStarted(t, key, bad)
+		}
+		if t.Port < 0 || t.Port > 65535 || (t.Port != 0 && t.Attach != nil) {
+			bad(key+".port", "want a port 1..65535 for a target the harness starts (an attached one gives attach.port), got %d", t.Port)
 		}
 		if !loopback.Host(t.Host) && !s.AllowRemote {
 			bad(key+".host", "%q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless the scenario sets allow_remote: true", t.Host)

@@ -76,6 +76,8 @@ func TestParseErrors(t *testing.T) {
 		{"k6 host bad address", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6:\n  hosts:\n    - {launch: [ssh, a], address: load-a}\n", []string{"k6.hosts[0].address: want the IP the instance's REST API listens on, got \"load-a\""}},
 		{"k6 instances and hosts", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6:\n  instances: 3\n  hosts:\n    - {launch: [ssh, a], address: 10.0.0.2}\n", []string{"k6.instances: 3 instances but 1 hosts"}},
 		{"k6 collector", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6: {collector: harness.local}\n", []string{"k6.collector: want the IP"}},
+		{"attached with a port", "name: t\nlevels: [1]\ntargets:\n  - name: a\n    port: 8080\n    attach: {pid: 7, port: 80}\n", []string{"targets[0].port: want a port 1..65535 for a target the harness starts"}},
+		{"port out of range", good + "    port: 70000\n", []string{"bad.yaml:6: targets[0].port: want a port 1..65535"}},
 		{"two problems at once", strings.Replace(good, "name: t", "name: \"\"\nrepeats: -1", 1), []string{"name: want a name", "repeats: want 1..100"}},
 	}
 	for _, tt := range tests {

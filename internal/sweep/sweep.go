@@ -409,7 +409,7 @@ func (m *measurement) spec() (launch.Spec, error) {
 	sc, tg := m.o.Scenario, m.tg
 	spec := launch.Spec{
 		Name: tg.Name, Label: m.label,
-		Command: m.o.Programs.resolve(tg.Command), Env: tg.Env, Host: tg.Host,
+		Command: m.o.Programs.resolve(tg.Command), Env: tg.Env, Host: tg.Host, Port: tg.Port,
 		Health: tg.Health, HealthTimeout: tg.HealthTimeout, HealthKey: m.healthKey(),
 		LogDir:      filepath.Join(m.o.Dir, "logs"),
 		MemoryLimit: int64(sc.Memory.Limit),
