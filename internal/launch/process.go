@@ -219,11 +219,7 @@ func (p *Process) launch() error {
 	case s.Container != nil:
 		// The engine makes the container's cgroup below the target's.
 		p.container = fmt.Sprintf("%s%d-%d-%s-%s", prefix, os.Getpid(), containerSeq.Add(1), s.Name, s.Label)
-		parent := ""
-		if p.Cgroup != nil {
-			parent = p.Cgroup.Path()
-		}
-		argv = append([]string{s.Container.Engine.Program}, s.Container.runArgs(p.container, s.Host, p.Port, s.MemoryLimit, parent, env)...)
+		argv = append([]string{s.Container.Engine.Program}, s.Container.runArgs(p.container, s.Host, p.Port, s.MemoryLimit, p.Cgroup.Path(), env)...)
 		env = nil
 	case p.Cgroup != nil:
 		// The shell below would report a missing program as its own failure.
