@@ -111,6 +111,9 @@ func TestContainerTargets(t *testing.T) {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		t.Log("\n" + string(out))
+		if !strings.Contains(string(out), "buffered ran as a podman container of "+image) {
+			t.Errorf("the run does not say how the targets ran:\n%s", out)
+		}
 		r := readResults(t, dir)
 		buf, str, str1 := only(t, r, "buffered", 40), only(t, r, "streamed", 40), only(t, r, "streamed", 1)
 		if !buf.OOMKilled || buf.Exit.Code != 137 || buf.PeakRSSSource != result.PeakCgroup || buf.Container == nil || buf.Container.Engine != "podman" {

@@ -79,7 +79,7 @@ func sourcesNote(r *result.Results) string {
 
 // attachedNotes says, for each attached target, that the harness did not
 // start it (one process through every level) and how each level's peak
-// was made that level's own.
+// was made that level's own; for a container target, its engine and image.
 func attachedNotes(r *result.Results) []string {
 	var out []string
 	for _, t := range r.Targets() {
@@ -94,6 +94,12 @@ func attachedNotes(r *result.Results) []string {
 		}
 		if by != "" {
 			out = append(out, fmt.Sprintf("%s was attached by %s: the harness did not start it, so every level measured the same server; its kernel peak was reset before each level (%s; none: the level's peak is sampled).", t, by, strings.Join(resets, ", ")))
+		}
+		for _, run := range r.Runs {
+			if run.Target == t && run.Container != nil {
+				out = append(out, fmt.Sprintf("%s ran as a %s container of %s, a fresh one per run, measured from its cgroup.", t, run.Container.Engine, run.Container.Image))
+				break
+			}
 		}
 	}
 	return out
