@@ -32,6 +32,8 @@ type Options struct {
 	Run func(name string, args ...string) error
 	// ReadFile reads a file: under /proc, or a script's #! line (os.ReadFile).
 	ReadFile func(string) ([]byte, error)
+	// Output runs a program and returns its standard output (k6 version).
+	Output func(name string, args ...string) ([]byte, error)
 	// Containers lists the containers harnesses started that are still
 	// there, with whether their harness is gone (launch.Engine.Leftovers).
 	Containers func(engine launch.Engine) (names []string, orphaned []bool, err error)
@@ -67,6 +69,9 @@ type Report struct {
 func (o *Options) fill() {
 	if o.LookPath == nil {
 		o.LookPath = exec.LookPath
+	}
+	if o.Output == nil {
+		o.Output = func(name string, args ...string) ([]byte, error) { return exec.Command(name, args...).Output() }
 	}
 	if o.Containers == nil {
 		o.Containers = launch.Engine.Leftovers
@@ -203,8 +208,15 @@ func networkCheck(o Options) Check {
 }
 
 func k6Check(o Options) Check {
-	if _, err := os.Stat(filepath.Join(o.Dir, "bin", "k6")); err == nil {
-		return Check{Name: "k6", Status: OK, Detail: "bin/k6 (with the k6/x/flood extension)"}
+	if bin := filepath.Join(o.Dir, "bin", "k6"); fileExists(bin) {
+		// k6 lists its extensions: the JS module (memory metrics) and the
+		// output (several instances merged) must both be there.
+		out, err := o.Output(bin, "version")
+		v := string(out)
+		if err != nil || !strings.Contains(v, "k6/x/flood [js]") || !strings.Contains(v, "flood [output]") {
+			return Check{Name: "k6", Status: Weak, Detail: "bin/k6 lacks the k6/x/flood module or the flood output (built before them?): driver k6 with several instances needs both", Fix: "make k6"}
+		}
+		return Check{Name: "k6", Status: OK, Detail: "bin/k6 (with the k6/x/flood module and the flood output)"}
 	}
 	if p, err := o.LookPath("k6"); err == nil {
 		return Check{Name: "k6", Status: OK, Detail: p + " (without k6/x/flood unless built with it)", Fix: "make k6 builds bin/k6 with the extension"}
@@ -300,4 +312,9 @@ func (r Report) Write(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", verdict)
 	return err
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -23,6 +23,7 @@ func fakeOptions(t *testing.T, cg launch.CgroupFS, onPath ...string) Options {
 		},
 		Run:        func(string, ...string) error { return errors.New("exit status 1") },
 		Containers: func(launch.Engine) ([]string, []bool, error) { return nil, nil, nil },
+		Output:     func(string, ...string) ([]byte, error) { return nil, errors.New("not found") },
 		ReadFile: func(p string) ([]byte, error) {
 			if p == "/proc/sys/net/ipv4/tcp_rmem" {
 				return []byte("4096\t131072\t6291456\n"), nil
@@ -98,5 +99,29 @@ func TestDoctorListsLeftContainers(t *testing.T) {
 	out := b.String()
 	if !strings.Contains(out, "weak     containers") || !strings.Contains(out, "1 container(s) left by harnesses that died: flood-harness-1-1-a-c1-r0") || strings.Contains(out, "flood-harness-2-") {
 		t.Errorf("doctor says:\n%s", out)
+	}
+}
+
+// bin/k6 is checked for both parts of the extension: an older build
+// without the output cannot merge several instances.
+func TestDoctorK6Extensions(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		version, want string
+	}{
+		{"k6 v1.8.1\nExtensions:\n  x (devel), flood [output]\n  x (devel), k6/x/flood [js]\n", "ok       k6                bin/k6 (with the k6/x/flood module and the flood output)"},
+		{"k6 v1.8.1\nExtensions:\n  x (devel), k6/x/flood [js]\n", "weak     k6                bin/k6 lacks the k6/x/flood module or the flood output"},
+	} {
+		o := fakeOptions(t, launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")})
+		os.MkdirAll(filepath.Join(o.Dir, "bin"), 0o755)
+		os.WriteFile(filepath.Join(o.Dir, "bin", "k6"), nil, 0o755)
+		o.Output = func(name string, args ...string) ([]byte, error) { return []byte(tt.version), nil }
+		var b strings.Builder
+		if err := Run(o).Write(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), tt.want) {
+			t.Errorf("k6 version %q: doctor says\n%s\nwant %q", tt.version, b.String(), tt.want)
+		}
 	}
 }
