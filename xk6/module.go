@@ -1,8 +1,11 @@
 package flood
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"go.k6.io/k6/js/modules"
 	"go.k6.io/k6/metrics"
 
+	"github.com/floodharness/harness/internal/k6out"
 	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/sample"
 )
@@ -53,7 +57,7 @@ func (r *RootModule) NewModuleInstance(vu modules.VU) modules.Instance {
 
 // Exports offers watch and heapProfile as named exports and on the default.
 func (m *ModuleInstance) Exports() modules.Exports {
-	fns := map[string]any{"watch": m.Watch, "heapProfile": m.HeapProfile}
+	fns := map[string]any{"watch": m.Watch, "heapProfile": m.HeapProfile, "job": m.Job}
 	return modules.Exports{Default: fns, Named: fns}
 }
 
@@ -183,4 +187,33 @@ func (m *ModuleInstance) HeapProfile(url, path string) int {
 		common.Throw(rt, fmt.Errorf("heapProfile: %w", err))
 	}
 	return len(b)
+}
+
+// Job asks the harness for the level under way (its collector's /v1/job,
+// e.g. __ENV.FLOOD_JOB): {url, vus, duration}, for an instance the harness
+// did not start. Call it in the init context to set options from it. It
+// waits while no level is under way (503), up to two minutes.
+func (m *ModuleInstance) Job(url string) map[string]any {
+	rt := m.vu.Runtime()
+	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+		common.Throw(rt, fmt.Errorf("job: want the harness's http://HOST:PORT/v1/job, got %q", url))
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			var j k6out.Job
+			derr := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&j)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && derr == nil {
+				return map[string]any{"url": j.URL, "vus": j.VUs, "duration": j.Duration}
+			}
+			err = fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		if time.Now().After(deadline) {
+			common.Throw(rt, fmt.Errorf("job: %w", err))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

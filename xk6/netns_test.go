@@ -3,11 +3,13 @@ package flood
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/floodharness/harness/internal/hist"
@@ -159,5 +161,124 @@ targets:
 	}
 	if reqs.OK || reqs.Value != float64(run.Requests) {
 		t.Errorf("http_reqs threshold %+v: want it judged on the merged %d requests", reqs, run.Requests)
+	}
+}
+
+// k6 instances the harness does not start: on two "hosts" (namespaces) a
+// loop restarts k6 for each level, sending to the harness's collector at a
+// fixed address and asking it for the level's job (flood.job): the
+// target's URL, VUs and duration. remote: they start paused and the
+// harness resumes them together; external: they start by themselves once
+// the job is published (as k6-operator's runners do). Either way every
+// level's requests are the sum of the two instances', its percentiles
+// within one bucket of the union of their raw samples.
+func TestInstancesElsewhereAcrossNamespaces(t *testing.T) {
+	for _, mode := range []string{"remote", "external"} {
+		t.Run(mode, func(t *testing.T) { elsewhere(t, mode) })
+	}
+}
+
+func elsewhere(t *testing.T, mode string) {
+	k6, harness := needK6(t)
+	l := newLab(t)
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", l.ip["harness"]+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	collector := ln.Addr().String()
+	ln.Close()
+	script := filepath.Join(dir, "remote.js")
+	os.WriteFile(script, []byte(`import http from 'k6/http';
+import flood from 'k6/x/flood';
+const job = flood.job(__ENV.FLOOD_JOB);
+export const options = {
+  discardResponseBodies: true, vus: job.vus, duration: job.duration,
+  thresholds: { http_req_failed: ['rate<0.01'] },
+};
+export default function () { http.get(job.url); }
+`), 0o644)
+	var loops []*exec.Cmd
+	for i, role := range []string{"k6a", "k6b"} {
+		seg := []string{"0:1/2", "1/2:1"}[i]
+		start := fmt.Sprintf("--paused --address %s:6565", l.ip[role])
+		if mode == "external" {
+			start = "--address 127.0.0.1:0"
+		}
+		loop := fmt.Sprintf(`for level in 1 2; do
+  %s run --quiet --no-usage-report %s --execution-segment %s --execution-segment-sequence 0,1/2,1 \
+    --no-thresholds --out "flood=http://%s/?instance=%s-$level" --out "json=%s/%s-$level.json" -e FLOOD_JOB=http://%s/v1/job %s
+  sleep 0.3
+done`, k6, start, seg, collector, role, dir, role, collector, script)
+		cmd := exec.Command("ip", "netns", "exec", l.ns[role], "sh", "-c", loop)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		out, _ := os.Create(filepath.Join(dir, role+".log"))
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+		loops = append(loops, cmd)
+	}
+	instances := fmt.Sprintf("remote: [%s:6565, %s:6565]", l.ip["k6a"], l.ip["k6b"])
+	if mode == "external" {
+		instances = "external: 2"
+	}
+	sc := filepath.Join(dir, "remote.yaml")
+	os.WriteFile(sc, []byte(fmt.Sprintf(`name: k6-remote
+levels: [2, 4]
+duration: 2s
+driver: k6
+script: %s
+allow_remote: true   # the target's address is in this test's own namespace
+k6:
+  bin: %s
+  collector: %s
+  %s
+request: {path: "/export?rows=300&width=500"}
+targets:
+  - name: streamed
+    command: [ip, netns, exec, %s, %s, serve, --impl, streamed, --addr, %s, --port, "{port}"]
+    host: %s
+`, script, k6, collector, instances, l.ns["target"], harness, l.ip["target"], l.ip["target"])), 0o644)
+	cmd := exec.Command(harness, "run", "--out", filepath.Join(dir, "run"), sc)
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		a, _ := os.ReadFile(filepath.Join(dir, "k6a.log"))
+		t.Fatalf("harness run: %v\n%s\nk6a:\n%s", err, out, a)
+	}
+	for _, loop := range loops {
+		if err := loop.Wait(); err != nil {
+			t.Errorf("a host's k6 loop: %v", err)
+		}
+	}
+	r, err := result.Read(filepath.Join(dir, "run", "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, run := range r.Runs {
+		if len(run.K6Instances) != 2 || run.Error != "" {
+			t.Fatalf("c=%d: error %q, instances %+v", run.Concurrency, run.Error, run.K6Instances)
+		}
+		a, b := run.K6Instances[0], run.K6Instances[1]
+		if a.Requests == 0 || b.Requests == 0 || run.Requests != a.Requests+b.Requests {
+			t.Errorf("c=%d: requests %d = %d + %d?", run.Concurrency, run.Requests, a.Requests, b.Requests)
+		}
+		var raw []int64
+		for _, role := range []string{"k6a", "k6b"} {
+			for _, ms := range rawDurations(t, filepath.Join(dir, fmt.Sprintf("%s-%d.json", role, i+1))) {
+				raw = append(raw, int64(ms*1000))
+			}
+		}
+		slices.Sort(raw)
+		t.Logf("c=%d: requests %d = %d + %d; raw samples %d; p99 %.3f ms; resume spread %.1f ms", run.Concurrency, run.Requests, a.Requests, b.Requests, len(raw), run.LatencyMs.P99, run.K6ResumeSpreadMs)
+		if int64(len(raw)) != run.Requests {
+			t.Errorf("c=%d: %d raw samples, %d requests merged", run.Concurrency, len(raw), run.Requests)
+			continue
+		}
+		rank := min(max(int(0.99*float64(len(raw))+0.999999999), 1), len(raw))
+		if !hist.SameBucket(int64(run.LatencyMs.P99*1000+0.5), raw[rank-1]) {
+			t.Errorf("c=%d: merged p99 %.3f ms, union %.3f ms", run.Concurrency, run.LatencyMs.P99, float64(raw[rank-1])/1000)
+		}
 	}
 }

@@ -56,11 +56,32 @@ const MaxGauges = 16
 
 var instanceName = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
+// Job is what instances started elsewhere ask the harness at their start
+// (GET /v1/job; k6/x/flood's job()): the level's target URL, VUs (the
+// whole level's: each instance's execution segment takes its share) and
+// duration.
+type Job struct {
+	URL      string `json:"url"`
+	VUs      int    `json:"vus"`
+	Duration string `json:"duration"`
+}
+
 // Collector receives snapshots over HTTP (POST, a JSON Snapshot) and keeps
-// each instance's latest.
+// each instance's latest; GET /v1/job answers the job of the level under
+// way (503 between levels, so an instance started early waits).
 type Collector struct {
 	mu   sync.Mutex
 	last map[string]Snapshot
+	job  *Job
+}
+
+// SetJob publishes the level's job (nil: none now) and forgets the
+// snapshots of the level before.
+func (c *Collector) SetJob(j *Job) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.job = j
+	c.last = map[string]Snapshot{}
 }
 
 // NewCollector is an empty collector.
@@ -68,6 +89,18 @@ func NewCollector() *Collector { return &Collector{last: map[string]Snapshot{}} 
 
 // ServeHTTP takes one snapshot.
 func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/v1/job" {
+		c.mu.Lock()
+		j := c.job
+		c.mu.Unlock()
+		if j == nil {
+			http.Error(w, "no level is under way", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(j)
+		return
+	}
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST a snapshot", http.StatusMethodNotAllowed)
 		return

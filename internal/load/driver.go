@@ -28,6 +28,9 @@ type Job struct {
 	// it: Dir/LogName.log, recorded as LogName.log (relative to the run
 	// directory); k6 writes its summary beside it.
 	Dir, LogName string
+	// jobURL is where k6 instances of a scaled run ask for the level's job
+	// (set by K6.scaled; passed as FLOOD_JOB).
+	jobURL string
 }
 
 // Builtin is the harness's own client (Run).

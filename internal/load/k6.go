@@ -27,6 +27,11 @@ type K6 struct {
 	// (see scaled): local ones, or one on each of Hosts.
 	Instances int
 	Hosts     []K6Host
+	// Remote lists the REST APIs (HOST:PORT) of k6 instances started
+	// elsewhere, paused, for each level; External counts instances that
+	// start by themselves (see remote).
+	Remote   []string
+	External int
 	// Collector is the IP the harness receives the instances' data on
 	// (default 127.0.0.1).
 	Collector string
@@ -59,7 +64,7 @@ type k6Summary struct {
 
 // Drive implements Driver.
 func (k K6) Drive(ctx context.Context, job Job) (result.Client, error) {
-	if k.Instances > 1 {
+	if k.Instances > 1 || len(k.Remote) > 0 || k.External > 0 {
 		return k.scaled(ctx, job)
 	}
 	return k.single(ctx, job)
@@ -79,6 +84,9 @@ func k6Env(job Job, local bool) []string {
 		"-e", "VUS=" + strconv.Itoa(job.Concurrency), "-e", "DURATION=" + job.Duration.String()}
 	if local {
 		env = append(env, "-e", "TARGET_PORT="+strconv.Itoa(job.Port))
+	}
+	if job.jobURL != "" {
+		env = append(env, "-e", "FLOOD_JOB="+job.jobURL)
 	}
 	return env
 }

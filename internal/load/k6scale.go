@@ -3,6 +3,7 @@ package load
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -40,11 +41,14 @@ type k6Instance struct {
 func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 	c := result.Client{Driver: result.DriverK6, DriverLog: job.LogName + "-1.log", Errors: map[string]int64{}}
 	col := k6out.NewCollector()
-	collectorIP := k.Collector
-	if collectorIP == "" {
-		collectorIP = "127.0.0.1"
+	addr := k.Collector
+	if addr == "" {
+		addr = "127.0.0.1"
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(collectorIP, "0"))
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "0") // an IP alone: any port
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return c, fmt.Errorf("k6 collector: %w", err)
 	}
@@ -52,6 +56,14 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	collector := "http://" + ln.Addr().String() + "/"
+	// Instances started elsewhere ask for the level's job (k6/x/flood's
+	// job(__ENV.FLOOD_JOB)): the target's URL, VUs and duration.
+	col.SetJob(&k6out.Job{URL: job.URL, VUs: job.Concurrency, Duration: job.Duration.String()})
+	defer col.SetJob(nil)
+	job.jobURL = collector + "v1/job"
+	if len(k.Remote) > 0 || k.External > 0 {
+		return k.remote(ctx, job, c, col)
+	}
 
 	n := k.Instances
 	seq := make([]string, n+1)
@@ -143,7 +155,14 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 			BytesReceived: s.BytesReceived, LatencyMs: latency(s), Exit: in.exit, Log: in.log,
 		})
 	}
-	m := k6out.Merge(got)
+	return k.merged(c, got, ths, thErr)
+}
+
+// merged fills the level's figures from the instances' final snapshots:
+// counts summed, latencies from the merged histograms, and the script's
+// thresholds judged on the merge (unless thErr says they cannot be).
+func (k K6) merged(c result.Client, snaps []k6out.Snapshot, ths []k6Threshold, thErr error) (result.Client, error) {
+	m := k6out.Merge(snaps)
 	c.Requests, c.Failed, c.OK, c.BytesReceived = m.Requests, m.Failed, m.Requests-m.Failed, m.BytesReceived
 	if c.Failed > 0 {
 		c.Errors[result.OutcomeK6Failed] = c.Failed
@@ -275,4 +294,98 @@ func freeLoopbackPort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// remote runs a level on k6 instances started elsewhere with `--out
+// flood=<collector>` and the script asking the collector for the level's
+// job (k6/x/flood's job(__ENV.FLOOD_JOB)): each host restarts its k6 for
+// every level (a loop, a k6-operator TestRun per level). With Remote the
+// instances start paused and the harness waits until every REST API
+// answers paused and resumes them together; with External they start by
+// themselves once the job is published (k6-operator's starter resumes its
+// runners). Either way the harness waits for one final snapshot per
+// instance and merges them. The collector listens on the fixed
+// k6.collector address the instances were given.
+func (k K6) remote(ctx context.Context, job Job, c result.Client, col *k6out.Collector) (result.Client, error) {
+	ths, thErr := k.k6Thresholds(ctx, job)
+	if thErr != nil {
+		c.K6ThresholdsNote = thErr.Error() + ": the instances judged their own shares, if started with thresholds"
+	}
+	ctx, cancel := context.WithTimeout(ctx, k6Wait+job.Warmup+job.Duration+job.Grace+time.Minute)
+	defer cancel()
+	var insts []*k6Instance
+	for i, addr := range k.Remote {
+		in := &k6Instance{name: fmt.Sprintf("remote-%d", i+1), addr: addr, segment: "(its own)", exit: -1}
+		if err := waitPausedRemote(ctx, in); err != nil {
+			return c, err
+		}
+		insts = append(insts, in)
+	}
+	want := max(len(insts), k.External)
+	start := time.Now()
+	if len(insts) > 0 {
+		spread, err := resumeAll(ctx, insts)
+		if err != nil {
+			return c, err
+		}
+		c.K6ResumeSpreadMs = float64(spread.Microseconds()) / 1000
+	}
+	var finals []k6out.Snapshot
+	for {
+		finals = finals[:0]
+		for _, s := range col.Snapshots() {
+			if s.Final {
+				finals = append(finals, s)
+			}
+		}
+		if len(finals) >= want {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return c, fmt.Errorf("k6 instances elsewhere: %d of %d sent their final snapshot before the level's time ran out", len(finals), want)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	c.DurationS = time.Since(start).Seconds()
+	for _, s := range finals {
+		c.K6Instances = append(c.K6Instances, result.K6Instance{
+			Name: s.Instance, Segment: "(its own)",
+			Requests: s.Requests, OK: s.Requests - s.Failed, Failed: s.Failed, Failures: s.Failures,
+			BytesReceived: s.BytesReceived, LatencyMs: latency(s), Exit: -1,
+		})
+	}
+	return k.merged(c, finals, ths, thErr)
+}
+
+// k6Wait bounds the wait for instances started elsewhere to be ready.
+const k6Wait = 2 * time.Minute
+
+// waitPausedRemote waits until the instance's REST API says its test is
+// paused: started for this level and waiting for the go.
+func waitPausedRemote(ctx context.Context, in *k6Instance) error {
+	client := &http.Client{Timeout: time.Second}
+	for {
+		resp, err := client.Get("http://" + in.addr + "/v1/status")
+		if err == nil {
+			var st struct {
+				Data struct {
+					Attributes struct {
+						Paused  bool `json:"paused"`
+						Running bool `json:"running"`
+					} `json:"attributes"`
+				} `json:"data"`
+			}
+			derr := json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if derr == nil && st.Data.Attributes.Paused {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("k6 %s: no paused k6 answered at %s: start it for the level with --paused --address %s --out flood=…", in.name, in.addr, in.addr)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

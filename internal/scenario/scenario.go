@@ -132,8 +132,18 @@ type K6 struct {
 	// command (ssh HOST, ip netns exec NS, …) with its REST API on
 	// Address, and sends to the collector on Collector.
 	Hosts []K6Host `yaml:"hosts"`
-	// Collector is the IP the harness receives the instances' data on
-	// (default 127.0.0.1; with hosts, one they can reach).
+	// Remote lists the REST APIs (HOST:PORT) of k6 instances started
+	// elsewhere for each level, paused, sending to Collector and asking it
+	// for the level's job (k6/x/flood's job(__ENV.FLOOD_JOB)).
+	Remote []string `yaml:"remote"`
+	// External counts k6 instances that start by themselves for each
+	// level (a k6-operator TestRun, whose starter resumes its runners),
+	// sending to Collector: the harness publishes the level's job and
+	// waits for that many final snapshots.
+	External int `yaml:"external"`
+	// Collector is where the harness receives the instances' data: an IP
+	// (default 127.0.0.1; with hosts, one they can reach), or IP:PORT, as
+	// remote instances must be told it in advance.
 	Collector string `yaml:"collector"`
 }
 
@@ -548,8 +558,32 @@ func (s *Scenario) validate(d *decoder) error {
 				}
 			}
 		}
-		if c := s.K6.Collector; c != "" && net.ParseIP(c) == nil {
-			bad("k6.collector", "want the IP the harness receives the instances' data on, got %q", c)
+		collectorPort := false
+		if c := s.K6.Collector; c != "" {
+			host, port, err := net.SplitHostPort(c)
+			if err != nil {
+				host = c
+			}
+			collectorPort = err == nil && port != "0"
+			if net.ParseIP(host) == nil {
+				bad("k6.collector", "want the IP (or IP:PORT) the harness receives the instances' data on, got %q", c)
+			}
+		}
+		for i, r := range s.K6.Remote {
+			if _, _, err := net.SplitHostPort(r); err != nil {
+				bad(fmt.Sprintf("k6.remote[%d]", i), "want HOST:PORT of a k6 REST API (k6 run --paused --address HOST:PORT), got %q", r)
+			}
+		}
+		if s.K6.External < 0 || s.K6.External > 256 {
+			bad("k6.external", "want 0..256 instances, got %d", s.K6.External)
+		}
+		if len(s.K6.Remote) > 0 || s.K6.External > 0 {
+			switch {
+			case len(s.K6.Hosts) > 0 || s.K6.Instances > 1 || (len(s.K6.Remote) > 0 && s.K6.External > 0):
+				bad("k6.remote", "instances started elsewhere (remote or external) run alone: not with each other, k6.hosts or k6.instances")
+			case !collectorPort:
+				bad("k6.collector", "instances started elsewhere are told the collector in advance: want IP:PORT")
+			}
 		}
 		if s.Segment != "" && s.K6.Instances > 1 {
 			bad("segments", "with k6.instances the harness gives each instance its segment")

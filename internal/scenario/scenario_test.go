@@ -78,6 +78,9 @@ func TestParseErrors(t *testing.T) {
 		{"k6 collector", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6: {collector: harness.local}\n", []string{"k6.collector: want the IP"}},
 		{"attached with a port", "name: t\nlevels: [1]\ntargets:\n  - name: a\n    port: 8080\n    attach: {pid: 7, port: 80}\n", []string{"targets[0].port: want a port 1..65535 for a target the harness starts"}},
 		{"port out of range", good + "    port: 70000\n", []string{"bad.yaml:6: targets[0].port: want a port 1..65535"}},
+		{"k6 remote without a collector port", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6:\n  remote: [10.0.0.2:6565]\n  collector: 10.0.0.1\n", []string{"k6.collector: instances started elsewhere are told the collector in advance: want IP:PORT"}},
+		{"k6 remote bad address", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6:\n  remote: [load-a]\n  collector: 10.0.0.1:7070\n", []string{"k6.remote[0]: want HOST:PORT of a k6 REST API"}},
+		{"k6 remote and external", "name: t\nlevels: [1]\ndriver: k6\nscript: x.js\ntargets:\n  - name: a\n    command: [x, \"{port}\"]\nk6:\n  remote: [10.0.0.2:6565]\n  external: 2\n  collector: 10.0.0.1:7070\n", []string{"k6.remote: instances started elsewhere (remote or external) run alone"}},
 		{"two problems at once", strings.Replace(good, "name: t", "name: \"\"\nrepeats: -1", 1), []string{"name: want a name", "repeats: want 1..100"}},
 	}
 	for _, tt := range tests {

@@ -557,7 +557,7 @@ func (m *measurement) flood(ctx context.Context, p *launch.Process, w *floodWatc
 // driver is the scenario's load driver.
 func driver(sc *scenario.Scenario) load.Driver {
 	if sc.Driver == result.DriverK6 {
-		k := load.K6{Bin: sc.K6.Bin, Script: sc.Script, Segment: sc.Segment, Instances: sc.K6.Instances, Collector: sc.K6.Collector}
+		k := load.K6{Bin: sc.K6.Bin, Script: sc.Script, Segment: sc.Segment, Instances: sc.K6.Instances, Collector: sc.K6.Collector, Remote: sc.K6.Remote, External: sc.K6.External}
 		for _, h := range sc.K6.Hosts {
 			k.Hosts = append(k.Hosts, load.K6Host{Launch: h.Launch, Address: h.Address})
 		}
