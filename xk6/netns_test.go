@@ -84,14 +84,7 @@ func TestScaleOutAcrossNamespaces(t *testing.T) {
 	k6, harness := needK6(t)
 	l := newLab(t)
 	dir := t.TempDir()
-	script := filepath.Join(dir, "count.js")
-	os.WriteFile(script, []byte(`import http from 'k6/http';
-export const options = {
-  discardResponseBodies: true, vus: Number(__ENV.VUS), duration: __ENV.DURATION,
-  thresholds: { http_reqs: ['count<5'], http_req_failed: ['rate<0.01'] },
-};
-export default function () { http.get(__ENV.TARGET_URL); }
-`), 0o644)
+	script := countScript(t, dir)
 	host := func(role string) string {
 		// The launch command enters the namespace; the test adds k6's raw
 		// samples (--out json) after the harness's arguments.

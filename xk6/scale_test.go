@@ -186,14 +186,7 @@ targets:
 func TestScaledThresholdsJudgeMergedData(t *testing.T) {
 	_, harness := needK6(t)
 	out := t.TempDir()
-	script := filepath.Join(out, "count.js")
-	os.WriteFile(script, []byte(`import http from 'k6/http';
-export const options = {
-  discardResponseBodies: true, vus: Number(__ENV.VUS), duration: __ENV.DURATION,
-  thresholds: { http_reqs: ['count<5'], http_req_failed: ['rate<0.01'] },
-};
-export default function () { http.get(__ENV.TARGET_URL); }
-`), 0o644)
+	script := countScript(t, out)
 	sc := filepath.Join(out, "th.yaml")
 	os.WriteFile(sc, []byte(`name: k6-thresholds
 levels: [4]
@@ -227,4 +220,22 @@ targets:
 		reqs.Value <= float64(max(run.K6Instances[0].Requests, run.K6Instances[1].Requests)) {
 		t.Errorf("driver_exit %d, thresholds %+v, requests %d, instances %+v: want http_reqs judged on the sum", run.DriverExit, run.K6Thresholds, run.Requests, run.K6Instances)
 	}
+}
+
+// countScript writes, into dir, a k6 script whose http_reqs threshold
+// (count<5) fails on any real run: judged on merged data, its value is the
+// whole run's request count.
+func countScript(t *testing.T, dir string) string {
+	t.Helper()
+	script := filepath.Join(dir, "count.js")
+	if err := os.WriteFile(script, []byte(`import http from 'k6/http';
+export const options = {
+  discardResponseBodies: true, vus: Number(__ENV.VUS), duration: __ENV.DURATION,
+  thresholds: { http_reqs: ['count<5'], http_req_failed: ['rate<0.01'] },
+};
+export default function () { http.get(__ENV.TARGET_URL); }
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return script
 }
