@@ -149,11 +149,9 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 			return c, fmt.Errorf("k6 %s (%s) sent no final snapshot to the collector: is it bin/k6 with the flood output (make k6)? see %s", in.name, in.addr, in.log)
 		}
 		got = append(got, s)
-		c.K6Instances = append(c.K6Instances, result.K6Instance{
-			Name: in.name, Address: in.addr, Segment: in.segment,
-			Requests: s.Requests, OK: s.Requests - s.Failed, Failed: s.Failed, Failures: s.Failures,
-			BytesReceived: s.BytesReceived, LatencyMs: latency(s), Exit: in.exit, Log: in.log,
-		})
+		fig := figures(s)
+		fig.Name, fig.Address, fig.Segment, fig.Exit, fig.Log = in.name, in.addr, in.segment, in.exit, in.log
+		c.K6Instances = append(c.K6Instances, fig)
 	}
 	return k.merged(c, got, ths, thErr)
 }
@@ -176,6 +174,14 @@ func (k K6) merged(c result.Client, snaps []k6out.Snapshot, ths []k6Threshold, t
 		c.K6Thresholds, c.DriverExit = judged, max(c.DriverExit, exit)
 	}
 	return c, nil
+}
+
+// figures are one instance's counts and latencies from its final snapshot.
+func figures(s k6out.Snapshot) result.K6Instance {
+	return result.K6Instance{
+		Requests: s.Requests, OK: s.Requests - s.Failed, Failed: s.Failed, Failures: s.Failures,
+		BytesReceived: s.BytesReceived, LatencyMs: latency(s),
+	}
 }
 
 // latency is a snapshot's percentiles in milliseconds.
@@ -223,25 +229,35 @@ func (k K6) startPaused(job Job, in *k6Instance, sequence, collector string, ext
 	return nil
 }
 
-// waitPaused waits until the instance's REST API answers.
+// waitPaused waits until the instance's REST API says its test is paused:
+// started (for this level, when something else starts it) and waiting for
+// the go. A local instance that exits first fails at once.
 func waitPaused(ctx context.Context, in *k6Instance) error {
 	client := &http.Client{Timeout: time.Second}
 	for {
 		resp, err := client.Get("http://" + in.addr + "/v1/status")
 		if err == nil {
+			var st struct {
+				Data struct {
+					Attributes struct {
+						Paused bool `json:"paused"`
+					} `json:"attributes"`
+				} `json:"data"`
+			}
+			derr := json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && derr == nil && st.Data.Attributes.Paused {
 				return nil
 			}
 		}
 		select {
-		case err := <-in.done:
+		case err := <-in.done: // nil for an instance started elsewhere: never ready
 			in.done <- err
 			return fmt.Errorf("k6 %s exited before it was ready (%v): see %s", in.name, err, in.log)
-		default:
-		}
-		select {
 		case <-ctx.Done():
+			if in.cmd == nil {
+				return fmt.Errorf("k6 %s: no paused k6 answered at %s: start it for the level with --paused --address %s --out flood=…", in.name, in.addr, in.addr)
+			}
 			return fmt.Errorf("k6 %s: REST API at %s did not answer: %w", in.name, in.addr, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -316,7 +332,7 @@ func (k K6) remote(ctx context.Context, job Job, c result.Client, col *k6out.Col
 	var insts []*k6Instance
 	for i, addr := range k.Remote {
 		in := &k6Instance{name: fmt.Sprintf("remote-%d", i+1), addr: addr, segment: "(its own)", exit: -1}
-		if err := waitPausedRemote(ctx, in); err != nil {
+		if err := waitPaused(ctx, in); err != nil {
 			return c, err
 		}
 		insts = append(insts, in)
@@ -349,43 +365,12 @@ func (k K6) remote(ctx context.Context, job Job, c result.Client, col *k6out.Col
 	}
 	c.DurationS = time.Since(start).Seconds()
 	for _, s := range finals {
-		c.K6Instances = append(c.K6Instances, result.K6Instance{
-			Name: s.Instance, Segment: "(its own)",
-			Requests: s.Requests, OK: s.Requests - s.Failed, Failed: s.Failed, Failures: s.Failures,
-			BytesReceived: s.BytesReceived, LatencyMs: latency(s), Exit: -1,
-		})
+		fig := figures(s)
+		fig.Name, fig.Segment, fig.Exit = s.Instance, "(its own)", -1
+		c.K6Instances = append(c.K6Instances, fig)
 	}
 	return k.merged(c, finals, ths, thErr)
 }
 
 // k6Wait bounds the wait for instances started elsewhere to be ready.
 const k6Wait = 2 * time.Minute
-
-// waitPausedRemote waits until the instance's REST API says its test is
-// paused: started for this level and waiting for the go.
-func waitPausedRemote(ctx context.Context, in *k6Instance) error {
-	client := &http.Client{Timeout: time.Second}
-	for {
-		resp, err := client.Get("http://" + in.addr + "/v1/status")
-		if err == nil {
-			var st struct {
-				Data struct {
-					Attributes struct {
-						Paused  bool `json:"paused"`
-						Running bool `json:"running"`
-					} `json:"attributes"`
-				} `json:"data"`
-			}
-			derr := json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if derr == nil && st.Data.Attributes.Paused {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("k6 %s: no paused k6 answered at %s: start it for the level with --paused --address %s --out flood=…", in.name, in.addr, in.addr)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
