@@ -111,7 +111,7 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Server serves /export, /healthz, /debug/vars and /debug/pprof/.
+// Server serves /export, /healthz (and /health), /debug/vars and /debug/pprof/.
 type Server struct {
 	cfg      Config
 	format   Format
@@ -141,9 +141,12 @@ func New(cfg Config) (*Server, error) {
 		s.budget = b
 	}
 	s.mux.HandleFunc("GET /export", s.export)
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok"))
-	})
+	// /health too: what `harness init --cmd` scenarios ask by default.
+	for _, p := range []string{"GET /healthz", "GET /health"} {
+		s.mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("ok"))
+		})
+	}
 	s.mux.HandleFunc("GET /debug/vars", s.vars)
 	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

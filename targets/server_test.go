@@ -178,6 +178,7 @@ func TestHealthAndDebug(t *testing.T) {
 	_, url := newTestServer(t, func(c *Config) { c.Admission = AdmitHeld })
 	for path, want := range map[string]string{
 		"/healthz":               "ok",
+		"/health":                "ok",
 		"/debug/vars":            `"reserved_bytes":0`,
 		"/debug/pprof/heap?gc=1": "", // binary protobuf; status is enough
 	} {

@@ -20,6 +20,7 @@ func gateCmd() *cli.Command {
 	fs.BoolVar(&o.AllowPartial, "allow-partial", false, "judge the results of an interrupted run (they fail otherwise)")
 	fs.BoolVar(&o.AllowHostChange, "allow-host-change", false, "compare runs measured differently from the baseline (another peak source or cap mechanism)")
 	fs.BoolVar(&o.UpdateBaseline, "update-baseline", false, "write the current results as the new baseline instead of gating")
+	fs.BoolVar(&o.Force, "force", false, "with --update-baseline: replace a baseline made from another scenario")
 	return &cli.Command{
 		FS:    fs,
 		Usage: "judge a run against rules and a baseline (exit 1 on a regression)",

@@ -61,7 +61,7 @@ func TestGateExitCodes(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"same results pass", []string{"--current", same, "--baseline", base, "--rules", rules}, 0, "0 of 9 checks failed", ""},
+		{"same results pass", []string{"--current", same, "--baseline", base, "--rules", rules}, 0, "gate: 9 passed, 0 failed", ""},
 		{"the baseline against itself", []string{"--current", base, "--baseline", base, "--rules", rules}, 0, "PASS", ""},
 		{"a 10% peak regression", []string{"--current", tenPercent, "--baseline", base, "--rules", rules, "--junit", junit}, 1, "+10.0%", "regression"},
 		{"a slope regression", []string{"--current", sloped, "--baseline", sloped, "--rules", rules}, 1, "above max 1.00 MiB/client", ""},

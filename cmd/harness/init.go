@@ -17,7 +17,7 @@ func initCmd() *cli.Command {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.Var(&cmds, "cmd", "your server, [name=]COMMAND with {port} in it (repeat for several; default: a reference server)")
 	fs.StringVar(&out, "out", "flood.yaml", "the scenario file to write (never overwritten)")
-	fs.StringVar(&name, "name", "", "the scenario's name (default my-server)")
+	fs.StringVar(&name, "name", "", "the scenario's name (default: a single --cmd's name=, else my-server)")
 	return &cli.Command{
 		FS:    fs,
 		Usage: "write a commented scenario for your server: levels, a memory cap, slow clients, a gate",
@@ -33,12 +33,8 @@ func initCmd() *cli.Command {
 				q.Name, q.Health = "reference", "/healthz"
 				q.Targets = []scenario.QuickTarget{{Name: "streamed", Command: []string{"harness", "serve", "--impl", "streamed", "--port", "{port}"}}}
 			}
-			for i, c := range cmds {
-				t, err := scenario.ParseTarget(c, i)
-				if err != nil {
-					return cli.UsageErrorf("--cmd %q: %w", c, err)
-				}
-				q.Targets = append(q.Targets, t)
+			if err := q.AddTargets(cmds, name != ""); err != nil {
+				return cli.UsageErrorf("%w", err)
 			}
 			if _, err := scenario.Parse(out, q.YAML()); err != nil {
 				return err

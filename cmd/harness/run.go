@@ -33,7 +33,7 @@ func runCmd() *cli.Command {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.StringVar(&f.out, "out", "", "run directory (default reports/<time>-<scenario name>)")
 	fs.Var(&f.cmds, "cmd", "without a scenario file: a server to flood, [name=]COMMAND with {port} in it (repeat for several)")
-	fs.StringVar(&f.name, "name", "", "with --cmd: the run's name (default my-server)")
+	fs.StringVar(&f.name, "name", "", "with --cmd: the run's name (default: a single --cmd's name=, else my-server)")
 	fs.Var((*intList)(&f.overrides.Levels), "levels", "concurrency levels, e.g. 1,8,32")
 	fs.Var((*nameList)(&f.overrides.Targets), "targets", "only these targets, e.g. buffered,streamed")
 	fs.IntVar(&f.overrides.Repeats, "repeats", 0, "repeats of every level")
@@ -68,26 +68,27 @@ func runCmd() *cli.Command {
 
 // load is the scenario to run: a file with the command line's overrides,
 // or one made from --cmd and written into the run directory, so the run
-// can be repeated and committed.
-func load(f runFlags, args []string) (*scenario.Scenario, string, error) {
+// can be repeated and committed. The notes say what a flag replaced.
+func load(f runFlags, args []string) (*scenario.Scenario, string, []string, error) {
 	switch {
 	case len(args) == 1 && len(f.cmds) == 0:
 		sc, err := scenario.Load(args[0])
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		if err := sc.Override(f.overrides); err != nil {
-			return nil, "", err
+		notes, err := sc.Override(f.overrides)
+		if err != nil {
+			return nil, "", nil, err
 		}
 		dir := f.out
 		if dir == "" {
 			dir = sweep.DefaultDir(sc, time.Now())
 		}
-		return sc, dir, nil
+		return sc, dir, notes, nil
 	case len(args) == 0 && len(f.cmds) > 0:
 		q, err := quick(f)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		dir := f.out
 		if dir == "" {
@@ -96,14 +97,18 @@ func load(f runFlags, args []string) (*scenario.Scenario, string, error) {
 		file := filepath.Join(dir, "scenario.yaml")
 		sc, err := scenario.Parse(file, q.YAML())
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
+		}
+		// The same values again, so a problem with one names its flag.
+		if _, err := sc.Override(f.overrides); err != nil {
+			return nil, "", nil, err
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		return sc, dir, os.WriteFile(file, q.YAML(), 0o644)
+		return sc, dir, nil, os.WriteFile(file, q.YAML(), 0o644)
 	}
-	return nil, "", cli.UsageErrorf("want one scenario file, or --cmd 'COMMAND {port}' and no file (got %d file arguments, %d --cmd)", len(args), len(f.cmds))
+	return nil, "", nil, cli.UsageErrorf("want one scenario file, or --cmd 'COMMAND {port}' and no file (got %d file arguments, %d --cmd)", len(args), len(f.cmds))
 }
 
 // quick is the scenario --cmd and the other flags describe.
@@ -112,12 +117,8 @@ func quick(f runFlags) (scenario.Quick, error) {
 	if f.name != "" {
 		q.Name = f.name
 	}
-	for i, c := range f.cmds {
-		t, err := scenario.ParseTarget(c, i)
-		if err != nil {
-			return q, cli.UsageErrorf("--cmd %q: %w", c, err)
-		}
-		q.Targets = append(q.Targets, t)
+	if err := q.AddTargets(f.cmds, f.name != ""); err != nil {
+		return q, cli.UsageErrorf("%w", err)
 	}
 	o := f.overrides
 	if len(o.Targets) > 0 || o.Repeats != 0 {
@@ -144,11 +145,12 @@ func quick(f runFlags) (scenario.Quick, error) {
 }
 
 func runScenario(e *cli.Env, f runFlags, args []string) error {
-	sc, dir, err := load(f, args)
+	sc, dir, notes, err := load(f, args)
 	if err != nil {
 		return err
 	}
-	if err := gate.CheckRules(sc); err != nil {
+	ruleNotes, err := gate.CheckRules(sc)
+	if err != nil {
 		return err
 	}
 	logf := func(format string, args ...any) {
@@ -158,7 +160,10 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	if e.IsTTY {
 		progress = e.ShowProgress
 	}
-	logf("run %s: %d target(s) × %d level(s) × %d repeat(s) → %s", sc.Name, len(sc.Targets), len(sc.Levels), sc.Repeats, dir)
+	logf("run %s: %s × %s × %s → %s", sc.Name, plural(len(sc.Targets), "target"), plural(len(sc.Levels), "level"), plural(sc.Repeats, "repeat"), dir)
+	for _, n := range append(notes, ruleNotes...) {
+		logf("%s", n)
+	}
 	cgroups := launch.SystemCgroups().Prepare()
 	defer func() { // also on a panic: the harness moved back, its cgroups gone
 		if cerr := cgroups.Close(); cerr != nil {
@@ -193,6 +198,14 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "\nresults: %s\n", results)
 	return nil
+}
+
+// plural is "1 target" or "3 targets".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // intList is a flag of comma-separated integers: --levels 1,8,32.

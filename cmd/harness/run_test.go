@@ -22,8 +22,14 @@ import (
 // paths relative to it) and returns its exit code, stdout and stderr.
 func harnessRun(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return harnessRunIn(t, "../..", args...)
+}
+
+// harnessRunIn is harnessRun from dir.
+func harnessRunIn(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := harnesstest.Command(harnessBin, args...)
-	cmd.Dir = "../.."
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -148,7 +154,7 @@ func TestRunRefusesBeforeFlooding(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"run", "--levels", "4,4", "scenarios/quick.yaml"}, []string{"--levels: concurrency 4 given twice"}},
+		{[]string{"run", "--levels", "4,4", "scenarios/quick.yaml"}, []string{"--levels (levels[1]): concurrency 4 given twice"}},
 		{[]string{"run", "--levels", "1,x", "scenarios/quick.yaml"}, []string{`invalid value "1,x" for flag -levels`}},
 		{[]string{"run", badRule}, []string{badRule + `:8: tolerance: "lots"`, badRule + `:9: target "b": not in the scenario`}},
 	} {
@@ -323,7 +329,7 @@ func TestQuickRunAgainstAPythonServer(t *testing.T) {
 	// The health path left at the default fails fast and says which key to set.
 	code, _, stderr = harnessRun(t, "run", "--cmd", "python3 cmd/harness/testdata/app.py {port} /health", "--health", "/healthz",
 		"--levels", "1", "--duration", "1s", "--out", t.TempDir())
-	if code != 3 || !strings.Contains(stderr, "/healthz → 404 for 3s; set health: of target \"app\"") {
+	if code != 3 || !strings.Contains(stderr, "/healthz → 404 for 3s; set --health to a path") {
 		t.Errorf("wrong health path: exit %d\n%s", code, stderr)
 	}
 }

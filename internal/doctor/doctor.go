@@ -234,19 +234,34 @@ func containerCheck(o Options) Check {
 	if len(found) == 0 {
 		return Check{Name: "containers", Status: Missing, Detail: "neither podman nor docker on PATH (for container: targets)", Fix: "bash scripts/install-deps.sh podman runc"}
 	}
-	c := Check{Name: "containers", Status: OK, Detail: strings.Join(found, ", ")}
-	var left []string
+	// An engine is ok only when it answers: docker on PATH without a
+	// daemon it can reach runs nothing.
+	c := Check{Name: "containers", Status: OK}
+	var works, broken, left []string
 	for _, p := range found {
 		names, orphaned, err := o.Containers(launch.Engine{Name: filepath.Base(p), Program: p})
 		if err != nil {
-			c.Detail += fmt.Sprintf("; %s cannot list containers: %v", filepath.Base(p), err)
+			broken = append(broken, fmt.Sprintf("%s does not work here: %v", filepath.Base(p), firstLine(err.Error())))
 			continue
 		}
+		works = append(works, p)
 		for i, n := range names {
 			if orphaned[i] {
 				left = append(left, n)
 			}
 		}
+	}
+	switch len(works) {
+	case 0:
+		c.Status, c.Fix = Missing, "start the engine's daemon (docker) or bash scripts/install-deps.sh podman runc"
+		c.Detail = "no engine works (for container: targets)"
+	case 1:
+		c.Detail = fmt.Sprintf("%s works (engine: %s)", works[0], filepath.Base(works[0]))
+	default:
+		c.Detail = strings.Join(works, " and ") + " work"
+	}
+	if len(broken) > 0 {
+		c.Detail += "; " + strings.Join(broken, "; ")
 	}
 	if len(left) > 0 {
 		c.Status = Weak
@@ -254,6 +269,12 @@ func containerCheck(o Options) Check {
 		c.Fix = "the next harness run with a container target removes them"
 	}
 	return c
+}
+
+// firstLine is s up to its first newline.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
 }
 
 func chromiumCheck(o Options) Check {

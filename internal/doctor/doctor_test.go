@@ -125,3 +125,27 @@ func TestDoctorK6Extensions(t *testing.T) {
 		}
 	}
 }
+
+// An engine on PATH that cannot answer (docker without a daemon it can
+// reach) is not ok: the doctor says which engine works.
+func TestDoctorContainersOnlyWhenAnEngineWorks(t *testing.T) {
+	t.Parallel()
+	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}
+	noDaemon := func(e launch.Engine) ([]string, []bool, error) {
+		if e.Name == "docker" {
+			return nil, nil, errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+		}
+		return nil, nil, nil
+	}
+	o := fakeOptions(t, none, "docker")
+	o.Containers = noDaemon
+	c := containerCheck(o)
+	if c.Status == OK || !strings.Contains(c.Detail, "docker does not work here: Cannot connect") {
+		t.Errorf("docker alone, no daemon: %v %q", c.Status, c.Detail)
+	}
+	o = fakeOptions(t, none, "docker", "podman")
+	o.Containers = noDaemon
+	if c := containerCheck(o); c.Status != OK || !strings.Contains(c.Detail, "/usr/bin/podman works (engine: podman)") || !strings.Contains(c.Detail, "docker does not work") {
+		t.Errorf("podman and a broken docker: %v %q", c.Status, c.Detail)
+	}
+}

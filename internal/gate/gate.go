@@ -45,6 +45,9 @@ type Report struct {
 	// HeapDiffs say, per target, which functions' heap grew against the
 	// baseline.
 	HeapDiffs []sample.RunDiff
+	// Single says the current run measured every level once (and how to
+	// repeat it); "" with repeats.
+	Single string
 	// Demands say, per target killed at its memory limit, what it would
 	// have needed and how many clients the limit holds (an estimate).
 	Demands map[string]result.Demand
@@ -84,7 +87,7 @@ func Evaluate(o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Method: Method, Notes: hostChanges(o.Baseline, o.Current)}
+	rep := &Report{Method: Method, Notes: hostChanges(o.Baseline, o.Current), Single: o.Current.SingleNote()}
 	if o.Current.Partial && !o.AllowPartial {
 		rep.Checks = append(rep.Checks, Check{Rule: "complete results", Metric: "partial", Target: "all", Note: fmt.Sprintf(
 			"the run was interrupted after %d run(s): partial results are not judged (--allow-partial to judge them)", len(o.Current.Runs))})
@@ -244,6 +247,9 @@ func checkLevel(r rule, tg string, level int, o Options) Check {
 		c.Current, c.HasCurrent = boolf(!c.Pass), true
 		return c
 	}
+	if r.m.peak() && (o.Current.KilledAt(tg, level) || r.tolerance != nil && o.Baseline != nil && o.Baseline.KilledAt(tg, level)) {
+		return checkKilled(c, r, tg, level, o)
+	}
 	cur := values(r, o.Current, tg, level)
 	if len(cur) == 0 {
 		c.Pass, c.Note = false, "not measured"
@@ -272,6 +278,52 @@ func checkLevel(r rule, tg string, level int, o Options) Check {
 			c.Note = joinNote(c.Note, fmt.Sprintf("allowed up to %s", format(limit(r, c.Baseline, noise), r.m.unit)))
 		}
 	}
+	return c
+}
+
+// checkKilled judges a peak rule at a level killed at the memory cap in
+// either run: a killed level's peak is the cap's, so comparing it says
+// nothing. Killed now and not before fails; killed in both compares what
+// each would have needed there (the line through its uncapped levels);
+// killed only in the baseline passes.
+func checkKilled(c Check, r rule, tg string, level int, o Options) Check {
+	curK := o.Current.KilledAt(tg, level)
+	baseK := o.Baseline != nil && o.Baseline.KilledAt(tg, level)
+	cur, curOK := o.Current.DemandAt(tg, level)
+	switch {
+	case curK && r.tolerance != nil && baseK:
+		base, baseOK := o.Baseline.DemandAt(tg, level)
+		if !curOK || !baseOK {
+			c.Note = "killed at the cap in both runs: compared by that verdict (too few uncapped levels to estimate what it would need)"
+			return c
+		}
+		c.Current, c.HasCurrent, c.Baseline, c.HasBaseline = cur, true, base, true
+		c.Note = "killed at the cap in both runs: compared by the demand estimate (what it would need here, from the uncapped levels), not the cap against itself"
+		if noise := r.m.floor; regressed(r, base, cur, noise) {
+			c.Pass = false
+			c.Note = joinNote(c.Note, fmt.Sprintf("allowed up to %s", format(limit(r, base, noise), r.m.unit)))
+		}
+		return c
+	case curK:
+		c.Pass = false
+		c.Note = "now killed at the cap"
+		if curOK {
+			c.Current, c.HasCurrent = cur, true
+			c.Note += " (current: the demand estimate from the uncapped levels)"
+		}
+		if r.tolerance != nil {
+			if base := values(r, o.Baseline, tg, level); len(base) > 0 {
+				c.Baseline, c.HasBaseline = result.MedianOf(base), true
+				c.Note += "; the baseline served this level"
+			}
+		}
+		return c
+	}
+	if v := values(r, o.Current, tg, level); len(v) > 0 {
+		c.Current, c.HasCurrent = result.MedianOf(v), true
+	}
+	bounds(&c, r)
+	c.Note = joinNote(c.Note, "the baseline was killed at the cap here; now it lives")
 	return c
 }
 

@@ -238,7 +238,7 @@ func TestOutputs(t *testing.T) {
 	if err := WriteBenchstat(&bench, res(base())); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(table.String(), "1 of 27 checks failed.\ngate: 26 passed, 1 failed") || !strings.Contains(md.String(), "❌ 1 of 27 checks failed") {
+	if !strings.Contains(table.String(), "gate: 26 passed, 1 failed") || strings.Contains(table.String(), "checks failed") || !strings.Contains(md.String(), "❌ 1 of 27 checks failed") {
 		t.Errorf("table:\n%s\nmarkdown:\n%s", table.String(), md.String())
 	}
 	line := regexp.MustCompile(`^BenchmarkFlood/target=\w+/c=\d+ 1 \d+ peak-rss-bytes \d+ sampled-peak-rss-bytes [\d.]+ p99-ms [\d.]+ MB/s [\d.]+ ok-ratio$`)
@@ -453,5 +453,49 @@ func TestMarkdownSaysTheDemandBeyondTheCap(t *testing.T) {
 	rep.WriteMarkdown(&md)
 	if !strings.Contains(md.String(), "**buffered was killed at its 512 MiB limit at c=64**: it would need ~740 MiB there (10.00 MiB per extra client, estimated from the uncapped levels); under the limit it holds ~41 concurrent clients.") {
 		t.Errorf("markdown:\n%s", md.String())
+	}
+}
+
+// A level killed at the cap holds the cap's value as its peak: the gate
+// judges it by the kill and by what the target would have needed, never
+// the cap against itself.
+func TestKilledLevelIsNotTheCapAgainstItself(t *testing.T) {
+	t.Parallel()
+	kill := func(r *result.Results, level int) *result.Results {
+		for i := range r.Runs {
+			r.Runs[i].MemoryLimitBytes = 512 << 20
+			if r.Runs[i].Target == "buffered" && r.Runs[i].Concurrency == level {
+				r.Runs[i].OOMKilled, r.Runs[i].PeakRSSBytes = true, 512<<20
+			}
+		}
+		return r
+	}
+	g := rules(t, "rules:\n  - {metric: peak_rss_bytes, target: buffered, level: 16, tolerance: 10%}\n")
+	check := func(cur, baseline *result.Results) Check {
+		t.Helper()
+		rep := evaluate(t, cur, baseline, g)
+		if len(rep.Checks) != 1 {
+			t.Fatalf("%d checks, want 1", len(rep.Checks))
+		}
+		return rep.Checks[0]
+	}
+	// Killed in both, the same demand: passes, compared by the estimate.
+	c := check(kill(res(base()), 16), kill(res(base()), 16))
+	if !c.Pass || !strings.Contains(c.Note, "demand estimate") || c.Current == 512<<20 {
+		t.Errorf("killed in both, same demand: %+v", c)
+	}
+	// Killed in both, but the uncapped levels now grow twice as fast: fails.
+	steeper := base()
+	steeper["buffered"] = map[int][]float64{1: {40}, 4: {200}, 16: {440}}
+	if c := check(kill(res(steeper), 16), kill(res(base()), 16)); c.Pass {
+		t.Errorf("killed in both, demand up %.0f → %.0f MiB: passed (%s)", c.Baseline/(1<<20), c.Current/(1<<20), c.Note)
+	}
+	// Killed now, served in the baseline: fails, whatever the peak reads.
+	if c := check(kill(res(base()), 16), res(base())); c.Pass || !strings.Contains(c.Note, "now killed") {
+		t.Errorf("now killed: %+v", c)
+	}
+	// Killed only in the baseline: passes and says so.
+	if c := check(res(base()), kill(res(base()), 16)); !c.Pass || !strings.Contains(c.Note, "now it lives") {
+		t.Errorf("killed only before: %+v", c)
 	}
 }

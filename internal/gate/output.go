@@ -67,8 +67,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}
-	_, err := fmt.Fprintf(w, "\nMethod: %s\n%d of %d checks failed.\ngate: %d passed, %d failed\n",
-		r.Method, r.Failed(), len(r.Checks), len(r.Checks)-r.Failed(), r.Failed())
+	if r.Single != "" {
+		fmt.Fprintf(w, "\nNOTE: %s\n", r.Single)
+	}
+	_, err := fmt.Fprintf(w, "\nMethod: %s\ngate: %d passed, %d failed\n",
+		r.Method, len(r.Checks)-r.Failed(), r.Failed())
 	return err
 }
 
@@ -82,6 +85,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "## flood gate: %s\n\n", status)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "> ⚠️ %s\n\n", n)
+	}
+	if r.Single != "" {
+		fmt.Fprintf(&b, "> %s\n\n", r.Single)
 	}
 	fmt.Fprintf(&b, "| rule | target | level | baseline | current | change | verdict | note |\n|---|---|--:|--:|--:|--:|---|---|\n")
 	esc := strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;")

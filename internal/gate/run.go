@@ -27,8 +27,9 @@ type RunOptions struct {
 	// set, receive those outputs.
 	JUnit, Markdown, Benchstat, BMF string
 	// UpdateBaseline writes the current results as the baseline instead
-	// of judging them.
-	UpdateBaseline bool
+	// of judging them. It refuses to replace a baseline made from another
+	// scenario (another name and another file) unless Force is set.
+	UpdateBaseline, Force bool
 	// AllowPartial and AllowHostChange: see Options.
 	AllowPartial, AllowHostChange bool
 	// Stdout receives the verdict table (or the baseline note).
@@ -113,40 +114,89 @@ func updateBaseline(o RunOptions, basePath, rulesPath string, cur *result.Result
 	if basePath == "" {
 		return fault.Errorf(fault.BadInput, "--update-baseline: no baseline path (--baseline or gate.baseline in %s)", rulesPath)
 	}
+	old, err := result.Read(basePath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		old = nil
+	case err != nil && !o.Force:
+		return fault.Errorf(fault.BadInput, "--update-baseline: %s is there but cannot be read (%v); it is kept: --force replaces it", basePath, err)
+	case err != nil:
+		old = nil
+	case !o.Force && old.Scenario.Name != cur.Scenario.Name && filepath.Clean(old.Scenario.File) != filepath.Clean(cur.Scenario.File):
+		return fault.Errorf(fault.BadInput, "--update-baseline: %s is the baseline of another scenario (%q from %s), not of this run's (%q from %s); it is kept with its profiles.\n"+
+			"Give this run its own baseline (--baseline PATH, or gate.baseline in %s), or replace that one with --force",
+			basePath, old.Scenario.Name, old.Scenario.File, cur.Scenario.Name, cur.Scenario.File, rulesPath)
+	}
 	if err := os.MkdirAll(filepath.Dir(basePath), 0o755); err != nil {
 		return err
+	}
+	from, to := filepath.Dir(o.Current), filepath.Dir(basePath)
+	removed := 0
+	if old != nil && filepath.Clean(from) != filepath.Clean(to) {
+		removed = removeProfiles(old, to)
 	}
 	if err := result.Write(basePath, cur); err != nil {
 		return err
 	}
-	n, err := copyProfiles(cur, filepath.Dir(o.Current), filepath.Dir(basePath))
+	n, err := copyProfiles(cur, from, to)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Stdout, "baseline updated: %s and %d heap profile(s) beside it (from %s)\n", basePath, n, o.Current)
+	fmt.Fprintf(o.Stdout, "baseline updated: %s and %s beside it (from %s)", basePath, plural(n, "heap profile"), o.Current)
+	if old != nil {
+		fmt.Fprintf(o.Stdout, "; it replaced the baseline of %q made %s, and its %s", old.Scenario.Name, old.StartedAt.Format("2006-01-02 15:04"), plural(removed, "profile"))
+	}
+	fmt.Fprintln(o.Stdout)
 	return nil
+}
+
+// plural is "1 heap profile" or "3 heap profiles".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// profilePath is where a run's heap profile lies under dir, or "" when
+// the results name none or a path outside dir.
+func profilePath(run result.Run, dir string) string {
+	if run.HeapProfile == "" || filepath.IsAbs(run.HeapProfile) || strings.HasPrefix(filepath.Clean(run.HeapProfile), "..") {
+		return ""
+	}
+	return filepath.Join(dir, run.HeapProfile)
+}
+
+// removeProfiles removes the heap profiles a replaced baseline named, and
+// nothing else under its directory.
+func removeProfiles(old *result.Results, dir string) int {
+	n := 0
+	for _, run := range old.Runs {
+		if p := profilePath(run, dir); p != "" && os.Remove(p) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // copyProfiles puts the heap profiles the runs name beside the new
 // baseline, under the same relative paths, so later gates can diff
-// against them; the old baseline's profiles go.
+// against them.
 func copyProfiles(r *result.Results, from, to string) (int, error) {
 	if filepath.Clean(from) == filepath.Clean(to) {
 		return 0, nil // the baseline is the current run's own file: its profiles are there
 	}
-	if err := os.RemoveAll(filepath.Join(to, "profiles")); err != nil {
-		return 0, err
-	}
 	n := 0
 	for _, run := range r.Runs {
-		if run.HeapProfile == "" || filepath.IsAbs(run.HeapProfile) || strings.HasPrefix(filepath.Clean(run.HeapProfile), "..") {
+		src := profilePath(run, from)
+		if src == "" {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(from, run.HeapProfile))
+		b, err := os.ReadFile(src)
 		if err != nil {
 			continue // a profile that is gone cannot be diffed later; the gate says so then
 		}
-		dst := filepath.Join(to, run.HeapProfile)
+		dst := profilePath(run, to)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return n, err
 		}

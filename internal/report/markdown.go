@@ -46,6 +46,9 @@ func Markdown(r *result.Results) []byte {
 		}
 	}
 	fmt.Fprintf(&b, "\n%s\n", md(sourcesNote(r)))
+	if n := r.SingleNote(); n != "" {
+		fmt.Fprintf(&b, "\n> %s\n", md(n))
+	}
 	fmt.Fprintf(&b, "\nscenario `%s` (sha256 `%.12s…`) on %d CPUs, Linux %s, %s, cgroup %s\n",
 		md(r.Scenario.File), r.Scenario.SHA256, r.Host.CPUs, md(r.Host.Kernel), md(r.Host.Go), r.Host.Cgroup)
 	return b.Bytes()

@@ -135,6 +135,11 @@ func cell(runs []result.Run) string {
 	}
 	m, ok := result.Median(runs, func(r result.Run) float64 { return float64(r.PeakRSSBytes) })
 	if !ok {
+		for _, r := range runs {
+			if strings.HasPrefix(r.Error, result.NoOKPrefix) {
+				return r.Error
+			}
+		}
 		return "failed"
 	}
 	s := fmt.Sprintf("%.1f", units.MiB(m))

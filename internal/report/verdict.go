@@ -82,6 +82,10 @@ func verdict(r *result.Results, tg string) Verdict {
 	default:
 		v.Text = fmt.Sprintf("%s: peak grows from %.1f MiB at %s to %.1f MiB at %s (%.2f MiB per extra client)", tg, first.med/mib, clients(first.level), last.med/mib, clients(last.level), perClient/mib)
 	}
+	if e := unmeasured(r, tg); e != "" {
+		v.Text += "; " + e
+		v.Bad = true
+	}
 	if f, shed := failures(r, tg); f != "" {
 		v.Text += "; " + f
 		v.Shed = shed && !v.Bad
@@ -94,6 +98,29 @@ func verdict(r *result.Results, tg string) Verdict {
 	return v
 }
 
+// unmeasured names the levels of tg that could not measure beside ones
+// that did, with the first reason: "c=32 could not measure (no ok
+// response: status_404 ×9409)".
+func unmeasured(r *result.Results, tg string) string {
+	var levels []string
+	why := ""
+	for _, run := range r.Runs {
+		if run.Target != tg || run.Error == "" {
+			continue
+		}
+		if l := fmt.Sprintf("c=%d", run.Concurrency); len(levels) == 0 || levels[len(levels)-1] != l {
+			levels = append(levels, l)
+		}
+		if why == "" {
+			why = strings.SplitN(run.Error, "\n", 2)[0]
+		}
+	}
+	if len(levels) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s could not measure (%s)", strings.Join(levels, ", "), why)
+}
+
 // served says how many requests the target completed, across its runs.
 func served(r *result.Results, tg string) string {
 	var ok, aborted, resumes int64
@@ -103,6 +130,9 @@ func served(r *result.Results, tg string) string {
 		}
 	}
 	s := fmt.Sprintf("all %d requests served", ok)
+	if ok == 1 {
+		s = "the 1 request served"
+	}
 	if resumes > 0 {
 		s += fmt.Sprintf(" (broken exports resumed %d times, every row id exactly once)", resumes)
 	}

@@ -1,6 +1,49 @@
 package result
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// NoOKPrefix begins the error of a run whose client got no ok response
+// from a server that was not killed: a failed measurement, never a peak.
+const NoOKPrefix = "no ok response"
+
+// NoOKResponse says why a client got no ok response, "no ok response:
+// status_404 ×9409" (its failures by kind, most first), or "" when some
+// response was ok or every request was aborted on purpose.
+func (r Client) NoOKResponse() string {
+	if r.OK > 0 || (r.Requests > 0 && r.Aborted == r.Requests) {
+		return ""
+	}
+	if r.Requests == 0 {
+		return NoOKPrefix + ": no request completed"
+	}
+	kinds := make([]string, 0, len(r.Errors))
+	for k, n := range r.Errors {
+		if n > 0 {
+			kinds = append(kinds, k)
+		}
+	}
+	slices.SortFunc(kinds, func(a, b string) int {
+		if r.Errors[a] != r.Errors[b] {
+			return int(r.Errors[b] - r.Errors[a])
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s ×%d", k, r.Errors[k])
+	}
+	if r.CutOff > 0 && !slices.Contains(kinds, OutcomeCutOff) {
+		parts = append(parts, fmt.Sprintf("%s ×%d", OutcomeCutOff, r.CutOff))
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%s: 0 of %d requests ok", NoOKPrefix, r.Requests)
+	}
+	return NoOKPrefix + ": " + strings.Join(parts, ", ")
+}
 
 // OKRatio is the share of the requests meant to complete that did: aborted
 // (on purpose) and cut-off (still running at the end) requests are left
@@ -90,6 +133,24 @@ func (r *Results) peakFit(target string) (slope, intercept float64, ok bool) {
 		sx, sy = sx+xs[i], sy+ys[i]
 	}
 	return slope, sy/float64(len(ys)) - slope*sx/float64(len(xs)), true
+}
+
+// DemandAt is the memory the line through target's uncapped levels gives
+// at level: what a level killed at its cap would have needed, where its
+// own peak is only the cap's. False with fewer than two uncapped levels or
+// a line that does not grow.
+func (r *Results) DemandAt(target string, level int) (float64, bool) {
+	slope, intercept, ok := r.peakFit(target)
+	if !ok || slope <= 0 {
+		return 0, false
+	}
+	return intercept + slope*float64(level), true
+}
+
+// KilledAt says whether a repeat of target at level was killed at its
+// memory limit.
+func (r *Results) KilledAt(target string, level int) bool {
+	return slices.ContainsFunc(r.Select(target, level), func(run Run) bool { return run.OOMKilled })
 }
 
 // Demand estimates what a target killed at its memory limit would have

@@ -20,9 +20,15 @@ type Error struct {
 	Line int
 	Key  string
 	Msg  string
+	// Flag is the command-line flag that set Key, when one did: the
+	// problem is then the flag's, not the file's.
+	Flag string
 }
 
 func (e *Error) Error() string {
+	if e.Flag != "" {
+		return fmt.Sprintf("%s (%s): %s", e.Flag, e.Key, e.Msg)
+	}
 	loc := e.File
 	if e.Line > 0 {
 		loc += ":" + strconv.Itoa(e.Line)

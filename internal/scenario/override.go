@@ -1,26 +1,29 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"regexp"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/units"
 )
 
 // Overrides change a loaded scenario from the command line. Zero values
 // change nothing.
 type Overrides struct {
-	// Levels replace the scenario's levels (each 1..10000, none twice).
+	// Levels replace the scenario's levels.
 	Levels []int
 	// Targets keep only these targets, in the scenario's order.
 	Targets []string
-	// Repeats replaces the scenario's repeats (1..100).
+	// Repeats replaces the scenario's repeats.
 	Repeats int
-	// Path replaces request.path, Health every target's health path.
+	// Path replaces request.path and every target's own path:, Health
+	// every target's health path.
 	Path, Health string
 	// Duration replaces duration.
 	Duration time.Duration
@@ -31,100 +34,177 @@ type Overrides struct {
 	K6Instances int
 }
 
-// Override applies o to s, checking the new values as the scenario's own
-// are checked. Errors name the flag and are bad input.
-func (s *Scenario) Override(o Overrides) error {
-	var errs []string
-	if o.Levels != nil {
-		for i, l := range o.Levels {
-			switch {
-			case l < 1 || l > 10000:
-				errs = append(errs, fmt.Sprintf("--levels: concurrency %d: want 1..10000", l))
-			case slices.Contains(o.Levels[:i], l):
-				errs = append(errs, fmt.Sprintf("--levels: concurrency %d given twice (its runs would overwrite each other's files)", l))
-			}
+// Override applies o to s and validates the result as a file is validated,
+// in one pass: a problem a flag made names the flag ("--limit
+// (memory.limit): …"), one the file holds names its line. On error s is
+// unchanged. The notes say what a flag replaced that the file set (a
+// target's own path: that --path replaced), for the run's first lines.
+func (s *Scenario) Override(o Overrides) ([]string, error) {
+	c := *s
+	c.Targets = slices.Clone(s.Targets)
+	c.lines, c.flags = maps.Clone(s.lines), maps.Clone(s.flags)
+	if c.lines == nil {
+		c.lines = map[string]int{}
+	}
+	if c.flags == nil {
+		c.flags = map[string]string{}
+	}
+	var errs []error
+	var notes []string
+	set := func(key, flag string) { c.flags[key] = flag }
+	if len(o.Targets) > 0 {
+		if err := c.keepTargets(o.Targets); err != nil {
+			errs = append(errs, err)
 		}
-		if len(o.Levels) == 0 {
-			errs = append(errs, "--levels: want at least one level")
-		}
-	}
-	var keep []Target
-	for _, name := range o.Targets {
-		t, ok := s.Target(name)
-		if !ok {
-			names := make([]string, 0, len(s.Targets))
-			for _, t := range s.Targets {
-				names = append(names, t.Name)
-			}
-			errs = append(errs, fmt.Sprintf("--targets: %s has no target %q (it has %s)", s.File, name, strings.Join(names, ", ")))
-			continue
-		}
-		if !slices.ContainsFunc(keep, func(k Target) bool { return k.Name == t.Name }) {
-			keep = append(keep, t)
-		}
-	}
-	if o.Repeats < 0 || o.Repeats > 100 {
-		errs = append(errs, fmt.Sprintf("--repeats %d: want 1..100", o.Repeats))
-	}
-	for flag, p := range map[string]string{"--path": o.Path, "--health": o.Health} {
-		if p != "" && !strings.HasPrefix(p, "/") {
-			errs = append(errs, fmt.Sprintf("%s %q: want a path starting with /", flag, p))
-		}
-	}
-	if o.Duration < 0 || (o.Duration > 0 && o.Duration <= s.Warmup) {
-		errs = append(errs, fmt.Sprintf("--duration %v: want more than the warmup (%v)", o.Duration, s.Warmup))
-	}
-	if o.Limit != nil && *o.Limit != 0 && *o.Limit < 8<<20 {
-		errs = append(errs, fmt.Sprintf("--limit %v is too small to start a server; want 0 (no cap) or at least 8MiB", *o.Limit))
-	}
-	for flag, b := range map[string]*units.Bytes{"--limit": o.Limit, "--read-rate": o.ReadRate, "--recv-buffer": o.RecvBuffer} {
-		if b != nil && *b < 0 {
-			errs = append(errs, fmt.Sprintf("%s %v: want a size ≥ 0", flag, *b))
-		}
-	}
-	switch {
-	case o.K6Instances != 0 && s.Driver != "k6":
-		errs = append(errs, fmt.Sprintf("--k6-instances: %s's driver is %s; k6 instances are for driver: k6", s.File, s.Driver))
-	case o.K6Instances < 0 || o.K6Instances > 64:
-		errs = append(errs, fmt.Sprintf("--k6-instances %d: want 1..64", o.K6Instances))
-	case o.K6Instances > 1 && s.Segment != "":
-		errs = append(errs, "--k6-instances: the scenario sets segments; with several instances the harness gives each its segment")
-	}
-	sort.Strings(errs)
-	if len(errs) > 0 {
-		return fault.Errorf(fault.BadInput, "%s", strings.Join(errs, "; "))
 	}
 	if o.Levels != nil {
-		s.Levels = o.Levels
+		c.Levels = o.Levels
+		set("levels", "--levels")
 	}
-	if keep != nil {
-		s.Targets = keep
+	if o.Repeats != 0 {
+		c.Repeats = o.Repeats
+		set("repeats", "--repeats")
 	}
-	if o.Repeats > 0 {
-		s.Repeats = o.Repeats
+	if o.Duration != 0 {
+		c.Duration = o.Duration
+		set("duration", "--duration")
 	}
 	if o.Path != "" {
-		s.Request.Path = o.Path
-	}
-	if o.Health != "" {
-		for i := range s.Targets {
-			s.Targets[i].Health = o.Health
+		c.Request.Path = o.Path
+		set("request.path", "--path")
+		var own []string
+		for i := range c.Targets {
+			t := &c.Targets[i]
+			if t.Path != "" && t.Path != o.Path {
+				own = append(own, fmt.Sprintf("%s %s (%s)", t.Name, t.Path, c.lineOf(fmt.Sprintf("targets[%d].path", i))))
+			}
+			if t.Path != "" {
+				t.Path = o.Path
+				set(fmt.Sprintf("targets[%d].path", i), "--path")
+			}
+		}
+		if len(own) > 0 {
+			notes = append(notes, fmt.Sprintf("--path %s: every target requests it, in place of the paths the file gave %s", o.Path, strings.Join(own, ", ")))
 		}
 	}
-	if o.Duration > 0 {
-		s.Duration = o.Duration
+	if o.Health != "" {
+		for i := range c.Targets {
+			c.Targets[i].Health = o.Health
+			set(fmt.Sprintf("targets[%d].health", i), "--health")
+		}
 	}
-	if o.Limit != nil {
-		s.Memory.Limit = *o.Limit
+	for _, b := range []struct {
+		v    *units.Bytes
+		dst  *units.Bytes
+		key  string
+		flag string
+	}{
+		{o.Limit, &c.Memory.Limit, "memory.limit", "--limit"},
+		{o.ReadRate, &c.Client.ReadRate, "client.read_rate", "--read-rate"},
+		{o.RecvBuffer, &c.Client.RecvBuffer, "client.recv_buffer", "--recv-buffer"},
+	} {
+		if b.v != nil {
+			*b.dst = *b.v
+			set(b.key, b.flag)
+		}
 	}
-	if o.ReadRate != nil {
-		s.Client.ReadRate = *o.ReadRate
+	if o.K6Instances != 0 {
+		c.K6.Instances = o.K6Instances
+		set("k6.instances", "--k6-instances")
 	}
-	if o.RecvBuffer != nil {
-		s.Client.RecvBuffer = *o.RecvBuffer
+	if err := c.validate(&decoder{file: c.File, lines: c.lines, bad: map[string]bool{}}); err != nil {
+		errs = append(errs, err)
 	}
-	if o.K6Instances > 0 {
-		s.K6.Instances = o.K6Instances
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
+	*s = c
+	return notes, nil
+}
+
+// keepTargets keeps only the named targets, in the scenario's order, and
+// renumbers what is known of each target's keys (lines, flags) with it.
+func (s *Scenario) keepTargets(names []string) error {
+	var keep []Target
+	var index []int // new position → old
+	for _, name := range names {
+		i := slices.IndexFunc(s.Targets, func(t Target) bool { return t.Name == name })
+		if i < 0 {
+			all := make([]string, 0, len(s.Targets))
+			for _, t := range s.Targets {
+				all = append(all, t.Name)
+			}
+			return &Error{Flag: "--targets", Key: "targets", Msg: fmt.Sprintf("%s has no target %q (it has %s)", s.File, name, strings.Join(all, ", "))}
+		}
+		if !slices.Contains(index, i) {
+			index = append(index, i)
+		}
+	}
+	slices.Sort(index)
+	renumber := map[int]int{}
+	for n, i := range index {
+		keep = append(keep, s.Targets[i])
+		renumber[i] = n
+	}
+	for _, t := range s.Targets {
+		if !slices.ContainsFunc(keep, func(k Target) bool { return k.Name == t.Name }) {
+			s.Omitted = append(s.Omitted, t.Name)
+		}
+	}
+	s.Targets = keep
+	s.TargetsFilter = "--targets " + strings.Join(names, ",")
+	s.lines, s.flags = renumbered(s.lines, renumber), renumbered(s.flags, renumber)
 	return nil
+}
+
+var targetKey = regexp.MustCompile(`^targets\[(\d+)\]`)
+
+// renumbered moves the targets[i]… keys of m to their new index, dropping
+// those of targets left out.
+func renumbered[V any](m map[string]V, index map[int]int) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		sub := targetKey.FindStringSubmatch(k)
+		if sub == nil {
+			out[k] = v
+			continue
+		}
+		old, _ := strconv.Atoi(sub[1])
+		if n, ok := index[old]; ok {
+			out[fmt.Sprintf("targets[%d]", n)+k[len(sub[0]):]] = v
+		}
+	}
+	return out
+}
+
+// Where says where the value at key came from, for a hint that tells the
+// user what to change: the flag that set it ("--health"), or the file and
+// line that did ("flood.yaml:23: targets[1].health"), or the file alone
+// for a default.
+func (s *Scenario) Where(key string) string {
+	if f, ok := s.flagOf(key); ok {
+		return f
+	}
+	return s.lineOf(key) + ": " + key
+}
+
+// flagOf is the flag that set key or a key above it.
+func (s *Scenario) flagOf(key string) (string, bool) {
+	for k := key; k != ""; k = parentKey(k) {
+		if f, ok := s.flags[k]; ok {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// lineOf is "file:line" of key or the nearest key above it that the file
+// wrote, or the file alone.
+func (s *Scenario) lineOf(key string) string {
+	for k := key; k != ""; k = parentKey(k) {
+		if l, ok := s.lines[k]; ok && l > 0 {
+			return s.File + ":" + strconv.Itoa(l)
+		}
+	}
+	return s.File
 }

@@ -4,6 +4,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/floodharness/harness/internal/units"
 
 	"github.com/floodharness/harness/internal/fault"
 )
@@ -18,7 +21,7 @@ func TestOverride(t *testing.T) {
 		return s
 	}
 	s := load()
-	if err := s.Override(Overrides{Levels: []int{2, 4}, Targets: []string{"b", "b"}, Repeats: 3}); err != nil {
+	if _, err := s.Override(Overrides{Levels: []int{2, 4}, Targets: []string{"b", "b"}, Repeats: 3}); err != nil {
 		t.Fatalf("Override = %v", err)
 	}
 	if !slices.Equal(s.Levels, []int{2, 4}) || len(s.Targets) != 1 || s.Targets[0].Name != "b" || s.Repeats != 3 {
@@ -28,14 +31,16 @@ func TestOverride(t *testing.T) {
 		o    Overrides
 		want string
 	}{
-		{Overrides{Levels: []int{4, 4}}, "concurrency 4 given twice"},
-		{Overrides{Levels: []int{0}}, "concurrency 0: want 1..10000"},
-		{Overrides{Levels: []int{}}, "at least one level"},
-		{Overrides{Targets: []string{"c"}}, `no target "c" (it has a, b)`},
-		{Overrides{Repeats: 101}, "--repeats 101"},
+		{Overrides{Levels: []int{4, 4}}, "--levels (levels[1]): concurrency 4 given twice"},
+		{Overrides{Levels: []int{0}}, "--levels (levels[0]): concurrency 0: want 1..10000"},
+		{Overrides{Levels: []int{}}, "--levels (levels): want at least one"},
+		{Overrides{Targets: []string{"c"}}, `--targets (targets): s.yaml has no target "c" (it has a, b)`},
+		{Overrides{Repeats: 101}, "--repeats (repeats): want 1..100, got 101"},
+		{Overrides{Duration: -time.Second}, "--duration (duration): want a positive duration"},
+		{Overrides{Health: "healthz"}, `--health (targets[0].health): want a path starting with /, got "healthz"`},
 	} {
 		s := load()
-		err := s.Override(tt.o)
+		_, err := s.Override(tt.o)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || fault.KindOf(err) != fault.BadInput {
 			t.Errorf("Override(%+v) = %v, want bad input saying %q", tt.o, err, tt.want)
 		}
@@ -55,14 +60,14 @@ func TestOverrideK6Instances(t *testing.T) {
 	if s.K6.Bin != "bin/k6" || s.K6.Instances != 1 {
 		t.Errorf("k6: bin/k6 read as %+v, want the binary and one instance", s.K6)
 	}
-	if err := s.Override(Overrides{K6Instances: 3}); err != nil || s.K6.Instances != 3 {
+	if _, err := s.Override(Overrides{K6Instances: 3}); err != nil || s.K6.Instances != 3 {
 		t.Errorf("--k6-instances 3: %v, instances %d", err, s.K6.Instances)
 	}
-	if err := s.Override(Overrides{K6Instances: 99}); err == nil || !strings.Contains(err.Error(), "--k6-instances 99: want 1..64") {
+	if _, err := s.Override(Overrides{K6Instances: 99}); err == nil || !strings.Contains(err.Error(), "--k6-instances (k6.instances): want 1..64") {
 		t.Errorf("--k6-instances 99: %v", err)
 	}
 	plain, _ := Parse("good.yaml", []byte(good))
-	if err := plain.Override(Overrides{K6Instances: 2}); err == nil || !strings.Contains(err.Error(), "for driver: k6") {
+	if _, err := plain.Override(Overrides{K6Instances: 2}); err == nil || !strings.Contains(err.Error(), "for driver: k6") {
 		t.Errorf("--k6-instances on a harness-driver scenario: %v", err)
 	}
 	m, err := Parse("k6m.yaml", []byte(strings.Replace(k6, "k6: bin/k6", "k6: {bin: /opt/k6, instances: 4}", 1)))
@@ -71,5 +76,77 @@ func TestOverrideK6Instances(t *testing.T) {
 	}
 	if _, err := Parse("k6b.yaml", []byte(strings.Replace(k6, "k6: bin/k6", "k6: {instances: -1}", 1))); err == nil || !strings.Contains(err.Error(), "k6.instances: want 1..64") {
 		t.Errorf("k6: {instances: -1}: %v", err)
+	}
+}
+
+// The flags go through the scenario's own validation, so what a file may
+// not say a flag may not say either: the three drifts the second copy of
+// the checks let through.
+func TestOverrideIsValidatedAsTheFileIs(t *testing.T) {
+	t.Parallel()
+	attached := "name: a\nlevels: [1]\nmemory: {limit: 0}\ntargets:\n  - name: app\n    attach: {pid: 1, port: 80}\n"
+	chaos := "name: c\nlevels: [1]\nduration: 10s\nchaos: {restart_after: 5s}\ntargets:\n  - {name: a, command: [x, \"{port}\"]}\n"
+	remote := "name: r\nlevels: [1]\ndriver: k6\nscript: x.js\nk6: {remote: [\"127.0.0.1:6565\"], collector: \"127.0.0.1:7000\"}\ntargets:\n  - {name: a, command: [x, \"{port}\"]}\n"
+	limit := units.Bytes(256 << 20)
+	for _, tt := range []struct {
+		name, yaml string
+		o          Overrides
+		want       string
+	}{
+		{"--limit on an attached target", attached, Overrides{Limit: &limit}, `--limit (memory.limit): target "app" is attached`},
+		{"--duration below chaos.restart_after", chaos, Overrides{Duration: 3 * time.Second}, "--duration (duration): 5s is not inside the flood"},
+		{"--k6-instances with k6.remote", remote, Overrides{K6Instances: 2}, "instances started elsewhere (remote or external) run alone"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse("s.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Override(tt.o); err == nil || !strings.Contains(err.Error(), tt.want) || fault.KindOf(err) != fault.BadInput {
+				t.Errorf("Override = %v, want bad input saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// --path replaces every target's own path too, and says so; --health's
+// problems are the flag's, and Where says so to the health check's hint.
+func TestOverrideSaysWhatTheFlagsReplaced(t *testing.T) {
+	t.Parallel()
+	yaml := "name: s\nlevels: [1]\ntargets:\n  - {name: a, command: [x, \"{port}\"], path: /a}\n  - {name: b, command: [x, \"{port}\"]}\n"
+	s, err := Parse("s.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Where("targets[1].health"); got != "s.yaml:5: targets[1].health" {
+		t.Errorf("Where(health) of a file's target = %q, want its line", got)
+	}
+	notes, err := s.Override(Overrides{Path: "/x", Health: "/up"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range s.Targets {
+		if p := s.RequestPath(tg); p != "/x" {
+			t.Errorf("target %s requests %s after --path /x", tg.Name, p)
+		}
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "a /a (s.yaml:4)") {
+		t.Errorf("notes = %q, want one naming target a's own path and its line", notes)
+	}
+	if got := s.Where("targets[1].health"); got != "--health" {
+		t.Errorf("Where(health) after --health = %q", got)
+	}
+	k, err := Parse("s.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Override(Overrides{Targets: []string{"b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.Where("targets[0].health"); got != "s.yaml:5: targets[0].health" {
+		t.Errorf("after --targets b, Where(targets[0].health) = %q, want b's line", got)
+	}
+	if !slices.Equal(k.Omitted, []string{"a"}) || k.TargetsFilter != "--targets b" {
+		t.Errorf("omitted %v by %q", k.Omitted, k.TargetsFilter)
 	}
 }

@@ -46,6 +46,25 @@ func QuickDefaults() Quick {
 	}
 }
 
+// AddTargets parses each --cmd (see ParseTarget) into q. A single
+// command given a name (`--cmd 'httpbin=…'`) names the run too, unless
+// named is set (the run's name came from --name).
+func (q *Quick) AddTargets(cmds []string, named bool) error {
+	for i, c := range cmds {
+		t, err := ParseTarget(c, i)
+		if err != nil {
+			return fmt.Errorf("--cmd %q: %w", c, err)
+		}
+		q.Targets = append(q.Targets, t)
+	}
+	if len(cmds) == 1 && !named {
+		if n, _, ok := strings.Cut(cmds[0], "="); ok && n == q.Targets[0].Name {
+			q.Name = n
+		}
+	}
+	return nil
+}
+
 // ParseTarget reads `--cmd` as [name=]COMMAND, the command split as a shell
 // would split words (quotes and backslashes, no expansion). A name is lower
 // case, so `PORT={port} node server.js` is a command, not a name.
@@ -154,15 +173,15 @@ targets:
 			t.Name, strings.Join(words, ", "), yamlString(q.Health))
 		fmt.Fprintf(&b, "    # heap: pprof         # a Go server with net/http/pprof: heap profiles near the peak\n")
 	}
-	b.WriteString(`# harness gate judges a run by these rules (docs/gate.md); make the baseline
+	fmt.Fprintf(&b, `# harness gate judges a run by these rules (docs/gate.md); make the baseline
 # with: harness gate --current RUN/results.json --rules THIS_FILE --update-baseline
 gate:
-  baseline: reports/baseline/results.json
+  baseline: reports/baseline/%s/results.json   # this scenario's own
   rules:
     - {metric: oom, oom: never}                   # no level may be killed at the cap
     - {metric: ok_ratio, min: 1}                  # every request served
-    - {metric: peak_rss_bytes, tolerance: 20%}    # peaks within 20% of the baseline's
-`)
+    - {metric: peak_rss_bytes, tolerance: 20%%}    # peaks within 20%% of the baseline's
+`, q.Name)
 	return []byte(b.String())
 }
 

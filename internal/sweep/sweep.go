@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -150,7 +151,7 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 					return res, ctx.Err()
 				}
 				if run.Error != "" {
-					failed = append(failed, fmt.Sprintf("%s c=%d r=%d", tg.Name, level, rep))
+					failed = append(failed, fmt.Sprintf("%s c=%d r=%d (%s)", tg.Name, level, rep, strings.SplitN(run.Error, "\n", 2)[0]))
 				}
 				if run.DriverExit == 99 {
 					thresholds = append(thresholds, fmt.Sprintf("%s c=%d r=%d%s", tg.Name, level, rep, failedThresholds(run)))
@@ -373,6 +374,11 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	if p.heap.top != nil {
 		run.HeapTop = p.heap.top
 	}
+	if run.Error == "" && !run.OOMKilled {
+		// A server that answered nothing right measured no flood: its
+		// peak is an idle server's, and the run failed (exit 3).
+		run.Error = run.NoOKResponse()
+	}
 	return run
 }
 
@@ -401,6 +407,10 @@ func (m *measurement) logOutcome(run result.Run) {
 	}
 	if run.DiedProcesses > 0 {
 		verdict += fmt.Sprintf(" (%d worker process(es) died; the main process %s)", run.DiedProcesses, map[bool]string{true: "lived", false: "died too"}[run.MainLived])
+	}
+	if strings.HasPrefix(run.Error, result.NoOKPrefix) {
+		m.logf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error)
+		return
 	}
 	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
 }
@@ -442,9 +452,16 @@ func (m *measurement) byCgroup() bool {
 	return m.tg.Container != nil || m.tg.Attach != nil && (m.tg.Attach.Cgroup != "" || m.tg.Attach.Container != "")
 }
 
-// healthKey is where the scenario sets this target's health path.
+// healthKey is where this target's health path came from: the flag, or
+// the scenario's line.
 func (m *measurement) healthKey() string {
-	return fmt.Sprintf("health: of target %q in %s", m.tg.Name, m.o.Scenario.File)
+	sc := m.o.Scenario
+	i := slices.IndexFunc(sc.Targets, func(t scenario.Target) bool { return t.Name == m.tg.Name })
+	where := sc.Where(fmt.Sprintf("targets[%d].health", i))
+	if strings.HasPrefix(where, "--") {
+		return where
+	}
+	return fmt.Sprintf("health: of target %q (%s)", m.tg.Name, where)
 }
 
 // idleMemory is the target's memory at rest, before the flood, in the same

@@ -1,0 +1,203 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Methods are the HTTP methods a request may use.
+var Methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// envRef is ${NAME} in a header value.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// checkRequest checks a request: block (the scenario's or a target's).
+func (s *Scenario) checkRequest(r Request, key string, bad func(key, format string, args ...any)) {
+	if r.Method != "" && !slices.Contains(Methods, r.Method) {
+		bad(key+".method", "want one of %s, got %q", strings.Join(Methods, ", "), r.Method)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
+		v := r.Headers[name]
+		switch {
+		case !validHeaderName(name):
+			bad(key+".headers", "header name %q: want a token (letters, digits, -)", name)
+		case !validHeaderValue(v):
+			bad(key+".headers."+name, "the value holds a newline or a control character")
+		case strings.Contains(strings.ReplaceAll(envRef.ReplaceAllString(v, ""), "$$", ""), "${"):
+			bad(key+".headers."+name, "want ${NAME} with NAME of letters, digits and _, in %q", v)
+		}
+		if http.CanonicalHeaderKey(name) == "Content-Type" && r.ContentType != "" {
+			bad(key+".headers."+name, "give content_type or a Content-Type header, not both")
+		}
+	}
+	n := 0
+	for _, set := range []bool{r.Body != "", r.BodyFile != "", r.BodySize != 0} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		bad(key+".body", "give at most one of body, body_file and body_size")
+	}
+	if r.BodySize < 0 {
+		bad(key+".body_size", "want a size ≥ 0, got %v", r.BodySize)
+	}
+	if r.BodyFile != "" {
+		if st, err := os.Stat(s.Path(r.BodyFile)); err != nil {
+			bad(key+".body_file", "%v", err)
+		} else if !st.Mode().IsRegular() {
+			bad(key+".body_file", "%s is not a regular file", s.Path(r.BodyFile))
+		}
+	}
+	if n > 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		bad(key+".method", "%s sends no body: give method POST, PUT or PATCH with a body", r.Method)
+	}
+}
+
+// Path resolves a path the scenario names relative to the file's folder.
+func (s *Scenario) Path(p string) string {
+	if filepath.IsAbs(p) || s.File == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(s.File), p)
+}
+
+// RequestOf is what target t is sent: the scenario's request: with the
+// target's own over it, the method defaulted (GET, or POST with a body)
+// and header values as written (${NAME} unexpanded).
+func (s *Scenario) RequestOf(t Target) Request {
+	r := s.Request
+	r.Path = s.RequestPath(t)
+	r.Headers = maps.Clone(r.Headers)
+	if o := t.Request; o != nil {
+		if o.Method != "" {
+			r.Method = o.Method
+		}
+		if o.Body != "" || o.BodyFile != "" || o.BodySize != 0 {
+			r.Body, r.BodyFile, r.BodySize = o.Body, o.BodyFile, o.BodySize
+		}
+		if o.ContentType != "" {
+			r.ContentType = o.ContentType
+		}
+		for k, v := range o.Headers {
+			for old := range r.Headers {
+				if http.CanonicalHeaderKey(old) == http.CanonicalHeaderKey(k) {
+					delete(r.Headers, old)
+				}
+			}
+			if r.Headers == nil {
+				r.Headers = map[string]string{}
+			}
+			r.Headers[k] = v
+		}
+	}
+	if r.BodyFile != "" {
+		r.BodyFile = s.Path(r.BodyFile)
+	}
+	if r.Method == "" {
+		r.Method = http.MethodGet
+		if r.Body != "" || r.BodyFile != "" || r.BodySize != 0 {
+			r.Method = http.MethodPost
+		}
+	}
+	return r
+}
+
+// Resolve expands the ${NAME} references of every header with getenv,
+// once, at the start of a run: an unset variable is bad input at its
+// line. The values are kept apart (Header) and never written; Redact
+// turns them back into ${NAME} in any text.
+func (s *Scenario) Resolve(getenv func(string) (string, bool)) error {
+	s.secrets = map[string]string{}
+	var errs []error
+	check := func(key string, headers map[string]string) {
+		for _, name := range slices.Sorted(maps.Keys(headers)) {
+			for _, m := range envRef.FindAllStringSubmatch(headers[name], -1) {
+				v, ok := getenv(m[1])
+				switch {
+				case !ok:
+					errs = append(errs, s.keyError(key+".headers."+name, fmt.Sprintf("${%s} is not set in the environment", m[1])))
+				case v != "":
+					s.secrets[m[0]] = v
+				}
+			}
+		}
+	}
+	check("request", s.Request.Headers)
+	for i, t := range s.Targets {
+		if t.Request != nil {
+			check(fmt.Sprintf("targets[%d].request", i), t.Request.Headers)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Header is the header target t sends, ${NAME} expanded (Resolve first)
+// and Content-Type from content_type.
+func (s *Scenario) Header(t Target) http.Header {
+	r := s.RequestOf(t)
+	h := http.Header{}
+	for k, v := range r.Headers {
+		h.Set(k, envRef.ReplaceAllStringFunc(v, func(ref string) string { return s.secrets[ref] }))
+	}
+	if r.ContentType != "" {
+		h.Set("Content-Type", r.ContentType)
+	}
+	return h
+}
+
+// Redact replaces every value a ${NAME} expanded to with ${NAME}, so text
+// the harness writes (logs, errors, reports) never holds a secret.
+func (s *Scenario) Redact(text string) string {
+	refs := slices.Collect(maps.Keys(s.secrets))
+	// Longer values first, so one that holds another is replaced whole.
+	sort.Slice(refs, func(i, j int) bool { return len(s.secrets[refs[i]]) > len(s.secrets[refs[j]]) })
+	for _, ref := range refs {
+		text = strings.ReplaceAll(text, s.secrets[ref], ref)
+	}
+	return text
+}
+
+// keyError is a problem at key, where the flag or the file set it.
+func (s *Scenario) keyError(key, msg string) error {
+	if f, ok := s.flagOf(key); ok {
+		return &Error{Flag: f, Key: key, Msg: msg}
+	}
+	line := 0
+	for k := key; k != "" && line == 0; k = parentKey(k) {
+		line = s.lines[k]
+	}
+	return &Error{File: s.File, Line: line, Key: key, Msg: msg}
+}
+
+// validHeaderName: a token (RFC 9110 5.1).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue: no control character but a tab (no newline: it would
+// end the header and start another).
+func validHeaderValue(s string) bool {
+	for _, c := range []byte(s) {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
