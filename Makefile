@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads clean
 
 all: build
 
@@ -60,6 +60,11 @@ bench-serve:
 # and leaves results.json, logs, RSS series and heap profiles in reports/.
 bench-flood: build
 	bin/harness run scenarios/flood.yaml
+
+# The upload story: 1, 16 and 64 concurrent slow 8 MiB uploads (PUT
+# /upload, answers checked by hash) under 512 MiB, buffered vs streamed.
+bench-uploads: build
+	bin/harness run scenarios/uploads.yaml
 
 # Render a fresh quick.yaml report and look at it in headless Chromium: the
 # screenshot lands in reports/report-check/screenshot.png.

@@ -111,7 +111,7 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Server serves /export, /healthz (and /health), /debug/vars and /debug/pprof/.
+// Server serves /export, /upload (PUT or POST), /healthz (and /health), /debug/vars and /debug/pprof/.
 type Server struct {
 	cfg      Config
 	format   Format
@@ -141,6 +141,8 @@ func New(cfg Config) (*Server, error) {
 		s.budget = b
 	}
 	s.mux.HandleFunc("GET /export", s.export)
+	s.mux.HandleFunc("PUT /upload", s.upload)
+	s.mux.HandleFunc("POST /upload", s.upload)
 	// /health too: what `harness init --cmd` scenarios ask by default.
 	for _, p := range []string{"GET /healthz", "GET /health"} {
 		s.mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) {

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { os.Exit(harnesstest.Main(m, &harnessBin)) }
 // runInProcess runs the CLI with captured streams.
 func runInProcess(args ...string) (code int, stdout, stderr string) {
 	var out, errb strings.Builder
-	e := &cli.Env{Ctx: context.Background(), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	e := &cli.Env{Ctx: context.Background(), Stdout: &out, Stderr: &errb, LookupEnv: func(string) (string, bool) { return "", false }}
 	code = run(e, args)
 	return code, out.String(), errb.String()
 }

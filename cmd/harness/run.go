@@ -26,10 +26,11 @@ type runFlags struct {
 	name      string
 	overrides scenario.Overrides
 	sizes     map[string]*units.Bytes // --limit, --read-rate, --recv-buffer, kept only if given
+	request   cli.RequestFlags
 }
 
 func runCmd() *cli.Command {
-	f := runFlags{sizes: map[string]*units.Bytes{"limit": new(units.Bytes), "read-rate": new(units.Bytes), "recv-buffer": new(units.Bytes)}}
+	f := runFlags{sizes: map[string]*units.Bytes{"limit": new(units.Bytes), "read-rate": new(units.Bytes), "recv-buffer": new(units.Bytes), "write-rate": new(units.Bytes), "send-buffer": new(units.Bytes)}}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.StringVar(&f.out, "out", "", "run directory (default reports/<time>-<scenario name>)")
 	fs.Var(&f.cmds, "cmd", "without a scenario file: a server to flood, [name=]COMMAND with {port} in it (repeat for several)")
@@ -43,6 +44,9 @@ func runCmd() *cli.Command {
 	fs.Var(f.sizes["limit"], "limit", "each server's memory cap, e.g. 512MiB (0: none)")
 	fs.Var(f.sizes["read-rate"], "read-rate", "bytes per second each client reads, e.g. 2MiB (0: as fast as it can)")
 	fs.Var(f.sizes["recv-buffer"], "recv-buffer", "each connection's receive buffer, e.g. 64KiB (0: the kernel's)")
+	fs.Var(f.sizes["write-rate"], "write-rate", "bytes per second each client sends a request body, e.g. 1MiB (slow uploaders; 0: as fast as it can)")
+	fs.Var(f.sizes["send-buffer"], "send-buffer", "each connection's send buffer, e.g. 64KiB (0: the kernel's)")
+	f.request.Register(fs)
 	fs.IntVar(&f.overrides.K6Instances, "k6-instances", 0, "driver k6: split each level over this many local k6 processes, merged exactly")
 	return &cli.Command{
 		FS:       fs,
@@ -58,9 +62,18 @@ func runCmd() *cli.Command {
 						f.overrides.ReadRate = b
 					case "recv-buffer":
 						f.overrides.RecvBuffer = b
+					case "write-rate":
+						f.overrides.WriteRate = b
+					case "send-buffer":
+						f.overrides.SendBuffer = b
 					}
 				}
 			})
+			r := f.request
+			f.overrides.Method, f.overrides.Headers, f.overrides.Body, f.overrides.BodyFile, f.overrides.ContentType = r.Method, r.Headers, r.Body, r.BodyFile, r.ContentType
+			if r.BodySizeSet {
+				f.overrides.BodySize = &r.BodySize
+			}
 			return runScenario(e, f, args)
 		},
 	}
@@ -136,7 +149,14 @@ func quick(f runFlags) (scenario.Quick, error) {
 	if o.Duration != 0 {
 		q.Duration = o.Duration
 	}
-	for dst, src := range map[*units.Bytes]*units.Bytes{&q.Limit: o.Limit, &q.ReadRate: o.ReadRate, &q.RecvBuffer: o.RecvBuffer} {
+	q.Method, q.Headers, q.Body, q.ContentType = o.Method, o.Headers, o.Body, o.ContentType
+	if o.BodyFile != "" {
+		q.BodyFile, _ = filepath.Abs(o.BodyFile) // the scenario lives in the run directory
+	}
+	if o.BodySize != nil {
+		q.BodySize = *o.BodySize
+	}
+	for dst, src := range map[*units.Bytes]*units.Bytes{&q.Limit: o.Limit, &q.ReadRate: o.ReadRate, &q.RecvBuffer: o.RecvBuffer, &q.WriteRate: o.WriteRate, &q.SendBuffer: o.SendBuffer} {
 		if src != nil {
 			*dst = *src
 		}
@@ -153,8 +173,11 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	logf := func(format string, args ...any) {
-		e.LogLine(time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...))
+	if err := sc.Resolve(e.LookupEnv); err != nil {
+		return err
+	}
+	logf := func(format string, args ...any) { // never a secret on the console
+		e.LogLine(sc.Redact(time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...)))
 	}
 	var progress func(string)
 	if e.IsTTY {

@@ -46,8 +46,9 @@ type Env struct {
 	Ctx    context.Context // done on SIGINT/SIGTERM
 	Stdout io.Writer
 	Stderr io.Writer
-	Getenv func(string) string
-	IsTTY  bool // Stderr is a terminal: show a live progress line
+	// LookupEnv reads the environment (os.LookupEnv; a test gives its own).
+	LookupEnv func(string) (string, bool)
+	IsTTY     bool // Stderr is a terminal: show a live progress line
 	// Args are the program's arguments as given (without its name), for a
 	// command that hands them on to another binary.
 	Args []string
@@ -206,7 +207,7 @@ func Lean(cmd *Command) {
 // stop to release the signals).
 func SystemEnv() (e *Env, stop func()) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	return &Env{Ctx: ctx, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTTY: isTerminal(os.Stderr), Args: os.Args[1:]}, stop
+	return &Env{Ctx: ctx, Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, IsTTY: isTerminal(os.Stderr), Args: os.Args[1:]}, stop
 }
 
 func isTerminal(f *os.File) bool {

@@ -27,6 +27,11 @@ import (
 type Options struct {
 	// URL is requested by every client.
 	URL string
+	// Method is the request's method (default GET); Header is sent with
+	// every request, and Body is each request's body.
+	Method string
+	Header http.Header
+	Body   Body
 	// Concurrency is the number of clients (closed model) or the most
 	// requests in flight at once (open model).
 	Concurrency int
@@ -52,6 +57,10 @@ type Options struct {
 	AbortFraction float64
 	// RecvBuffer sets SO_RCVBUF on every connection when positive.
 	RecvBuffer int
+	// WriteRate limits how fast each request's body is sent, bytes per
+	// second (slow uploaders); SendBuffer sets SO_SNDBUF when positive.
+	WriteRate  int64
+	SendBuffer int
 	// Validate checks bodies while streaming: none, json, ndjson or csv.
 	Validate result.BodyCheck
 	// Resume continues a response that broke off (truncated, stalled, or
@@ -129,7 +138,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Resume && (o.Validate == "" || o.Validate == result.CheckNone) {
 		return nil, errors.New("resume needs validate json, ndjson or csv: the row ids say where to continue")
 	}
-	f := &flood{o: o, start: time.Now()}
+	f := &flood{o: o}
+	if o.Validate == result.CheckUpload {
+		if o.Body.empty() {
+			return nil, errors.New("validate upload needs a request body")
+		}
+		var err error
+		if f.sent, err = o.Body.digest(); err != nil {
+			return nil, err
+		}
+	}
+	f.start = time.Now()
 	f.measureFrom = f.start.Add(o.Warmup)
 	f.stopAt = f.measureFrom.Add(o.Duration)
 	// Requests still running at the end of grace are cut off.
@@ -181,16 +200,20 @@ type flood struct {
 	requests    atomic.Int64 // for progress
 	bytes       atomic.Int64
 	claimed     atomic.Int64 // against Options.Total
+	sent        digest       // validate upload: what every request's body is
 }
 
 func (f *flood) transport() *http.Transport {
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	if f.o.RecvBuffer > 0 {
-		size := f.o.RecvBuffer
+	if f.o.RecvBuffer > 0 || f.o.SendBuffer > 0 {
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			if err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+				for opt, size := range map[int]int{syscall.SO_RCVBUF: f.o.RecvBuffer, syscall.SO_SNDBUF: f.o.SendBuffer} {
+					if size > 0 && serr == nil {
+						serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, size)
+					}
+				}
 			}); err != nil {
 				return err
 			}
@@ -364,7 +387,7 @@ func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy m
 	}
 }
 
-// request performs one GET and reads its body to the end (or to abort)
+// request performs one request and reads its body to the end (or to abort)
 // through buf, feeding v, and returns the outcome and the body bytes.
 func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort int64, v validator, resent *int64) (string, int64) {
 	// Go's transport sends an idempotent request again, on a fresh
@@ -373,8 +396,21 @@ func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort in
 	// re-send, and the server failed the one before it.
 	var conns atomic.Int64
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns.Add(1) }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, rawURL, nil)
+	method := f.o.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, rawURL, nil)
 	if err != nil {
+		return result.OutcomeConnect, 0
+	}
+	for k, v := range f.o.Header {
+		req.Header[k] = v
+	}
+	if h := f.o.Header.Get("Host"); h != "" {
+		req.Host = h
+	}
+	if err := f.o.Body.attach(req, f.o.WriteRate); err != nil {
 		return result.OutcomeConnect, 0
 	}
 	resp, err := f.client.Do(req)
@@ -386,6 +422,9 @@ func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort in
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.CopyN(io.Discard, resp.Body, 1<<20)
 		return result.StatusOutcome(resp.StatusCode), 0
+	}
+	if f.o.Validate == result.CheckUpload {
+		return f.sent.check(resp.Body)
 	}
 	var n int64
 	first := time.Now()

@@ -43,7 +43,7 @@ func (d *ids) LastID() int64 { return d.last }
 func newValidator(kind result.BodyCheck, since int64, checkIDs bool) (validator, error) {
 	d := ids{check: checkIDs, last: since}
 	switch kind {
-	case "", result.CheckNone:
+	case "", result.CheckNone, result.CheckUpload: // upload: checked whole by checkUpload
 		return nil, nil
 	case result.CheckJSON:
 		return &jsonChecker{recordDepth: 1, st: jStart, ids: d}, nil
@@ -52,7 +52,7 @@ func newValidator(kind result.BodyCheck, since int64, checkIDs bool) (validator,
 	case result.CheckCSV:
 		return &csvChecker{ids: d}, nil
 	}
-	return nil, fmt.Errorf("unknown validator %q (want none, json, ndjson or csv)", kind)
+	return nil, fmt.Errorf("unknown validator %q (want none, json, ndjson, csv or upload)", kind)
 }
 
 type jstate uint8

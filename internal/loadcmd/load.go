@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/floodharness/harness/internal/cli"
+	"github.com/floodharness/harness/internal/header"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/result"
@@ -26,7 +29,10 @@ type loadFlags struct {
 	readRate   units.Bytes
 	abortAfter units.Bytes
 	recvBuffer units.Bytes
+	writeRate  units.Bytes
+	sendBuffer units.Bytes
 	asJSON     bool
+	request    cli.RequestFlags
 }
 
 // Command is `load`: flood one URL and print what the client saw.
@@ -44,6 +50,9 @@ func Command() *cli.Command {
 	fs.Var(&f.recvBuffer, "recv-buffer", "SO_RCVBUF per connection (e.g. 64KiB)")
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "longest wait for the next byte")
 	fs.DurationVar(&o.Grace, "grace", 5*time.Second, "time for requests in flight to finish after -d")
+	fs.Var(&f.writeRate, "write-rate", "send each request body at most this many bytes per second (e.g. 1MiB: slow uploaders)")
+	fs.Var(&f.sendBuffer, "send-buffer", "SO_SNDBUF per connection (e.g. 64KiB)")
+	f.request.Register(fs)
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON (the field names of a results.json run)")
 	return &cli.Command{
 		FS:       fs,
@@ -51,6 +60,48 @@ func Command() *cli.Command {
 		Operands: "URL",
 		Run:      func(e *cli.Env, args []string) error { return runLoad(e, f, args) },
 	}
+}
+
+// requestOptions sets what each request sends from the request flags:
+// ${NAME} in a header is read from the environment (unset: an error).
+func requestOptions(o *load.Options, r cli.RequestFlags, lookup func(string) (string, bool)) error {
+	o.Method = strings.ToUpper(r.Method)
+	if o.Method != "" && !slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, o.Method) {
+		return fmt.Errorf("--method %q: want GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS", r.Method)
+	}
+	o.Header = http.Header{}
+	for _, h := range r.Headers {
+		name, value, err := header.Parse(h)
+		if err != nil {
+			return fmt.Errorf("--header %w", err)
+		}
+		if value, err = header.Lookup(value, lookup); err != nil {
+			return fmt.Errorf("--header %s: %w", name, err)
+		}
+		o.Header.Add(name, value)
+	}
+	if r.ContentType != "" {
+		o.Header.Set("Content-Type", r.ContentType)
+	}
+	n := 0
+	switch {
+	case r.Body != "":
+		o.Body.Data, n = []byte(r.Body), n+1
+	case r.BodyFile != "":
+		if _, err := os.Stat(r.BodyFile); err != nil {
+			return fmt.Errorf("--body-file: %w", err)
+		}
+		o.Body.File, n = r.BodyFile, n+1
+	case r.BodySizeSet:
+		o.Body.Size, n = int64(r.BodySize), n+1
+	}
+	if (r.Body != "") && (r.BodyFile != "" || r.BodySizeSet) || r.BodyFile != "" && r.BodySizeSet {
+		return fmt.Errorf("give one of --body, --body-file and --body-size")
+	}
+	if n > 0 && o.Method == "" {
+		o.Method = "POST"
+	}
+	return nil
 }
 
 func joinChecks() string {
@@ -79,6 +130,7 @@ func runLoad(e *cli.Env, f loadFlags, args []string) error {
 	o.URL = args[0]
 	o.Validate = result.BodyCheck(f.validate)
 	o.ReadRate, o.AbortAfter, o.RecvBuffer = int64(f.readRate), int64(f.abortAfter), int(f.recvBuffer)
+	o.WriteRate, o.SendBuffer = int64(f.writeRate), int(f.sendBuffer)
 	if o.AbortAfter > 0 {
 		o.AbortFraction = 1
 	}
@@ -90,6 +142,9 @@ func runLoad(e *cli.Env, f loadFlags, args []string) error {
 	}
 	if o.Concurrency < 1 || o.Duration <= 0 || o.Total < 0 || o.Rate < 0 {
 		return cli.UsageErrorf("want -c ≥ 1, -d > 0, -n ≥ 0 and --rate ≥ 0")
+	}
+	if err := requestOptions(&o, f.request, e.LookupEnv); err != nil {
+		return cli.UsageErrorf("%w", err)
 	}
 	c, err := load.Drive(e.Ctx, load.Builtin{}, load.Job{Options: o})
 	if err != nil {

@@ -75,23 +75,30 @@ const (
 	CheckJSON   BodyCheck = "json"
 	CheckNDJSON BodyCheck = "ndjson"
 	CheckCSV    BodyCheck = "csv"
+	// CheckUpload: the answer is {"bytes": N, "sha256": "…"} of what
+	// arrived, and must be what the request sent (the reference server's
+	// /upload).
+	CheckUpload BodyCheck = "upload"
 )
 
 // BodyChecks lists the checks there are.
-func BodyChecks() []BodyCheck { return []BodyCheck{CheckNone, CheckJSON, CheckNDJSON, CheckCSV} }
+func BodyChecks() []BodyCheck {
+	return []BodyCheck{CheckNone, CheckJSON, CheckNDJSON, CheckCSV, CheckUpload}
+}
 
 // Outcomes of one request: a run's errors and resumed_by count the ones
 // that are failures, by these names.
 const (
 	OutcomeOK          = "ok"
-	OutcomeInvalid     = "invalid_body" // not the format it claims
-	OutcomeTruncated   = "truncated"    // ended before the format says it is complete
-	OutcomeErrorRecord = "error_record" // well-formed, but carries an {"error": …} record
-	OutcomeStalled     = "stalled"      // no byte for request.timeout
-	OutcomeConnect     = "connect"      // could not connect or send
-	OutcomeAborted     = "aborted"      // the client hung up on purpose (abort_after_bytes)
-	OutcomeCutOff      = "cut_off"      // still running when the grace period ended
-	OutcomeIDGap       = "id_gap"       // a row id that does not follow the last: a row lost or repeated
+	OutcomeInvalid     = "invalid_body"    // not the format it claims
+	OutcomeTruncated   = "truncated"       // ended before the format says it is complete
+	OutcomeErrorRecord = "error_record"    // well-formed, but carries an {"error": …} record
+	OutcomeStalled     = "stalled"         // no byte for request.timeout
+	OutcomeConnect     = "connect"         // could not connect or send
+	OutcomeAborted     = "aborted"         // the client hung up on purpose (abort_after_bytes)
+	OutcomeCutOff      = "cut_off"         // still running when the grace period ended
+	OutcomeIDGap       = "id_gap"          // a row id that does not follow the last: a row lost or repeated
+	OutcomeUploadDiff  = "upload_mismatch" // validate upload: the server got other bytes than were sent
 	// OutcomeResetBeforeResponse is a kept-alive connection that died
 	// before the response began (a killed worker's): the client's
 	// transport sent the request again on a new one, which counts apart.

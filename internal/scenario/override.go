@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/header"
 	"github.com/floodharness/harness/internal/units"
 )
 
@@ -27,11 +29,18 @@ type Overrides struct {
 	Path, Health string
 	// Duration replaces duration.
 	Duration time.Duration
-	// Limit, ReadRate and RecvBuffer, when set, replace memory.limit,
-	// client.read_rate and client.recv_buffer (0 is a value: no cap).
-	Limit, ReadRate, RecvBuffer *units.Bytes
+	// Limit, ReadRate, RecvBuffer, WriteRate and SendBuffer, when set,
+	// replace memory.limit and the client's keys (0 is a value: no cap).
+	Limit, ReadRate, RecvBuffer, WriteRate, SendBuffer *units.Bytes
 	// K6Instances replaces k6.instances (driver k6 only).
 	K6Instances int
+	// Method, Body, BodyFile and ContentType replace request.method and
+	// the others (BodySize when set); Headers ("Name: value", as curl's
+	// -H) are added to request.headers. A body flag replaces any body the
+	// file gave.
+	Method, Body, BodyFile, ContentType string
+	BodySize                            *units.Bytes
+	Headers                             []string
 }
 
 // Override applies o to s and validates the result as a file is validated,
@@ -102,6 +111,8 @@ func (s *Scenario) Override(o Overrides) ([]string, error) {
 		{o.Limit, &c.Memory.Limit, "memory.limit", "--limit"},
 		{o.ReadRate, &c.Client.ReadRate, "client.read_rate", "--read-rate"},
 		{o.RecvBuffer, &c.Client.RecvBuffer, "client.recv_buffer", "--recv-buffer"},
+		{o.WriteRate, &c.Client.WriteRate, "client.write_rate", "--write-rate"},
+		{o.SendBuffer, &c.Client.SendBuffer, "client.send_buffer", "--send-buffer"},
 	} {
 		if b.v != nil {
 			*b.dst = *b.v
@@ -112,6 +123,7 @@ func (s *Scenario) Override(o Overrides) ([]string, error) {
 		c.K6.Instances = o.K6Instances
 		set("k6.instances", "--k6-instances")
 	}
+	errs = append(errs, c.overrideRequest(o, set)...)
 	if err := c.validate(&decoder{file: c.File, lines: c.lines, bad: map[string]bool{}}); err != nil {
 		errs = append(errs, err)
 	}
@@ -207,4 +219,62 @@ func (s *Scenario) lineOf(key string) string {
 		}
 	}
 	return s.File
+}
+
+// overrideRequest applies the request flags (-X, -H, --body…).
+func (c *Scenario) overrideRequest(o Overrides, set func(key, flag string)) []error {
+	var errs []error
+	r := &c.Request
+	if o.Method != "" {
+		r.Method = strings.ToUpper(o.Method)
+		set("request.method", "--method")
+	}
+	for _, h := range o.Headers {
+		name, value, err := header.Parse(h)
+		if err != nil {
+			errs = append(errs, &Error{Flag: "--header", Key: "request.headers", Msg: err.Error()})
+			continue
+		}
+		r.Headers = maps.Clone(r.Headers)
+		if r.Headers == nil {
+			r.Headers = map[string]string{}
+		}
+		r.Headers[name] = value
+		set("request.headers."+name, "--header")
+	}
+	body := func(flag string) {
+		r.Body, r.BodyFile, r.BodySize = "", "", 0
+		set("request.body", flag)
+	}
+	switch {
+	case o.Body != "":
+		body("--body")
+		r.Body = o.Body
+	case o.BodyFile != "":
+		body("--body-file")
+		r.BodyFile = o.BodyFile
+		if abs, err := filepath.Abs(o.BodyFile); err == nil {
+			r.BodyFile = abs // a flag's path is the shell's, not the scenario's
+		}
+		set("request.body_file", "--body-file")
+	case o.BodySize != nil:
+		body("--body-size")
+		r.BodySize = *o.BodySize
+		set("request.body_size", "--body-size")
+	}
+	if n := btoi(o.Body != "") + btoi(o.BodyFile != "") + btoi(o.BodySize != nil); n > 1 {
+		errs = append(errs, &Error{Flag: "--body", Key: "request.body", Msg: "give one of --body, --body-file and --body-size"})
+	}
+	if o.ContentType != "" {
+		r.ContentType = o.ContentType
+		set("request.content_type", "--content-type")
+	}
+	return errs
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -7,17 +7,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/floodharness/harness/internal/header"
 )
 
 // Methods are the HTTP methods a request may use.
 var Methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
-
-// envRef is ${NAME} in a header value.
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // checkRequest checks a request: block (the scenario's or a target's).
 func (s *Scenario) checkRequest(r Request, key string, bad func(key, format string, args ...any)) {
@@ -25,14 +23,8 @@ func (s *Scenario) checkRequest(r Request, key string, bad func(key, format stri
 		bad(key+".method", "want one of %s, got %q", strings.Join(Methods, ", "), r.Method)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
-		v := r.Headers[name]
-		switch {
-		case !validHeaderName(name):
-			bad(key+".headers", "header name %q: want a token (letters, digits, -)", name)
-		case !validHeaderValue(v):
-			bad(key+".headers."+name, "the value holds a newline or a control character")
-		case strings.Contains(strings.ReplaceAll(envRef.ReplaceAllString(v, ""), "$$", ""), "${"):
-			bad(key+".headers."+name, "want ${NAME} with NAME of letters, digits and _, in %q", v)
+		if err := header.Check(name, r.Headers[name]); err != nil {
+			bad(key+".headers."+name, "%v", err)
 		}
 		if http.CanonicalHeaderKey(name) == "Content-Type" && r.ContentType != "" {
 			bad(key+".headers."+name, "give content_type or a Content-Type header, not both")
@@ -120,11 +112,11 @@ func (s *Scenario) Resolve(getenv func(string) (string, bool)) error {
 	var errs []error
 	check := func(key string, headers map[string]string) {
 		for _, name := range slices.Sorted(maps.Keys(headers)) {
-			for _, m := range envRef.FindAllStringSubmatch(headers[name], -1) {
+			for _, m := range header.Refs(headers[name]) {
 				v, ok := getenv(m[1])
 				switch {
 				case !ok:
-					errs = append(errs, s.keyError(key+".headers."+name, fmt.Sprintf("${%s} is not set in the environment", m[1])))
+					errs = append(errs, s.keyError(key+".headers."+name, fmt.Sprintf("%s is not set in the environment", m[0])))
 				case v != "":
 					s.secrets[m[0]] = v
 				}
@@ -146,7 +138,7 @@ func (s *Scenario) Header(t Target) http.Header {
 	r := s.RequestOf(t)
 	h := http.Header{}
 	for k, v := range r.Headers {
-		h.Set(k, envRef.ReplaceAllStringFunc(v, func(ref string) string { return s.secrets[ref] }))
+		h.Set(k, header.Expand(v, s.secrets))
 	}
 	if r.ContentType != "" {
 		h.Set("Content-Type", r.ContentType)
@@ -176,28 +168,4 @@ func (s *Scenario) keyError(key, msg string) error {
 		line = s.lines[k]
 	}
 	return &Error{File: s.File, Line: line, Key: key, Msg: msg}
-}
-
-// validHeaderName: a token (RFC 9110 5.1).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue: no control character but a tab (no newline: it would
-// end the header and start another).
-func validHeaderValue(s string) bool {
-	for _, c := range []byte(s) {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

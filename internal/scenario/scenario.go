@@ -118,6 +118,11 @@ type Client struct {
 	// AbortFraction is the share of clients that abort (default 1 when
 	// AbortAfterBytes is set).
 	AbortFraction float64 `yaml:"abort_fraction"`
+	// WriteRate limits each connection's sending of a request body,
+	// bytes/s (0 = unlimited): slow uploaders, the mirror of ReadRate.
+	WriteRate units.Bytes `yaml:"write_rate"`
+	// SendBuffer sets SO_SNDBUF on each connection (0: the kernel's).
+	SendBuffer units.Bytes `yaml:"send_buffer"`
 	// RecvBuffer sets SO_RCVBUF on each connection; small values make the
 	// kernel stop hiding in-flight bodies, as a slow network would.
 	RecvBuffer units.Bytes `yaml:"recv_buffer"`
@@ -530,7 +535,10 @@ func (s *Scenario) validate(d *decoder) error {
 		}
 		bad(key, "warmup %v must be shorter than duration %v", s.Warmup, s.Duration)
 	}
-	for key, b := range map[string]units.Bytes{"client.read_rate": s.Client.ReadRate, "client.recv_buffer": s.Client.RecvBuffer} {
+	if s.Request.Validate == result.CheckUpload && s.Request.Body == "" && s.Request.BodyFile == "" && s.Request.BodySize == 0 {
+		bad("request.validate", "validate upload checks what a body sent arrived: give body, body_file or body_size")
+	}
+	for key, b := range map[string]units.Bytes{"client.read_rate": s.Client.ReadRate, "client.recv_buffer": s.Client.RecvBuffer, "client.write_rate": s.Client.WriteRate, "client.send_buffer": s.Client.SendBuffer} {
 		if b < 0 {
 			bad(key, "want a size ≥ 0, got %v", b)
 		}
@@ -540,7 +548,7 @@ func (s *Scenario) validate(d *decoder) error {
 	}
 	s.checkRequest(s.Request, "request", bad)
 	if !slices.Contains(result.BodyChecks(), s.Request.Validate) {
-		bad("request.validate", "want none, json, ndjson or csv, got %q", s.Request.Validate)
+		bad("request.validate", "want none, json, ndjson, csv or upload, got %q", s.Request.Validate)
 	}
 	switch s.Client.Model {
 	case "closed":
@@ -588,6 +596,9 @@ func (s *Scenario) validate(d *decoder) error {
 			bad("k6.instances", "k6 instances are for driver: k6 (the scenario's driver is %s)", s.Driver)
 		}
 	case result.DriverK6:
+		if r := s.Request; r.Method != "" || len(r.Headers) > 0 || r.Body != "" || r.BodyFile != "" || r.BodySize != 0 || r.ContentType != "" {
+			bad("request.method", "driver k6 sends what its script says: method, headers and bodies are the harness driver's (not passed to k6 yet)")
+		}
 		if s.Script == "" {
 			bad("script", "driver k6 needs the k6 script to run")
 		}

@@ -139,6 +139,7 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	logCap(o)
 	removeStaleContainers(o)
 	var failed, thresholds []string
+	credHint := false // said once per sweep
 	for _, tg := range sc.Targets {
 		for _, level := range sc.Levels {
 			for rep := range sc.Repeats {
@@ -155,6 +156,10 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 				}
 				if run.DriverExit == 99 {
 					thresholds = append(thresholds, fmt.Sprintf("%s c=%d r=%d%s", tg.Name, level, rep, failedThresholds(run)))
+				}
+				if !credHint && (run.Errors[result.StatusOutcome(401)] > 0 || run.Errors[result.StatusOutcome(403)] > 0) {
+					credHint = true
+					o.Logf("%s answered 401/403: the server wants credentials: set request.headers (e.g. Authorization: Bearer ${TOKEN}) or -H on the command line", tg.Name)
 				}
 				res.Runs = append(res.Runs, run)
 				if err := result.Write(path, res); err != nil {
@@ -617,14 +622,19 @@ func kernelPeak(sum sample.Summary, ex launch.Exit, container bool) (int64, resu
 
 // loadOptions is the built-in client's configuration for one run.
 func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, level int, stop <-chan struct{}, progress func(load.Progress)) load.Options {
+	req := sc.RequestOf(tg)
 	return load.Options{
-		URL:         p.URL(sc.RequestPath(tg)),
+		URL:    p.URL(req.Path),
+		Method: req.Method, Header: sc.Header(tg),
+		Body:        load.Body{Data: bodyData(req.Body), File: req.BodyFile, Size: int64(req.BodySize)},
 		Concurrency: level,
 		Duration:    sc.Duration, Warmup: sc.Warmup, Requests: sc.Requests, Grace: sc.Grace,
 		Rate:       float64(sc.Client.Rate),
 		ReadRate:   int64(sc.Client.ReadRate),
 		AbortAfter: int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
 		RecvBuffer:     int(sc.Client.RecvBuffer),
+		WriteRate:      int64(sc.Client.WriteRate),
+		SendBuffer:     int(sc.Client.SendBuffer),
 		Validate:       sc.Request.Validate,
 		Resume:         sc.Client.Resume,
 		ForgiveResends: sc.Client.ForgiveResends,
@@ -651,6 +661,14 @@ func deadContainer(tg scenario.Target, stop <-chan struct{}) <-chan struct{} {
 		close(dead)
 	}()
 	return dead
+}
+
+// bodyData is a request body given as a string, nil for none.
+func bodyData(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", units.MiB(b)) }

@@ -11,6 +11,10 @@ ways (EXPORT_MODE, or --mode when run directly):
             fields are hex-encoded inline, so no byte sequence can break
             UTF-8 halfway through a chunk.
 
+POST /query does the same for a JSON query body {"rows": N, "width": W}, the
+shape of snuba's query API (seed 000); when QUERY_TOKEN is set it wants
+"Authorization: Bearer $QUERY_TOKEN" and answers 401 without it.
+
 GET /healthz answers "ok"; GET /debug/tracemalloc?top=10 the biggest
 allocation sites (when TRACEMALLOC=1), for the harness's heap top.
 """
@@ -56,6 +60,25 @@ def export():
         width = int(request.args.get("width", "64"))
     except ValueError:
         return bad("rows and width must be integers")
+    return answer(rows, width)
+
+
+@app.post("/query")
+def query():
+    token = os.environ.get("QUERY_TOKEN")
+    if token and request.headers.get("Authorization") != "Bearer " + token:
+        return Response("a bearer token is required\n", status=401, mimetype="text/plain")
+    q = request.get_json(silent=True)
+    if not isinstance(q, dict):
+        return bad('want a JSON body {"rows": N, "width": W}')
+    try:
+        rows, width = int(q.get("rows", 1000)), int(q.get("width", 64))
+    except (TypeError, ValueError):
+        return bad("rows and width must be integers")
+    return answer(rows, width)
+
+
+def answer(rows, width):
     if rows < 0 or not 0 <= width <= MAX_WIDTH:
         return bad("rows must be >= 0 and width in [0, %d]" % MAX_WIDTH)
     if MODE == "buffered":

@@ -1,0 +1,108 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Each kind of body arrives whole with its method, headers and length; a
+// generated one is the pattern, repeated, however it is read.
+func TestRequestsCarryMethodHeadersAndBodies(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "q.json")
+	if err := os.WriteFile(file, []byte(`{"rows": 3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const size = 3<<20 + 17
+	want := sha256.New()
+	if _, err := io.Copy(want, &generated{left: size}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		method string
+		body   Body
+		want   []byte // nil: the generated body
+		length int64
+	}{
+		{"data", http.MethodPost, Body{Data: []byte(`{"rows": 1}`)}, []byte(`{"rows": 1}`), 11},
+		{"file", http.MethodPut, Body{File: file}, []byte(`{"rows": 3}`), 11},
+		{"generated", http.MethodPut, Body{Size: size}, nil, size},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var bad []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h := sha256.New()
+				n, _ := io.Copy(h, r.Body)
+				ok := r.Method == tt.method && r.Header.Get("Authorization") == "Bearer x" && r.ContentLength == tt.length && n == tt.length
+				sum := want.Sum(nil)
+				if tt.want != nil {
+					s := sha256.Sum256(tt.want)
+					sum = s[:]
+				}
+				ok = ok && bytes.Equal(h.Sum(nil), sum)
+				if !ok {
+					mu.Lock()
+					bad = append(bad, r.Method+" "+r.Header.Get("Authorization"))
+					mu.Unlock()
+					w.WriteHeader(http.StatusBadRequest)
+				}
+			}))
+			defer srv.Close()
+			res, err := Run(context.Background(), Options{URL: srv.URL, Concurrency: 2, Duration: 300 * time.Millisecond, Requests: 3,
+				Method: tt.method, Header: http.Header{"Authorization": {"Bearer x"}}, Body: tt.body})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK != 6 || res.Failed != 0 || len(bad) > 0 {
+				t.Errorf("%d ok, %d failed %v; the server saw %v", res.OK, res.Failed, res.Errors, bad)
+			}
+		})
+	}
+	// Read in odd sizes, a generated body is the same bytes.
+	var b bytes.Buffer
+	g := &generated{left: size}
+	buf := make([]byte, 1000)
+	for {
+		n, err := g.Read(buf[:1+b.Len()%999])
+		b.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+	}
+	if got := sha256.Sum256(b.Bytes()); b.Len() != size || !bytes.Equal(got[:], want.Sum(nil)) {
+		t.Errorf("generated body read in pieces: %d bytes, another hash", b.Len())
+	}
+}
+
+// An upload's answer must be what was sent: another length or hash is a
+// failure of its own kind, not an ok.
+func TestUploadAnswerIsChecked(t *testing.T) {
+	t.Parallel()
+	d, err := Body{Data: []byte("abc")}.digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for answer, want := range map[string]string{
+		`{"bytes": 3, "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}`: "ok",
+		`{"bytes": 2, "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}`: "upload_mismatch",
+		`{"bytes": 3, "sha256": "00"}`: "upload_mismatch",
+		`not json`:                     "invalid_body",
+	} {
+		if got, _ := d.check(strings.NewReader(answer)); got != want {
+			t.Errorf("check(%s) = %s, want %s", answer, got, want)
+		}
+	}
+}
