@@ -136,3 +136,47 @@ func TestUploadStory(t *testing.T) {
 		t.Errorf("buffered upload peak %.1f MiB < 5 × streamed %.1f MiB at 16 uploads", mib(buf.PeakRSSBytes), mib(str.PeakRSSBytes))
 	}
 }
+
+// A weighted mix: every run records each request's figures, which add up
+// to its totals, and the summary and report show them.
+func TestWeightedMix(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mix.yaml")
+	os.WriteFile(file, []byte(`name: mix
+levels: [4]
+duration: 2s
+request: {validate: json}
+requests:
+  - {name: small, weight: 9, path: "/export?rows=20"}
+  - {name: large, weight: 1, path: "/export?rows=2000&width=500"}
+targets:
+  - {name: streamed, command: [harness, serve, --impl, streamed, --port, "{port}"]}
+`), 0o644)
+	out := filepath.Join(dir, "run")
+	code, stdout, stderr := harnessRun(t, "run", "--out", out, file)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	run := only(t, readResults(t, out), "streamed", 4)
+	small, large := run.ByRequest["small"], run.ByRequest["large"]
+	if len(run.ByRequest) != 2 || small.Requests+large.Requests != run.Requests || small.OK+large.OK != run.OK ||
+		small.BytesReceived+large.BytesReceived != run.BytesReceived || small.Failed+large.Failed != run.Failed {
+		t.Errorf("by request %+v do not add up to the run's %d requests, %d ok, %d bytes", run.ByRequest, run.Requests, run.OK, run.BytesReceived)
+	}
+	// 9 to 1 by weight, with wide margins: small ones are most, and each
+	// large body is far bigger.
+	if small.OK < 2*large.OK || large.OK == 0 || large.BytesReceived/large.OK < 20*(small.BytesReceived/small.OK) {
+		t.Errorf("small %+v, large %+v: not the mix asked for", small, large)
+	}
+	for _, f := range []string{"summary.md", "report.html"} {
+		if b, _ := os.ReadFile(filepath.Join(out, f)); !strings.Contains(string(b), "By request") || !strings.Contains(string(b), "large") {
+			t.Errorf("%s does not show the requests of the mix", f)
+		}
+	}
+	os.WriteFile(file, []byte("name: mix\nlevels: [1]\nrequest: {path: /x}\nrequests:\n  - {name: a, weight: 0, path: /a}\ntargets:\n  - {name: s, command: [harness, serve, --port, \"{port}\"]}\n"), 0o644)
+	code, _, stderr = harnessRun(t, "run", "--out", out+"2", file)
+	if code != 2 || !strings.Contains(stderr, file+":3: request.path: a requests: mix") || !strings.Contains(stderr, file+":5: requests[0].weight: want a weight above 0") {
+		t.Errorf("bad mix: exit %d\n%s", code, stderr)
+	}
+}

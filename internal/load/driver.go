@@ -76,6 +76,14 @@ func (r *Result) Client() result.Client {
 	if len(r.ResumedBy) > 0 {
 		c.ResumedBy = r.ResumedBy
 	}
+	for name, b := range r.ByName {
+		if c.ByRequest == nil {
+			c.ByRequest = map[string]result.RequestFigures{}
+		}
+		bc := b.Client()
+		c.ByRequest[name] = result.RequestFigures{Requests: bc.Requests, OK: bc.OK, Failed: bc.Failed, Errors: bc.Errors,
+			Aborted: bc.Aborted, CutOff: bc.CutOff, BytesReceived: bc.BytesReceived, LatencyMs: bc.LatencyMs}
+	}
 	return c
 }
 

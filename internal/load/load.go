@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -32,6 +33,10 @@ type Options struct {
 	Method string
 	Header http.Header
 	Body   Body
+	// Mix, when set, replaces URL, Method, Header, Body and Validate: each
+	// request is one of these, picked by weight, and the result counts
+	// each by name beside the totals.
+	Mix []Weighted
 	// Concurrency is the number of clients (closed model) or the most
 	// requests in flight at once (open model).
 	Concurrency int
@@ -117,36 +122,55 @@ type Result struct {
 	// counted request ended.
 	Elapsed time.Duration
 	Latency Histogram // of OK requests, to the last body byte
+	// ByName is each mix request's share of the figures above (nil
+	// without a mix).
+	ByName map[string]*Result
+}
+
+// Weighted is one request of a mix.
+type Weighted struct {
+	Name   string
+	Weight float64
+	Request
+}
+
+// Request is one kind of request a client sends.
+type Request struct {
+	URL, Method string
+	Header      http.Header
+	Body        Body
+	Validate    result.BodyCheck
+}
+
+// spec is a Request ready to send: its URL parsed, its upload digest made.
+type spec struct {
+	Request
+	name string
+	u    *url.URL
+	sent digest // validate upload: what every request's body is
 }
 
 // Run floods o.URL and returns what it measured. It stops by itself after
 // Warmup + Duration + Grace at the latest, or when ctx is done (then the
 // result covers what finished).
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if err := loopback.CheckURL(o.URL, o.AllowRemote); err != nil {
-		return nil, err
-	}
 	if o.Concurrency < 1 || o.Duration <= 0 {
 		return nil, fmt.Errorf("flood needs concurrency ≥ 1 and a positive duration, got %d and %v", o.Concurrency, o.Duration)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	if _, err := newValidator(o.Validate, 0, false); err != nil {
-		return nil, err
-	}
-	if o.Resume && (o.Validate == "" || o.Validate == result.CheckNone) {
-		return nil, errors.New("resume needs validate json, ndjson or csv: the row ids say where to continue")
-	}
 	f := &flood{o: o}
-	if o.Validate == result.CheckUpload {
-		if o.Body.empty() {
-			return nil, errors.New("validate upload needs a request body")
-		}
-		var err error
-		if f.sent, err = o.Body.digest(); err != nil {
+	mix := o.Mix
+	if len(mix) == 0 {
+		mix = []Weighted{{Weight: 1, Request: Request{URL: o.URL, Method: o.Method, Header: o.Header, Body: o.Body, Validate: o.Validate}}}
+	}
+	for _, w := range mix {
+		sp, err := newSpec(w, o)
+		if err != nil {
 			return nil, err
 		}
+		f.specs, f.weights = append(f.specs, sp), append(f.weights, w.Weight)
 	}
 	f.start = time.Now()
 	f.measureFrom = f.start.Add(o.Warmup)
@@ -175,13 +199,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		go f.schedule(ctx, arrivals)
 	}
 	for i := range o.Concurrency {
-		results[i] = &Result{Errors: map[string]int64{}, ResumedBy: map[string]int64{}}
+		results[i] = &Result{Errors: map[string]int64{}, ResumedBy: map[string]int64{}, ByName: map[string]*Result{}}
 		wg.Go(func() { f.worker(ctx, reqCtx, i, arrivals, results[i]) })
 	}
 	wg.Wait()
 	stopProgress()
 
 	total := &Result{Errors: map[string]int64{}, ResumedBy: map[string]int64{}}
+	if len(o.Mix) > 0 {
+		total.ByName = map[string]*Result{}
+	}
 	for _, r := range results {
 		total.merge(r)
 	}
@@ -200,7 +227,64 @@ type flood struct {
 	requests    atomic.Int64 // for progress
 	bytes       atomic.Int64
 	claimed     atomic.Int64 // against Options.Total
-	sent        digest       // validate upload: what every request's body is
+	specs       []*spec      // what clients send: one, or a mix
+	weights     []float64    // each spec's weight
+}
+
+// newSpec checks a request and makes it ready to send.
+func newSpec(w Weighted, o Options) (*spec, error) {
+	name := w.Name
+	if name == "" {
+		name = "request"
+	}
+	if err := loopback.CheckURL(w.URL, o.AllowRemote); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(w.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if w.Weight <= 0 || math.IsNaN(w.Weight) || math.IsInf(w.Weight, 0) {
+		return nil, fmt.Errorf("%s: weight %v: want more than 0", name, w.Weight)
+	}
+	if _, err := newValidator(w.Validate, 0, false); err != nil {
+		return nil, err
+	}
+	if o.Resume && (w.Validate == "" || w.Validate == result.CheckNone) {
+		return nil, errors.New("resume needs validate json, ndjson or csv: the row ids say where to continue")
+	}
+	sp := &spec{Request: w.Request, name: w.Name, u: u}
+	if sp.Method == "" {
+		sp.Method = http.MethodGet
+	}
+	if w.Validate == result.CheckUpload {
+		if w.Body.empty() {
+			return nil, fmt.Errorf("%s: validate upload needs a request body", name)
+		}
+		if sp.sent, err = w.Body.digest(); err != nil {
+			return nil, err
+		}
+	}
+	return sp, nil
+}
+
+// pick chooses a request by weight (the only one without a mix).
+func (f *flood) pick(rnd *rand.Rand) *spec {
+	if len(f.specs) == 1 {
+		return f.specs[0]
+	}
+	var total float64
+	for _, w := range f.weights {
+		total += w
+	}
+	x := rnd.Float64() * total
+	for i, w := range f.weights {
+		if x < w {
+			return f.specs[i]
+		}
+		x -= w
+	}
+	return f.specs[len(f.specs)-1]
 }
 
 func (f *flood) transport() *http.Transport {
@@ -277,6 +361,7 @@ func (f *flood) schedule(ctx context.Context, out chan<- time.Time) {
 
 func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time.Time, res *Result) {
 	buf := make([]byte, readBuffer)
+	rnd := rand.New(rand.NewPCG(uint64(id), uint64(f.start.UnixNano())))
 	abort := int64(0)
 	if f.o.AbortAfter > 0 && float64(id) < math.Round(f.o.AbortFraction*float64(f.o.Concurrency)) {
 		abort = f.o.AbortAfter
@@ -297,7 +382,8 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 		}
 		counted := !intended.Before(f.measureFrom)
 		var resent int64
-		outcome, nbytes, rows, resumes := f.export(reqCtx, buf, abort, res.ResumedBy, &resent)
+		sp := f.pick(rnd)
+		outcome, nbytes, rows, resumes := f.export(reqCtx, sp, buf, abort, res.ResumedBy, &resent)
 		end := time.Now()
 		f.requests.Add(1)
 		if !counted {
@@ -308,33 +394,46 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 				break
 			}
 		}
-		res.Requests++
-		// A request the transport sent again failed first: each re-send is
-		// a request of its own, and the one before it a failure (unless
-		// the scenario says re-sends are fine).
-		res.Resent += resent
-		if !f.o.ForgiveResends {
-			res.Requests += resent
-			res.Failed += resent
-			if resent > 0 {
-				res.Errors[result.OutcomeResetBeforeResponse] += resent
+		res.count(outcome, end.Sub(intended), nbytes, rows, resumes, resent, f.o.ForgiveResends)
+		if sp.name != "" {
+			by := res.ByName[sp.name]
+			if by == nil {
+				by = &Result{Errors: map[string]int64{}, ResumedBy: map[string]int64{}}
+				res.ByName[sp.name] = by
 			}
+			by.count(outcome, end.Sub(intended), nbytes, rows, resumes, resent, f.o.ForgiveResends)
 		}
-		res.Bytes += nbytes
-		res.Rows += rows
-		res.Resumes += resumes
-		switch outcome {
-		case result.OutcomeOK:
-			res.OK++
-			res.Latency.Record(end.Sub(intended))
-		case result.OutcomeAborted:
-			res.Aborted++
-		case result.OutcomeCutOff:
-			res.CutOff++
-		default:
-			res.Failed++
-			res.Errors[outcome]++
+	}
+}
+
+// count adds one counted request's figures to r.
+func (r *Result) count(outcome string, latency time.Duration, nbytes, rows, resumes, resent int64, forgive bool) {
+	r.Requests++
+	// A request the transport sent again failed first: each re-send is a
+	// request of its own, and the one before it a failure (unless the
+	// scenario says re-sends are fine).
+	r.Resent += resent
+	if !forgive {
+		r.Requests += resent
+		r.Failed += resent
+		if resent > 0 {
+			r.Errors[result.OutcomeResetBeforeResponse] += resent
 		}
+	}
+	r.Bytes += nbytes
+	r.Rows += rows
+	r.Resumes += resumes
+	switch outcome {
+	case result.OutcomeOK:
+		r.OK++
+		r.Latency.Record(latency)
+	case result.OutcomeAborted:
+		r.Aborted++
+	case result.OutcomeCutOff:
+		r.CutOff++
+	default:
+		r.Failed++
+		r.Errors[outcome]++
 	}
 }
 
@@ -353,17 +452,14 @@ func resumable(outcome string) bool {
 // export fetches the URL once or, with Resume, until the export is
 // complete, continuing after the last row id seen. It returns the final
 // outcome, body bytes, rows and the number of follow-up requests.
-func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy map[string]int64, resent *int64) (string, int64, int64, int64) {
-	u, err := url.Parse(f.o.URL)
-	if err != nil {
-		return result.OutcomeConnect, 0, 0, 0
-	}
+func (f *flood) export(ctx context.Context, sp *spec, buf []byte, abort int64, resumedBy map[string]int64, resent *int64) (string, int64, int64, int64) {
+	u := *sp.u
 	q := u.Query()
 	since, _ := strconv.ParseInt(q.Get("since"), 10, 64)
 	var bytes, rows, resumes int64
 	for {
-		v, _ := newValidator(f.o.Validate, since, f.o.Resume)
-		outcome, n := f.request(ctx, u.String(), buf, abort, v, resent)
+		v, _ := newValidator(sp.Validate, since, f.o.Resume)
+		outcome, n := f.request(ctx, sp, u.String(), buf, abort, v, resent)
 		bytes += n
 		if v != nil {
 			rows += v.Rows()
@@ -389,28 +485,24 @@ func (f *flood) export(ctx context.Context, buf []byte, abort int64, resumedBy m
 
 // request performs one request and reads its body to the end (or to abort)
 // through buf, feeding v, and returns the outcome and the body bytes.
-func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort int64, v validator, resent *int64) (string, int64) {
+func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte, abort int64, v validator, resent *int64) (string, int64) {
 	// Go's transport sends an idempotent request again, on a fresh
 	// connection, when a reused one dies before the response starts — what
 	// a killed worker does. Every connection after the first is such a
 	// re-send, and the server failed the one before it.
 	var conns atomic.Int64
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns.Add(1) }}
-	method := f.o.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, rawURL, nil)
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), sp.Method, rawURL, nil)
 	if err != nil {
 		return result.OutcomeConnect, 0
 	}
-	for k, v := range f.o.Header {
+	for k, v := range sp.Header {
 		req.Header[k] = v
 	}
-	if h := f.o.Header.Get("Host"); h != "" {
+	if h := sp.Header.Get("Host"); h != "" {
 		req.Host = h
 	}
-	if err := f.o.Body.attach(req, f.o.WriteRate); err != nil {
+	if err := sp.Body.attach(req, f.o.WriteRate); err != nil {
 		return result.OutcomeConnect, 0
 	}
 	resp, err := f.client.Do(req)
@@ -423,8 +515,8 @@ func (f *flood) request(ctx context.Context, rawURL string, buf []byte, abort in
 		_, _ = io.CopyN(io.Discard, resp.Body, 1<<20)
 		return result.StatusOutcome(resp.StatusCode), 0
 	}
-	if f.o.Validate == result.CheckUpload {
-		return f.sent.check(resp.Body)
+	if sp.Validate == result.CheckUpload {
+		return sp.sent.check(resp.Body)
 	}
 	var n int64
 	first := time.Now()
@@ -534,4 +626,13 @@ func (r *Result) merge(o *Result) {
 		r.Errors[k] += v
 	}
 	r.Latency.Merge(&o.Latency)
+	for name, b := range o.ByName {
+		if r.ByName == nil {
+			r.ByName = map[string]*Result{}
+		}
+		if r.ByName[name] == nil {
+			r.ByName[name] = &Result{Errors: map[string]int64{}, ResumedBy: map[string]int64{}}
+		}
+		r.ByName[name].merge(b)
+	}
 }

@@ -96,6 +96,7 @@ type pageView struct {
 	PeakNote          string
 	Figures           []figView
 	Tables            []tableView
+	ByRequest         []byRequestRow
 	Heaps             []heapView
 	Diffs             []diffView
 }
@@ -155,6 +156,7 @@ func HTML(r *result.Results, figs []Figure, rel string, diffs []sample.RunDiff) 
 			v.Heaps = append(v.Heaps, h)
 		}
 	}
+	v.ByRequest = byRequestRows(r)
 	var b bytes.Buffer
 	if err := t.Execute(&b, v); err != nil {
 		return nil, fmt.Errorf("report template: %w", err)

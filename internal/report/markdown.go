@@ -45,6 +45,12 @@ func Markdown(r *result.Results) []byte {
 			}
 		}
 	}
+	if rows := byRequestRows(r); len(rows) > 0 {
+		b.WriteString("\n**By request** (the weighted mix; each run's rows add up to its totals)\n\n| target | clients | repeat | request | requests | ok | failed | MB | p50 ms | p99 ms |\n|---|--:|--:|---|--:|--:|---|--:|--:|--:|\n")
+		for _, x := range rows {
+			fmt.Fprintf(&b, "| %s | %d | %d | %s | %d | %d | %s | %s | %s | %s |\n", md(x.Target), x.Level, x.Repeat, md(x.Name), x.Requests, x.OK, md(x.Failed), x.MB, x.P50, x.P99)
+		}
+	}
 	fmt.Fprintf(&b, "\n%s\n", md(sourcesNote(r)))
 	if n := r.SingleNote(); n != "" {
 		fmt.Fprintf(&b, "\n> %s\n", md(n))

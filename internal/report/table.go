@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -152,4 +154,26 @@ func cell(runs []result.Run) string {
 		}
 	}
 	return s
+}
+
+// byRequestRow is one mix request's share of one run.
+type byRequestRow struct {
+	Target, Name, Failed, MB, P50, P99 string
+	Level, Repeat                      int
+	Requests, OK                       int64
+}
+
+// byRequestRows lists, for every run of a weighted mix, each request's
+// figures, in the runs' order and then by name ("" rows: no mix).
+func byRequestRows(r *result.Results) []byRequestRow {
+	var out []byRequestRow
+	for _, run := range r.Runs {
+		for _, name := range slices.Sorted(maps.Keys(run.ByRequest)) {
+			b := run.ByRequest[name]
+			out = append(out, byRequestRow{Target: run.Target, Level: run.Concurrency, Repeat: run.Repeat, Name: name,
+				Requests: b.Requests, OK: b.OK, Failed: kindList(b.Errors), MB: fmt.Sprintf("%.1f", float64(b.BytesReceived)/1e6),
+				P50: fmt.Sprintf("%.1f", b.LatencyMs.P50), P99: fmt.Sprintf("%.1f", b.LatencyMs.P99)})
+		}
+	}
+	return out
 }

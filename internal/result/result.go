@@ -151,6 +151,10 @@ type Client struct {
 	Resent    int64   `json:"resent,omitempty"`
 	DurationS float64 `json:"duration_s"`
 	LatencyMs Latency `json:"latency_ms"`
+	// ByRequest, for a weighted mix (scenario key requests: [...]), is
+	// each request's share of the counts above, by its name: they add up
+	// to the totals.
+	ByRequest map[string]RequestFigures `json:"by_request,omitempty"`
 
 	// ClientCPUSeconds is the CPU time the harness spent producing the load (for
 	// k6, the harness's own, not k6's), and ClientPeakRSSBytes its peak RSS.
@@ -179,6 +183,18 @@ type Client struct {
 	// its own share.
 	K6Thresholds     []K6Threshold `json:"k6_thresholds,omitempty"`
 	K6ThresholdsNote string        `json:"k6_thresholds_note,omitempty"`
+}
+
+// RequestFigures are one mix request's figures in a run.
+type RequestFigures struct {
+	Requests      int64            `json:"requests"`
+	OK            int64            `json:"ok"`
+	Failed        int64            `json:"failed"`
+	Errors        map[string]int64 `json:"errors"`
+	Aborted       int64            `json:"aborted"`
+	CutOff        int64            `json:"cut_off"`
+	BytesReceived int64            `json:"bytes_received"`
+	LatencyMs     Latency          `json:"latency_ms"`
 }
 
 // K6Threshold is one k6 threshold judged on the merged data.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +95,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.scalar(n, path, "a value", func(s string) error {
 			return v.Addr().Interface().(interface{ UnmarshalText([]byte) error }).UnmarshalText([]byte(s))
 		})
+	case v.Kind() == reflect.Struct && n.Kind == yaml.SequenceNode && listField(v).IsValid():
+		// A struct that also reads as a list: requests: [{…}, {…}].
+		d.decode(n, listField(v), path)
 	case v.Kind() == reflect.Struct && n.Kind == yaml.ScalarNode && reflect.PointerTo(v.Type()).Implements(shorthand):
 		// A struct that also reads as one word: k6: bin/k6.
 		d.scalar(n, path, "a value", v.Addr().Interface().(interface{ FromScalar(string) error }).FromScalar)
@@ -137,13 +141,22 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	if f := v.FieldByName("Line"); f.IsValid() && f.Kind() == reflect.Int && f.CanSet() {
 		f.SetInt(int64(n.Line))
 	}
-	fields := map[string]int{}
-	for i := range v.NumField() {
-		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
-		if name != "" && name != "-" {
-			fields[name] = i
+	fields := map[string][]int{}
+	var collect func(t reflect.Type, at []int)
+	collect = func(t reflect.Type, at []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opt, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			idx := append(slices.Clone(at), i)
+			switch {
+			case opt == "inline" && f.Type.Kind() == reflect.Struct:
+				collect(f.Type, idx) // its keys are this mapping's
+			case name != "" && name != "-":
+				fields[name] = idx
+			}
 		}
 	}
+	collect(v.Type(), nil)
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -157,9 +170,20 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		default:
 			seen[k.Value] = true
 			d.lines[key] = k.Line
-			d.decode(val, v.Field(idx), key)
+			d.decode(val, v.FieldByIndex(idx), key)
 		}
 	}
+}
+
+// listField is the field of struct v tagged `yaml:",list"`: what the
+// struct holds when the YAML gives a list instead of its usual form.
+func listField(v reflect.Value) reflect.Value {
+	for i := range v.NumField() {
+		if _, opt, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ","); opt == "list" {
+			return v.Field(i)
+		}
+	}
+	return reflect.Value{}
 }
 
 func join(path, key string) string {
@@ -169,7 +193,7 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func sortedKeys(m map[string]int) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

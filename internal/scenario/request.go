@@ -4,14 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/floodharness/harness/internal/header"
+	"github.com/floodharness/harness/internal/result"
 )
 
 // Methods are the HTTP methods a request may use.
@@ -54,6 +57,89 @@ func (s *Scenario) checkRequest(r Request, key string, bad func(key, format stri
 	}
 }
 
+// Requests is the requests: key: a count (requests: 5, each client's
+// number of requests) or a weighted mix (requests: [{name, weight, …}]).
+type Requests struct {
+	Count int
+	Mix   []MixRequest `yaml:",list"`
+}
+
+// FromScalar reads requests: N.
+func (r *Requests) FromScalar(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("want a count of requests per client, or a list of weighted requests")
+	}
+	r.Count = n
+	return nil
+}
+
+// MixRequest is one request of a weighted mix: its name (in results), its
+// weight (relative to the others'), and what it sends, as request: says.
+type MixRequest struct {
+	Name    string  `yaml:"name"`
+	Weight  float64 `yaml:"weight"`
+	Request `yaml:",inline"`
+}
+
+// checkMix checks a weighted mix, which replaces request: and the
+// targets' own paths and requests.
+func (s *Scenario) checkMix(bad func(key, format string, args ...any)) {
+	if len(s.Requests.Mix) == 0 {
+		return
+	}
+	for _, k := range []string{"request.path", "request.method", "request.headers", "request.body", "request.body_file", "request.body_size", "request.content_type"} {
+		if _, ok := s.lines[k]; ok {
+			bad(k, "a requests: mix says what each request sends: give request: for timeout and validate only")
+		}
+	}
+	for i, t := range s.Targets {
+		if t.Path != "" || t.Request != nil {
+			bad(fmt.Sprintf("targets[%d].path", i), "with a requests: mix every target is sent the mix: no path: or request: of its own")
+		}
+	}
+	for i, m := range s.Requests.Mix {
+		key := fmt.Sprintf("requests[%d]", i)
+		if !safeName.MatchString(m.Name) {
+			bad(key+".name", "want a name of letters, digits, '.', '_' or '-', got %q", m.Name)
+		}
+		for _, o := range s.Requests.Mix[:i] {
+			if o.Name == m.Name {
+				bad(key+".name", "request %q named twice", m.Name)
+			}
+		}
+		if !(m.Weight > 0) || math.IsInf(m.Weight, 0) {
+			bad(key+".weight", "want a weight above 0, got %v", m.Weight)
+		}
+		if !strings.HasPrefix(m.Path, "/") {
+			bad(key+".path", "want a path starting with /, got %q", m.Path)
+		}
+		if m.Validate != "" && !slices.Contains(result.BodyChecks(), m.Validate) {
+			bad(key+".validate", "want none, json, ndjson, csv or upload, got %q", m.Validate)
+		}
+		if m.Timeout != 0 {
+			bad(key+".timeout", "timeout is the scenario's (request.timeout)")
+		}
+		s.checkRequest(m.Request, key, bad)
+	}
+}
+
+// Mix is the weighted mix with each request's defaults filled: its method
+// (GET, or POST with a body), validate (request.validate) and body file
+// resolved; nil without a mix.
+func (s *Scenario) Mix() []MixRequest {
+	var out []MixRequest
+	for _, m := range s.Requests.Mix {
+		r := m.Request
+		if r.Validate == "" {
+			r.Validate = s.Request.Validate
+		}
+		m.Request = s.defaulted(r)
+		out = append(out, m)
+	}
+	return out
+}
+
 // Path resolves a path the scenario names relative to the file's folder.
 func (s *Scenario) Path(p string) string {
 	if filepath.IsAbs(p) || s.File == "" {
@@ -91,6 +177,13 @@ func (s *Scenario) RequestOf(t Target) Request {
 			r.Headers[k] = v
 		}
 	}
+	return s.defaulted(r)
+}
+
+// defaulted fills what a request does not say: its method (GET, or POST
+// with a body) and its body file's path from the scenario's folder.
+func (s *Scenario) defaulted(r Request) Request {
+	r.Headers = maps.Clone(r.Headers)
 	if r.BodyFile != "" {
 		r.BodyFile = s.Path(r.BodyFile)
 	}
@@ -124,6 +217,9 @@ func (s *Scenario) Resolve(getenv func(string) (string, bool)) error {
 		}
 	}
 	check("request", s.Request.Headers)
+	for i, m := range s.Requests.Mix {
+		check(fmt.Sprintf("requests[%d]", i), m.Headers)
+	}
 	for i, t := range s.Targets {
 		if t.Request != nil {
 			check(fmt.Sprintf("targets[%d].request", i), t.Request.Headers)
@@ -134,8 +230,11 @@ func (s *Scenario) Resolve(getenv func(string) (string, bool)) error {
 
 // Header is the header target t sends, ${NAME} expanded (Resolve first)
 // and Content-Type from content_type.
-func (s *Scenario) Header(t Target) http.Header {
-	r := s.RequestOf(t)
+func (s *Scenario) Header(t Target) http.Header { return s.HeaderOf(s.RequestOf(t)) }
+
+// HeaderOf is the header request r sends, ${NAME} expanded (Resolve
+// first) and Content-Type from content_type.
+func (s *Scenario) HeaderOf(r Request) http.Header {
 	h := http.Header{}
 	for k, v := range r.Headers {
 		h.Set(k, header.Expand(v, s.secrets))

@@ -32,9 +32,11 @@ type Scenario struct {
 	Repeats int `yaml:"repeats"`
 	// Duration bounds every level's flood (default 10s).
 	Duration time.Duration `yaml:"duration"`
-	// Requests, when set, is how many requests each client sends; the
-	// flood stops at Duration even if they are not all done.
-	Requests int `yaml:"requests"`
+	// Requests, when a count, is how many requests each client sends (the
+	// flood stops at Duration even if they are not all done); when a list,
+	// a weighted mix of requests each client picks from, instead of
+	// request:.
+	Requests Requests `yaml:"requests"`
 	// Warmup is flooded but not counted (default 0).
 	Warmup time.Duration `yaml:"warmup"`
 	// Grace is how long requests still in flight when Duration ends may
@@ -522,9 +524,10 @@ func (s *Scenario) validate(d *decoder) error {
 	if s.Repeats < 1 || s.Repeats > 100 {
 		bad("repeats", "want 1..100, got %d", s.Repeats)
 	}
-	if s.Requests < 0 {
-		bad("requests", "want a positive count per client, got %d", s.Requests)
+	if s.Requests.Count < 0 {
+		bad("requests", "want a positive count per client, got %d", s.Requests.Count)
 	}
+	s.checkMix(bad)
 	switch {
 	case s.Duration <= 0:
 		bad("duration", "want a positive duration, got %v", s.Duration)

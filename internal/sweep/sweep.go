@@ -277,7 +277,11 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	defer series.Close()
 
 	w := m.watch(ctx, p, series, parts.idle, parts.limitBy)
-	m.logf("flooding %s", p.URL(o.Scenario.RequestPath(tg)))
+	if mix := o.Scenario.Requests.Mix; len(mix) > 0 {
+		m.logf("flooding %s with a mix of %d requests", p.URL("/"), len(mix))
+	} else {
+		m.logf("flooding %s", p.URL(o.Scenario.RequestPath(tg)))
+	}
 	parts.client, parts.clientErr = m.flood(ctx, p, w)
 	parts.watched = w.stop()
 	p = parts.watched.serving
@@ -628,7 +632,8 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		Method: req.Method, Header: sc.Header(tg),
 		Body:        load.Body{Data: bodyData(req.Body), File: req.BodyFile, Size: int64(req.BodySize)},
 		Concurrency: level,
-		Duration:    sc.Duration, Warmup: sc.Warmup, Requests: sc.Requests, Grace: sc.Grace,
+		Mix:         mix(sc, p),
+		Duration:    sc.Duration, Warmup: sc.Warmup, Requests: sc.Requests.Count, Grace: sc.Grace,
 		Rate:       float64(sc.Client.Rate),
 		ReadRate:   int64(sc.Client.ReadRate),
 		AbortAfter: int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
@@ -661,6 +666,19 @@ func deadContainer(tg scenario.Target, stop <-chan struct{}) <-chan struct{} {
 		close(dead)
 	}()
 	return dead
+}
+
+// mix is the scenario's weighted mix as the client sends it to p (nil
+// without one).
+func mix(sc *scenario.Scenario, p *launch.Process) []load.Weighted {
+	var out []load.Weighted
+	for _, m := range sc.Mix() {
+		out = append(out, load.Weighted{Name: m.Name, Weight: m.Weight, Request: load.Request{
+			URL: p.URL(m.Path), Method: m.Method, Header: sc.HeaderOf(m.Request), Validate: m.Validate,
+			Body: load.Body{Data: bodyData(m.Body), File: m.BodyFile, Size: int64(m.BodySize)},
+		}})
+	}
+	return out
 }
 
 // bodyData is a request body given as a string, nil for none.
