@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,12 +162,34 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// ServeOptions say how Serve answers: Grace for requests in flight at the
+// end; TLS (HTTPS, HTTP/2 by ALPN) or H2C (cleartext HTTP/2, prior
+// knowledge) beside HTTP/1.1.
+type ServeOptions struct {
+	Grace time.Duration
+	TLS   *tls.Config
+	H2C   bool
+}
+
 // Serve answers on ln until ctx is done, then shuts down gracefully: new
 // connections stop at once and requests in flight get grace to finish.
-func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+func (s *Server) Serve(ctx context.Context, ln net.Listener, o ServeOptions) error {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, TLSConfig: o.TLS}
+	if o.H2C {
+		// Cleartext HTTP/2 with prior knowledge, and HTTP/1.1 beside it.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	grace := o.Grace
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if o.TLS != nil {
+			errc <- srv.ServeTLS(ln, "", "") // HTTP/2 by ALPN, HTTP/1.1 beside it
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -178,5 +179,50 @@ targets:
 	code, _, stderr = harnessRun(t, "run", "--out", out+"2", file)
 	if code != 2 || !strings.Contains(stderr, file+":3: request.path: a requests: mix") || !strings.Contains(stderr, file+":5: requests[0].weight: want a weight above 0") {
 		t.Errorf("bad mix: exit %d\n%s", code, stderr)
+	}
+}
+
+// HTTPS and HTTP/2 targets: a certificate checked against the scenario's
+// CA, h2 by ALPN, h2c by prior knowledge, each answered in the protocol
+// asked for; an unchecked certificate is refused off loopback.
+func TestHTTPSAndHTTP2(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert, key, err := harnesstest.SelfSigned(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range []struct{ http, tls, proto string }{
+		{"1.1", "tls: {ca: cert.pem}", "HTTP/1.1"},
+		{"2", "tls: {ca: cert.pem}", "HTTP/2.0"},
+		{"2", "tls: {insecure: true}", "HTTP/2.0"},
+		{"h2c", "", "HTTP/2.0"},
+	} {
+		serve := `[harness, serve, --impl, streamed, --port, "{port}", --cert, ` + cert + `, --key, ` + key + `]`
+		if tt.http == "h2c" {
+			serve = `[harness, serve, --impl, streamed, --port, "{port}", --h2c]`
+		}
+		file := filepath.Join(dir, "s-"+tt.http+".yaml")
+		yaml := "name: tls\nlevels: [4]\nduration: 1s\nrequest: {path: \"/export?rows=500\", validate: json}\nclient: {http: \"" + tt.http + "\"}\n" +
+			"targets:\n  - name: streamed\n    command: " + serve + "\n"
+		if tt.tls != "" {
+			yaml += "    " + tt.tls + "\n"
+		}
+		os.WriteFile(file, []byte(yaml), 0o644)
+		out := filepath.Join(dir, fmt.Sprintf("run%d", i))
+		code, stdout, stderr := harnessRun(t, "run", "--out", out, file)
+		if code != 0 {
+			t.Errorf("http %s %s: exit %d\n%s\n%s", tt.http, tt.tls, code, stdout, stderr)
+			continue
+		}
+		run := only(t, readResults(t, out), "streamed", 4)
+		if run.OK == 0 || run.Failed != 0 || run.Protocol != tt.proto {
+			t.Errorf("http %s %s: %d ok, %d failed %v, protocol %q; want %s", tt.http, tt.tls, run.OK, run.Failed, run.Errors, run.Protocol, tt.proto)
+		}
+	}
+	file := filepath.Join(dir, "remote.yaml")
+	os.WriteFile(file, []byte("name: r\nlevels: [1]\nallow_remote: true\ntargets:\n  - {name: a, host: 10.1.2.3, command: [x, \"{port}\"], tls: {insecure: true}}\n"), 0o644)
+	if code, _, stderr := harnessRun(t, "run", "--out", filepath.Join(dir, "o"), file); code != 2 || !strings.Contains(stderr, "targets[0].tls.insecure: an unchecked certificate only on loopback") {
+		t.Errorf("insecure off loopback: exit %d\n%s", code, stderr)
 	}
 }

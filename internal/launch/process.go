@@ -2,6 +2,7 @@ package launch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,9 @@ type Spec struct {
 	Health        string
 	HealthTimeout time.Duration
 	HealthKey     string
+	// TLS, when set, means the target serves HTTPS: its URLs say https and
+	// the harness's own requests (health, heap) use this configuration.
+	TLS *tls.Config
 	// LogDir receives <Name>-<Label>.log with the target's stdout and stderr.
 	LogDir string
 	// MemoryLimit, when positive, caps the target in its cgroup. Every
@@ -288,7 +292,7 @@ func freePort(host string) (int, error) {
 
 func (p *Process) waitHealthy(ctx context.Context) error {
 	url := p.URL(p.spec.Health)
-	client := &http.Client{Timeout: time.Second}
+	client := p.Client(time.Second)
 	deadline := time.Now().Add(p.spec.HealthTimeout)
 	// One answer other than 200 for this long means the path is wrong, not
 	// that the server is still starting: say so now, not at the timeout.
@@ -366,7 +370,25 @@ func (p *Process) ownsPort() error {
 }
 
 // URL is the address of path on the target.
-func (p *Process) URL(path string) string { return "http://" + p.Addr + path }
+func (p *Process) URL(path string) string {
+	if p.spec.TLS != nil {
+		return "https://" + p.Addr + path
+	}
+	return "http://" + p.Addr + path
+}
+
+// TLS is how the target's certificate is checked (nil: plain HTTP).
+func (p *Process) TLS() *tls.Config { return p.spec.TLS }
+
+// Client is an HTTP client for the target's own endpoints (health, heap
+// profiles): its TLS configuration where it serves HTTPS.
+func (p *Process) Client(timeout time.Duration) *http.Client {
+	c := &http.Client{Timeout: timeout}
+	if p.spec.TLS != nil {
+		c.Transport = &http.Transport{TLSClientConfig: p.spec.TLS}
+	}
+	return c
+}
 
 // PID is the target's process id (also its process group id); for a
 // container, its first process (the engine's program is the harness's

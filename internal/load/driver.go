@@ -64,7 +64,7 @@ func (r *Result) Client() result.Client {
 		Requests: r.Requests, OK: r.OK, Failed: r.Failed, Errors: map[string]int64{},
 		Aborted: r.Aborted, CutOff: r.CutOff,
 		BytesReceived: r.Bytes, Rows: r.Rows, Resumes: r.Resumes, Resent: r.Resent,
-		DurationS: r.Elapsed.Seconds(),
+		DurationS: r.Elapsed.Seconds(), Protocol: r.Proto,
 		LatencyMs: result.Latency{
 			P50: ms(r.Latency.Quantile(0.50)), P90: ms(r.Latency.Quantile(0.90)),
 			P99: ms(r.Latency.Quantile(0.99)), Max: ms(r.Latency.Max()),

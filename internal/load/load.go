@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,11 @@ type Options struct {
 	// second (slow uploaders); SendBuffer sets SO_SNDBUF when positive.
 	WriteRate  int64
 	SendBuffer int
+	// TLS is the client's configuration for an https URL; HTTP is the
+	// protocol: "1.1" (default), "2" (over TLS) or "h2c" (cleartext,
+	// prior knowledge). HTTP/2 clients share connections, a stream each.
+	TLS  *tls.Config
+	HTTP string
 	// Validate checks bodies while streaming: none, json, ndjson or csv.
 	Validate result.BodyCheck
 	// Resume continues a response that broke off (truncated, stalled, or
@@ -122,6 +128,8 @@ type Result struct {
 	// counted request ended.
 	Elapsed time.Duration
 	Latency Histogram // of OK requests, to the last body byte
+	// Proto is the protocol the server answered with ("HTTP/2.0").
+	Proto string
 	// ByName is each mix request's share of the figures above (nil
 	// without a mix).
 	ByName map[string]*Result
@@ -214,6 +222,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	total.Elapsed = time.Duration(f.lastEnd.Load()) - f.measureFrom.Sub(f.start)
 	total.Elapsed = max(total.Elapsed, 0)
+	if p := f.proto.Load(); p != nil {
+		total.Proto = *p
+	}
 	return total, nil
 }
 
@@ -226,9 +237,10 @@ type flood struct {
 	lastEnd     atomic.Int64 // offset from start of the last counted request's end
 	requests    atomic.Int64 // for progress
 	bytes       atomic.Int64
-	claimed     atomic.Int64 // against Options.Total
-	specs       []*spec      // what clients send: one, or a mix
-	weights     []float64    // each spec's weight
+	claimed     atomic.Int64           // against Options.Total
+	specs       []*spec                // what clients send: one, or a mix
+	weights     []float64              // each spec's weight
+	proto       atomic.Pointer[string] // the first response's protocol
 }
 
 // newSpec checks a request and makes it ready to send.
@@ -305,7 +317,7 @@ func (f *flood) transport() *http.Transport {
 		}
 	}
 	timeout := f.o.Timeout
-	return &http.Transport{
+	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := d.DialContext(ctx, network, addr)
 			if err != nil {
@@ -321,7 +333,19 @@ func (f *flood) transport() *http.Transport {
 		// body bytes are copied once and a connection costs 8 KiB here.
 		ReadBufferSize:  4 << 10,
 		WriteBufferSize: 4 << 10,
+		TLSClientConfig: f.o.TLS,
 	}
+	tr.Protocols = new(http.Protocols)
+	switch f.o.HTTP {
+	case "2":
+		tr.Protocols.SetHTTP2(true)
+		tr.ForceAttemptHTTP2 = true // a custom dialer turns it off otherwise
+	case "h2c":
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	default:
+		tr.Protocols.SetHTTP1(true)
+	}
+	return tr
 }
 
 // readBuffer is each client's one body buffer, reused for every request.
@@ -511,6 +535,7 @@ func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte
 		return classify(ctx, err), 0
 	}
 	defer resp.Body.Close()
+	f.proto.CompareAndSwap(nil, &resp.Proto)
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.CopyN(io.Discard, resp.Body, 1<<20)
 		return result.StatusOutcome(resp.StatusCode), 0

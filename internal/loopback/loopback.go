@@ -16,8 +16,8 @@ func CheckURL(rawURL string, allowRemote bool) error {
 	if err != nil {
 		return fmt.Errorf("url %q: %w", rawURL, err)
 	}
-	if u.Scheme != "http" {
-		return fmt.Errorf("url %q: only http is supported", rawURL)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("url %q: want http or https", rawURL)
 	}
 	if allowRemote {
 		return nil

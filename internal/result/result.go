@@ -151,6 +151,8 @@ type Client struct {
 	Resent    int64   `json:"resent,omitempty"`
 	DurationS float64 `json:"duration_s"`
 	LatencyMs Latency `json:"latency_ms"`
+	// Protocol is what the server answered with: HTTP/1.1, HTTP/2.0.
+	Protocol string `json:"protocol,omitempty"`
 	// ByRequest, for a weighted mix (scenario key requests: [...]), is
 	// each request's share of the counts above, by its name: they add up
 	// to the totals.

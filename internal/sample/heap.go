@@ -18,11 +18,16 @@ import (
 // describe the Go heap at the last GC, sampled every 512 KiB on average: it
 // is not RSS, and reports keep the two apart.
 func FetchHeap(ctx context.Context, url string) ([]byte, error) {
+	return FetchHeapWith(ctx, http.DefaultClient, url)
+}
+
+// FetchHeapWith is FetchHeap through client (an HTTPS target's).
+func FetchHeapWith(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetch heap profile: %w", err)
 	}

@@ -41,6 +41,8 @@ type Overrides struct {
 	Method, Body, BodyFile, ContentType string
 	BodySize                            *units.Bytes
 	Headers                             []string
+	// HTTP replaces client.http: 1.1, 2 or h2c.
+	HTTP string
 }
 
 // Override applies o to s and validates the result as a file is validated,
@@ -118,6 +120,10 @@ func (s *Scenario) Override(o Overrides) ([]string, error) {
 			*b.dst = *b.v
 			set(b.key, b.flag)
 		}
+	}
+	if o.HTTP != "" {
+		c.Client.HTTP = o.HTTP
+		set("client.http", "--http")
 	}
 	if o.K6Instances != 0 {
 		c.K6.Instances = o.K6Instances

@@ -1,6 +1,8 @@
 package scenario
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -14,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/floodharness/harness/internal/header"
+	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -267,4 +270,47 @@ func (s *Scenario) keyError(key, msg string) error {
 		line = s.lines[k]
 	}
 	return &Error{File: s.File, Line: line, Key: key, Msg: msg}
+}
+
+// checkTLS checks a target's tls: and how it fits client.http.
+func (s *Scenario) checkTLS(t Target, key string, bad func(key, format string, args ...any)) {
+	c := t.TLS
+	switch {
+	case c == nil && s.Client.HTTP == "2":
+		bad("client.http", "http 2 is HTTP/2 over TLS: target %q needs tls: (or http: h2c for cleartext)", t.Name)
+	case c == nil:
+	case s.Client.HTTP == "h2c":
+		bad(key+".tls", "http h2c is cleartext: a tls: target wants http 2")
+	case c.Insecure && c.CA != "":
+		bad(key+".tls", "give ca or insecure, not both")
+	case c.Insecure && !loopback.Host(t.Host):
+		bad(key+".tls.insecure", "an unchecked certificate only on loopback; give ca: for %s", t.Host)
+	case !c.Insecure && c.CA == "":
+		bad(key+".tls", "want ca: FILE (the PEM certificate that signed the server's) or insecure: true (loopback only)")
+	case c.CA != "":
+		if _, err := os.Stat(s.Path(c.CA)); err != nil {
+			bad(key+".tls.ca", "%v", err)
+		}
+	}
+}
+
+// TLSConfig is the client's TLS configuration for target t, nil when it
+// serves plain HTTP.
+func (s *Scenario) TLSConfig(t Target) (*tls.Config, error) {
+	c := t.TLS
+	if c == nil {
+		return nil, nil
+	}
+	if c.Insecure {
+		return &tls.Config{InsecureSkipVerify: true}, nil // loopback only: checked above
+	}
+	pem, err := os.ReadFile(s.Path(c.CA))
+	if err != nil {
+		return nil, fmt.Errorf("target %q: tls.ca: %w", t.Name, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("target %q: tls.ca: %s holds no PEM certificate", t.Name, s.Path(c.CA))
+	}
+	return &tls.Config{RootCAs: pool}, nil
 }

@@ -125,6 +125,11 @@ type Client struct {
 	WriteRate units.Bytes `yaml:"write_rate"`
 	// SendBuffer sets SO_SNDBUF on each connection (0: the kernel's).
 	SendBuffer units.Bytes `yaml:"send_buffer"`
+	// HTTP is the protocol the client speaks: "1.1" (the default), "2"
+	// (HTTP/2 over TLS: every target serves HTTPS) or "h2c" (cleartext
+	// HTTP/2 with prior knowledge). With HTTP/2 the clients share
+	// connections, many streams on each, as browsers and SDKs do.
+	HTTP string `yaml:"http"`
 	// RecvBuffer sets SO_RCVBUF on each connection; small values make the
 	// kernel stop hiding in-flight bodies, as a slow network would.
 	RecvBuffer units.Bytes `yaml:"recv_buffer"`
@@ -230,11 +235,21 @@ type Target struct {
 	// Attach, instead of Command, floods a server the harness does not
 	// start: a compose service, a process a test fixture started.
 	Attach *Attach `yaml:"attach"`
+	// TLS, when set, means the target serves HTTPS: its certificate is
+	// checked against CA (a PEM file, relative to the scenario), or not at
+	// all with insecure (loopback only).
+	TLS *TLS `yaml:"tls"`
 	// Request, when set, changes what this target is sent: its method,
 	// body and content type replace the scenario's request:, its headers
 	// are added to (or replace) the scenario's. The path stays the
 	// target's path:, validate and timeout the scenario's.
 	Request *Request `yaml:"request"`
+}
+
+// TLS is how the client trusts an HTTPS target.
+type TLS struct {
+	CA       string `yaml:"ca"`
+	Insecure bool   `yaml:"insecure"`
 }
 
 // Attach names a running server: by exactly one of PID, PIDFile, Cgroup
@@ -528,6 +543,11 @@ func (s *Scenario) validate(d *decoder) error {
 		bad("requests", "want a positive count per client, got %d", s.Requests.Count)
 	}
 	s.checkMix(bad)
+	switch s.Client.HTTP {
+	case "", "1.1", "2", "h2c":
+	default:
+		bad("client.http", "want 1.1, 2 or h2c, got %q", s.Client.HTTP)
+	}
 	switch {
 	case s.Duration <= 0:
 		bad("duration", "want a positive duration, got %v", s.Duration)
@@ -714,6 +734,7 @@ func (s *Scenario) validate(d *decoder) error {
 		if t.Path != "" && !strings.HasPrefix(t.Path, "/") {
 			bad(key+".path", "want a path starting with /, got %q", t.Path)
 		}
+		s.checkTLS(t, key, bad)
 		if r := t.Request; r != nil {
 			s.checkRequest(*r, key+".request", bad)
 			for k, set := range map[string]bool{"path": r.Path != "", "validate": r.Validate != "", "timeout": r.Timeout != 0} {

@@ -5,6 +5,7 @@
 package servecmd
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -24,6 +25,10 @@ type serveFlags struct {
 	addr   string
 	port   int
 	grace  time.Duration
+	// cert and key make it serve HTTPS (and HTTP/2 by ALPN); h2c serves
+	// cleartext HTTP/2 with prior knowledge.
+	cert, key string
+	h2c       bool
 }
 
 // SQLiteSource is a fixture database the server reads rows from.
@@ -57,6 +62,9 @@ func Command(open OpenSQLite) *cli.Command {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1", "address to bind")
 	fs.IntVar(&o.port, "port", 0, "port to bind; 0 picks a free one")
 	fs.DurationVar(&o.grace, "grace", 5*time.Second, "how long requests in flight may finish after SIGTERM")
+	fs.StringVar(&o.cert, "cert", "", "with --key: serve HTTPS (HTTP/2 by ALPN, HTTP/1.1 beside it) with this PEM certificate")
+	fs.StringVar(&o.key, "key", "", "the PEM private key of --cert")
+	fs.BoolVar(&o.h2c, "h2c", false, "serve cleartext HTTP/2 with prior knowledge beside HTTP/1.1")
 	return &cli.Command{
 		FS:    fs,
 		Usage: "run a reference server (buffered, streamed or batched export)",
@@ -93,11 +101,22 @@ func serve(e *cli.Env, o serveFlags, open OpenSQLite, args []string) error {
 	if err != nil {
 		return cli.UsageErrorf("%w", err)
 	}
+	so := targets.ServeOptions{Grace: o.grace, H2C: o.h2c}
+	if (o.cert == "") != (o.key == "") || o.cert != "" && o.h2c {
+		return cli.UsageErrorf("--cert and --key go together, and not with --h2c")
+	}
+	if o.cert != "" {
+		pair, err := tls.LoadX509KeyPair(o.cert, o.key)
+		if err != nil {
+			return cli.UsageErrorf("--cert/--key: %w", err)
+		}
+		so.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.addr, strconv.Itoa(o.port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// The first stdout line is the contract with whoever started us.
 	fmt.Fprintf(e.Stdout, "listening %s\n", ln.Addr())
-	return srv.Serve(e.Ctx, ln, o.grace)
+	return srv.Serve(e.Ctx, ln, so)
 }

@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ type heapProfiler struct {
 	url         string // "" when the target has no heap endpoint or profiles are off
 	tracemalloc bool   // url answers a JSON heap top, not a pprof profile
 	mode        result.HeapMode
+	client      *http.Client // the target's (HTTPS where it serves that)
 
 	mu      sync.Mutex
 	wg      sync.WaitGroup
@@ -32,8 +34,8 @@ type heapProfiler struct {
 }
 
 // newHeapProfiler watches tg's heap endpoint; url makes a path absolute.
-func newHeapProfiler(ctx context.Context, tg scenario.Target, url func(path string) string, mode result.HeapMode, idle int64) *heapProfiler {
-	h := &heapProfiler{ctx: ctx, mode: mode, nextAt: idle + idle/4}
+func newHeapProfiler(ctx context.Context, tg scenario.Target, url func(path string) string, client *http.Client, mode result.HeapMode, idle int64) *heapProfiler {
+	h := &heapProfiler{ctx: ctx, mode: mode, nextAt: idle + idle/4, client: client}
 	switch {
 	case mode == result.HeapOff:
 	case tg.Pprof != "":
@@ -56,7 +58,7 @@ func (h *heapProfiler) observe(rss int64) {
 	}
 	h.busy, h.lastTry, h.nextAt = true, time.Now(), rss+rss/4
 	h.wg.Go(func() {
-		b, err := sample.FetchHeap(h.ctx, h.url)
+		b, err := sample.FetchHeapWith(h.ctx, h.client, h.url)
 		usable := err == nil && h.usable(b)
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -124,7 +126,7 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 			return heapProfile{} // the target died (OOM): nothing left to ask
 		default:
 		}
-		if b, err := sample.FetchHeap(h.ctx, h.endURL()); err == nil {
+		if b, err := sample.FetchHeapWith(h.ctx, h.client, h.endURL()); err == nil {
 			h.best, at = b, result.HeapEnd
 		}
 	}

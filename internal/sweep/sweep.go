@@ -434,6 +434,11 @@ func (m *measurement) spec() (launch.Spec, error) {
 		MemoryLimit: int64(sc.Memory.Limit),
 		Cgroups:     m.o.Cgroups,
 	}
+	tlsConfig, err := sc.TLSConfig(tg)
+	if err != nil {
+		return spec, err
+	}
+	spec.TLS = tlsConfig
 	if a := tg.Attach; a != nil {
 		m.attach = &launch.AttachSpec{PID: a.PID, PIDFile: a.PIDFile, Cgroup: a.Cgroup, Container: a.Container, Port: a.Port}
 		if a.Container != "" {
@@ -529,7 +534,7 @@ type watchSummary struct {
 
 func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.File, idle int64, by result.LimitBy) *floodWatch {
 	sc := m.o.Scenario
-	w := &floodWatch{heap: newHeapProfiler(ctx, m.tg, p.URL, sc.Memory.HeapProfile, idle), loadStop: p.Done()}
+	w := &floodWatch{heap: newHeapProfiler(ctx, m.tg, p.URL, p.Client(30*time.Second), sc.Memory.HeapProfile, idle), loadStop: p.Done()}
 	w.serving.Store(p)
 	var cg sample.Usage
 	if p.Cgroup != nil {
@@ -637,8 +642,9 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		Rate:       float64(sc.Client.Rate),
 		ReadRate:   int64(sc.Client.ReadRate),
 		AbortAfter: int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
-		RecvBuffer:     int(sc.Client.RecvBuffer),
-		WriteRate:      int64(sc.Client.WriteRate),
+		RecvBuffer: int(sc.Client.RecvBuffer),
+		WriteRate:  int64(sc.Client.WriteRate),
+		TLS:        p.TLS(), HTTP: sc.Client.HTTP,
 		SendBuffer:     int(sc.Client.SendBuffer),
 		Validate:       sc.Request.Validate,
 		Resume:         sc.Client.Resume,
