@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests clean
 
 all: build
 
@@ -70,6 +70,11 @@ bench-uploads: build
 # streamed and batched exports: the server's peak, and the client's.
 bench-http2: build
 	@for h in 1.1 h2c; do echo "== --http $$h"; bin/harness run --http $$h scenarios/http2.yaml 2>/dev/null | sed -n '2,4p'; done
+
+# What a request body costs the client: GET against POST, and uploads to a
+# discarding server (scripts/bench-requests.sh).
+bench-requests: build
+	bash scripts/bench-requests.sh
 
 # Render a fresh quick.yaml report and look at it in headless Chromium: the
 # screenshot lands in reports/report-check/screenshot.png.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # One prepared check of the memory cap and a flood's scale on a real host
-# (used on a lent cgroup v2 machine; see README, "The memory cap"), with
+# (used on a lent cgroup v2 machine; see docs/hosts.md), with
 # the static bin/ binaries. Bounded: each run under a timeout. Output in
 # $OUT (default /tmp/devout).
 #   scripts/device-check.sh        the host, harness doctor, scenarios/flood.yaml

@@ -112,7 +112,7 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Server serves /export, /upload (PUT or POST), /healthz (and /health), /debug/vars and /debug/pprof/.
+// Server serves /export, /upload and /discard (PUT or POST), /healthz (and /health), /debug/vars and /debug/pprof/.
 type Server struct {
 	cfg      Config
 	format   Format
@@ -142,8 +142,11 @@ func New(cfg Config) (*Server, error) {
 		s.budget = b
 	}
 	s.mux.HandleFunc("GET /export", s.export)
+	s.mux.HandleFunc("POST /export", s.export) // a query body is read and ignored: the query string says what
 	s.mux.HandleFunc("PUT /upload", s.upload)
 	s.mux.HandleFunc("POST /upload", s.upload)
+	s.mux.HandleFunc("PUT /discard", s.discard)
+	s.mux.HandleFunc("POST /discard", s.discard)
 	// /health too: what `harness init --cmd` scenarios ask by default.
 	for _, p := range []string{"GET /healthz", "GET /health"} {
 		s.mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) {

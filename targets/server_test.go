@@ -236,7 +236,10 @@ func openExport(t *testing.T, base, query string) (net.Conn, *bufio.Reader, stri
 	}
 	t.Cleanup(func() { conn.Close() })
 	// A bound so a broken admission fails the test instead of hanging it.
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	// Held admission queues the clients: the 16th of 16 buffered ~16 MB
+	// builds under -race waited 21 s once while the whole suite loaded
+	// both cores (the queue, not a hang), so the bound is well above that.
+	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
 	fmt.Fprintf(conn, "GET /export?%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", query, addr)
 	br := bufio.NewReaderSize(conn, 1024)
 	status, err := br.ReadString('\n')

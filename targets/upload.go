@@ -46,3 +46,18 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(UploadAnswer{Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))})
 }
+
+// discard is PUT/POST /discard: reads the body and drops it, answering
+// {"bytes": N}: a server that costs an upload flood nothing, for
+// measuring the client.
+func (s *Server) discard(w http.ResponseWriter, r *http.Request) {
+	n, err := io.CopyBuffer(io.Discard, r.Body, make([]byte, 64<<10))
+	if err != nil {
+		http.Error(w, "read the upload: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(struct {
+		Bytes int64 `json:"bytes"`
+	}{n})
+}

@@ -91,3 +91,23 @@ func TestScenarioDriverK6(t *testing.T) {
 		}
 	}
 }
+
+// k6 sends the scenario's method, headers and body, as the built-in
+// client does: PUTs to /upload all succeed (a GET there is refused).
+func TestScenarioDriverK6SendsTheRequest(t *testing.T) {
+	_, harness := needK6(t)
+	out := t.TempDir()
+	cmd := harnesstest.Command(harness, "run", "--out", out, "xk6/testdata/k6-upload.yaml")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "FLOOD_K6_HEADER=k6-header-value")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("harness run: %v\n%s", err, b)
+	}
+	r, err := result.Read(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Runs) != 1 || r.Runs[0].Requests == 0 || r.Runs[0].OK != r.Runs[0].Requests {
+		t.Fatalf("runs %+v: want every PUT served", r.Runs)
+	}
+}

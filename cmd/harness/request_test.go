@@ -13,22 +13,6 @@ import (
 	"github.com/floodharness/harness/internal/result"
 )
 
-// harnessRunEnv is harnessRun with variables added to the environment.
-func harnessRunEnv(t *testing.T, env []string, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := harnesstest.Command(harnessBin, args...)
-	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		code = cmd.ProcessState.ExitCode()
-	}
-	return code, out.String(), errb.String()
-}
-
 // secretIn names the files under dir that hold secret.
 func secretIn(t *testing.T, dir, secret string) []string {
 	t.Helper()

@@ -28,8 +28,22 @@ func harnessRun(t *testing.T, args ...string) (int, string, string) {
 // harnessRunIn is harnessRun from dir.
 func harnessRunIn(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
+	return runHarness(t, dir, nil, args...)
+}
+
+// harnessRunEnv is harnessRun with variables added to the environment.
+func harnessRunEnv(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	return runHarness(t, "../..", env, args...)
+}
+
+func runHarness(t *testing.T, dir string, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	cmd := harnesstest.Command(harnessBin, args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

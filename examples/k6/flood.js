@@ -12,7 +12,11 @@
 // With the memory watch, the threshold fails the run (k6 exits 99) when the
 // server's kernel peak RSS crosses RSS_LIMIT bytes (512 MiB by default).
 // Under `harness run` with driver: k6 the harness passes TARGET_URL (the
-// scenario's path), TARGET_PORT, TARGET_NAME, VUS and DURATION.
+// scenario's path), TARGET_PORT, TARGET_NAME, VUS and DURATION, and what
+// request: says to send: TARGET_METHOD, TARGET_HEADERS (JSON, secrets
+// expanded: in k6's environment, never its command line), and
+// TARGET_BODY, TARGET_BODY_FILE or TARGET_BODY_SIZE (k6 holds a body whole
+// in every VU, unlike the built-in client).
 import http from 'k6/http';
 import flood from 'k6/x/flood';
 
@@ -22,6 +26,17 @@ const base = url.match(/^https?:\/\/[^/]+/)[0];
 // The server's memory can be read only on the machine it runs on: where the
 // target's port is given (WATCH=0 turns the watch off).
 const watch = port !== '' && __ENV.WATCH !== '0';
+
+const method = __ENV.TARGET_METHOD || 'GET';
+const params = { headers: __ENV.TARGET_HEADERS ? JSON.parse(__ENV.TARGET_HEADERS) : {} };
+let body = null;
+if (__ENV.TARGET_BODY_FILE) {
+  body = open(__ENV.TARGET_BODY_FILE, 'b');
+} else if (__ENV.TARGET_BODY_SIZE) {
+  body = 'x'.repeat(Number(__ENV.TARGET_BODY_SIZE));
+} else if (__ENV.TARGET_BODY) {
+  body = __ENV.TARGET_BODY;
+}
 
 const thresholds = { http_req_failed: ['rate<0.01'] };
 if (watch) {
@@ -42,7 +57,7 @@ export default function () {
     // One sampler per test run, however many VUs call this.
     flood.watch({ port: Number(port), interval: '50ms', target: __ENV.TARGET_NAME || 'server' });
   }
-  http.get(url);
+  http.request(method, url, body, params);
 }
 
 export function teardown() {

@@ -238,7 +238,8 @@ func TestOutputs(t *testing.T) {
 	if err := WriteBenchstat(&bench, res(base())); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(table.String(), "gate: 26 passed, 1 failed") || strings.Contains(table.String(), "checks failed") || !strings.Contains(md.String(), "❌ 1 of 27 checks failed") {
+	if !strings.Contains(table.String(), "gate: 26 passed, 1 failed") || strings.Contains(table.String(), "checks failed") ||
+		!strings.Contains(table.String(), "single measurements") || !strings.Contains(md.String(), "--repeats 3") || !strings.Contains(md.String(), "❌ 1 of 27 checks failed") {
 		t.Errorf("table:\n%s\nmarkdown:\n%s", table.String(), md.String())
 	}
 	line := regexp.MustCompile(`^BenchmarkFlood/target=\w+/c=\d+ 1 \d+ peak-rss-bytes \d+ sampled-peak-rss-bytes [\d.]+ p99-ms [\d.]+ MB/s [\d.]+ ok-ratio$`)

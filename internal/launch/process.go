@@ -310,7 +310,11 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 			if resp.StatusCode != status {
 				status, since = resp.StatusCode, time.Now()
 			} else if time.Since(since) >= settled {
-				return fmt.Errorf("GET %s → %d for %v; set %s to a path your server answers with 200", url, status, settled, p.spec.HealthKey)
+				hint := ""
+				if status == http.StatusUnauthorized || status == http.StatusForbidden {
+					hint = " (the server wants credentials there: give a health path it answers without them)"
+				}
+				return fmt.Errorf("GET %s → %d for %v; set %s to a path your server answers with 200%s", url, status, settled, p.spec.HealthKey, hint)
 			}
 		}
 		select {

@@ -91,6 +91,35 @@ func k6Env(job Job, local bool) []string {
 	return env
 }
 
+// k6RequestEnv tells the script what to send, as the built-in client
+// would: TARGET_METHOD, TARGET_HEADERS (a JSON object), and one of
+// TARGET_BODY, TARGET_BODY_FILE or TARGET_BODY_SIZE. They go in k6's
+// environment (k6 shows it to the script as __ENV), not its command line,
+// where a header's secret would be visible to every process.
+func k6RequestEnv(job Job) []string {
+	var env []string
+	if job.Method != "" {
+		env = append(env, "TARGET_METHOD="+job.Method)
+	}
+	if len(job.Header) > 0 {
+		h := map[string]string{}
+		for k := range job.Header {
+			h[k] = job.Header.Get(k)
+		}
+		b, _ := json.Marshal(h)
+		env = append(env, "TARGET_HEADERS="+string(b))
+	}
+	switch b := job.Body; {
+	case b.File != "":
+		env = append(env, "TARGET_BODY_FILE="+b.File)
+	case b.Size > 0:
+		env = append(env, "TARGET_BODY_SIZE="+strconv.FormatInt(b.Size, 10))
+	case b.Data != nil:
+		env = append(env, "TARGET_BODY="+string(b.Data))
+	}
+	return env
+}
+
 // single runs one k6 process and reads its summary.
 func (k K6) single(ctx context.Context, job Job) (result.Client, error) {
 	c := result.Client{Driver: result.DriverK6, DriverLog: job.LogName + ".log", Errors: map[string]int64{}}
@@ -108,6 +137,7 @@ func (k K6) single(ctx context.Context, job Job) (result.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, job.Warmup+job.Duration+job.Grace+time.Minute)
 	defer cancel()
 	cmd := exec.Command(k.Bin, args...)
+	cmd.Env = append(os.Environ(), k6RequestEnv(job)...)
 	// Its own group, so a timeout stops k6 and anything it started; killed
 	// by the kernel if the harness dies first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

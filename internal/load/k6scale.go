@@ -215,6 +215,9 @@ func (k K6) startPaused(job Job, in *k6Instance, sequence, collector string, ext
 	args = append(append(args, extra...), k.Script)
 	argv := append(append(slices.Clone(in.launch), k.Bin), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	// Local instances see it; one launched elsewhere (ssh) only where the
+	// launch command passes the environment on.
+	cmd.Env = append(os.Environ(), k6RequestEnv(job)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -118,7 +118,7 @@ func TestConnectErrorAndLoopbackOnly(t *testing.T) {
 	if res.Errors[result.OutcomeConnect] != 2 {
 		t.Errorf("closed port: errors %v, want 2 connect", res.Errors)
 	}
-	for _, u := range []string{"http://10.1.2.3/export", "http://192.168.0.1:80/", "http://example.com/", "https://127.0.0.1/"} {
+	for _, u := range []string{"http://10.1.2.3/export", "http://192.168.0.1:80/", "http://example.com/", "https://10.1.2.3/", "ftp://127.0.0.1/"} {
 		if _, err := Run(context.Background(), Options{URL: u, Concurrency: 1, Duration: time.Second}); err == nil {
 			t.Errorf("Run(%s) = nil error, want a refusal", u)
 		}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -346,11 +347,19 @@ func readSeries(path string) (plotter.XYs, error) {
 	}
 	defer f.Close()
 	cr := csv.NewReader(f)
-	if _, err := cr.Read(); err != nil { // header
+	cr.FieldsPerRecord = -1
+	head, err := cr.Read()
+	if err != nil {
 		if err == io.EOF {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// The one measure (memory_bytes) where the file has it; older files
+	// have only the summed RSS.
+	col := 1
+	if i := slices.Index(head, "memory_bytes"); i > 0 {
+		col = i
 	}
 	var xys plotter.XYs
 	for {
@@ -361,8 +370,11 @@ func readSeries(path string) (plotter.XYs, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
+		if len(rec) <= col {
+			return nil, fmt.Errorf("%s: bad line %q", path, rec)
+		}
 		ms, err1 := strconv.ParseFloat(rec[0], 64)
-		rss, err2 := strconv.ParseFloat(rec[1], 64)
+		rss, err2 := strconv.ParseFloat(rec[col], 64)
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("%s: bad line %q", path, rec)
 		}

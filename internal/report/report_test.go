@@ -500,3 +500,40 @@ func TestNoHeapTopShowsHowToAddOne(t *testing.T) {
 		}
 	}
 }
+
+// A peak read above the cap without a kill (VmHWM counts file pages the
+// cgroup reclaimed) is explained by the cap's own figure.
+func TestVerdictSaysWhatTheCapCounted(t *testing.T) {
+	t.Parallel()
+	r := &result.Results{Schema: result.Schema}
+	for i, l := range []int{1, 32} {
+		r.Runs = append(r.Runs, result.Run{Target: "bytes", Concurrency: l, Client: result.Client{Requests: 10, OK: 10},
+			PeakRSSSource: result.PeakVmHWM, PeakRSSBytes: int64([]int{37, 518}[i]) << 20, CgroupPeakBytes: int64([]int{40, 510}[i]) << 20,
+			MemoryLimitBytes: 512 << 20, MemoryLimitBy: result.LimitCgroup})
+	}
+	if v := Verdicts(r)[0].Text; !strings.Contains(v, "101% of the 512 MiB cap (cgroup charge 510.0 MiB of the 512 MiB cap; at the cap: the kernel reclaimed page cache; not killed)") {
+		t.Errorf("verdict %q does not say what the cap counted", v)
+	}
+}
+
+// Words: one request is "the 1 request", and the heap note is there only
+// when some target served a heap profile.
+func TestWordsFitTheRun(t *testing.T) {
+	t.Parallel()
+	r := &result.Results{Schema: result.Schema, Runs: []result.Run{{Target: "a", Concurrency: 1, Client: result.Client{Requests: 1, OK: 1}, PeakRSSBytes: 1 << 20, PeakRSSSource: result.PeakVmHWM}}}
+	if v := Verdicts(r)[0].Text; !strings.Contains(v, "the 1 request served") {
+		t.Errorf("verdict %q", v)
+	}
+	page, err := HTML(r, nil, ".", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(page, []byte("Heap profiles show the Go heap")) {
+		t.Error("the heap note is on a page without heap profiles")
+	}
+	r.Runs[0].HeapTop = []result.HeapFunc{{Func: "main.f", InuseBytes: 1 << 20}}
+	r.Runs[0].HeapProfile = "profiles/a.pb.gz"
+	if page, _ = HTML(r, nil, ".", nil); !bytes.Contains(page, []byte("Heap profiles show the Go heap")) {
+		t.Error("the heap note is missing beside a heap top")
+	}
+}

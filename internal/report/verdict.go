@@ -93,6 +93,9 @@ func verdict(r *result.Results, tg string) Verdict {
 	} else if v.Text += "; " + served(r, tg); !v.Bad {
 		if limit := memoryLimit(r); limit > 0 {
 			v.Text += fmt.Sprintf("; highest peak %.0f%% of the %.0f MiB cap", 100*hi/float64(limit), float64(limit)/mib)
+			if n := highestCapNote(r, tg); n != "" && (hi >= 0.9*float64(limit) || strings.Contains(n, "at the cap")) {
+				v.Text += " (" + n + ")"
+			}
 		}
 	}
 	return v
@@ -119,6 +122,18 @@ func unmeasured(r *result.Results, tg string) string {
 		return ""
 	}
 	return fmt.Sprintf("%s could not measure (%s)", strings.Join(levels, ", "), why)
+}
+
+// highestCapNote is the cap note of tg's run with the highest cgroup
+// charge: what the cap counted, beside a peak measured another way.
+func highestCapNote(r *result.Results, tg string) string {
+	var best result.Run
+	for _, run := range r.Runs {
+		if run.Target == tg && run.Error == "" && run.CgroupPeakBytes > best.CgroupPeakBytes {
+			best = run
+		}
+	}
+	return best.CapNote()
 }
 
 // served says how many requests the target completed, across its runs.

@@ -69,6 +69,22 @@ func (r Run) Killed() string {
 	return "OOM-killed"
 }
 
+// CapNote says, for a run under a kernel cap whose peak is not what the
+// cap counts (a process's VmHWM beside its cgroup's charge, page cache
+// included), what the cap saw: "cgroup charge 510.0 MiB of the 512 MiB
+// cap", and "at the cap: the kernel reclaimed page cache; not killed" when
+// the charge reached it without a kill. "" otherwise.
+func (r Run) CapNote() string {
+	if r.MemoryLimitBy != LimitCgroup && r.MemoryLimitBy != LimitSystemdScope || r.MemoryLimitBytes <= 0 || r.CgroupPeakBytes <= 0 || r.PeakRSSSource == PeakCgroup {
+		return ""
+	}
+	note := fmt.Sprintf("cgroup charge %.1f MiB of the %.0f MiB cap", float64(r.CgroupPeakBytes)/(1<<20), float64(r.MemoryLimitBytes)/(1<<20))
+	if !r.OOMKilled && float64(r.CgroupPeakBytes) >= 0.98*float64(r.MemoryLimitBytes) {
+		note += "; at the cap: the kernel reclaimed page cache; not killed"
+	}
+	return note
+}
+
 // MBps is the body throughput in megabytes (10^6) per second.
 func (r Client) MBps() float64 {
 	if r.DurationS <= 0 {

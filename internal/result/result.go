@@ -19,7 +19,15 @@ import (
 // sum of its processes' PSS (peak_rss_source cgroup_anon, pss) — where
 // v1 took the cgroup's charge (page cache included) or the sum of RSS.
 // One process is measured as in v1.
-const Schema = "flood-harness/results/v2"
+//
+// v3: a run's error is also set when no response was ok from a target
+// that was not killed ("no ok response: …"); its numbers are then kept
+// (an idle server's), where v2 recorded such a run as measured. New,
+// additive: by_request, protocol, the upload_mismatch outcome.
+const Schema = "flood-harness/results/v3"
+
+// schemaV2 files read as they are: the same fields.
+const schemaV2 = "flood-harness/results/v2"
 
 // schemaV1 files read as they are: the same fields, their trees measured
 // the v1 way (peak_rss_source says which).
@@ -310,7 +318,7 @@ func Parse(path string, b []byte) (*Results, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, &BadInputError{path, fmt.Errorf("not a results file: %w", err)}
 	}
-	if r.Schema != Schema && r.Schema != schemaV1 {
+	if r.Schema != Schema && r.Schema != schemaV2 && r.Schema != schemaV1 {
 		return nil, &BadInputError{path, fmt.Errorf("schema %q, want %q", r.Schema, Schema)}
 	}
 	return &r, nil

@@ -126,7 +126,7 @@ func Start(o Options) *Sampler {
 	if o.Series != nil {
 		bw = bufio.NewWriter(o.Series)
 		if !o.Continue {
-			fmt.Fprintln(bw, "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes")
+			fmt.Fprintln(bw, "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes,memory_bytes")
 		}
 	}
 	go func() {
@@ -138,7 +138,7 @@ func Start(o Options) *Sampler {
 			if ok {
 				s.record(smp)
 				if bw != nil {
-					fmt.Fprintf(bw, "%.1f,%d,%d,%d,%d,%d\n", float64(smp.Elapsed)/float64(time.Millisecond), smp.RSS, smp.HWM, smp.Procs, smp.Cgroup, smp.Anon)
+					fmt.Fprintf(bw, "%.1f,%d,%d,%d,%d,%d,%d\n", float64(smp.Elapsed)/float64(time.Millisecond), smp.RSS, smp.HWM, smp.Procs, smp.Cgroup, smp.Anon, smp.Memory)
 				}
 				if o.OnSample != nil {
 					o.OnSample(smp)

@@ -619,8 +619,13 @@ func (s *Scenario) validate(d *decoder) error {
 			bad("k6.instances", "k6 instances are for driver: k6 (the scenario's driver is %s)", s.Driver)
 		}
 	case result.DriverK6:
-		if r := s.Request; r.Method != "" || len(r.Headers) > 0 || r.Body != "" || r.BodyFile != "" || r.BodySize != 0 || r.ContentType != "" {
-			bad("request.method", "driver k6 sends what its script says: method, headers and bodies are the harness driver's (not passed to k6 yet)")
+		if len(s.Requests.Mix) > 0 {
+			bad("requests", "a weighted mix is the harness driver's: a k6 script says its own mix")
+		}
+		for i, t := range s.Targets {
+			if t.Request != nil {
+				bad(fmt.Sprintf("targets[%d].request", i), "driver k6 gets the scenario's request: (TARGET_METHOD, TARGET_HEADERS, TARGET_BODY…), not a target's own")
+			}
 		}
 		if s.Script == "" {
 			bad("script", "driver k6 needs the k6 script to run")

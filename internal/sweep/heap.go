@@ -108,6 +108,7 @@ type heapProfile struct {
 	path string
 	at   result.HeapMode
 	top  []result.HeapFunc
+	note string // what fell back, and why
 }
 
 // finish waits for a fetch in flight, takes one at the end if there is no
@@ -142,5 +143,13 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 		return heapProfile{}
 	}
 	hp.top, _ = h.top(h.best, 10)
+	switch {
+	case len(hp.top) == 0:
+		// Go samples one allocation per 512 KiB on average: a heap that
+		// small can show nothing in use in any profile.
+		hp.note = "no heap profile showed anything in use, near the peak or at the end (a live heap below Go's sampling rate of one allocation per 512 KiB): no heap top"
+	case at == result.HeapEnd && h.mode == result.HeapPeak:
+		hp.note = "no heap profile near the peak showed anything in use: the heap top is the end profile's (after a GC)"
+	}
 	return hp
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"testing"
 
@@ -69,8 +70,13 @@ func TestHeapWatchSkipsEmptyProfiles(t *testing.T) {
 		}
 		return []byte(`[{"func":"app.py:7","inuse_bytes":4096}]`)
 	})
-	if len(queries) != 2 || run.at != result.HeapEnd || len(run.top) != 1 || run.top[0].Func != "app.py:7" {
-		t.Errorf("%d fetches, profile at %q, top %+v; want the empty peak profile passed over for one at the end", len(queries), run.at, run.top)
+	if len(queries) != 2 || run.at != result.HeapEnd || len(run.top) != 1 || run.top[0].Func != "app.py:7" || !strings.Contains(run.note, "the heap top is the end profile's") {
+		t.Errorf("%d fetches, profile at %q, top %+v, note %q; want the empty peak profile passed over for one at the end, and said", len(queries), run.at, run.top, run.note)
+	}
+	// Nothing in use anywhere: no top, and said.
+	run, _ = watchOnce(t, scenario.Target{Name: "py", Tracemalloc: "/heap"}, func(string, int) []byte { return []byte(`[]`) })
+	if len(run.top) != 0 || !strings.Contains(run.note, "no heap profile showed anything in use") {
+		t.Errorf("empty profiles: top %+v, note %q", run.top, run.note)
 	}
 }
 

@@ -287,6 +287,9 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	p = parts.watched.serving
 	defer p.Stop() // the process serving now, after any chaos restart
 	parts.heap = w.heap.finish(o.Dir, tg.Name+"-"+m.label, p.Done())
+	if parts.heap.note != "" {
+		m.logf("%s", parts.heap.note)
+	}
 	parts.exit, _ = p.Stop()
 	parts.reset = string(p.Reset)
 	run := m.assemble(parts, nil)
@@ -421,6 +424,9 @@ func (m *measurement) logOutcome(run result.Run) {
 		m.logf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error)
 		return
 	}
+	if n := run.CapNote(); n != "" && (run.OOMKilled || strings.Contains(n, "at the cap") || run.PeakRSSBytes > run.MemoryLimitBytes*9/10) {
+		verdict += " (" + n + ")" // near the cap, the cap's own figure beside the peak
+	}
 	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
 }
 
@@ -544,10 +550,12 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 	opts := sample.Options{
 		PID: p.PID(), Interval: sc.Memory.SampleInterval, Cgroup: cg, Series: series, Start: time.Now(),
 		OnSample: func(s sample.Sample) {
-			if watchdog && s.RSS >= int64(sc.Memory.Limit) && w.fired.CompareAndSwap(false, true) {
+			// The one measure, as the peak is: summed RSS counts a shared
+			// page once per process (a pre-fork server read ~4x its memory).
+			if watchdog && s.Memory >= int64(sc.Memory.Limit) && w.fired.CompareAndSwap(false, true) {
 				w.serving.Load().Kill()
 			}
-			w.heap.observe(s.RSS)
+			w.heap.observe(s.Memory)
 		},
 	}
 	w.smp = sample.Start(opts)
@@ -576,7 +584,7 @@ func (m *measurement) flood(ctx context.Context, p *launch.Process, w *floodWatc
 			if m.o.Progress != nil {
 				m.o.Progress(fmt.Sprintf("%s c=%d r=%d  %5.1fs  %6.1f req/s  %7.1f MB/s  rss %s",
 					tg.Name, m.level, m.rep, pr.Elapsed.Seconds(), float64(pr.Requests)/pr.Elapsed.Seconds(),
-					float64(pr.Bytes)/pr.Elapsed.Seconds()/1e6, mib(w.smp.Latest().RSS)))
+					float64(pr.Bytes)/pr.Elapsed.Seconds()/1e6, mib(w.smp.Latest().Memory)))
 			}
 		}),
 		Target: tg.Name, Port: p.Port,

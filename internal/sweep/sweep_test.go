@@ -483,3 +483,38 @@ targets:
 	}
 	t.Log(v)
 }
+
+// The watchdog judges the one measure, not summed RSS: a pre-fork target
+// sharing 96 MiB copy-on-write with 3 workers (summed RSS ~384 MiB, its
+// real memory ~100) under a 256 MiB cap enforced by the watchdog lives,
+// and the series records the measure it was judged by.
+func TestWatchdogJudgesTheOneMeasure(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("python3 is missing: scripts/install-deps.sh installs it")
+	}
+	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
+	sc := parse(t, `name: prefork-watchdog
+levels: [2]
+duration: 2s
+memory:
+  limit: 256MiB
+targets:
+  - name: prefork
+    command: [python3, testdata/prefork.py, "{port}", "96", "3"]
+`)
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: none, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := res.Runs[0]
+	if run.MemoryLimitBy != result.LimitWatchdog || run.OOMKilled || run.SampledPeakRSSBytes < 256<<20 || run.PeakRSSBytes >= 256<<20 {
+		t.Errorf("limit by %s, killed %v, summed RSS %.1f MiB, one measure %.1f MiB (%s): want the watchdog to spare what is below the cap",
+			run.MemoryLimitBy, run.OOMKilled, units.MiB(run.SampledPeakRSSBytes), units.MiB(run.PeakRSSBytes), run.PeakRSSSource)
+	}
+	series, err := os.ReadFile(filepath.Join(dir, run.RSSSeries))
+	if err != nil || !strings.HasPrefix(string(series), "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes,memory_bytes\n") {
+		t.Errorf("series %v:\n%.200s", err, series)
+	}
+}
