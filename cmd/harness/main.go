@@ -19,6 +19,7 @@ import (
 // one from internal/cli.
 func commands() map[string]*cli.Command {
 	return map[string]*cli.Command{
+		"capacity": capacityCmd(),
 		"doctor":   doctorCmd(),
 		"fixtures": fixturesCmd(),
 		"init":     initCmd(),

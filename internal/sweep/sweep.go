@@ -184,6 +184,31 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	return res, nil
 }
 
+// Prepare makes o.Dir ready for runs (logs/, series/, profiles/), says
+// once how memory.limit is enforced, and removes what dead harnesses left;
+// Trial then measures one target at one concurrency, as Run does at every
+// level: for searches that choose their levels as they go (capacity).
+func Prepare(o Options) error {
+	for _, sub := range []string{"logs", "series", "profiles"} {
+		if err := os.MkdirAll(filepath.Join(o.Dir, sub), 0o755); err != nil {
+			return fmt.Errorf("create run directory: %w", err)
+		}
+	}
+	logCap(o)
+	removeStaleContainers(o)
+	return nil
+}
+
+// Trial is one run of tg at level (repeat rep names its files), with a
+// fresh target, measured and stopped. o.Scenario's duration is used as
+// given: a caller that needs longer trials sets it.
+func Trial(ctx context.Context, o Options, tg scenario.Target, level, rep int) result.Run {
+	return measure(ctx, o, tg, level, rep)
+}
+
+// Host describes this machine and how o's cgroups cap targets.
+func Host(o Options) result.Host { return host(o.Cgroups) }
+
 // failedThresholds names a run's failed thresholds where they were judged
 // on merged data: " (http_reqs count<5: 363)".
 func failedThresholds(run result.Run) string {

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/floodharness/harness/internal/capacity"
+	"github.com/floodharness/harness/internal/cli"
+	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/scenario"
+	"github.com/floodharness/harness/internal/sweep"
+)
+
+func capacityCmd() *cli.Command {
+	var out string
+	var targets nameList
+	o := capacity.RunOptions{Max: 1024, Repeats: 3, Budget: 15 * time.Minute}
+	fs := flag.NewFlagSet("capacity", flag.ContinueOnError)
+	fs.Var(&targets, "targets", "only these targets, e.g. buffered,streamed")
+	fs.IntVar(&o.Max, "max", o.Max, "the highest concurrency tried")
+	fs.IntVar(&o.Repeats, "repeats", o.Repeats, "passing trials in a row the answer needs")
+	fs.DurationVar(&o.Budget, "budget", o.Budget, "the longest the whole search may take (0: no bound)")
+	fs.StringVar(&out, "out", "", "run directory (default reports/<time>-<scenario name>-capacity)")
+	return &cli.Command{
+		FS:       fs,
+		Usage:    "find how many concurrent clients each target serves completely under memory.limit, and write capacity.json",
+		Operands: "SCENARIO.yaml",
+		Run: func(e *cli.Env, args []string) error {
+			if len(args) != 1 {
+				return cli.UsageErrorf("want one scenario file, got %d arguments", len(args))
+			}
+			sc, err := scenario.Load(args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := sc.Override(scenario.Overrides{Targets: targets}); err != nil {
+				return err
+			}
+			if err := sc.Resolve(e.LookupEnv); err != nil {
+				return err
+			}
+			if out == "" {
+				out = filepath.Join("reports", time.Now().Format("20060102-150405")+"-"+sc.Name+"-capacity")
+			}
+			logf := func(format string, args ...any) {
+				e.LogLine(sc.Redact(time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...)))
+			}
+			o.Stdout = e.Stdout
+			o.Sweep = sweep.Options{Scenario: sc, Dir: out, Programs: sweep.SelfPrograms(), Logf: logf}
+			if err := capacity.Check(sc, o); err != nil {
+				return err
+			}
+			cgroups := launch.SystemCgroups().Prepare()
+			defer func() {
+				if cerr := cgroups.Close(); cerr != nil {
+					logf("undo cgroup set-up: %v", cerr)
+				}
+			}()
+			o.Sweep.Cgroups = cgroups
+			f, err := capacity.Run(e.Ctx, o)
+			if f != nil && len(f.Targets) > 0 {
+				fmt.Fprintln(e.Stdout)
+				_ = capacity.WriteTable(e.Stdout, f)
+				fmt.Fprintf(e.Stdout, "\ncapacity: %s\n", capacity.Path(out))
+			}
+			return err
+		},
+	}
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/floodharness/harness/internal/capacity"
+	"github.com/floodharness/harness/internal/harnesstest"
+)
+
+func readCapacity(t *testing.T, dir string) *capacity.File {
+	t.Helper()
+	b, err := os.ReadFile(capacity.Path(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f capacity.File
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	return &f
+}
+
+// A server that refuses every request above K at once has capacity K:
+// the search finds it exactly, confirmed, and the level above failed.
+func TestCapacityFindsTheLimit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "limited.yaml")
+	os.WriteFile(file, []byte(`name: limited
+levels: [1]
+duration: 1s
+grace: 2s
+memory: {limit: 256MiB}
+targets:
+  - name: limited
+    command: [python3, cmd/harness/testdata/limited.py, "{port}", "5"]
+`), 0o644)
+	out := filepath.Join(dir, "run")
+	code, stdout, stderr := harnessRun(t, "capacity", "--repeats", "2", "--max", "64", "--out", out, file)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	f := readCapacity(t, out)
+	if f.Schema != capacity.Schema || f.Partial || len(f.Targets) != 1 {
+		t.Fatalf("capacity.json: %+v", f)
+	}
+	tg := f.Targets[0]
+	// ⌈log2 5⌉·2 + 2·repeats + 2 = 12
+	if tg.Capacity != 5 || tg.FirstFailing != 6 || tg.CeilingReached || len(tg.Trials) > 12 || tg.LimitBy == "" {
+		t.Errorf("capacity %d, first failing %d, ceiling %v, %d trials, limit by %q; want 5, 6 within 12 trials", tg.Capacity, tg.FirstFailing, tg.CeilingReached, len(tg.Trials), tg.LimitBy)
+	}
+	if !strings.Contains(stderr, "capacity limited c=6 r=0: FAIL") || !strings.Contains(stdout, "limited") {
+		t.Errorf("the ladder or the table is missing:\n%s\n%s", stdout, stderr)
+	}
+	// No cap, bad flags: exit 2 before anything starts.
+	nocap := filepath.Join(dir, "nocap.yaml")
+	os.WriteFile(nocap, []byte("name: n\nlevels: [1]\ntargets:\n  - {name: a, command: [x, \"{port}\"]}\n"), 0o644)
+	for _, args := range [][]string{{nocap}, {"--max", "0", file}, {"--repeats", "0", file}, {"--budget", "1s", file}} {
+		if code, _, stderr := harnessRun(t, append([]string{"capacity", "--out", filepath.Join(dir, "x")}, args...)...); code != 2 {
+			t.Errorf("capacity %q: exit %d, want 2\n%s", args, code, stderr)
+		}
+	}
+}
+
+// The reference buffered server under a cap: the answer passed its
+// confirmation trials and the level above it failed at the cap.
+func TestCapacityOfTheBufferedServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "buffered.yaml")
+	os.WriteFile(file, []byte(`name: buffered-capacity
+levels: [1]
+duration: 1s
+request: {path: "/export?rows=2000&width=4000"}
+client: {read_rate: 4MiB, recv_buffer: 64KiB}
+memory: {limit: 96MiB, heap_profile: "off"}
+targets:
+  - name: buffered
+    command: [harness, serve, --impl, buffered, --port, "{port}"]
+`), 0o644)
+	out := filepath.Join(dir, "run")
+	code, stdout, stderr := harnessRun(t, "capacity", "--repeats", "2", "--max", "32", "--out", out, file)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	t.Log("\n" + stdout)
+	tg := readCapacity(t, out).Targets[0]
+	passes, aboveFailed := 0, false
+	for _, tr := range tg.Trials {
+		if tr.Concurrency == tg.Capacity && tr.Passed {
+			passes++
+		}
+		if tr.Concurrency == tg.Capacity+1 && !tr.Passed {
+			aboveFailed = true
+		}
+		if tr.Concurrency == tg.Capacity && !tr.Passed {
+			t.Errorf("the answer c=%d failed a trial: %+v", tg.Capacity, tr)
+		}
+	}
+	if tg.Capacity < 1 || tg.CeilingReached || passes < 2 || !aboveFailed {
+		t.Errorf("capacity %d (ceiling %v): %d passes at it, the level above failed: %v; trials %+v", tg.Capacity, tg.CeilingReached, passes, aboveFailed, tg.Trials)
+	}
+}
+
+// Ctrl-C mid-search keeps capacity.json with the trials so far, partial,
+// exits 3 and leaves no target behind.
+func TestCapacityInterruptKeepsTheTrials(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	marker := fmt.Sprintf("capacity-%d", time.Now().UnixNano())
+	file := filepath.Join(dir, "slow.yaml")
+	os.WriteFile(file, []byte(`name: slow
+levels: [1]
+duration: 1s
+memory: {limit: 256MiB}
+targets:
+  - name: streamed
+    command: [harness, serve, --impl, streamed, --port, "{port}"]
+    env: {ORPHAN_MARKER: `+marker+`}
+`), 0o644)
+	out := filepath.Join(dir, "run")
+	cmd := harnesstest.Command(harnessBin, "capacity", "--out", out, file)
+	cmd.Dir = "../.."
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(stderr.String(), "capacity streamed c=2 r=0: PASS"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no second trial:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Errorf("after SIGINT: %v, want exit 3\n%s", err, stderr.String())
+	}
+	f := readCapacity(t, out)
+	if !f.Partial || f.FinishedAt != nil || len(f.Targets) != 1 || len(f.Targets[0].Trials) < 2 {
+		t.Errorf("capacity.json after SIGINT: partial %v, targets %+v", f.Partial, f.Targets)
+	}
+	if pids := harnesstest.Survivors("ORPHAN_MARKER", marker); len(pids) > 0 {
+		t.Errorf("targets survived: %v", pids)
+	}
+}

@@ -1,0 +1,146 @@
+package capacity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/scenario"
+	"github.com/floodharness/harness/internal/sweep"
+)
+
+// RunOptions are `harness capacity`'s inputs.
+type RunOptions struct {
+	// Sweep is how trials run (the scenario, run directory, cgroups,
+	// programs, log); its scenario's levels are not used.
+	Sweep sweep.Options
+	// Max, Repeats: see Options. Budget bounds the whole search (0: none).
+	Max, Repeats int
+	Budget       time.Duration
+	// Stdout receives the table of answers.
+	Stdout io.Writer
+}
+
+// Path is where a capacity search in dir writes its answer.
+func Path(dir string) string { return filepath.Join(dir, "capacity.json") }
+
+// Check refuses what cannot give an answer, before anything starts.
+func Check(sc *scenario.Scenario, o RunOptions) error {
+	switch {
+	case sc.Memory.Limit <= 0:
+		return fault.Errorf(fault.BadInput, "%s: capacity is the concurrency that fits under memory.limit, and the scenario sets none: set memory.limit (e.g. 512MiB)", sc.File)
+	case o.Max < 1:
+		return fault.Errorf(fault.BadInput, "--max %d: want at least 1", o.Max)
+	case o.Repeats < 1:
+		return fault.Errorf(fault.BadInput, "--repeats %d: want at least 1", o.Repeats)
+	case o.Budget < 0 || o.Budget > 0 && o.Budget < trialTime(sc):
+		return fault.Errorf(fault.BadInput, "--budget %v: want 0 (none) or at least one trial's %v", o.Budget, trialTime(sc))
+	}
+	return nil
+}
+
+// trialTime is the least one trial takes: warmup, duration and grace.
+func trialTime(sc *scenario.Scenario) time.Duration { return sc.Warmup + sc.Duration + sc.Grace }
+
+// Run searches every target's capacity and writes capacity.json after
+// every trial; an interrupted or out-of-budget search keeps its trials
+// with partial: true.
+func Run(ctx context.Context, o RunOptions) (*File, error) {
+	sc := o.Sweep.Scenario
+	if err := Check(sc, o); err != nil {
+		return nil, err
+	}
+	if err := sweep.Prepare(o.Sweep); err != nil {
+		return nil, err
+	}
+	f := &File{Schema: Schema, Scenario: result.Scenario{Name: sc.Name, File: sc.File, SHA256: sc.SHA256},
+		Host: sweep.Host(o.Sweep), StartedAt: time.Now().UTC(), Partial: true, Max: o.Max, Repeats: o.Repeats, Targets: []Target{}}
+	path := Path(o.Sweep.Dir)
+	save := func() error { return Write(path, f) }
+	if err := save(); err != nil {
+		return nil, err
+	}
+	var deadline time.Time
+	if o.Budget > 0 {
+		deadline = time.Now().Add(o.Budget)
+	}
+	var stopped error
+	for _, tg := range sc.Targets {
+		f.Targets = append(f.Targets, Target{Target: tg.Name, LimitBytes: int64(sc.Memory.Limit), Trials: []Trial{}})
+		t := &f.Targets[len(f.Targets)-1]
+		trial := trialFunc(o.Sweep, tg)
+		err := Search(ctx, Options{Max: o.Max, Repeats: o.Repeats, Trial: trial, Deadline: deadline,
+			Logf: o.Sweep.Logf, Saved: func() { _ = save() }}, t)
+		if err != nil {
+			stopped = err
+			break
+		}
+	}
+	if stopped == nil {
+		now := time.Now().UTC()
+		f.FinishedAt, f.Partial = &now, false
+	}
+	if err := save(); err != nil {
+		return f, err
+	}
+	if stopped != nil {
+		return f, fault.Errorf(fault.RunFailed, "capacity search stopped (%v); the trials so far are in %s (partial)", stopped, path)
+	}
+	return f, nil
+}
+
+// trialFunc runs one trial of tg, long enough for every client to finish
+// at least one whole response: the scenario's duration, or twice the
+// longest response seen so far where that is longer.
+func trialFunc(so sweep.Options, tg scenario.Target) func(context.Context, int, int) result.Run {
+	base := *so.Scenario
+	longest := time.Duration(0)
+	return func(ctx context.Context, c, rep int) result.Run {
+		sc := base
+		sc.Duration = max(base.Duration, 2*longest)
+		o := so
+		o.Scenario = &sc
+		run := sweep.Trial(ctx, o, tg, c, rep)
+		longest = max(longest, time.Duration(run.LatencyMs.Max*float64(time.Millisecond)))
+		return run
+	}
+}
+
+// WriteTable prints each target's answer: capacity under the cap, the
+// first failing level, the cost of one more client, and what a straight
+// line through the passing peaks would have said.
+func WriteTable(w io.Writer, f *File) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tcapacity\tfirst failing\tMiB per client\tcurve's estimate\ttrials\t")
+	for _, t := range f.Targets {
+		capacity := fmt.Sprint(t.Capacity)
+		failing := fmt.Sprint(t.FirstFailing)
+		if t.CeilingReached {
+			capacity, failing = fmt.Sprintf("≥ %d", t.Capacity), "none ≤ --max"
+		}
+		estimate := "-"
+		if t.EstimateFromCurve > 0 {
+			estimate = fmt.Sprintf("~%.0f", t.EstimateFromCurve)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\t%d\t\n", t.Target, capacity, failing, t.PerClientBytes/(1<<20), estimate, len(t.Trials))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(f.Targets) > 0 {
+		t := f.Targets[0]
+		_, err := fmt.Fprintf(w, "  capacity: the most concurrent clients served completely under the %.0f MiB cap (%s), confirmed by %d passing trials in a row; the level above failed\n",
+			float64(t.LimitBytes)/(1<<20), t.LimitBy, f.Repeats)
+		return err
+	}
+	return nil
+}
+
+// IsInterrupt reports whether err is a search stopped by a signal.
+func IsInterrupt(err error) bool { return errors.Is(err, context.Canceled) }
