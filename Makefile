@@ -77,11 +77,10 @@ bench-requests: build
 	bash scripts/bench-requests.sh
 
 # The number people ask for: how many concurrent downloads each reference
-# server serves completely under its cap (flood.yaml's 1 GiB; admission's
-# 512 MiB), searched and confirmed (docs/capacity.md).
+# server serves completely under flood.yaml's 1 GiB cap, searched and
+# confirmed (docs/capacity.md).
 bench-capacity: build
 	bin/harness capacity --max 128 --repeats 2 --budget 10m scenarios/flood.yaml
-	bin/harness capacity --max 128 --repeats 2 --budget 10m scenarios/admission.yaml
 
 # Render a fresh quick.yaml report and look at it in headless Chromium: the
 # screenshot lands in reports/report-check/screenshot.png.

@@ -5,14 +5,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/floodharness/harness/internal/result"
 )
 
 // Each kind of body arrives whole with its method, headers and length; a
@@ -120,5 +124,20 @@ func TestK6RequestEnv(t *testing.T) {
 	}
 	if env := k6RequestEnv(Job{Options: Options{Body: Body{Size: 8 << 20}}}); len(env) != 1 || env[0] != "TARGET_BODY_SIZE=8388608" {
 		t.Errorf("body_size: %v", env)
+	}
+}
+
+// A dial that times out is connect, never stalled: a full accept queue
+// drops SYNs, and the dial's timeout is what the client sees.
+func TestClassifyDialTimeoutIsConnect(t *testing.T) {
+	t.Parallel()
+	dialTimeout := &url.Error{Op: "Get", URL: "http://127.0.0.1:1/", Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}}
+	readTimeout := &url.Error{Op: "Get", URL: "http://127.0.0.1:1/", Err: &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}}
+	ctx := context.Background()
+	if got := classify(ctx, dialTimeout); got != result.OutcomeConnect {
+		t.Errorf("dial timeout = %s, want connect", got)
+	}
+	if got := classify(ctx, readTimeout); got != result.OutcomeStalled {
+		t.Errorf("read timeout = %s, want stalled", got)
 	}
 }

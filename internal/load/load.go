@@ -596,19 +596,18 @@ func closed(c <-chan struct{}) bool {
 // classify names a transport error.
 func classify(ctx context.Context, err error) string {
 	var ne net.Error
+	var op *net.OpError
 	switch {
 	case ctx.Err() != nil:
 		return result.OutcomeCutOff
+	case errors.As(err, &op) && op.Op == "dial", errors.Is(err, syscall.ECONNREFUSED):
+		// A dial that timed out is a connection the server never
+		// accepted (its accept queue full: SYNs dropped), not a stall.
+		return result.OutcomeConnect
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF):
 		return result.OutcomeTruncated
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return result.OutcomeStalled
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return result.OutcomeConnect
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return result.OutcomeConnect
 	}
 	return result.OutcomeTruncated
 }

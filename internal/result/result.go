@@ -112,6 +112,12 @@ type Run struct {
 	// attach:): it is the same process at every level, so each level's
 	// peak is its own only where the kernel's peak could be reset.
 	Attached *Attached `json:"attached,omitempty"`
+	// ListenOverflows and ListenDrops are how often, during the flood, a
+	// listening socket's full accept queue turned a connection away on
+	// this host (TcpExt ListenOverflows, ListenDrops): the server's or the
+	// host's limit (somaxconn), which clients see as connect failures.
+	ListenOverflows int64 `json:"listen_overflows,omitempty"`
+	ListenDrops     int64 `json:"listen_drops,omitempty"`
 	// Restarts and RestartGapS record chaos.restart_after: how often the
 	// target was killed and restarted, and for how long it was unreachable.
 	Restarts    int     `json:"restarts,omitempty"`

@@ -15,6 +15,7 @@ import (
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
+	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
@@ -307,7 +308,11 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	} else {
 		m.logf("flooding %s", p.URL(o.Scenario.RequestPath(tg)))
 	}
+	before, lerr := proc.ReadListen()
 	parts.client, parts.clientErr = m.flood(ctx, p, w)
+	if after, err := proc.ReadListen(); err == nil && lerr == nil {
+		parts.listen = proc.Listen{Overflows: after.Overflows - before.Overflows, Drops: after.Drops - before.Drops}
+	}
 	parts.watched = w.stop()
 	p = parts.watched.serving
 	defer p.Stop() // the process serving now, after any chaos restart
@@ -333,7 +338,8 @@ type parts struct {
 	watched     watchSummary
 	heap        heapProfile
 	exit        launch.Exit
-	reset       string // how an attached target's peak was reset (launch.PeakReset)
+	reset       string      // how an attached target's peak was reset (launch.PeakReset)
+	listen      proc.Listen // the host's accept-queue overflows during the flood
 }
 
 // assemble is the one place a run is made: from what the steps found, or
@@ -363,6 +369,7 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	}
 	run.IdleRSSBytes, run.MemoryLimitBy, run.MemoryLimitNote = p.idle, p.limitBy, p.limitNote
 	run.RSSSeries = p.series
+	run.ListenOverflows, run.ListenDrops = p.listen.Overflows, p.listen.Drops
 	sum := p.watched.sum
 	run.Exit = p.exit.Exit
 	run.OOMKilled = p.exit.OOMKilled() || p.watched.watchdogFired
@@ -444,6 +451,9 @@ func (m *measurement) logOutcome(run result.Run) {
 	}
 	if run.DiedProcesses > 0 {
 		verdict += fmt.Sprintf(" (%d worker process(es) died; the main process %s)", run.DiedProcesses, map[bool]string{true: "lived", false: "died too"}[run.MainLived])
+	}
+	if run.ListenOverflows > 0 {
+		m.logf("the accept queue of a listening socket overflowed %d times during the flood (somaxconn %d): connections the server (or the host) turned away, not client failures", run.ListenOverflows, proc.Somaxconn())
 	}
 	if strings.HasPrefix(run.Error, result.NoOKPrefix) {
 		m.logf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error)

@@ -1,0 +1,68 @@
+package proc
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Listen is the kernel's count of connections a listening socket's full
+// accept queue turned away (TcpExt ListenOverflows; ListenDrops adds the
+// SYNs dropped for any reason), in this network namespace since boot.
+type Listen struct {
+	Overflows, Drops int64
+}
+
+// ReadListen reads the counters from /proc/net/netstat.
+func ReadListen() (Listen, error) {
+	b, err := os.ReadFile("/proc/net/netstat")
+	if err != nil {
+		return Listen{}, err
+	}
+	return parseListen(b)
+}
+
+// parseListen finds ListenOverflows and ListenDrops in netstat's TcpExt
+// header line and the value line after it.
+func parseListen(b []byte) (Listen, error) {
+	lines := strings.Split(string(b), "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) || values[0] != "TcpExt:" {
+			continue
+		}
+		var l Listen
+		found := 0
+		for j, n := range names {
+			var dst *int64
+			switch n {
+			case "ListenOverflows":
+				dst = &l.Overflows
+			case "ListenDrops":
+				dst = &l.Drops
+			default:
+				continue
+			}
+			v, err := strconv.ParseInt(values[j], 10, 64)
+			if err != nil || v < 0 {
+				return Listen{}, errors.New("netstat: bad " + n + " value " + strconv.Quote(values[j]))
+			}
+			*dst, found = v, found+1
+		}
+		if found == 2 {
+			return l, nil
+		}
+	}
+	return Listen{}, errors.New("netstat: no TcpExt ListenOverflows and ListenDrops")
+}
+
+// Somaxconn is the host's cap on a listening socket's accept queue.
+func Somaxconn() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
