@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,19 +13,16 @@ import (
 
 	"github.com/floodharness/harness/internal/capacity"
 	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/result"
 )
 
-func readCapacity(t *testing.T, dir string) *capacity.File {
+func readCapacity(t *testing.T, dir string) *result.Capacity {
 	t.Helper()
-	b, err := os.ReadFile(capacity.Path(dir))
+	f, err := result.ReadCapacity(capacity.Path(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f capacity.File
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	return &f
+	return f
 }
 
 // A server that refuses every request above K at once has capacity K:
@@ -50,7 +46,7 @@ targets:
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	f := readCapacity(t, out)
-	if f.Schema != capacity.Schema || f.Partial || len(f.Targets) != 1 {
+	if f.Schema != result.CapacitySchema || f.Partial || len(f.Targets) != 1 {
 		t.Fatalf("capacity.json: %+v", f)
 	}
 	tg := f.Targets[0]

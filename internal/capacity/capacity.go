@@ -9,66 +9,11 @@ package capacity
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/floodharness/harness/internal/result"
 )
-
-// Schema names capacity.json's format (docs/capacity.md).
-const Schema = "flood-harness/capacity/v1"
-
-// File is capacity.json.
-type File struct {
-	Schema     string          `json:"schema"`
-	Scenario   result.Scenario `json:"scenario"`
-	Host       result.Host     `json:"host"`
-	StartedAt  time.Time       `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at"`
-	// Partial: the search did not finish (interrupted, or out of budget);
-	// each target's capacity is then the highest level confirmed so far.
-	Partial bool     `json:"partial"`
-	Max     int      `json:"max"`
-	Repeats int      `json:"repeats"`
-	Targets []Target `json:"targets"`
-}
-
-// Target is one target's answer and every trial that led to it.
-type Target struct {
-	Target     string         `json:"target"`
-	LimitBytes int64          `json:"limit_bytes"`
-	LimitBy    result.LimitBy `json:"limit_by"`
-	// Capacity is the highest concurrency served completely, confirmed
-	// by Repeats passing trials (0: even one client failed).
-	Capacity int `json:"capacity"`
-	// FirstFailing is the lowest concurrency that failed (0 when none
-	// did: CeilingReached).
-	FirstFailing   int  `json:"first_failing"`
-	CeilingReached bool `json:"ceiling_reached"`
-	// PerClientBytes is the slope of the passing trials' peaks over their
-	// concurrency; EstimateFromCurve the concurrency at which that line
-	// reaches the cap (what a curve alone would have said).
-	PerClientBytes    float64  `json:"per_client_bytes"`
-	EstimateFromCurve float64  `json:"estimate_from_curve"`
-	Notes             []string `json:"notes,omitempty"`
-	Trials            []Trial  `json:"trials"`
-}
-
-// Trial is one fresh target flooded at one concurrency.
-type Trial struct {
-	Concurrency   int               `json:"concurrency"`
-	Repeat        int               `json:"repeat"`
-	Passed        bool              `json:"passed"`
-	Why           string            `json:"why"`
-	PeakRSSBytes  int64             `json:"peak_rss_bytes"`
-	PeakRSSSource result.PeakSource `json:"peak_rss_source"`
-	OK            int64             `json:"ok"`
-	Requests      int64             `json:"requests"`
-	DurationS     float64           `json:"duration_s"`
-}
 
 // Judge says whether a run served its level completely, and if not why:
 // every request ok (aborts the scenario asks for are fine), no kill at
@@ -125,7 +70,7 @@ var ErrBudget = fmt.Errorf("out of budget")
 
 // Search finds t's capacity. It returns ctx's error when interrupted and
 // ErrBudget when the deadline passed; t holds the trials so far either way.
-func Search(ctx context.Context, o Options, t *Target) error {
+func Search(ctx context.Context, o Options, t *result.CapacityTarget) error {
 	if o.Max < 1 {
 		o.Max = 1024
 	}
@@ -138,7 +83,7 @@ func Search(ctx context.Context, o Options, t *Target) error {
 
 type search struct {
 	o             Options
-	t             *Target
+	t             *result.CapacityTarget
 	passes, fails map[int]int // trials at each level
 }
 
@@ -153,7 +98,7 @@ func (s *search) trial(ctx context.Context, c int) (bool, error) {
 		return false, ctx.Err()
 	}
 	ok, why := Judge(run)
-	s.t.Trials = append(s.t.Trials, Trial{Concurrency: c, Repeat: rep, Passed: ok, Why: why,
+	s.t.Trials = append(s.t.Trials, result.CapacityTrial{Concurrency: c, Repeat: rep, Passed: ok, Why: why,
 		PeakRSSBytes: run.PeakRSSBytes, PeakRSSSource: run.PeakRSSSource, OK: run.OK, Requests: run.Requests, DurationS: run.DurationS})
 	if s.t.LimitBy == "" {
 		s.t.LimitBy, s.t.LimitBytes = run.MemoryLimitBy, run.MemoryLimitBytes
@@ -316,26 +261,4 @@ func (s *search) fit() {
 	if slope > 0 && s.t.LimitBytes > 0 {
 		s.t.EstimateFromCurve = (float64(s.t.LimitBytes) - intercept) / slope
 	}
-}
-
-// Write writes f to path atomically (a temporary file renamed over it).
-func Write(path string, f *File) error {
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".capacity-*.json")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

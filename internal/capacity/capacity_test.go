@@ -32,7 +32,7 @@ func TestSearchFindsExactlyK(t *testing.T) {
 	for _, k := range []int{0, 1, 2, 3, 5, 8, 23, 64, 100, 700, 2000} {
 		const repeats = 3
 		var trials int
-		tg := &Target{Target: "fake"}
+		tg := &result.CapacityTarget{Target: "fake"}
 		if err := Search(context.Background(), Options{Max: 1024, Repeats: repeats, Trial: fake(k, &trials)}, tg); err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func TestConfirmationThatFailsSearchesBelow(t *testing.T) {
 		}
 		return run
 	}
-	tg := &Target{Target: "flaky"}
+	tg := &result.CapacityTarget{Target: "flaky"}
 	if err := Search(context.Background(), Options{Max: 64, Repeats: 3, Trial: flaky}, tg); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestConfirmationThatFailsSearchesBelow(t *testing.T) {
 func TestBudgetKeepsOnlyConfirmed(t *testing.T) {
 	t.Parallel()
 	var trials int
-	tg := &Target{Target: "slow"}
+	tg := &result.CapacityTarget{Target: "slow"}
 	err := Search(context.Background(), Options{Max: 64, Repeats: 3, Trial: fake(20, &trials), Deadline: time.Now().Add(-time.Second)}, tg)
 	if err != ErrBudget || tg.Capacity != 0 || trials != 0 || !strings.Contains(strings.Join(tg.Notes, " "), "stopped early") {
 		t.Errorf("err %v, capacity %d after %d trials, notes %q", err, tg.Capacity, trials, tg.Notes)

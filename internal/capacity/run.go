@@ -51,7 +51,7 @@ func trialTime(sc *scenario.Scenario) time.Duration { return sc.Warmup + sc.Dura
 // Run searches every target's capacity and writes capacity.json after
 // every trial; an interrupted or out-of-budget search keeps its trials
 // with partial: true.
-func Run(ctx context.Context, o RunOptions) (*File, error) {
+func Run(ctx context.Context, o RunOptions) (*result.Capacity, error) {
 	sc := o.Sweep.Scenario
 	if err := Check(sc, o); err != nil {
 		return nil, err
@@ -59,10 +59,10 @@ func Run(ctx context.Context, o RunOptions) (*File, error) {
 	if err := sweep.Prepare(o.Sweep); err != nil {
 		return nil, err
 	}
-	f := &File{Schema: Schema, Scenario: result.Scenario{Name: sc.Name, File: sc.File, SHA256: sc.SHA256},
-		Host: sweep.Host(o.Sweep), StartedAt: time.Now().UTC(), Partial: true, Max: o.Max, Repeats: o.Repeats, Targets: []Target{}}
+	f := &result.Capacity{Schema: result.CapacitySchema, Scenario: result.Scenario{Name: sc.Name, File: sc.File, SHA256: sc.SHA256},
+		Host: sweep.Host(o.Sweep), StartedAt: time.Now().UTC(), Partial: true, Max: o.Max, Repeats: o.Repeats, Targets: []result.CapacityTarget{}}
 	path := Path(o.Sweep.Dir)
-	save := func() error { return Write(path, f) }
+	save := func() error { return result.WriteCapacity(path, f) }
 	if err := save(); err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func Run(ctx context.Context, o RunOptions) (*File, error) {
 	}
 	var stopped error
 	for _, tg := range sc.Targets {
-		f.Targets = append(f.Targets, Target{Target: tg.Name, LimitBytes: int64(sc.Memory.Limit), Trials: []Trial{}})
+		f.Targets = append(f.Targets, result.CapacityTarget{Target: tg.Name, LimitBytes: int64(sc.Memory.Limit), Trials: []result.CapacityTrial{}})
 		t := &f.Targets[len(f.Targets)-1]
 		trial := trialFunc(o.Sweep, tg)
 		err := Search(ctx, Options{Max: o.Max, Repeats: o.Repeats, Trial: trial, Deadline: deadline,
@@ -115,7 +115,7 @@ func trialFunc(so sweep.Options, tg scenario.Target) func(context.Context, int, 
 // WriteTable prints each target's answer: capacity under the cap, the
 // first failing level, the cost of one more client, and what a straight
 // line through the passing peaks would have said.
-func WriteTable(w io.Writer, f *File) error {
+func WriteTable(w io.Writer, f *result.Capacity) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\tcapacity\tfirst failing\tMiB per client\tcurve's estimate\ttrials\t")
 	for _, t := range f.Targets {

@@ -94,6 +94,9 @@ func Evaluate(o Options) (*Report, error) {
 	}
 	var unmatched []string
 	for _, r := range rules {
+		if r.m.name == "capacity" {
+			continue // a capacity.json's rule (runCapacity)
+		}
 		before := len(rep.Checks)
 		if r.tolerance != nil && o.Baseline == nil {
 			return nil, &BadRuleError{File: o.Rules.File, Line: r.src.Line, Msg: fmt.Sprintf("%s: a tolerance rule needs a baseline (--baseline or gate.baseline)", r.src.Metric)}
@@ -126,6 +129,9 @@ func Evaluate(o Options) (*Report, error) {
 	}
 	if len(unmatched) > 0 {
 		return nil, &BadRuleError{File: o.Rules.File, Msg: "nothing to check:\n" + strings.Join(unmatched, "\n")}
+	}
+	if len(rep.Checks) == 0 {
+		return nil, &BadRuleError{File: o.Rules.File, Msg: "nothing to check in a results.json: the rules are on capacity, which only a capacity.json answers (harness gate --current RUN/capacity.json)"}
 	}
 	if !o.AllowHostChange {
 		for i := range rep.Checks {

@@ -63,6 +63,8 @@ func metrics() []metric {
 		// One value per target: least-squares slope of the levels' median peaks.
 		{"peak_rss_slope", "bytes/client", +1, 256 << 10, nil},
 		{"oom", "", +1, 0, nil},
+		// Judged on a capacity.json (harness capacity), never on runs.
+		{"capacity", "clients", -1, 0, nil},
 	}
 }
 

@@ -43,6 +43,9 @@ func Run(o RunOptions) error {
 	if o.Current == "" {
 		return fault.Errorf(fault.BadInput, "--current RESULTS.json is required")
 	}
+	if result.SchemaOf(o.Current) == result.CapacitySchema {
+		return runCapacity(o)
+	}
 	cur, err := result.Read(o.Current)
 	if err != nil {
 		return err
