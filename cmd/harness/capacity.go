@@ -9,6 +9,7 @@ import (
 	"github.com/floodharness/harness/internal/capacity"
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/sweep"
 )
@@ -63,6 +64,11 @@ func capacityCmd() *cli.Command {
 			if f != nil && len(f.Targets) > 0 {
 				fmt.Fprintln(e.Stdout)
 				_ = capacity.WriteTable(e.Stdout, f)
+				if page, rerr := report.WriteCapacity(f, out); rerr == nil {
+					fmt.Fprintf(e.Stdout, "\nreport: %s", page)
+				} else {
+					logf("render the capacity report: %v", rerr)
+				}
 				fmt.Fprintf(e.Stdout, "\ncapacity: %s\n", capacity.Path(out))
 			}
 			return err

@@ -57,6 +57,15 @@ targets:
 	if !strings.Contains(stderr, "capacity limited c=6 r=0: FAIL") || !strings.Contains(stdout, "limited") {
 		t.Errorf("the ladder or the table is missing:\n%s\n%s", stdout, stderr)
 	}
+	summary, _ := os.ReadFile(filepath.Join(out, "summary.md"))
+	page, _ := os.ReadFile(filepath.Join(out, "capacity.html"))
+	const sentence = "limited: capacity 5 concurrent clients under its 256 MiB cap"
+	if !strings.Contains(string(summary), sentence) || !strings.Contains(string(page), sentence) {
+		t.Errorf("summary.md or capacity.html lacks %q:\n%s", sentence, summary)
+	}
+	if _, err := os.Stat(filepath.Join(out, "capacity.svg")); err != nil {
+		t.Error(err)
+	}
 	// No cap, bad flags: exit 2 before anything starts.
 	nocap := filepath.Join(dir, "nocap.yaml")
 	os.WriteFile(nocap, []byte("name: n\nlevels: [1]\ntargets:\n  - {name: a, command: [x, \"{port}\"]}\n"), 0o644)
