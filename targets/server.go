@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -63,6 +64,10 @@ type Config struct {
 	// response ends, as a change that buffers again would. Tests and the
 	// gate's fidelity check use it to plant a real memory regression.
 	RetainBytes units.Bytes
+	// LeakBytes is a leak knob, off (0) by default: every request keeps
+	// this many bytes forever, as a handler that caches per request would.
+	// What "memory over time" must find.
+	LeakBytes units.Bytes
 }
 
 // DefaultConfig is a streamed JSON server without admission control.
@@ -103,6 +108,9 @@ func (c Config) Validate() error {
 	if c.Width < 0 || c.Width > MaxWidth {
 		errs = append(errs, fmt.Errorf("width %d: must be between 0 and %d", c.Width, MaxWidth))
 	}
+	if c.LeakBytes < 0 || c.LeakBytes > 64<<20 {
+		errs = append(errs, fmt.Errorf("leak-bytes %d: must be between 0 and 64MiB", c.LeakBytes))
+	}
 	if c.RetainBytes < 0 || c.RetainBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("retain-bytes %d: must be between 0 and 1GiB", c.RetainBytes))
 	}
@@ -119,6 +127,8 @@ type Server struct {
 	src      Source
 	budget   *Budget // nil without admission
 	inFlight atomic.Int64
+	leakMu   sync.Mutex
+	leaked   [][]byte // LeakBytes per request, kept forever
 	served   atomic.Int64
 	aborted  atomic.Int64
 	mux      *http.ServeMux
@@ -160,6 +170,17 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return s, nil
+}
+
+// leak keeps n touched bytes forever (the LeakBytes knob).
+func (s *Server) leak(n int64) {
+	b := make([]byte, n)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1 // resident, as a real cache's bytes are
+	}
+	s.leakMu.Lock()
+	s.leaked = append(s.leaked, b)
+	s.leakMu.Unlock()
 }
 
 // ServeHTTP implements http.Handler.
@@ -285,6 +306,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	}
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
+	if n := s.cfg.LeakBytes; n > 0 {
+		s.leak(int64(n))
+	}
 	if n := s.cfg.RetainBytes; n > 0 {
 		retained := make([]byte, n)
 		for i := 0; i < len(retained); i += 4096 {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/fault"
@@ -14,9 +15,11 @@ import (
 func initCmd() *cli.Command {
 	var cmds stringList
 	var out, name string
+	var request cli.RequestFlags
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.Var(&cmds, "cmd", "your server, [name=]COMMAND with {port} in it (repeat for several; default: a reference server)")
 	fs.StringVar(&out, "out", "flood.yaml", "the scenario file to write (never overwritten)")
+	request.Register(fs)
 	fs.StringVar(&name, "name", "", "the scenario's name (default: a single --cmd's name=, else my-server)")
 	return &cli.Command{
 		FS:    fs,
@@ -35,6 +38,13 @@ func initCmd() *cli.Command {
 			}
 			if err := q.AddTargets(cmds, name != ""); err != nil {
 				return cli.UsageErrorf("%w", err)
+			}
+			q.Method, q.Headers, q.Body, q.ContentType = request.Method, request.Headers, request.Body, request.ContentType
+			if request.BodyFile != "" {
+				q.BodyFile, _ = filepath.Abs(request.BodyFile)
+			}
+			if request.BodySizeSet {
+				q.BodySize = request.BodySize
 			}
 			if _, err := scenario.Parse(out, q.YAML()); err != nil {
 				return err

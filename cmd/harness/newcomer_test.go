@@ -155,3 +155,18 @@ func TestFiveMinuteSequenceLeavesTheTreeClean(t *testing.T) {
 		t.Errorf("--force: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// harness init writes the request flags into the scenario it writes,
+// ${NAME} kept as written.
+func TestInitWritesTheRequest(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "api.yaml")
+	code, _, stderr := harnessRun(t, "init", "--out", file, "--cmd", "python3 app.py {port}", "-X", "POST",
+		"-H", "Authorization: Bearer ${API_TOKEN}", "--body", `{"rows": 5}`, "--content-type", "application/json")
+	b, _ := os.ReadFile(file)
+	for _, want := range []string{"method: POST", `Authorization: "Bearer ${API_TOKEN}"`, `body: "{\"rows\": 5}"`, "content_type: application/json"} {
+		if code != 0 || !strings.Contains(string(b), want) {
+			t.Errorf("init: exit %d (%s); the scenario lacks %q:\n%s", code, stderr, want, b)
+		}
+	}
+}

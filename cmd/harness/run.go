@@ -46,6 +46,7 @@ func runCmd() *cli.Command {
 	fs.Var(f.sizes["recv-buffer"], "recv-buffer", "each connection's receive buffer, e.g. 64KiB (0: the kernel's)")
 	fs.Var(f.sizes["write-rate"], "write-rate", "bytes per second each client sends a request body, e.g. 1MiB (slow uploaders; 0: as fast as it can)")
 	fs.Var(f.sizes["send-buffer"], "send-buffer", "each connection's send buffer, e.g. 64KiB (0: the kernel's)")
+	fs.StringVar(&f.overrides.Soak, "soak", "", "one long level per target with its memory trend judged: CLIENTSxDURATION, e.g. 16x30m")
 	fs.StringVar(&f.overrides.HTTP, "http", "", "the client's protocol: 1.1, 2 (HTTP/2 over TLS) or h2c (cleartext HTTP/2)")
 	f.request.Register(fs)
 	fs.IntVar(&f.overrides.K6Instances, "k6-instances", 0, "driver k6: split each level over this many local k6 processes, merged exactly")

@@ -262,6 +262,15 @@ func checkLevel(r rule, tg string, level int, o Options) Check {
 		return c
 	}
 	c.Current, c.HasCurrent = result.MedianOf(cur), true
+	if r.m.peak() {
+		// Near a kernel cap, the cap's own figure beside a VmHWM peak.
+		for _, run := range o.Current.Select(tg, level) {
+			if n := run.CapNote(); strings.Contains(n, "at the cap") {
+				c.Note = joinNote(c.Note, n)
+				break
+			}
+		}
+	}
 	bounds(&c, r)
 	if r.tolerance != nil {
 		base := values(r, o.Baseline, tg, level)

@@ -500,3 +500,19 @@ func TestKilledLevelIsNotTheCapAgainstItself(t *testing.T) {
 		t.Errorf("killed only before: %+v", c)
 	}
 }
+
+// A peak at a kernel cap without a kill carries the cap's own figure.
+func TestPeakAtTheCapSaysWhatTheCapCounted(t *testing.T) {
+	t.Parallel()
+	cur := res(base())
+	for i := range cur.Runs {
+		cur.Runs[i].MemoryLimitBytes, cur.Runs[i].MemoryLimitBy, cur.Runs[i].PeakRSSSource = 512<<20, result.LimitCgroup, result.PeakVmHWM
+		if cur.Runs[i].Target == "buffered" && cur.Runs[i].Concurrency == 16 {
+			cur.Runs[i].PeakRSSBytes, cur.Runs[i].CgroupPeakBytes = 518<<20, 510<<20
+		}
+	}
+	rep := evaluate(t, cur, nil, rules(t, "rules:\n  - {metric: peak_rss_bytes, target: buffered, level: 16, max: 1GiB}\n"))
+	if len(rep.Checks) != 1 || !strings.Contains(rep.Checks[0].Note, "cgroup charge 510.0 MiB of the 512 MiB cap; at the cap") {
+		t.Errorf("checks %+v", rep.Checks)
+	}
+}

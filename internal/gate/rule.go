@@ -55,6 +55,19 @@ func metrics() []metric {
 		{"peak_rss_bytes", "bytes", +1, 2 << 20, always(func(r result.Run) float64 { return float64(r.PeakRSSBytes) })},
 		{"sampled_peak_rss_bytes", "bytes", +1, 2 << 20, always(func(r result.Run) float64 { return float64(r.SampledPeakRSSBytes) })},
 		{"idle_rss_bytes", "bytes", +1, 2 << 20, always(func(r result.Run) float64 { return float64(r.IdleRSSBytes) })},
+		// A run's memory trend, counted only when judged growing (a flat
+		// one reads 0): {metric: memory_trend, max: 1MiB/min}.
+		{"memory_trend", "bytes/min", +1, 0, func(r result.Run) (float64, bool) {
+			if t := r.MemoryTrend; t != nil && t.Verdict != result.TrendTooShort {
+				if t.Verdict == result.TrendGrowing {
+					return t.BytesPerMin, true
+				}
+				return 0, true
+			}
+			return 0, false
+		}},
+		// What the flood left behind, memory.settle after it (runs that read it).
+		{"retained_bytes", "bytes", +1, 2 << 20, func(r result.Run) (float64, bool) { return float64(r.RetainedBytes), r.AfterRSSBytes > 0 }},
 		{"ok_ratio", "ratio", -1, 0.01, always(result.Run.OKRatio)},
 		{"latency_p50_ms", "ms", +1, 5, served(func(r result.Run) float64 { return r.LatencyMs.P50 })},
 		{"latency_p99_ms", "ms", +1, 5, served(func(r result.Run) float64 { return r.LatencyMs.P99 })},
@@ -176,7 +189,7 @@ func bound(s string, m metric) (*float64, error) {
 		return nil, nil
 	}
 	if strings.HasPrefix(m.unit, "bytes") {
-		if b, err := units.ParseBytes(s); err == nil {
+		if b, err := units.ParseBytes(strings.TrimSuffix(strings.TrimSpace(s), "/min")); err == nil {
 			v := float64(b)
 			return &v, nil
 		}

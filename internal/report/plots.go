@@ -2,14 +2,10 @@ package report
 
 import (
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"image/color"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -20,6 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
 )
 
 const mib = 1 << 20
@@ -339,47 +336,18 @@ func addCap(lg *legend, limit int64) float64 {
 	return y
 }
 
-// readSeries reads an RSS series CSV as (seconds, MiB) points.
+// readSeries reads a series CSV as (seconds, MiB) points, in the one
+// measure where the file has it (sample.ReadSeries).
 func readSeries(path string) (plotter.XYs, error) {
-	f, err := os.Open(path)
+	ts, ys, err := sample.ReadSeries(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	cr := csv.NewReader(f)
-	cr.FieldsPerRecord = -1
-	head, err := cr.Read()
-	if err != nil {
-		if err == io.EOF {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+	xys := make(plotter.XYs, len(ts))
+	for i := range ts {
+		xys[i] = plotter.XY{X: ts[i], Y: ys[i] / mib}
 	}
-	// The one measure (memory_bytes) where the file has it; older files
-	// have only the summed RSS.
-	col := 1
-	if i := slices.Index(head, "memory_bytes"); i > 0 {
-		col = i
-	}
-	var xys plotter.XYs
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return xys, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if len(rec) <= col {
-			return nil, fmt.Errorf("%s: bad line %q", path, rec)
-		}
-		ms, err1 := strconv.ParseFloat(rec[0], 64)
-		rss, err2 := strconv.ParseFloat(rec[col], 64)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("%s: bad line %q", path, rec)
-		}
-		xys = append(xys, plotter.XY{X: ms / 1000, Y: rss / mib})
-	}
+	return xys, nil
 }
 
 // linesPlot draws one line per target of f's median against concurrency.

@@ -82,6 +82,16 @@ func verdict(r *result.Results, tg string) Verdict {
 	default:
 		v.Text = fmt.Sprintf("%s: peak grows from %.1f MiB at %s to %.1f MiB at %s (%.2f MiB per extra client)", tg, first.med/mib, clients(first.level), last.med/mib, clients(last.level), perClient/mib)
 	}
+	if k := kept(r, tg); k != "" {
+		v.Text += "; " + k
+	}
+	for _, run := range r.Runs {
+		if t := run.MemoryTrend; run.Target == tg && t != nil && t.Verdict != result.TrendTooShort {
+			v.Text += fmt.Sprintf("; memory %s at %s (%+.2f MiB/min, 95%% interval %+.2f to %+.2f)", t.Verdict, clients(float64(run.Concurrency)), t.BytesPerMin/mib, t.Low/mib, t.High/mib)
+			v.Bad = v.Bad || t.Verdict == result.TrendGrowing
+			break
+		}
+	}
 	if e := unmeasured(r, tg); e != "" {
 		v.Text += "; " + e
 		v.Bad = true
@@ -99,6 +109,22 @@ func verdict(r *result.Results, tg string) Verdict {
 		}
 	}
 	return v
+}
+
+// kept says what tg held memory.settle after its floods, at the level
+// that kept most: "kept 312.0 MiB after the flood at 32 clients (idle
+// 14.0 MiB)"; "" when no run read it.
+func kept(r *result.Results, tg string) string {
+	var most *result.Run
+	for i, run := range r.Runs {
+		if run.Target == tg && run.AfterRSSBytes > 0 && (most == nil || run.RetainedBytes > most.RetainedBytes) {
+			most = &r.Runs[i]
+		}
+	}
+	if most == nil {
+		return ""
+	}
+	return fmt.Sprintf("kept %.1f MiB after the flood at %s (idle %.1f MiB)", float64(most.AfterRSSBytes)/mib, clients(float64(most.Concurrency)), float64(most.IdleRSSBytes)/mib)
 }
 
 // unmeasured names the levels of tg that could not measure beside ones

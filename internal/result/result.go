@@ -81,7 +81,16 @@ type Run struct {
 	PeakRSSSource       PeakSource `json:"peak_rss_source"`
 	SampledPeakRSSBytes int64      `json:"sampled_peak_rss_bytes"`
 	IdleRSSBytes        int64      `json:"idle_rss_bytes"`
-	CgroupPeakBytes     int64      `json:"cgroup_peak_bytes"` // includes page cache; 0 without a cgroup
+	// AfterRSSBytes is the target's memory memory.settle after the flood's
+	// last request, in the same measure as idle and peak, and
+	// RetainedBytes that less idle: what the flood left behind (absent
+	// with settle 0, or when the target died).
+	AfterRSSBytes int64 `json:"after_rss_bytes,omitempty"`
+	RetainedBytes int64 `json:"retained_bytes,omitempty"`
+	// MemoryTrend is memory's slope over a run long enough (memory.trend_min
+	// after warmup), judged so a sawtooth is not a leak.
+	MemoryTrend     *Trend `json:"memory_trend,omitempty"`
+	CgroupPeakBytes int64  `json:"cgroup_peak_bytes"` // includes page cache; 0 without a cgroup
 	// CgroupAnonPeakBytes is the highest anonymous memory the sampler saw
 	// charged to the cgroup (memory.stat anon, v1 total_rss): the RSS-like part
 	// of CgroupPeakBytes, sampled, so it can miss a short peak.
@@ -200,6 +209,22 @@ type Client struct {
 	K6Thresholds     []K6Threshold `json:"k6_thresholds,omitempty"`
 	K6ThresholdsNote string        `json:"k6_thresholds_note,omitempty"`
 }
+
+// Trend is memory's slope over the steady part of a run (package trend).
+type Trend struct {
+	BytesPerMin float64 `json:"bytes_per_min"`
+	Low         float64 `json:"low"`  // the 95% interval's lower bound
+	High        float64 `json:"high"` // and upper
+	Verdict     string  `json:"verdict"`
+	Method      string  `json:"method"`
+}
+
+// Trend verdicts.
+const (
+	TrendGrowing  = "growing"
+	TrendFlat     = "flat"
+	TrendTooShort = "too short"
+)
 
 // RequestFigures are one mix request's figures in a run.
 type RequestFigures struct {

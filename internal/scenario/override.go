@@ -43,6 +43,9 @@ type Overrides struct {
 	Headers                             []string
 	// HTTP replaces client.http: 1.1, 2 or h2c.
 	HTTP string
+	// Soak, "CLIENTSxDURATION" (16x30m), makes the run one long level
+	// per target with its memory trend judged.
+	Soak string
 }
 
 // Override applies o to s and validates the result as a file is validated,
@@ -66,6 +69,20 @@ func (s *Scenario) Override(o Overrides) ([]string, error) {
 	if len(o.Targets) > 0 {
 		if err := c.keepTargets(o.Targets); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if o.Soak != "" {
+		n, d, ok := strings.Cut(o.Soak, "x")
+		conc, err1 := strconv.Atoi(n)
+		dur, err2 := time.ParseDuration(d)
+		if !ok || err1 != nil || err2 != nil {
+			errs = append(errs, &Error{Flag: "--soak", Key: "soak", Msg: fmt.Sprintf("%q: want CLIENTSxDURATION, e.g. 16x30m", o.Soak)})
+		} else {
+			c.Soak = &Soak{Concurrency: conc, Duration: dur}
+			c.Levels, c.Duration = []int{conc}, dur
+			set("soak", "--soak")
+			set("levels", "--soak")
+			set("duration", "--soak")
 		}
 	}
 	if o.Levels != nil {

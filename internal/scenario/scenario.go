@@ -63,6 +63,9 @@ type Scenario struct {
 	Memory  Memory  `yaml:"memory"`
 	// Targets are the servers compared, each started fresh per run.
 	Targets []Target `yaml:"targets"`
+	// Soak, when set, runs one long level per target instead of levels and
+	// duration, with its memory trend judged (docs/scenario.md).
+	Soak *Soak `yaml:"soak"`
 	// Chaos disturbs targets during a level.
 	Chaos Chaos `yaml:"chaos"`
 	// Gate holds the regression rules for `harness gate`.
@@ -151,6 +154,13 @@ type Memory struct {
 	// HeapProfile is when to fetch a heap profile: peak, end or off
 	// (default peak; only for targets with pprof).
 	HeapProfile result.HeapMode `yaml:"heap_profile"`
+	// Settle keeps the target running this long after the flood's last
+	// request (default 2s; 0 turns it off), then reads what it kept in
+	// the same measure as its idle and peak.
+	Settle *time.Duration `yaml:"settle"`
+	// TrendMin is how long after warmup a run must flood for its memory
+	// trend to be judged (default 30s).
+	TrendMin time.Duration `yaml:"trend_min"`
 }
 
 // K6 is the k6 side of driver k6.
@@ -244,6 +254,12 @@ type Target struct {
 	// are added to (or replace) the scenario's. The path stays the
 	// target's path:, validate and timeout the scenario's.
 	Request *Request `yaml:"request"`
+}
+
+// Soak is one long level: Concurrency clients for Duration.
+type Soak struct {
+	Concurrency int           `yaml:"concurrency"`
+	Duration    time.Duration `yaml:"duration"`
 }
 
 // TLS is how the client trusts an HTTPS target.
@@ -446,10 +462,18 @@ func (s *Scenario) setDefaults() {
 	if s.Repeats == 0 {
 		s.Repeats = 1
 	}
+	if s.Soak != nil && len(s.Levels) == 0 && s.Duration == 0 {
+		s.Levels, s.Duration = []int{s.Soak.Concurrency}, s.Soak.Duration
+	}
 	def(&s.Duration, 10*time.Second)
 	def(&s.Grace, 5*time.Second)
 	def(&s.Request.Timeout, 30*time.Second)
 	def(&s.Memory.SampleInterval, 20*time.Millisecond)
+	def(&s.Memory.TrendMin, 30*time.Second)
+	if s.Memory.Settle == nil {
+		d := 2 * time.Second
+		s.Memory.Settle = &d
+	}
 	if s.Request.Path == "" {
 		s.Request.Path = "/export"
 	}
@@ -525,6 +549,16 @@ func (s *Scenario) validate(d *decoder) error {
 	}
 	if !safeName.MatchString(s.Name) {
 		bad("name", "want a name of letters, digits, '.', '_' or '-', got %q", s.Name)
+	}
+	if k := s.Soak; k != nil {
+		switch {
+		case k.Concurrency < 1 || k.Concurrency > 10000:
+			bad("soak.concurrency", "want 1..10000 clients, got %d", k.Concurrency)
+		case k.Duration <= s.Warmup:
+			bad("soak.duration", "a soak of %v is not longer than its warmup (%v)", k.Duration, s.Warmup)
+		case len(s.Levels) != 1 || s.Levels[0] != k.Concurrency || s.Duration != k.Duration:
+			bad("soak", "a soak is one long level: give soak: or levels: and duration:, not both")
+		}
 	}
 	if len(s.Levels) == 0 {
 		bad("levels", "want at least one concurrency level")

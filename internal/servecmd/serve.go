@@ -56,6 +56,7 @@ func Command(open OpenSQLite) *cli.Command {
 	fs.Var(&o.cfg.Chunk, "chunk", "flush threshold for --impl streamed (e.g. 32KiB)")
 	fs.IntVar(&o.cfg.Width, "width", o.cfg.Width, "default payload bytes per row")
 	fs.Int64Var(&o.cfg.Rows, "rows", o.cfg.Rows, "default rows per export")
+	fs.Var(&o.cfg.LeakBytes, "leak-bytes", "LEAK KNOB, off by default: keep this many bytes per request forever")
 	fs.Var(&o.cfg.RetainBytes, "retain-bytes", "REGRESSION KNOB, off by default: keep this many extra bytes per request until its response ends")
 	fs.StringVar(&o.source, "source", "synthetic", "where rows come from: synthetic|sqlite")
 	fs.StringVar(&o.db, "db", "", "the database for --source sqlite (harness fixtures sqlite writes one)")

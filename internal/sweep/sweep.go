@@ -19,6 +19,7 @@ import (
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
+	"github.com/floodharness/harness/internal/trend"
 	"github.com/floodharness/harness/internal/units"
 )
 
@@ -320,9 +321,16 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	if parts.heap.note != "" {
 		m.logf("%s", parts.heap.note)
 	}
+	parts.after = m.settle(ctx, p)
 	parts.exit, _ = p.Stop()
 	parts.reset = string(p.Reset)
 	run := m.assemble(parts, nil)
+	if sc := o.Scenario; sc.Duration >= sc.Memory.TrendMin && run.Error == "" && !run.OOMKilled {
+		if ts, ys, err := sample.ReadSeries(filepath.Join(o.Dir, parts.series)); err == nil {
+			tr := trend.Fit(ts, ys, sc.Warmup.Seconds(), sc.Memory.TrendMin.Seconds())
+			run.MemoryTrend = &tr
+		}
+	}
 	m.logOutcome(run)
 	return run
 }
@@ -340,6 +348,7 @@ type parts struct {
 	exit        launch.Exit
 	reset       string      // how an attached target's peak was reset (launch.PeakReset)
 	listen      proc.Listen // the host's accept-queue overflows during the flood
+	after       int64       // memory after memory.settle (0: not read)
 }
 
 // assemble is the one place a run is made: from what the steps found, or
@@ -368,6 +377,9 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 		run.Error = fmt.Sprintf("restart: %v", p.watched.restartErr)
 	}
 	run.IdleRSSBytes, run.MemoryLimitBy, run.MemoryLimitNote = p.idle, p.limitBy, p.limitNote
+	if p.after > 0 {
+		run.AfterRSSBytes, run.RetainedBytes = p.after, p.after-p.idle
+	}
 	run.RSSSeries = p.series
 	run.ListenOverflows, run.ListenDrops = p.listen.Overflows, p.listen.Drops
 	sum := p.watched.sum
@@ -462,6 +474,12 @@ func (m *measurement) logOutcome(run result.Run) {
 	if n := run.CapNote(); n != "" && (run.OOMKilled || strings.Contains(n, "at the cap") || run.PeakRSSBytes > run.MemoryLimitBytes*9/10) {
 		verdict += " (" + n + ")" // near the cap, the cap's own figure beside the peak
 	}
+	if t := run.MemoryTrend; t != nil && t.Verdict != result.TrendTooShort {
+		verdict += fmt.Sprintf("; memory %s: %+.2f MiB/min [%+.2f, %+.2f]", t.Verdict, t.BytesPerMin/(1<<20), t.Low/(1<<20), t.High/(1<<20))
+	}
+	if run.AfterRSSBytes > 0 {
+		verdict += fmt.Sprintf("; kept %s after the flood (idle %s)", mib(run.AfterRSSBytes), mib(run.IdleRSSBytes))
+	}
 	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
 }
 
@@ -517,6 +535,29 @@ func (m *measurement) healthKey() string {
 		return where
 	}
 	return fmt.Sprintf("health: of target %q (%s)", m.tg.Name, where)
+}
+
+// settle keeps the target running memory.settle after the flood, then
+// reads its memory in the same measure as its idle: what the flood left
+// behind. 0 when settle is off, or the target is gone.
+func (m *measurement) settle(ctx context.Context, p *launch.Process) int64 {
+	d := m.o.Scenario.Memory.Settle
+	if d == nil || *d <= 0 {
+		return 0
+	}
+	select {
+	case <-time.After(*d):
+	case <-p.Done():
+		return 0
+	case <-ctx.Done():
+		return 0
+	}
+	select {
+	case <-p.Done():
+		return 0
+	default:
+	}
+	return idleMemory(p, m.byCgroup())
 }
 
 // idleMemory is the target's memory at rest, before the flood, in the same

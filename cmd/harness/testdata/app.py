@@ -2,7 +2,10 @@
 the harness must not care what language a server is written in. /export
 answers a JSON array built whole in memory.
 
-Usage: app.py PORT [HEALTH_PATH (/healthz)] [ROWS (500)] [PAYLOAD_BYTES (0)]"""
+Usage: app.py PORT [HEALTH_PATH (/healthz)] [ROWS (500)] [PAYLOAD_BYTES (0)] [cache]
+
+With "cache" it keeps every body it built, forever: the leak a response
+cache without bounds is."""
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +14,7 @@ port = int(sys.argv[1])
 health = sys.argv[2] if len(sys.argv) > 2 else "/healthz"
 rows = int(sys.argv[3]) if len(sys.argv) > 3 else 500
 payload = "x" * (int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+cache = [] if len(sys.argv) > 5 and sys.argv[5] == "cache" else None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -25,6 +29,8 @@ class Handler(BaseHTTPRequestHandler):
                 for r in out:
                     r["payload"] = payload
             body = json.dumps(out).encode()
+            if cache is not None:
+                cache.append(body)
         else:
             self.send_error(404)
             return

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+// After the flood the target runs memory.settle longer and what it kept is
+// recorded in the same measure as its idle: a server that keeps bytes per
+// request (the reference server's leak knob, a Python app caching every
+// body) retains them, the clean streamed server next to nothing.
+func TestRetainedAfterTheFlood(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "retained.yaml")
+	os.WriteFile(file, []byte(`name: retained
+levels: [4]
+duration: 5s
+requests: 50
+request: {path: "/export?rows=100"}
+memory: {settle: 1s}
+targets:
+  - {name: clean, command: [harness, serve, --impl, streamed, --port, "{port}"]}
+  - {name: leaky, command: [harness, serve, --impl, streamed, --leak-bytes, 256KiB, --port, "{port}"]}
+  - {name: cache, command: [python3, cmd/harness/testdata/app.py, "{port}", /healthz, "2000", "100", cache], path: /export}
+`), 0o644)
+	out := filepath.Join(dir, "run")
+	code, stdout, stderr := harnessRun(t, "run", "--out", out, file)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	r := readResults(t, out)
+	clean, leaky, cache := only(t, r, "clean", 4), only(t, r, "leaky", 4), only(t, r, "cache", 4)
+	for _, run := range []result.Run{clean, leaky, cache} {
+		if run.AfterRSSBytes <= 0 || run.RetainedBytes != run.AfterRSSBytes-run.IdleRSSBytes || run.OK != 200 {
+			t.Errorf("%s: after %d, retained %d, idle %d, %d ok", run.Target, run.AfterRSSBytes, run.RetainedBytes, run.IdleRSSBytes, run.OK)
+		}
+	}
+	t.Logf("retained: clean %.1f MiB, leaky %.1f MiB, cache %.1f MiB (%s, %s, %s)", mib(clean.RetainedBytes), mib(leaky.RetainedBytes), mib(cache.RetainedBytes), clean.PeakRSSSource, leaky.PeakRSSSource, cache.PeakRSSSource)
+	// 200 requests: the knob keeps 50 MiB, the cache 200 bodies of ~0.3 MB.
+	if leaky.RetainedBytes < 30<<20 || cache.RetainedBytes < 30<<20 || clean.RetainedBytes > 10<<20 {
+		t.Errorf("retained: clean %.1f MiB, leaky %.1f MiB, cache %.1f MiB", mib(clean.RetainedBytes), mib(leaky.RetainedBytes), mib(cache.RetainedBytes))
+	}
+	if !strings.Contains(stderr, "after the flood (idle") {
+		t.Errorf("the console does not say what was kept:\n%s", stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "summary.md")); !strings.Contains(string(b), "leaky: ") || !strings.Contains(string(b), "after the flood at 4 clients") {
+		t.Errorf("summary.md does not say what was kept:\n%s", b)
+	}
+	// A negative settle is bad input at its line.
+	os.WriteFile(file, []byte("name: s\nlevels: [1]\nmemory: {settle: -1s}\ntargets:\n  - {name: a, command: [x, \"{port}\"]}\n"), 0o644)
+	if code, _, stderr := harnessRun(t, "run", "--out", filepath.Join(dir, "x"), file); code != 2 || !strings.Contains(stderr, file+":3: memory.settle") {
+		t.Errorf("settle -1s: exit %d\n%s", code, stderr)
+	}
+}
+
+// A soak judges memory's trend so a leak is growing and a clean server
+// flat: the leak knob (64 KiB kept per request, 10 requests a second) and
+// the same server without it, 32 s each, the trend judged over the later
+// half (a Go server's RSS climbs for its first ~16 s).
+func TestSoakTrend(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "soak.yaml")
+	os.WriteFile(file, []byte(`name: soak
+warmup: 2s
+soak: {concurrency: 4, duration: 32s}
+request: {path: "/export?rows=100"}
+client: {model: open, rate: 10/s}
+memory: {trend_min: 20s, settle: 0s}
+targets:
+  - {name: clean, command: [harness, serve, --impl, streamed, --port, "{port}"]}
+  - {name: leaky, command: [harness, serve, --impl, streamed, --leak-bytes, 64KiB, --port, "{port}"]}
+gate:
+  rules:
+    - {metric: memory_trend, max: 1MiB/min}
+`), 0o644)
+	out := filepath.Join(dir, "run")
+	code, stdout, stderr := harnessRun(t, "run", "--out", out, file)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	r := readResults(t, out)
+	clean, leaky := only(t, r, "clean", 4), only(t, r, "leaky", 4)
+	t.Logf("clean %+v\nleaky %+v", *clean.MemoryTrend, *leaky.MemoryTrend)
+	if clean.MemoryTrend == nil || clean.MemoryTrend.Verdict != result.TrendFlat || leaky.MemoryTrend == nil || leaky.MemoryTrend.Verdict != result.TrendGrowing {
+		t.Errorf("trends: clean %+v, leaky %+v; want flat and growing", clean.MemoryTrend, leaky.MemoryTrend)
+	}
+	// The gate fails the leak, with its trend.
+	code, gout, _ := harnessRun(t, "gate", "--current", filepath.Join(out, "results.json"), "--rules", file)
+	if code != 1 || !strings.Contains(gout, "memory_trend") || !strings.Contains(gout, "leaky") {
+		t.Errorf("gate on the leak: exit %d\n%s", code, gout)
+	}
+	// --soak on the command line; a soak no longer than its warmup is refused.
+	if code, _, stderr := harnessRun(t, "run", "--soak", "2x1s", "--targets", "streamed", "--out", filepath.Join(dir, "x"), "scenarios/quick.yaml"); code != 0 || !strings.Contains(stderr, "run quick: 1 target × 1 level × 1 repeat") {
+		t.Errorf("--soak 2x1s: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := harnessRun(t, "run", "--soak", "2xlong", "--out", filepath.Join(dir, "z"), "scenarios/quick.yaml"); code != 2 || !strings.Contains(stderr, "--soak (soak): \"2xlong\": want CLIENTSxDURATION") {
+		t.Errorf("--soak 2xlong: exit %d\n%s", code, stderr)
+	}
+	os.WriteFile(file, []byte("name: s\nwarmup: 5s\nsoak: {concurrency: 2, duration: 5s}\ntargets:\n  - {name: a, command: [x, \"{port}\"]}\n"), 0o644)
+	if code, _, stderr := harnessRun(t, "run", "--out", filepath.Join(dir, "y"), file); code != 2 || !strings.Contains(stderr, "soak.duration: a soak of 5s is not longer than its warmup") {
+		t.Errorf("soak within its warmup: exit %d\n%s", code, stderr)
+	}
+}

@@ -1,0 +1,46 @@
+package trend
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// series samples f every 50 ms for secs seconds.
+func series(secs float64, f func(t float64) float64) (ts, ys []float64) {
+	for t := 0.0; t <= secs; t += 0.05 {
+		ts, ys = append(ts, t), append(ys, f(t))
+	}
+	return ts, ys
+}
+
+func TestFit(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const mib = 1 << 20
+	for _, tt := range []struct {
+		name string
+		f    func(t float64) float64
+		want string
+	}{
+		// A leak of 8 MiB a minute under noise: growing.
+		{"leak", func(t float64) float64 { return 50*mib + 8*mib*t/60 + rng.Float64()*2*mib }, Growing},
+		// A flat server with noise: flat.
+		{"flat", func(float64) float64 { return 50*mib + rng.Float64()*4*mib }, Flat},
+		// A heap growing to its working size first, then holding: flat.
+		{"warm-up", func(t float64) float64 { return 50*mib + 4*mib*min(t, 16)/16 + rng.Float64()*mib/4 }, Flat},
+		// A sawtooth (GC cycles): climbs 40 MiB in 7 s, drops back. Its
+		// least-squares slope over a part cycle is large; its minima are flat.
+		{"sawtooth", func(t float64) float64 { return 50*mib + 40*mib*math.Mod(t, 7)/7 }, Flat},
+	} {
+		ts, ys := series(60, tt.f)
+		got := Fit(ts, ys, 5, 30)
+		if got.Verdict != tt.want || got.Low > got.BytesPerMin || got.High < got.BytesPerMin {
+			t.Errorf("%s: %+v, want %s", tt.name, got, tt.want)
+		}
+	}
+	ts, ys := series(20, func(float64) float64 { return mib })
+	if got := Fit(ts, ys, 5, 30); got.Verdict != TooShort {
+		t.Errorf("15 s after warm-up: %+v, want too short", got)
+	}
+}
