@@ -85,26 +85,7 @@ func runCapacity(o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := rep.WriteTable(o.Stdout); err != nil {
-		return err
-	}
-	var errs []error
-	for _, out := range []struct {
-		path  string
-		write func(*bytes.Buffer) error
-	}{
-		{o.JUnit, func(b *bytes.Buffer) error { return rep.WriteJUnit(b) }},
-		{o.Markdown, func(b *bytes.Buffer) error { return rep.WriteMarkdown(b) }},
-		{o.BMF, func(b *bytes.Buffer) error { return WriteCapacityBMF(b, cur) }},
-	} {
-		if out.path != "" {
-			errs = append(errs, writeOutput(out.path, out.write))
-		}
-	}
-	if n := rep.Failed(); n > 0 {
-		errs = append(errs, fault.Errorf(fault.Regression, "%d of %d capacity checks failed: a regression", n, len(rep.Checks)))
-	}
-	return errors.Join(errs...)
+	return emit(o, rep, nil, func(b *bytes.Buffer) error { return WriteCapacityBMF(b, cur) })
 }
 
 // EvaluateCapacity applies g's capacity rules to cur (and base).

@@ -79,6 +79,14 @@ func Run(o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	return emit(o, rep, func(b *bytes.Buffer) error { return WriteBenchstat(b, cur) }, func(b *bytes.Buffer) error { return WriteBMF(b, cur) })
+}
+
+// emit prints rep's table, writes the side outputs o names (benchstat and
+// BMF by the given writers; nil: that output does not apply), and returns
+// a regression as an error of kind fault.Regression; a side output that
+// cannot be written is reported beside it and never hides it.
+func emit(o RunOptions, rep *Report, benchstat, bmf func(*bytes.Buffer) error) error {
 	if err := rep.WriteTable(o.Stdout); err != nil {
 		return err
 	}
@@ -89,10 +97,10 @@ func Run(o RunOptions) error {
 	}{
 		{o.JUnit, func(b *bytes.Buffer) error { return rep.WriteJUnit(b) }},
 		{o.Markdown, func(b *bytes.Buffer) error { return rep.WriteMarkdown(b) }},
-		{o.Benchstat, func(b *bytes.Buffer) error { return WriteBenchstat(b, cur) }},
-		{o.BMF, func(b *bytes.Buffer) error { return WriteBMF(b, cur) }},
+		{o.Benchstat, benchstat},
+		{o.BMF, bmf},
 	} {
-		if out.path != "" {
+		if out.path != "" && out.write != nil {
 			errs = append(errs, writeOutput(out.path, out.write))
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -61,28 +60,9 @@ type CapacityTrial struct {
 	DurationS     float64    `json:"duration_s"`
 }
 
-// WriteCapacity writes c to path atomically (a temporary file renamed
-// over it), so an interrupted search keeps what it had.
-func WriteCapacity(path string, c *Capacity) error {
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".capacity-*.json")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// WriteCapacity writes c to path atomically (writeJSON), so an
+// interrupted search keeps what it had.
+func WriteCapacity(path string, c *Capacity) error { return writeJSON(path, "capacity", c) }
 
 // ReadCapacity reads a capacity.json strictly (unknown fields and other
 // schemas are bad input).

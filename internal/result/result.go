@@ -300,34 +300,39 @@ func (e *BadInputError) FaultKind() fault.Kind { return fault.BadInput }
 
 // Write stores r at path atomically: readers see the old file or the new
 // one, never half of either.
-func Write(path string, r *Results) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func Write(path string, r *Results) error { return writeJSON(path, "results", r) }
+
+// writeJSON writes v as indented JSON to path atomically: a temporary
+// file beside it, synced, made 0644 and renamed over it, so a reader (or
+// an interrupted writer) never sees half a file.
+func writeJSON(path, what string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode results: %w", err)
+		return fmt.Errorf("encode %s: %w", what, err)
 	}
 	b = append(b, '\n')
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".results-*.json")
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+what+"-*.json")
 	if err != nil {
-		return fmt.Errorf("write results: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write results: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes it 0600
 		tmp.Close()
-		return fmt.Errorf("write results: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write results: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write results: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write results: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	return nil
 }
