@@ -25,7 +25,7 @@ request: {path: "/export?rows=100"}
 memory: {settle: 1s}
 targets:
   - {name: clean, command: [harness, serve, --impl, streamed, --port, "{port}"]}
-  - {name: leaky, command: [harness, serve, --impl, streamed, --leak-bytes, 256KiB, --port, "{port}"]}
+  - {name: leaky, command: [harness, serve, --impl, streamed, --leak-bytes, 256KiB, --port, "{port}"], heap: pprof}
   - {name: cache, command: [python3, cmd/harness/testdata/app.py, "{port}", /healthz, "2000", "100", cache], path: /export}
 `), 0o644)
 	out := filepath.Join(dir, "run")
@@ -45,7 +45,11 @@ targets:
 	if leaky.RetainedBytes < 30<<20 || cache.RetainedBytes < 30<<20 || clean.RetainedBytes > 10<<20 {
 		t.Errorf("retained: clean %.1f MiB, leaky %.1f MiB, cache %.1f MiB", mib(clean.RetainedBytes), mib(leaky.RetainedBytes), mib(cache.RetainedBytes))
 	}
-	if !strings.Contains(stderr, "after the flood (idle") {
+	// What the leak still holds, by function, after a GC.
+	if len(leaky.AfterHeapTop) == 0 || !strings.Contains(leaky.AfterHeapTop[0].Func, "leak") || leaky.AfterHeapProfile == "" {
+		t.Errorf("leaky's heap after the flood: %s %+v; want the leak knob's function first", leaky.AfterHeapProfile, leaky.AfterHeapTop)
+	}
+	if !strings.Contains(stderr, "after the flood (idle") || !strings.Contains(stderr, "held most by github.com/floodharness/harness/targets.(*Server).leak") {
 		t.Errorf("the console does not say what was kept:\n%s", stderr)
 	}
 	if b, _ := os.ReadFile(filepath.Join(out, "summary.md")); !strings.Contains(string(b), "leaky: ") || !strings.Contains(string(b), "after the flood at 4 clients") {

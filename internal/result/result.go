@@ -87,6 +87,10 @@ type Run struct {
 	// with settle 0, or when the target died).
 	AfterRSSBytes int64 `json:"after_rss_bytes,omitempty"`
 	RetainedBytes int64 `json:"retained_bytes,omitempty"`
+	// AfterHeapProfile and AfterHeapTop are the heap profile taken then (a
+	// Go target's after a GC): what it still holds, by function.
+	AfterHeapProfile string     `json:"after_heap_profile,omitempty"`
+	AfterHeapTop     []HeapFunc `json:"after_heap_top,omitempty"`
 	// MemoryTrend is memory's slope over a run long enough (memory.trend_min
 	// after warmup), judged so a sawtooth is not a leak.
 	MemoryTrend     *Trend `json:"memory_trend,omitempty"`

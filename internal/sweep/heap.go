@@ -153,3 +153,27 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 	}
 	return hp
 }
+
+// after fetches the heap profile once the target has settled after the
+// flood (a Go target's after a GC, pprof's gc=1): what it still holds, by
+// function. It is kept as profiles/<name>-after with its top; nothing when
+// the target has no heap endpoint or profiles are off.
+func (h *heapProfiler) after(dir, name string) heapProfile {
+	if h.url == "" || h.mode == result.HeapOff {
+		return heapProfile{}
+	}
+	b, err := sample.FetchHeapWith(h.ctx, h.client, h.endURL())
+	if err != nil {
+		return heapProfile{}
+	}
+	ext := ".pb.gz"
+	if h.tracemalloc {
+		ext = ".tracemalloc.json"
+	}
+	hp := heapProfile{path: filepath.Join("profiles", name+"-after"+ext), at: result.HeapEnd}
+	if err := os.WriteFile(filepath.Join(dir, hp.path), b, 0o644); err != nil {
+		return heapProfile{}
+	}
+	hp.top, _ = h.top(b, 10)
+	return hp
+}

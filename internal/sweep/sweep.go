@@ -321,7 +321,9 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	if parts.heap.note != "" {
 		m.logf("%s", parts.heap.note)
 	}
-	parts.after = m.settle(ctx, p)
+	if parts.after = m.settle(ctx, p); parts.after > 0 {
+		parts.afterHeap = w.heap.after(o.Dir, tg.Name+"-"+m.label)
+	}
 	parts.exit, _ = p.Stop()
 	parts.reset = string(p.Reset)
 	run := m.assemble(parts, nil)
@@ -349,6 +351,7 @@ type parts struct {
 	reset       string      // how an attached target's peak was reset (launch.PeakReset)
 	listen      proc.Listen // the host's accept-queue overflows during the flood
 	after       int64       // memory after memory.settle (0: not read)
+	afterHeap   heapProfile // the heap profile then (what is still held)
 }
 
 // assemble is the one place a run is made: from what the steps found, or
@@ -379,6 +382,7 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	run.IdleRSSBytes, run.MemoryLimitBy, run.MemoryLimitNote = p.idle, p.limitBy, p.limitNote
 	if p.after > 0 {
 		run.AfterRSSBytes, run.RetainedBytes = p.after, p.after-p.idle
+		run.AfterHeapProfile, run.AfterHeapTop = p.afterHeap.path, p.afterHeap.top
 	}
 	run.RSSSeries = p.series
 	run.ListenOverflows, run.ListenDrops = p.listen.Overflows, p.listen.Drops
@@ -479,6 +483,9 @@ func (m *measurement) logOutcome(run result.Run) {
 	}
 	if run.AfterRSSBytes > 0 {
 		verdict += fmt.Sprintf("; kept %s after the flood (idle %s)", mib(run.AfterRSSBytes), mib(run.IdleRSSBytes))
+		if top := run.AfterHeapTop; len(top) > 0 && run.RetainedBytes > 8<<20 {
+			verdict += fmt.Sprintf(", held most by %s (%s)", top[0].Func, mib(top[0].InuseBytes))
+		}
 	}
 	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
 }
