@@ -141,3 +141,23 @@ func TestClassifyDialTimeoutIsConnect(t *testing.T) {
 		t.Errorf("read timeout = %s, want stalled", got)
 	}
 }
+
+// A paced client reads ~50 ms of its rate at once, never more than its
+// receive buffer holds (the kernel doubles SO_RCVBUF) or readBuffer.
+func TestReadSize(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		o    Options
+		want int
+	}{
+		{Options{}, readBuffer},
+		{Options{ReadRate: 64 << 10}, 3276},
+		{Options{ReadRate: 64 << 20}, readBuffer},
+		{Options{ReadRate: 64 << 20, RecvBuffer: 4 << 10}, 8 << 10},
+		{Options{ReadRate: 10}, 1},
+	} {
+		if got := readSize(tt.o); got != tt.want {
+			t.Errorf("readSize(rate %d, recv %d) = %d, want %d", tt.o.ReadRate, tt.o.RecvBuffer, got, tt.want)
+		}
+	}
+}

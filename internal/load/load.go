@@ -180,6 +180,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		f.specs, f.weights = append(f.specs, sp), append(f.weights, w.Weight)
 	}
+	f.readSize = readSize(o)
+	f.pool.New = func() any { b := make([]byte, f.readSize); return &b }
 	f.start = time.Now()
 	f.measureFrom = f.start.Add(o.Warmup)
 	f.stopAt = f.measureFrom.Add(o.Duration)
@@ -241,6 +243,8 @@ type flood struct {
 	specs       []*spec                // what clients send: one, or a mix
 	weights     []float64              // each spec's weight
 	proto       atomic.Pointer[string] // the first response's protocol
+	readSize    int                    // a paced client's read (readSize)
+	pool        sync.Pool              // paced clients' read buffers, readSize each
 }
 
 // newSpec checks a request and makes it ready to send.
@@ -384,7 +388,10 @@ func (f *flood) schedule(ctx context.Context, out chan<- time.Time) {
 }
 
 func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time.Time, res *Result) {
-	buf := make([]byte, readBuffer)
+	var buf []byte // a paced client borrows from f.pool for each read
+	if f.o.ReadRate <= 0 {
+		buf = make([]byte, readBuffer)
+	}
 	rnd := rand.New(rand.NewPCG(uint64(id), uint64(f.start.UnixNano())))
 	abort := int64(0)
 	if f.o.AbortAfter > 0 && float64(id) < math.Round(f.o.AbortFraction*float64(f.o.Concurrency)) {
@@ -546,10 +553,10 @@ func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte
 	var n int64
 	first := time.Now()
 	for {
-		chunk := buf
+		size := len(buf)
 		if f.o.ReadRate > 0 {
 			// Read at most ~50ms worth at a time, then wait for the pace.
-			chunk = buf[:max(1, min(int64(len(buf)), f.o.ReadRate/20))]
+			size = f.readSize
 			if ahead := time.Duration(float64(n)/float64(f.o.ReadRate)*float64(time.Second)) - time.Since(first); ahead > 0 {
 				select {
 				case <-time.After(ahead):
@@ -559,14 +566,11 @@ func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte
 			}
 		}
 		if abort > 0 {
-			chunk = chunk[:min(int64(len(chunk)), abort-n)]
+			size = int(min(int64(size), abort-n))
 		}
-		k, err := resp.Body.Read(chunk)
+		k, err := f.read(resp.Body, buf, size, v)
 		n += int64(k)
 		f.bytes.Add(int64(k))
-		if v != nil && k > 0 {
-			v.Write(chunk[:k])
-		}
 		if abort > 0 && n >= abort {
 			return result.OutcomeAborted, n // Close on an unread body drops the connection
 		}
@@ -582,6 +586,39 @@ func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte
 	}
 	outcome, _, _ := v.Finish()
 	return outcome, n
+}
+
+// read reads at most size bytes of body, feeding v. A paced client
+// (read_rate) owns no buffer: it borrows one from the flood's pool for the
+// read alone, so 10,000 slow readers sleeping between reads hold only the
+// buffers of the few reading at that instant.
+func (f *flood) read(body io.Reader, own []byte, size int, v validator) (int, error) {
+	buf := own
+	if buf == nil {
+		bp := f.pool.Get().(*[]byte)
+		defer f.pool.Put(bp)
+		buf = *bp
+	}
+	chunk := buf[:min(size, len(buf))]
+	k, err := body.Read(chunk)
+	if v != nil && k > 0 {
+		v.Write(chunk[:k])
+	}
+	return k, err
+}
+
+// readSize is what a paced client reads at once: ~50 ms at its rate, no
+// more than its receive buffer can hold (the kernel doubles SO_RCVBUF),
+// and never more than readBuffer.
+func readSize(o Options) int {
+	n := readBuffer
+	if o.ReadRate > 0 {
+		n = int(max(1, min(int64(n), o.ReadRate/20)))
+	}
+	if o.RecvBuffer > 0 {
+		n = min(n, 2*o.RecvBuffer)
+	}
+	return n
 }
 
 func closed(c <-chan struct{}) bool {
