@@ -7,22 +7,6 @@ import (
 	"time"
 )
 
-func TestBucketsAreMonotonicAndTight(t *testing.T) {
-	t.Parallel()
-	prev := -1
-	for us := uint64(0); us < 1<<22; us += 1 + us/97 {
-		i := bucket(us)
-		if i < prev {
-			t.Fatalf("bucket(%d) = %d < bucket of a smaller value (%d)", us, i, prev)
-		}
-		prev = i
-		lo := lowest(i)
-		if lo > us || float64(us-lo) > float64(us)/64+1 {
-			t.Fatalf("value %dµs in bucket %d whose lowest is %dµs: error over 1/64", us, i, lo)
-		}
-	}
-}
-
 func TestQuantilesMatchExact(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
@@ -45,7 +29,7 @@ func TestQuantilesMatchExact(t *testing.T) {
 	for _, q := range []float64{0.5, 0.9, 0.99, 0.999} {
 		exact := all[int(q*float64(len(all)))-1]
 		got := a.Quantile(q)
-		if diff := float64(exact-got) / float64(exact); diff < -0.02 || diff > 0.02 {
+		if diff := float64(exact-got) / float64(exact); diff < -0.01 || diff > 0.01 {
 			t.Errorf("Quantile(%v) = %v, exact %v: off by %.1f%%", q, got, exact, diff*100)
 		}
 	}
