@@ -28,24 +28,13 @@ func Judge(run result.Run) (bool, string) {
 	case !run.MainLived || run.DiedProcesses > 0:
 		return false, fmt.Sprintf("%d of its processes died", max(run.DiedProcesses, 1))
 	case run.Failed > 0:
-		return false, fmt.Sprintf("%d of %d requests failed (%s)", run.Failed, run.Requests, kinds(run.Errors))
+		return false, fmt.Sprintf("%d of %d requests failed (%s)", run.Failed, run.Requests, result.KindCounts(run.Errors))
 	case run.CutOff > 0:
 		return false, fmt.Sprintf("%d requests still running at the end: a longer trial is needed to judge it", run.CutOff)
 	case run.OK+run.Aborted < int64(run.Concurrency):
 		return false, fmt.Sprintf("only %d whole responses for %d clients", run.OK+run.Aborted, run.Concurrency)
 	}
 	return true, ""
-}
-
-func kinds(m map[string]int64) string {
-	s := ""
-	for k, n := range m {
-		if s != "" {
-			s += ", "
-		}
-		s += fmt.Sprintf("%s ×%d", k, n)
-	}
-	return s
 }
 
 // Options drive one target's search.

@@ -10,6 +10,27 @@ import (
 // from a server that was not killed: a failed measurement, never a peak.
 const NoOKPrefix = "no ok response"
 
+// KindCounts writes failures by kind, most first, then by name:
+// "status_404 ×9409, truncated ×2" ("" when none).
+func KindCounts(m map[string]int64) string {
+	kinds := make([]string, 0, len(m))
+	for k, n := range m {
+		if n > 0 {
+			kinds = append(kinds, k)
+		}
+	}
+	slices.SortFunc(kinds, func(a, b string) int {
+		if m[a] != m[b] {
+			return int(m[b] - m[a])
+		}
+		return strings.Compare(a, b)
+	})
+	for i, k := range kinds {
+		kinds[i] = fmt.Sprintf("%s ×%d", k, m[k])
+	}
+	return strings.Join(kinds, ", ")
+}
+
 // NoOKResponse says why a client got no ok response, "no ok response:
 // status_404 ×9409" (its failures by kind, most first), or "" when some
 // response was ok or every request was aborted on purpose.
@@ -20,23 +41,11 @@ func (r Client) NoOKResponse() string {
 	if r.Requests == 0 {
 		return NoOKPrefix + ": no request completed"
 	}
-	kinds := make([]string, 0, len(r.Errors))
-	for k, n := range r.Errors {
-		if n > 0 {
-			kinds = append(kinds, k)
-		}
+	parts := []string{}
+	if k := KindCounts(r.Errors); k != "" {
+		parts = append(parts, k)
 	}
-	slices.SortFunc(kinds, func(a, b string) int {
-		if r.Errors[a] != r.Errors[b] {
-			return int(r.Errors[b] - r.Errors[a])
-		}
-		return strings.Compare(a, b)
-	})
-	parts := make([]string, len(kinds))
-	for i, k := range kinds {
-		parts[i] = fmt.Sprintf("%s ×%d", k, r.Errors[k])
-	}
-	if r.CutOff > 0 && !slices.Contains(kinds, OutcomeCutOff) {
+	if r.CutOff > 0 && r.Errors[OutcomeCutOff] == 0 {
 		parts = append(parts, fmt.Sprintf("%s ×%d", OutcomeCutOff, r.CutOff))
 	}
 	if len(parts) == 0 {
