@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 
 	"github.com/floodharness/harness/internal/cli"
+	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
-	"github.com/floodharness/harness/internal/sample"
 )
 
 type reportOpts struct{ out, baseline string }
@@ -39,13 +39,13 @@ func renderReport(e *cli.Env, o reportOpts, args []string) error {
 	if out == "" {
 		out = dir
 	}
-	var diffs []sample.RunDiff
+	var diffs []heapprof.RunDiff
 	if o.baseline != "" {
 		base, err := result.Read(o.baseline)
 		if err != nil {
 			return err
 		}
-		diffs = sample.RunDiffs(r, base, dir, filepath.Dir(o.baseline))
+		diffs = heapprof.RunDiffs(r, base, dir, filepath.Dir(o.baseline))
 	}
 	page, err := report.WriteCompared(r, dir, out, diffs)
 	if err != nil {

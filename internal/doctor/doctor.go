@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/pgroup"
 )
 
 // Options say where to look; the zero value of a func field means the
@@ -150,14 +151,14 @@ func capChecks(o Options, r *Report) []Check {
 // until the scope's cgroup is there to read.
 func runInScope(probe *launch.Cgroup) (stop func(), err error) {
 	argv := probe.Wrap([]string{"sleep", "10"})
-	cmd := launch.Command(argv[0], argv[1:]...)
+	cmd := pgroup.Command(argv[0], argv[1:]...)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	stop = func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		pgroup.Signal(cmd, syscall.SIGKILL)
 		<-done
 	}
 	if err := probe.Attach(cmd.Process.Pid, done); err != nil {

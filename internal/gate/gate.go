@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/result"
-	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
 )
 
@@ -44,7 +44,7 @@ type Report struct {
 	Notes []string
 	// HeapDiffs say, per target, which functions' heap grew against the
 	// baseline.
-	HeapDiffs []sample.RunDiff
+	HeapDiffs []heapprof.RunDiff
 	// Single says the current run measured every level once (and how to
 	// repeat it); "" with repeats.
 	Single string
@@ -138,7 +138,7 @@ func Evaluate(o Options) (*Report, error) {
 			comparable(&rep.Checks[i], o)
 		}
 	}
-	rep.HeapDiffs = sample.RunDiffs(o.Current, o.Baseline, o.CurrentDir, o.BaselineDir)
+	rep.HeapDiffs = heapprof.RunDiffs(o.Current, o.Baseline, o.CurrentDir, o.BaselineDir)
 	for _, tg := range o.Current.Targets() {
 		if d, ok := o.Current.Demand(tg); ok {
 			if rep.Demands == nil {

@@ -3,17 +3,17 @@ package gate
 import (
 	"fmt"
 
-	"github.com/floodharness/harness/internal/sample"
+	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/units"
 )
 
 // title heads a diff in every output.
-func title(d sample.RunDiff) string {
+func title(d heapprof.RunDiff) string {
 	return fmt.Sprintf("heap growth against the baseline: %s at c=%d (go tool pprof -diff_base=%s %s)", d.Target, d.Level, d.Baseline, d.Current)
 }
 
 // lines are the diff's rows: growth, what the function holds now, name.
-func lines(d sample.RunDiff) []string {
+func lines(d heapprof.RunDiff) []string {
 	if d.Err != "" {
 		return []string{"no diff: " + d.Err}
 	}

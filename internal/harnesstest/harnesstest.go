@@ -5,7 +5,8 @@
 package harnesstest
 
 import (
-	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/pgroup"
+	"github.com/floodharness/harness/internal/proc"
 
 	"bufio"
 	"bytes"
@@ -54,7 +55,7 @@ type Proc struct {
 
 // Command prepares bin with args in its own process group; the process is
 // sent SIGKILL by the kernel if the test process dies first.
-func Command(bin string, args ...string) *exec.Cmd { return launch.Command(bin, args...) }
+func Command(bin string, args ...string) *exec.Cmd { return pgroup.Command(bin, args...) }
 
 // Serve starts `bin serve args...` and waits for its "listening" line.
 func Serve(t testing.TB, bin string, args ...string) *Proc {
@@ -129,12 +130,7 @@ func Survivors(key, value string) []int {
 		if err != nil || !bytes.Contains(append(env, 0), want) {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The state follows the command's closing parenthesis.
-		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		if proc.Zombie(pid) {
 			continue
 		}
 		pids = append(pids, pid)

@@ -1,17 +1,18 @@
 package launch
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/floodharness/harness/internal/proc"
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
 )
 
 // AttachSpec names a server the harness did not start and will not stop:
@@ -23,6 +24,22 @@ type AttachSpec struct {
 	Container string
 	Engine    Engine // for Container
 	Port      int
+}
+
+// By names how the server was found, as results say it: pid, pid_file,
+// cgroup or container.
+func (a AttachSpec) By() string {
+	switch {
+	case a.PID != 0:
+		return "pid"
+	case a.PIDFile != "":
+		return "pid_file"
+	case a.Cgroup != "":
+		return "cgroup"
+	case a.Container != "":
+		return "container"
+	}
+	return ""
 }
 
 // PeakReset says how an attached target's kernel peak was reset before a
@@ -43,90 +60,136 @@ const (
 	ResetNone PeakReset = "none"
 )
 
-// Attach finds a running server, checks that it answers health and holds
-// its port, and resets what the kernel lets it reset of its peak (see
-// Process.Reset). Stop never signals it.
-func Attach(ctx context.Context, spec Spec, a AttachSpec) (*Process, error) {
-	if spec.HealthKey == "" {
-		spec.HealthKey = "health"
-	}
-	spec.Attached = &a
-	p := &Process{spec: spec, Port: a.Port, Addr: net.JoinHostPort(spec.Host, strconv.Itoa(a.Port)), done: make(chan struct{}), attached: true}
-	fail := func(err error) (*Process, error) {
-		p.stopWatch()
-		return nil, &StartError{Name: spec.Name, Err: err}
-	}
+// attached is a server the harness did not start and will not stop,
+// found by PID, a PID file, a cgroup directory or a container. Named by a
+// cgroup or a container it is measured as its cgroup's charge, else as its
+// processes' memory; its peak is a level's only where the kernel lets the
+// harness reset it (Process.Reset).
+type attached struct {
+	spec      AttachSpec
+	mainPID   int
+	watchStop chan struct{} // ends watchAlive
+	oomBase   int64         // the cgroup's OOM kills when attached
+}
+
+// up finds the server's process (and cgroup) and watches that it lives.
+func (k *attached) up(p *Process) error {
+	a := k.spec
 	var err error
 	switch {
 	case a.PID != 0:
-		p.mainPID = a.PID
+		k.mainPID = a.PID
 	case a.PIDFile != "":
 		b, rerr := os.ReadFile(a.PIDFile)
 		if rerr != nil {
-			return fail(fmt.Errorf("attach: %w", rerr))
+			return fmt.Errorf("attach: %w", rerr)
 		}
-		if p.mainPID, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil || p.mainPID <= 0 {
-			return fail(fmt.Errorf("attach: %s holds %q, not a PID", a.PIDFile, strings.TrimSpace(string(b))))
+		if k.mainPID, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil || k.mainPID <= 0 {
+			return fmt.Errorf("attach: %s holds %q, not a PID", a.PIDFile, strings.TrimSpace(string(b)))
 		}
 	case a.Container != "":
-		if p.mainPID, err = a.Engine.initPID(a.Container); err != nil {
-			return fail(fmt.Errorf("attach: %w", err))
+		if k.mainPID, err = a.Engine.initPID(a.Container); err != nil {
+			return fmt.Errorf("attach: %w", err)
 		}
-		if p.Cgroup, err = cgroupOf(p.mainPID); err != nil {
-			return fail(fmt.Errorf("attach: container %s: %w", a.Container, err))
+		if p.Cgroup, err = cgroupOf(k.mainPID); err != nil {
+			return fmt.Errorf("attach: container %s: %w", a.Container, err)
 		}
 	case a.Cgroup != "":
 		p.Cgroup = &Cgroup{Dir: filepath.Clean(a.Cgroup), V2: fileExists(filepath.Join(a.Cgroup, "cgroup.controllers")), external: true}
 		pids, perr := p.Cgroup.PIDs()
 		if perr != nil || len(pids) == 0 {
-			return fail(fmt.Errorf("attach: cgroup %s has no process (%v)", a.Cgroup, perr))
+			return fmt.Errorf("attach: cgroup %s has no process (%v)", a.Cgroup, perr)
 		}
-		p.mainPID = pids[0]
+		k.mainPID = pids[0]
 	}
-	if err := syscall.Kill(p.mainPID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return fail(fmt.Errorf("attach: process %d: %w", p.mainPID, err))
+	if err := syscall.Kill(k.mainPID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return fmt.Errorf("attach: process %d: %w", k.mainPID, err)
 	}
-	p.watchAlive()
-	if err := p.waitHealthy(ctx); err != nil {
-		return fail(err)
+	k.watchAlive(p.done)
+	return nil
+}
+
+// ready checks that the server holds its port, then resets its peak.
+func (k *attached) ready(p *Process) error {
+	var err error
+	if c := k.spec.Container; c != "" {
+		err = k.spec.Engine.publishes(c, 0, p.Addr)
+	} else {
+		err = p.holdsPort()
 	}
-	if err := p.ownsPort(); err != nil {
-		return fail(err)
+	if err != nil {
+		return err
 	}
 	if p.Cgroup != nil {
-		p.oomBase, _ = p.Cgroup.OOMKills()
+		k.oomBase, _ = p.Cgroup.OOMKills()
 	}
-	p.Reset = p.resetPeak()
-	return p, nil
+	p.Reset = k.resetPeak(p.Cgroup)
+	return nil
+}
+
+func (k *attached) pid(*Process) int { return k.mainPID }
+
+func (k *attached) gone(*Process) string { return fmt.Sprintf("process %d is gone", k.mainPID) }
+
+func (k *attached) kill(*Process) {} // not the harness's to kill
+
+// end is how an attached level ended: the server lives (the harness stops
+// nothing it did not start), or died during the level.
+func (k *attached) end(p *Process) Exit {
+	var ex Exit
+	select {
+	case <-p.done:
+		ex.Code = -1 // died, of what the harness cannot tell (not its child)
+	default:
+		ex.Stopped = true // alive: the level ended, not the server
+	}
+	k.stopWatch()
+	if p.Cgroup != nil {
+		ex.CgroupPeak, _ = p.Cgroup.Peak()
+		if n, err := p.Cgroup.OOMKills(); err == nil {
+			ex.OOMKills = n - k.oomBase
+		}
+		p.Cgroup.setPeakFile(nil)
+	}
+	return ex
+}
+
+func (k *attached) cleanup(*Process) error {
+	k.stopWatch()
+	return nil
+}
+
+func (k *attached) byCgroup(*Process) bool { return k.spec.Cgroup != "" || k.spec.Container != "" }
+
+// peak: the kernel's, reset before the level — its cgroup's peak charge
+// when named by a cgroup or a container, else its VmHWM — or, where
+// nothing could be reset, the highest sampled memory.
+func (k *attached) peak(p *Process, sum sample.Summary, ex Exit) (int64, result.PeakSource) {
+	switch {
+	case p.Reset == ResetNone:
+		return sum.Memory, result.PeakSampledMemory
+	case k.byCgroup(p) && ex.CgroupPeak > 0:
+		return ex.CgroupPeak, result.PeakCgroup
+	}
+	return processPeak(sum, ex)
+}
+
+func (k *attached) describe(p *Process, run *result.Run, _ Exit) {
+	run.Attached = &result.Attached{By: k.spec.By(), PeakReset: string(p.Reset)}
 }
 
 // cgroupOf finds the memory cgroup directory pid is in (v2, or v1's memory
 // hierarchy), under /sys/fs/cgroup.
 func cgroupOf(pid int) (*Cgroup, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
+	m, err := proc.CgroupsOf(pid)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var v1, v2 string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		switch {
-		case parts[0] == "0" && parts[1] == "":
-			v2 = parts[2]
-		case strings.Contains(","+parts[1]+",", ",memory,"):
-			v1 = parts[2]
-		}
+	if m.HasV1Memory {
+		return &Cgroup{Dir: filepath.Join("/sys/fs/cgroup/memory", m.V1Memory), external: true}, nil
 	}
-	if v1 != "" {
-		return &Cgroup{Dir: filepath.Join("/sys/fs/cgroup/memory", v1), external: true}, nil
-	}
-	if v2 != "" && fileExists(filepath.Join("/sys/fs/cgroup", v2, "memory.current")) {
-		return &Cgroup{Dir: filepath.Join("/sys/fs/cgroup", v2), V2: true, external: true}, nil
+	if m.HasV2 && fileExists(filepath.Join("/sys/fs/cgroup", m.V2, "memory.current")) {
+		return &Cgroup{Dir: filepath.Join("/sys/fs/cgroup", m.V2), V2: true, external: true}, nil
 	}
 	return nil, fmt.Errorf("process %d is in no memory cgroup", pid)
 }
@@ -134,8 +197,8 @@ func cgroupOf(pid int) (*Cgroup, error) {
 // resetPeak resets the kernel's peak of the target before a level: its
 // cgroup's peak when it is named by a cgroup or a container, else each of
 // its processes' VmHWM.
-func (p *Process) resetPeak() PeakReset {
-	if c := p.Cgroup; c != nil {
+func (k *attached) resetPeak(c *Cgroup) PeakReset {
+	if c != nil {
 		if c.V2 {
 			f, err := os.OpenFile(filepath.Join(c.Dir, "memory.peak"), os.O_RDWR, 0)
 			if err == nil {
@@ -153,43 +216,27 @@ func (p *Process) resetPeak() PeakReset {
 		return ResetNone
 	}
 	reset := ResetClearRefs
-	for _, pid := range append([]int{p.mainPID}, descendants(p.mainPID)...) {
-		if os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) != nil {
+	for _, pid := range append([]int{k.mainPID}, proc.Descendants(k.mainPID)...) {
+		if proc.ResetHWM(pid) != nil {
 			reset = ResetNone
 		}
 	}
 	return reset
 }
 
-// descendants lists pid's children, their children and so on.
-func descendants(pid int) []int {
-	var out []int
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return nil
-	}
-	for _, f := range strings.Fields(string(b)) {
-		if c, err := strconv.Atoi(f); err == nil {
-			out = append(out, c)
-			out = append(out, descendants(c)...)
-		}
-	}
-	return out
-}
-
 // watchAlive closes done when the attached process is gone.
-func (p *Process) watchAlive() {
-	p.watchStop = make(chan struct{})
+func (k *attached) watchAlive(done chan struct{}) {
+	k.watchStop = make(chan struct{})
 	go func() {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
-			case <-p.watchStop:
+			case <-k.watchStop:
 				return
 			case <-t.C:
-				if err := syscall.Kill(p.mainPID, 0); errors.Is(err, syscall.ESRCH) || isZombie(p.mainPID) {
-					close(p.done)
+				if err := syscall.Kill(k.mainPID, 0); errors.Is(err, syscall.ESRCH) || proc.Zombie(k.mainPID) {
+					close(done)
 					return
 				}
 			}
@@ -197,44 +244,14 @@ func (p *Process) watchAlive() {
 	}()
 }
 
-func (p *Process) stopWatch() {
-	if p.watchStop != nil {
+func (k *attached) stopWatch() {
+	if k.watchStop != nil {
 		select {
-		case <-p.watchStop:
+		case <-k.watchStop:
 		default:
-			close(p.watchStop)
+			close(k.watchStop)
 		}
 	}
-}
-
-// attachedExit is how an attached level ended: the server lives (the
-// harness stops nothing it did not start), or died during the level.
-func (p *Process) attachedExit() Exit {
-	var ex Exit
-	select {
-	case <-p.done:
-		ex.Code = -1 // died, of what the harness cannot tell (not its child)
-	default:
-		ex.Stopped = true // alive: the level ended, not the server
-	}
-	p.stopWatch()
-	if p.Cgroup != nil {
-		ex.CgroupPeak, _ = p.Cgroup.Peak()
-		if n, err := p.Cgroup.OOMKills(); err == nil {
-			ex.OOMKills = n - p.oomBase
-		}
-		p.Cgroup.setPeakFile(nil)
-	}
-	return ex
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
 
 func fileExists(p string) bool {

@@ -1,8 +1,6 @@
 package launch
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,10 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"sync/atomic"
+	"github.com/floodharness/harness/internal/proc"
 )
 
 // Cgroup is a memory cgroup this package created for one target, v1 or v2,
@@ -85,25 +84,11 @@ func (fs CgroupFS) Version() string {
 
 // own finds the memory cgroup this process is in, and whether it is v2.
 func (fs CgroupFS) own() (string, bool, error) {
-	self, err := os.ReadFile(fs.SelfFile)
+	self, err := proc.ReadCgroups(fs.SelfFile)
 	if err != nil {
 		return "", false, fmt.Errorf("cannot tell which cgroup the harness is in: %w", err)
 	}
-	var v1Path, v2Path string
-	found1, found2 := false, false
-	sc := bufio.NewScanner(bytes.NewReader(self))
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[0] == "0" && parts[1] == "" {
-			v2Path, found2 = parts[2], true
-		}
-		if slices.Contains(strings.Split(parts[1], ","), "memory") {
-			v1Path, found1 = parts[2], true
-		}
-	}
+	v1Path, found1, v2Path, found2 := self.V1Memory, self.HasV1Memory, self.V2, self.HasV2
 	if found1 {
 		dir := filepath.Join(fs.Root, "memory", v1Path)
 		if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
@@ -222,6 +207,13 @@ func (fs CgroupFS) Prepare() *Cgroups {
 		for _, d := range v1Siblings(memRoot, own) { // left by container targets
 			c.removed = append(c.removed, removeStale(d, fs.pid())...)
 		}
+		// Readable is not writable: an unprivileged user sees its v1
+		// memory cgroup and can make nothing in it. Say so now, once,
+		// rather than fail every target's cgroup later.
+		if err := probeMkdir(own, fs.pid()); err != nil {
+			c.note = fmt.Sprintf("cgroup v1: cannot make a cgroup in %s (%v); run as root, or where the memory cgroup is delegated to this user", own, err)
+			return c
+		}
 		c.base, c.mode = own, "v1"
 		return c
 	}
@@ -253,6 +245,16 @@ func (fs CgroupFS) Prepare() *Cgroups {
 		_ = c.Close()
 	}
 	return c
+}
+
+// probeMkdir makes and removes a cgroup under dir: whether targets' can
+// be made there.
+func probeMkdir(dir string, pid int) error {
+	probe := filepath.Join(dir, fmt.Sprintf("%s%d-probe", prefix, pid))
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		return unwrapPath(err)
+	}
+	return removeDir(probe)
 }
 
 // leaf moves the harness into a new leaf of its own cgroup dir, which then

@@ -10,8 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
 )
 
 // ContainerSpec is a target run from an image by a container engine
@@ -33,6 +37,119 @@ type Engine struct {
 	Name    string // "podman" or "docker"
 	Program string // its path
 }
+
+// container is a target an engine runs from an image. The engine's
+// program is the harness's child (a started process, run in the
+// foreground); the server is the container's first process, in a cgroup
+// the engine makes below the target's, and is measured as that cgroup's
+// charge, which is what the container's memory limit counts.
+type container struct {
+	started
+	spec      ContainerSpec
+	name      string // the container's name
+	engineDir string // the engine's working directory (conmon leaves its "oom" mark there)
+	initPID   int    // the container's first process
+}
+
+func (k *container) up(p *Process) error {
+	if err := p.openLog(); err != nil {
+		return err
+	}
+	switch {
+	case p.Cgroup == nil:
+		// Without one the harness would measure the engine's program.
+		return fmt.Errorf("a container target is measured in a cgroup the harness makes for it, and none can be made here (harness doctor says why): %v", p.CgroupErr)
+	case p.Cgroup.Scope != "":
+		// A scope is systemd's, made when its first process starts: it
+		// cannot be the container's parent beforehand.
+		return errors.New("a container target needs a cgroup the harness makes itself (as root, or in a delegated cgroup); a systemd scope per target cannot hold a container")
+	}
+	s := p.spec
+	_, env := p.argv()
+	// The engine makes the container's cgroup below the target's.
+	k.name = fmt.Sprintf("%s%d-%d-%s-%s", prefix, os.Getpid(), containerSeq.Add(1), s.Name, s.Label)
+	argv := append([]string{k.spec.Engine.Program}, k.spec.runArgs(k.name, s.Host, p.Port, s.MemoryLimit, p.Cgroup.Path(), env)...)
+	// podman 4.3's conmon writes its OOM mark ("oom") into the working
+	// directory, not where podman inspect looks: keep it out of the user's
+	// directory, and read it.
+	var err error
+	if k.engineDir, err = os.MkdirTemp("", k.name+"-"); err != nil {
+		return err
+	}
+	return k.run(p, argv, nil, k.engineDir)
+}
+
+func (k *container) ready(p *Process) error {
+	pid, err := k.spec.Engine.initPID(k.name)
+	if err != nil {
+		return err
+	}
+	k.initPID = pid
+	return k.spec.Engine.publishes(k.name, k.spec.Port, p.Addr)
+}
+
+func (k *container) pid(p *Process) int {
+	if k.initPID != 0 {
+		return k.initPID
+	}
+	return k.started.pid(p)
+}
+
+func (k *container) kill(p *Process) {
+	k.markStopped(p)
+	_ = k.spec.Engine.remove(k.name) // the container is no child of ours
+	k.signalGroup(p, syscall.SIGKILL)
+}
+
+// end: the engine says how the container ended — its exit code (128+n for
+// a signal, as engines report it) and OOMKilled flag. The engine's
+// program, not the server, was the harness's child: its rusage says
+// nothing of the server.
+func (k *container) end(p *Process) Exit {
+	ex := k.started.end(p)
+	st, err := k.spec.Engine.inspect(k.name)
+	if err == nil {
+		ex.Code, ex.EngineOOMKilled = st.ExitCode, st.OOMKilled
+	}
+	if _, err := os.Stat(filepath.Join(k.engineDir, "oom")); err == nil {
+		ex.EngineOOMKilled = true // conmon saw the kernel's OOM kill
+	}
+	ex.MaxRSS = 0
+	if ex.Signal == "" && ex.Code > 128 && ex.Code < 128+32 {
+		ex.Signal = signalName(syscall.Signal(ex.Code - 128))
+	}
+	return ex
+}
+
+func (k *container) cleanup(*Process) error {
+	var errs []error
+	if k.name != "" {
+		errs = append(errs, k.spec.Engine.remove(k.name))
+	}
+	if k.engineDir != "" {
+		errs = append(errs, os.RemoveAll(k.engineDir))
+		k.engineDir = ""
+	}
+	return errors.Join(errs...)
+}
+
+func (k *container) byCgroup(*Process) bool { return true }
+
+// peak: the cgroup's peak charge, read from the kernel at the end (the
+// container's own cgroup sits below the target's, which outlives it).
+func (k *container) peak(_ *Process, sum sample.Summary, ex Exit) (int64, result.PeakSource) {
+	if ex.CgroupPeak > 0 {
+		return ex.CgroupPeak, result.PeakCgroup
+	}
+	return processPeak(sum, ex)
+}
+
+func (k *container) describe(_ *Process, run *result.Run, ex Exit) {
+	run.Container = &result.Container{Engine: k.spec.Engine.Name, Image: k.spec.Image, EngineOOMKilled: ex.EngineOOMKilled}
+}
+
+// containerSeq numbers containers: names never repeat within a harness.
+var containerSeq atomic.Int64
 
 // The labels every container the harness starts carries: Label marks it
 // as the harness's, OwnerLabel holds the PID of the harness that started

@@ -9,18 +9,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/sample"
 )
 
 // Spec describes how to start one target process.
@@ -59,7 +57,8 @@ type Spec struct {
 	Cgroups *Cgroups
 	// StopGrace is how long SIGTERM has before SIGKILL (default 5s).
 	StopGrace time.Duration
-	// Attached, when set, names the running server Attach attached to.
+	// Attached, when set, names a running server to measure instead of
+	// starting one: the harness neither starts nor stops it.
 	Attached *AttachSpec
 	// Container, when set, runs the target from an image instead of
 	// Command: its cgroup is made below the target's (capped) one, so the
@@ -97,10 +96,14 @@ func (e Exit) OOMKilled() bool {
 	return e.OOMKills > 0 || (e.Signal == "SIGKILL" && !e.Stopped) || e.EngineOOMKilled
 }
 
-// Process is a started, healthy target.
+// Process is a healthy target of one of three kinds — started (a command
+// the harness runs), container (an image an engine runs) or attached (a
+// server someone else runs) — each a type implementing kind. Process holds
+// what they share (address, cgroup, log) and asks its kind for the rest;
+// no package but this one knows which kind a target is.
 type Process struct {
 	spec    Spec
-	cmd     *exec.Cmd
+	kind    kind
 	Port    int
 	Addr    string // host:port
 	LogPath string
@@ -108,26 +111,41 @@ type Process struct {
 	// CgroupErr says why a capped target has no cgroup.
 	CgroupErr error
 	log       *os.File
-	container string // the container's name, for a container target
-	engineDir string // the engine's working directory (conmon leaves its "oom" mark there)
-	mainPID   int    // the container's first process, for a container target; the attached process
-	// attached: the harness did not start this server and stops nothing
-	// of it (Attach).
-	attached  bool
-	watchStop chan struct{} // ends watchAlive
-	oomBase   int64         // the cgroup's OOM kills when attached
 	// Reset says how the kernel's peak was reset before this level, for an
 	// attached target ("" for one the harness started fresh).
 	Reset PeakReset
-	// launcherHWM is the harness's own peak RSS just after the start: the
-	// most the child's ru_maxrss can have inherited from it.
-	launcherHWM int64
-	done        chan struct{}
-	waitErr     error
+	done  chan struct{}
 
-	mu        sync.Mutex
-	stopped   bool
-	attachEnd *Exit // how an attached level ended, read once
+	stopOnce sync.Once
+	exit     Exit
+	stopErr  error
+}
+
+// kind is what one kind of target does its own way.
+type kind interface {
+	// up brings the target to where it can answer its health check: a
+	// started or container target runs its program, an attached one finds
+	// its process.
+	up(p *Process) error
+	// ready is checked once it is healthy: the process answering is the
+	// target (it holds the listening socket, or the engine publishes it).
+	ready(p *Process) error
+	// pid is its main process.
+	pid(p *Process) int
+	// gone says how it ended before it was healthy.
+	gone(p *Process) string
+	kill(p *Process)
+	// end stops what the harness owns of it and says how it ended.
+	end(p *Process) Exit
+	cleanup(p *Process) error
+	// byCgroup: the target is measured as its cgroup's charge (what a
+	// container's limit counts), not as its processes' memory.
+	byCgroup(p *Process) bool
+	// peak is a run's peak and its source, from what the samplers saw and
+	// how the target ended (see Process.Peak).
+	peak(p *Process, sum sample.Summary, ex Exit) (int64, result.PeakSource)
+	// describe says in a run what is particular to the kind.
+	describe(p *Process, run *result.Run, ex Exit)
 }
 
 // StartError is a target that could not be started or never became
@@ -152,7 +170,10 @@ func (e *StartError) Unwrap() error { return e.Err }
 // goes on; main sees it only through sweep.FailedError.
 func (e *StartError) FaultKind() fault.Kind { return fault.RunFailed }
 
-// Start launches spec's command and waits until it is healthy.
+// Start brings the target spec describes up and waits until it is
+// healthy: starts its command, runs its container, or (spec.Attached)
+// finds the running server and resets what the kernel lets it reset of its
+// peak.
 func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if spec.StopGrace <= 0 {
 		spec.StopGrace = 5 * time.Second
@@ -160,15 +181,23 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	if spec.HealthKey == "" {
 		spec.HealthKey = "health"
 	}
-	port := spec.Port
-	if port == 0 {
+	p := &Process{spec: spec, Port: spec.Port, done: make(chan struct{})}
+	switch {
+	case spec.Attached != nil:
+		p.kind, p.Port = &attached{spec: *spec.Attached}, spec.Attached.Port
+	case spec.Container != nil:
+		p.kind = &container{spec: *spec.Container}
+	default:
+		p.kind = &started{}
+	}
+	if p.Port == 0 {
 		var err error
-		if port, err = freePort(spec.Host); err != nil {
+		if p.Port, err = freePort(spec.Host); err != nil {
 			return nil, &StartError{Name: spec.Name, Err: err}
 		}
 	}
-	p := &Process{spec: spec, Port: port, Addr: net.JoinHostPort(spec.Host, strconv.Itoa(port)), done: make(chan struct{})}
-	if err := p.launch(); err != nil {
+	p.Addr = net.JoinHostPort(spec.Host, strconv.Itoa(p.Port))
+	if err := p.kind.up(p); err != nil {
 		p.cleanup()
 		return nil, &StartError{Name: spec.Name, Err: err, Tail: p.LogTail(2048)}
 	}
@@ -176,30 +205,19 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 		_, _ = p.Stop()
 		return nil, &StartError{Name: spec.Name, Err: err, Tail: p.LogTail(2048)}
 	}
-	if c := spec.Container; c != nil {
-		pid, err := c.Engine.initPID(p.container)
-		if err != nil {
-			_, _ = p.Stop()
-			return nil, &StartError{Name: spec.Name, Err: err}
-		}
-		p.mainPID = pid
-	}
-	if err := p.ownsPort(); err != nil {
+	if err := p.kind.ready(p); err != nil {
 		_, _ = p.Stop()
 		return nil, &StartError{Name: spec.Name, Err: err}
 	}
 	return p, nil
 }
 
-func (p *Process) launch() error {
+// openLog creates the target's log file, and its cgroup where one is
+// made: every target gets one when the host can make one, capped or not.
+func (p *Process) openLog() error {
 	s := p.spec
-	portStr := strconv.Itoa(p.Port)
-	argv := make([]string, len(s.Command))
-	for i, a := range s.Command {
-		argv[i] = strings.ReplaceAll(a, "{port}", portStr)
-	}
-	var err error
 	p.LogPath = fmt.Sprintf("%s/%s-%s.log", s.LogDir, s.Name, s.Label)
+	var err error
 	if p.log, err = os.Create(p.LogPath); err != nil {
 		return fmt.Errorf("create log: %w", err)
 	}
@@ -208,70 +226,20 @@ func (p *Process) launch() error {
 			p.Cgroup = nil // the caller falls back to a watchdog
 		}
 	}
-	var env []string
-	for k, v := range s.Env {
-		env = append(env, k+"="+strings.ReplaceAll(v, "{port}", portStr))
-	}
-	switch {
-	case s.Container != nil && p.Cgroup == nil:
-		// Without one the harness would measure the engine's program.
-		return fmt.Errorf("a container target is measured in a cgroup the harness makes for it, and none can be made here (harness doctor says why): %v", p.CgroupErr)
-	case s.Container != nil && p.Cgroup.Scope != "":
-		// A scope is systemd's, made when its first process starts: it
-		// cannot be the container's parent beforehand.
-		return errors.New("a container target needs a cgroup the harness makes itself (as root, or in a delegated cgroup); a systemd scope per target cannot hold a container")
-	case s.Container != nil:
-		// The engine makes the container's cgroup below the target's.
-		p.container = fmt.Sprintf("%s%d-%d-%s-%s", prefix, os.Getpid(), containerSeq.Add(1), s.Name, s.Label)
-		argv = append([]string{s.Container.Engine.Program}, s.Container.runArgs(p.container, s.Host, p.Port, s.MemoryLimit, p.Cgroup.Path(), env)...)
-		env = nil
-	case p.Cgroup != nil:
-		// The shell below would report a missing program as its own failure.
-		if _, err := exec.LookPath(argv[0]); err != nil {
-			return fmt.Errorf("run %q: %w", argv[0], err)
-		}
-		argv = p.Cgroup.Wrap(argv)
-	}
-	cmd := Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
-	if p.container != "" {
-		// podman 4.3's conmon writes its OOM mark ("oom") into the working
-		// directory, not where podman inspect looks: keep it out of the
-		// user's directory, and read it.
-		if p.engineDir, err = os.MkdirTemp("", p.container+"-"); err != nil {
-			return err
-		}
-		cmd.Dir = p.engineDir
-	}
-	cmd.Env = append(os.Environ(), env...)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %q: %w", argv[0], err)
-	}
-	if st, err := proc.ReadStatus(os.Getpid()); err == nil {
-		p.launcherHWM = st.HWM
-	}
-	p.cmd = cmd
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	if p.Cgroup != nil {
-		if err := p.Cgroup.Attach(cmd.Process.Pid, p.done); err != nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-			return err
-		}
-	}
 	return nil
 }
 
-// Command prepares a process the harness starts: in its own process group,
-// so stopping it reaches every child (kill -PGID), and sent SIGKILL by the
-// kernel if the harness dies without stopping it.
-func Command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	return cmd
+// argv is the target's command with its port filled in, and the
+// environment it adds.
+func (p *Process) argv() (argv, env []string) {
+	portStr := strconv.Itoa(p.Port)
+	for _, a := range p.spec.Command {
+		argv = append(argv, strings.ReplaceAll(a, "{port}", portStr))
+	}
+	for k, v := range p.spec.Env {
+		env = append(env, k+"="+strings.ReplaceAll(v, "{port}", portStr))
+	}
+	return argv, env
 }
 
 // freePort asks the kernel for a free port on host. A host that is not an
@@ -319,10 +287,7 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 		}
 		select {
 		case <-p.done:
-			if p.attached {
-				return fmt.Errorf("process %d is gone", p.mainPID)
-			}
-			return fmt.Errorf("exited before it was healthy (%s)", describeExit(p.cmd.ProcessState))
+			return errors.New(p.kind.gone(p))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
@@ -333,18 +298,13 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 	}
 }
 
-// ownsPort makes sure the process answering on the target's port is the
+// holdsPort makes sure the process answering on the target's port is the
 // target: the free port was found by listening and closing, so another
 // server could have taken it since, answered the health check, and be
 // flooded in the target's place. Some process of the target (its cgroup,
-// or its process group) must hold the listening socket.
-func (p *Process) ownsPort() error {
-	if c := p.spec.Container; c != nil {
-		return c.Engine.publishes(p.container, c.Port, p.Addr)
-	}
-	if a := p.spec.Attached; a != nil && a.Container != "" {
-		return a.Engine.publishes(a.Container, 0, p.Addr)
-	}
+// its process group, or the main process's descendants) must hold the
+// listening socket.
+func (p *Process) holdsPort() error {
 	listeners, err := proc.Listeners(p.PID(), p.Port)
 	if err != nil {
 		return fmt.Errorf("check who listens on port %d: %w", p.Port, err)
@@ -353,9 +313,9 @@ func (p *Process) ownsPort() error {
 	// attached one the process and its descendants (a process started in
 	// the background of a script leads no group).
 	members := append(proc.Group(p.PID()), p.PID())
-	members = append(members, descendants(p.PID())...)
+	members = append(members, proc.Descendants(p.PID())...)
 	if p.Cgroup != nil {
-		if pids, err := readPIDs(p.Cgroup.ProcsFile()); err == nil {
+		if pids, err := p.Cgroup.PIDs(); err == nil {
 			members = append(members, pids...)
 		}
 	}
@@ -394,138 +354,43 @@ func (p *Process) Client(timeout time.Duration) *http.Client {
 	return c
 }
 
-// PID is the target's process id (also its process group id); for a
-// container, its first process (the engine's program is the harness's
-// child, and its process group's leader).
-func (p *Process) PID() int {
-	if p.mainPID != 0 {
-		return p.mainPID
-	}
-	return p.cmd.Process.Pid
-}
+// PID is the target's main process: the leader of the process group the
+// harness started, a container's first process (the engine's program is
+// the harness's child), or the attached server's.
+func (p *Process) PID() int { return p.kind.pid(p) }
 
-// Done is closed when the process has exited and been reaped.
+// Done is closed when the target has exited (and, if the harness started
+// it, been reaped).
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Kill sends SIGKILL to the target's process group now, as the memory
-// watchdog does at the limit.
-func (p *Process) Kill() {
-	if p.attached {
-		return // not the harness's to kill
-	}
-	p.mu.Lock()
-	select {
-	case <-p.done: // dead already: whatever ended it was not this
-	default:
-		p.stopped = true
-	}
-	p.mu.Unlock()
-	if p.container != "" {
-		_ = p.spec.Container.Engine.remove(p.container) // the container is no child of ours
-	}
-	p.signalGroup(syscall.SIGKILL)
-}
+// Kill ends the target now, as the memory watchdog does at the limit:
+// SIGKILL to the process group the harness started (an attached server is
+// not the harness's to kill).
+func (p *Process) Kill() { p.kind.kill(p) }
 
-func (p *Process) signalGroup(sig syscall.Signal) {
-	select {
-	case <-p.done:
-	default:
-		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
-	}
-}
-
-// Stop ends the target: SIGTERM to its group, StopGrace to exit, then
-// SIGKILL to the group. It reaps the process, removes its cgroup and
-// reports how it ended. Safe to call more than once.
+// Stop ends what the harness owns of the target — SIGTERM to its group,
+// StopGrace to exit, then SIGKILL to the group; an attached server is left
+// running — removes its cgroup and reports how it ended: the first call's
+// report, however often it is called.
 func (p *Process) Stop() (Exit, error) {
-	if p.attached {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.attachEnd == nil {
-			ex := p.attachedExit()
-			p.attachEnd = &ex
-		}
-		return *p.attachEnd, nil
-	}
-	if p.cmd != nil {
-		p.mu.Lock()
-		select {
-		case <-p.done:
-		default:
-			p.stopped = true
-		}
-		p.mu.Unlock()
-		p.signalGroup(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(p.spec.StopGrace):
-			p.signalGroup(syscall.SIGKILL)
-			<-p.done
-		}
-		// Children that outlived the leader are still in the group.
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	}
-	ex := p.exit()
-	if p.container != "" {
-		ex = p.containerExit(ex)
-	}
+	p.stopOnce.Do(func() {
+		p.exit = p.kind.end(p)
+		p.stopErr = p.cleanup()
+	})
+	return p.exit, p.stopErr
+}
+
+// readCgroup adds the cgroup's peak and OOM kills to an exit, before the
+// cgroup is removed.
+func (p *Process) readCgroup(ex *Exit) {
 	if p.Cgroup != nil {
 		ex.CgroupPeak, _ = p.Cgroup.Peak()
 		ex.OOMKills, _ = p.Cgroup.OOMKills()
 	}
-	return ex, p.cleanup()
-}
-
-func (p *Process) exit() Exit {
-	if p.cmd == nil || p.cmd.ProcessState == nil {
-		return Exit{}
-	}
-	st := p.cmd.ProcessState
-	p.mu.Lock()
-	ex := Exit{Exit: result.Exit{Code: st.ExitCode()}, Stopped: p.stopped}
-	p.mu.Unlock()
-	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		ex.Signal = signalName(ws.Signal())
-	}
-	if ru, ok := st.SysUsage().(*syscall.Rusage); ok && ru.Maxrss<<10 > p.launcherHWM {
-		ex.MaxRSS = ru.Maxrss << 10 // KiB on Linux
-	}
-	return ex
-}
-
-// signalName names a signal as people write it: SIGKILL, SIGTERM.
-func signalName(s syscall.Signal) string {
-	switch s {
-	case syscall.SIGKILL:
-		return "SIGKILL"
-	case syscall.SIGTERM:
-		return "SIGTERM"
-	case syscall.SIGINT:
-		return "SIGINT"
-	case syscall.SIGSEGV:
-		return "SIGSEGV"
-	case syscall.SIGABRT:
-		return "SIGABRT"
-	}
-	return s.String()
-}
-
-func describeExit(st *os.ProcessState) string {
-	if st == nil {
-		return "no exit status"
-	}
-	return st.String()
 }
 
 func (p *Process) cleanup() error {
-	var errs []error
-	if p.container != "" {
-		errs = append(errs, p.spec.Container.Engine.remove(p.container))
-	}
-	if p.engineDir != "" {
-		errs = append(errs, os.RemoveAll(p.engineDir))
-		p.engineDir = ""
-	}
+	errs := []error{p.kind.cleanup(p)}
 	if p.Cgroup != nil {
 		errs = append(errs, p.Cgroup.Remove())
 	}
@@ -550,24 +415,19 @@ func (p *Process) LogTail(n int64) string {
 	return strings.TrimSpace(string(b))
 }
 
-// containerSeq numbers containers: names never repeat within a harness.
-var containerSeq atomic.Int64
-
-// containerExit is how a container target ended, from the engine: its exit
-// code (128+n for a signal, as engines report it) and OOMKilled flag. The
-// engine's program, not the server, was the harness's child: its rusage
-// says nothing of the server.
-func (p *Process) containerExit(ex Exit) Exit {
-	st, err := p.spec.Container.Engine.inspect(p.container)
-	if err == nil {
-		ex.Code, ex.EngineOOMKilled = st.ExitCode, st.OOMKilled
+// signalName names a signal as people write it: SIGKILL, SIGTERM.
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGABRT:
+		return "SIGABRT"
 	}
-	if _, err := os.Stat(filepath.Join(p.engineDir, "oom")); err == nil {
-		ex.EngineOOMKilled = true // conmon saw the kernel's OOM kill
-	}
-	ex.MaxRSS = 0
-	if ex.Signal == "" && ex.Code > 128 && ex.Code < 128+32 {
-		ex.Signal = signalName(syscall.Signal(ex.Code - 128))
-	}
-	return ex
+	return s.String()
 }

@@ -1,16 +1,15 @@
 package launch
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/floodharness/harness/internal/proc"
 )
 
 // A systemd scope is the way to a cap for a user who can make no cgroup:
@@ -55,8 +54,8 @@ func scopeArgs(unit string, limit int64, argv []string) []string {
 func attachScope(root string, pid int, unit string, done <-chan struct{}) (string, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if path, err := v2Path(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil && filepath.Base(path) == unit+".scope" {
-			return filepath.Join(root, path), nil
+		if m, err := proc.CgroupsOf(pid); err == nil && m.HasV2 && filepath.Base(m.V2) == unit+".scope" {
+			return filepath.Join(root, m.V2), nil
 		}
 		select {
 		case <-done:
@@ -67,19 +66,4 @@ func attachScope(root string, pid int, unit string, done <-chan struct{}) (strin
 			return "", fmt.Errorf("process %d is not in scope %s.scope after 10s", pid, unit)
 		}
 	}
-}
-
-// v2Path is the cgroup v2 path ("0::…" line) in a /proc/PID/cgroup file.
-func v2Path(file string) (string, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if p, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s has no cgroup v2 line", file)
 }

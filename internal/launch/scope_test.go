@@ -1,8 +1,6 @@
 package launch
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -17,18 +15,5 @@ func TestScopeArgs(t *testing.T) {
 	}
 	if got := scopeArgs("u", 0, []string{"x"}); !slices.Contains(got, "MemoryMax=infinity") {
 		t.Errorf("uncapped scope: %q, want MemoryMax=infinity", got)
-	}
-}
-
-func TestV2Path(t *testing.T) {
-	t.Parallel()
-	f := filepath.Join(t.TempDir(), "cgroup")
-	os.WriteFile(f, []byte("1:name=systemd:/x\n0::/user.slice/user-1000.slice/user@1000.service/app.slice/u.scope\n"), 0o644)
-	if p, err := v2Path(f); err != nil || p != "/user.slice/user-1000.slice/user@1000.service/app.slice/u.scope" {
-		t.Errorf("v2Path = %q, %v", p, err)
-	}
-	os.WriteFile(f, []byte("4:memory:/a\n"), 0o644)
-	if _, err := v2Path(f); err == nil {
-		t.Error("v2Path of a v1-only file: no error")
 	}
 }

@@ -111,22 +111,6 @@ func TestUploadAnswerIsChecked(t *testing.T) {
 	}
 }
 
-// k6 is told what to send in its environment, as the built-in client
-// would send it.
-func TestK6RequestEnv(t *testing.T) {
-	t.Parallel()
-	job := Job{Options: Options{Method: "POST", Header: http.Header{"Authorization": {"Bearer s"}}, Body: Body{Data: []byte(`{"rows": 1}`)}}}
-	got := strings.Join(k6RequestEnv(job), "\n")
-	for _, want := range []string{"TARGET_METHOD=POST", `TARGET_HEADERS={"Authorization":"Bearer s"}`, `TARGET_BODY={"rows": 1}`} {
-		if !strings.Contains(got, want) {
-			t.Errorf("k6 env %q lacks %q", got, want)
-		}
-	}
-	if env := k6RequestEnv(Job{Options: Options{Body: Body{Size: 8 << 20}}}); len(env) != 1 || env[0] != "TARGET_BODY_SIZE=8388608" {
-		t.Errorf("body_size: %v", env)
-	}
-}
-
 // A dial that times out is connect, never stalled: a full accept queue
 // drops SYNs, and the dial's timeout is what the client sees.
 func TestClassifyDialTimeoutIsConnect(t *testing.T) {

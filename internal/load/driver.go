@@ -9,8 +9,9 @@ import (
 )
 
 // Driver produces one level's load against a target and says what the
-// client side saw. The built-in client and k6 are the drivers there are; a
-// new one implements this and is chosen by the scenario's driver key.
+// client side saw. The built-in client (Builtin) and k6 (internal/k6) are
+// the drivers there are; a new one implements this and is chosen by the
+// scenario's driver key.
 type Driver interface {
 	Drive(ctx context.Context, job Job) (result.Client, error)
 }
@@ -28,9 +29,6 @@ type Job struct {
 	// it: Dir/LogName.log, recorded as LogName.log (relative to the run
 	// directory); k6 writes its summary beside it.
 	Dir, LogName string
-	// jobURL is where k6 instances of a scaled run ask for the level's job
-	// (set by K6.scaled; passed as FLOOD_JOB).
-	jobURL string
 }
 
 // Builtin is the harness's own client (Run).

@@ -22,6 +22,7 @@ import (
 
 	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/validate"
 )
 
 // Options describe one flood. The zero value is not runnable: URL,
@@ -263,7 +264,7 @@ func newSpec(w Weighted, o Options) (*spec, error) {
 	if w.Weight <= 0 || math.IsNaN(w.Weight) || math.IsInf(w.Weight, 0) {
 		return nil, fmt.Errorf("%s: weight %v: want more than 0", name, w.Weight)
 	}
-	if _, err := newValidator(w.Validate, 0, false); err != nil {
+	if _, err := validate.New(w.Validate, 0, false); err != nil {
 		return nil, err
 	}
 	if o.Resume && (w.Validate == "" || w.Validate == result.CheckNone) {
@@ -489,7 +490,7 @@ func (f *flood) export(ctx context.Context, sp *spec, buf []byte, abort int64, r
 	since, _ := strconv.ParseInt(q.Get("since"), 10, 64)
 	var bytes, rows, resumes int64
 	for {
-		v, _ := newValidator(sp.Validate, since, f.o.Resume)
+		v, _ := validate.New(sp.Validate, since, f.o.Resume)
 		outcome, n := f.request(ctx, sp, u.String(), buf, abort, v, resent)
 		bytes += n
 		if v != nil {
@@ -516,7 +517,7 @@ func (f *flood) export(ctx context.Context, sp *spec, buf []byte, abort int64, r
 
 // request performs one request and reads its body to the end (or to abort)
 // through buf, feeding v, and returns the outcome and the body bytes.
-func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte, abort int64, v validator, resent *int64) (string, int64) {
+func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte, abort int64, v validate.Checker, resent *int64) (string, int64) {
 	// Go's transport sends an idempotent request again, on a fresh
 	// connection, when a reused one dies before the response starts — what
 	// a killed worker does. Every connection after the first is such a
@@ -592,7 +593,7 @@ func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte
 // (read_rate) owns no buffer: it borrows one from the flood's pool for the
 // read alone, so 10,000 slow readers sleeping between reads hold only the
 // buffers of the few reading at that instant.
-func (f *flood) read(body io.Reader, own []byte, size int, v validator) (int, error) {
+func (f *flood) read(body io.Reader, own []byte, size int, v validate.Checker) (int, error) {
 	buf := own
 	if buf == nil {
 		bp := f.pool.Get().(*[]byte)

@@ -250,31 +250,6 @@ func TestResumeAfterEveryKindOfBreak(t *testing.T) {
 	}
 }
 
-func TestIDGapIsCaught(t *testing.T) {
-	t.Parallel()
-	for kind, body := range map[result.BodyCheck]string{
-		"json":   `[{"id":1},{"id":2},{"id":4}]`,
-		"ndjson": "{\"id\":1}\n{\"id\":1}\n",
-		"csv":    "id,x\r\n1,a\r\n3,b\r\n",
-	} {
-		v, _ := newValidator(kind, 0, true)
-		v.Write([]byte(body))
-		if out, _, detail := v.Finish(); out != result.OutcomeIDGap {
-			t.Errorf("%s %q: %s (%s), want %s", kind, body, out, detail, result.OutcomeIDGap)
-		}
-		v, _ = newValidator(kind, 0, false) // without resume, ids are not checked
-		v.Write([]byte(body))
-		if out, _, _ := v.Finish(); out != result.OutcomeOK {
-			t.Errorf("%s %q without id checks: %s", kind, body, out)
-		}
-	}
-	v, _ := newValidator("json", 41, true)
-	v.Write([]byte(`[{"id":42,"a":[1,{"id":7}]},{"id":43}]`))
-	if out, rows, _ := v.Finish(); out != result.OutcomeOK || rows != 2 || v.LastID() != 43 {
-		t.Errorf("ids after since=41: %s, %d rows, last %d", out, rows, v.LastID())
-	}
-}
-
 // connKey holds each connection's request count in its context.
 type connKey struct{}
 

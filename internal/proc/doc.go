@@ -1,5 +1,8 @@
-// Package proc reads the kernel's per-process memory files under /proc.
-// It is the one parser of them, shared by the sampler (a target's tree)
-// and usage (the harness's own figures); it never keeps state or decides
+// Package proc reads the kernel's per-process files under /proc: memory
+// (status, smaps_rollup), process trees and groups (stat, children),
+// cgroup membership, listening sockets and the host's accept-queue
+// counters; and writes the one file it writes, clear_refs (a VmHWM reset).
+// It is the one parser of them, shared by the launcher, the sampler and
+// usage (the harness's own figures); it never keeps state or decides
 // anything from what it reads.
 package proc

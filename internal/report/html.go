@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/result"
-	"github.com/floodharness/harness/internal/sample"
 )
 
 //go:embed report.html.tmpl
@@ -27,8 +27,8 @@ func Write(r *result.Results, dir, out string) (string, error) {
 }
 
 // WriteCompared is Write with a section on what grew in each target's
-// heap against a baseline (sample.RunDiffs).
-func WriteCompared(r *result.Results, dir, out string, diffs []sample.RunDiff) (string, error) {
+// heap against a baseline (heapprof.RunDiffs).
+func WriteCompared(r *result.Results, dir, out string, diffs []heapprof.RunDiff) (string, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", fmt.Errorf("write report: %w", err)
 	}
@@ -110,7 +110,7 @@ type diffView struct {
 
 // HTML renders the report page; links are relative to the page, with rel
 // the path from the page's directory to the results' directory.
-func HTML(r *result.Results, figs []Figure, rel string, diffs []sample.RunDiff) ([]byte, error) {
+func HTML(r *result.Results, figs []Figure, rel string, diffs []heapprof.RunDiff) ([]byte, error) {
 	t, err := template.New("report").Parse(pageTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("report template: %w", err)

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/result"
-	"github.com/floodharness/harness/internal/sample"
 	"html"
 )
 
@@ -465,9 +465,9 @@ func TestRunTablesFitA1280Window(t *testing.T) {
 func TestHTMLShowsHeapGrowth(t *testing.T) {
 	t.Parallel()
 	r := &result.Results{Schema: result.Schema, Runs: []result.Run{{Target: "streamed", Concurrency: 16, PeakRSSBytes: 100 << 20, PeakRSSSource: result.PeakVmHWM}}}
-	diffs := []sample.RunDiff{
+	diffs := []heapprof.RunDiff{
 		{Target: "streamed", Level: 16, Current: "cur.pb.gz", Baseline: "base.pb.gz",
-			Top: []sample.HeapDelta{{Func: "targets.(*Server).export", DeltaBytes: 28 << 20, InuseBytes: 28 << 20}}},
+			Top: []heapprof.Delta{{Func: "targets.(*Server).export", DeltaBytes: 28 << 20, InuseBytes: 28 << 20}}},
 		{Target: "buffered", Level: 16, Err: "open base.pb.gz: no such file"},
 	}
 	page, err := HTML(r, nil, ".", diffs)

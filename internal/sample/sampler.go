@@ -84,6 +84,26 @@ type Summary struct {
 	Samples int
 }
 
+// Then is what two samplers saw, one after the other (a process chaos
+// replaced, then its replacement): the highest of each peak, the counts
+// added, the latest reading b's.
+func (a Summary) Then(b Summary) Summary {
+	out := b
+	if a.Peak.RSS > b.Peak.RSS {
+		out.Peak = a.Peak
+	}
+	out.HWM = max(a.HWM, b.HWM)
+	out.Anon = max(a.Anon, b.Anon)
+	out.Cgroup = max(a.Cgroup, b.Cgroup)
+	out.OOMKills = max(a.OOMKills, b.OOMKills)
+	if a.Memory > b.Memory {
+		out.Memory, out.AtPeak = a.Memory, a.AtPeak
+	}
+	out.Died = a.Died + b.Died
+	out.Samples = a.Samples + b.Samples
+	return out
+}
+
 // Sampler reads a process tree's memory at an interval until stopped.
 type Sampler struct {
 	o     Options
@@ -308,10 +328,9 @@ func Tree(pid int) []*process.Process {
 		return nil
 	}
 	out := []*process.Process{root}
-	for i := 0; i < len(out); i++ {
-		kids, err := out[i].Children()
-		if err == nil {
-			out = append(out, kids...)
+	for _, c := range proc.Descendants(pid) {
+		if p, err := process.NewProcess(int32(c)); err == nil {
+			out = append(out, p)
 		}
 	}
 	return out

@@ -5,12 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/floodharness/harness/internal/result"
 )
 
 func TestTreeFindsChildren(t *testing.T) {
@@ -127,95 +128,6 @@ func TestSamplerStopsWhenTheProcessIsGone(t *testing.T) {
 	}
 }
 
-func TestHeapTop(t *testing.T) {
-	t.Parallel()
-	keep := hold(8 << 20)
-	runtime.GC() // inuse_space reflects the last completed GC
-	var prof bytes.Buffer
-	if err := pprof.Lookup("heap").WriteTo(&prof, 0); err != nil {
-		t.Fatal(err)
-	}
-	runtime.KeepAlive(keep)
-	top, err := HeapTop(prof.Bytes(), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(top) == 0 || !strings.HasSuffix(top[0].Func, "sample.hold") || top[0].InuseBytes < 4<<20 {
-		t.Fatalf("heap top %+v, want sample.hold first with about 8 MiB", top)
-	}
-	for i := 1; i < len(top); i++ {
-		if top[i].InuseBytes > top[i-1].InuseBytes {
-			t.Errorf("heap top not sorted: %+v", top)
-		}
-	}
-	if _, err := HeapTop([]byte("not a profile"), 10); err == nil {
-		t.Error("HeapTop accepted garbage")
-	}
-}
-
-// heapProfile is this process's heap profile now, after a GC.
-func heapProfile(t *testing.T) []byte {
-	t.Helper()
-	runtime.GC()
-	var prof bytes.Buffer
-	if err := pprof.Lookup("heap").WriteTo(&prof, 0); err != nil {
-		t.Fatal(err)
-	}
-	return prof.Bytes()
-}
-
-// holdMore is a second allocation site, as a regression would add.
-//
-//go:noinline
-func holdMore(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = 1
-	}
-	return b
-}
-
-// The diff names the function that grew between two profiles first, with
-// its growth and what it holds now, as pprof -diff_base would.
-func TestHeapDiff(t *testing.T) {
-	keep := hold(4 << 20)
-	base := heapProfile(t)
-	more := holdMore(16 << 20)
-	cur := heapProfile(t)
-	runtime.KeepAlive(keep)
-	runtime.KeepAlive(more)
-	diff, err := HeapDiff(cur, base, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(diff) == 0 || !strings.HasSuffix(diff[0].Func, "sample.holdMore") || diff[0].DeltaBytes < 8<<20 || diff[0].InuseBytes < diff[0].DeltaBytes {
-		t.Fatalf("diff %+v, want sample.holdMore first, grown by about 16 MiB", diff)
-	}
-	for _, d := range diff {
-		if strings.HasSuffix(d.Func, "sample.hold") && d.DeltaBytes > 2<<20 {
-			t.Errorf("sample.hold, unchanged, shows growth %d", d.DeltaBytes)
-		}
-	}
-	if _, err := HeapDiff([]byte("x"), base, 10); err == nil {
-		t.Error("HeapDiff accepted garbage")
-	}
-	tm, err := JSONHeapDiff([]byte(`[{"func":"a.py:1","inuse_bytes":9},{"func":"b.py:2","inuse_bytes":5}]`), []byte(`[{"func":"a.py:1","inuse_bytes":2},{"func":"b.py:2","inuse_bytes":5}]`), 10)
-	if err != nil || len(tm) != 1 || tm[0] != (HeapDelta{Func: "a.py:1", DeltaBytes: 7, InuseBytes: 9}) {
-		t.Errorf("JSONHeapDiff = %+v, %v", tm, err)
-	}
-}
-
-func TestJSONHeapTop(t *testing.T) {
-	t.Parallel()
-	top, err := JSONHeapTop([]byte(`[{"func":"a.py:1","inuse_bytes":5},{"func":"b.py:2","inuse_bytes":9},{"func":"c.py:3","inuse_bytes":1}]`), 2)
-	if err != nil || len(top) != 2 || top[0].Func != "b.py:2" || top[1].InuseBytes != 5 {
-		t.Errorf("JSONHeapTop = %+v, %v", top, err)
-	}
-	if _, err := JSONHeapTop([]byte(`{"not":"a list"}`), 2); err == nil {
-		t.Error("JSONHeapTop accepted an object")
-	}
-}
-
 // With a cgroup, its members are measured, whoever their parent is: a
 // process that is no child of the root (as a daemon that left its tree).
 func TestSamplerMeasuresTheCgroupsMembers(t *testing.T) {
@@ -240,5 +152,18 @@ func TestSamplerMeasuresTheCgroupsMembers(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if n := without.Stop().Last.Procs; n != 1 {
 		t.Errorf("without a cgroup: %d processes, want the tree's 1", n)
+	}
+}
+
+func TestSummaryThen(t *testing.T) {
+	t.Parallel()
+	a := Summary{Peak: Sample{RSS: 300}, HWM: 310, Anon: 5, Cgroup: 400, OOMKills: 1, Memory: 290, AtPeak: []result.ProcessMemory{{PID: 1}}, Died: 2, Samples: 10, Last: Sample{RSS: 1}}
+	b := Summary{Peak: Sample{RSS: 100}, HWM: 120, Anon: 7, Cgroup: 150, Memory: 95, Died: 1, Samples: 4, Last: Sample{RSS: 2}}
+	got := a.Then(b)
+	if got.Peak.RSS != 300 || got.HWM != 310 || got.Anon != 7 || got.Cgroup != 400 || got.OOMKills != 1 || got.Memory != 290 || len(got.AtPeak) != 1 {
+		t.Errorf("peaks: %+v", got)
+	}
+	if got.Died != 3 || got.Samples != 14 || got.Last.RSS != 2 {
+		t.Errorf("counts and last reading: died %d samples %d last %d", got.Died, got.Samples, got.Last.RSS)
 	}
 }

@@ -42,7 +42,7 @@ func startRestarter(ctx context.Context, after time.Duration, spec launch.Spec, 
 		start := time.Now()
 		r.p.Kill()
 		<-r.p.Done()
-		r.before = merge(r.before, r.smp.Stop())
+		r.before = r.before.Then(r.smp.Stop())
 		r.smp = nil
 		ex, _ := r.p.Stop() // reap it, remove its cgroup
 		r.exits = append(r.exits, ex)
@@ -73,25 +73,8 @@ func (r *restarter) finish() (*launch.Process, sample.Summary) {
 	defer r.mu.Unlock()
 	sum := r.before
 	if r.smp != nil {
-		sum = merge(sum, r.smp.Stop())
+		sum = sum.Then(r.smp.Stop())
 		r.smp = nil
 	}
 	return r.p, sum
-}
-
-// merge combines what two samplers saw, one after the other.
-func merge(a, b sample.Summary) sample.Summary {
-	out := b
-	if a.Peak.RSS > b.Peak.RSS {
-		out.Peak = a.Peak
-	}
-	out.HWM = max(a.HWM, b.HWM)
-	out.Anon = max(a.Anon, b.Anon)
-	out.Cgroup = max(a.Cgroup, b.Cgroup)
-	if a.Memory > b.Memory {
-		out.Memory, out.AtPeak = a.Memory, a.AtPeak
-	}
-	out.Died = a.Died + b.Died
-	out.Samples = a.Samples + b.Samples
-	return out
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
@@ -72,9 +73,9 @@ func (h *heapProfiler) observe(rss int64) {
 // top reads a fetched profile's heap top.
 func (h *heapProfiler) top(b []byte, n int) ([]result.HeapFunc, error) {
 	if h.tracemalloc {
-		return sample.JSONHeapTop(b, n)
+		return heapprof.JSONTop(b, n)
 	}
-	return sample.HeapTop(b, n)
+	return heapprof.Top(b, n)
 }
 
 // usable reports whether a profile shows anything in use. One can be empty:

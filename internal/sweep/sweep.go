@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/k6"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/proc"
@@ -263,12 +264,8 @@ func logCap(o Options) {
 		o.Logf("memory.limit %v: a memory cgroup per target (%s); the kernel OOM-kills at the cap", limit, o.Cgroups.Mode())
 		return
 	}
-	o.Logf("memory.limit %v: WATCHDOG, not a kernel cap: %s. %s", limit, o.Cgroups.Why(), watchdogMeaning)
+	o.Logf("memory.limit %v: WATCHDOG, not a kernel cap: %s. %s", limit, o.Cgroups.Why(), launch.WatchdogMeaning)
 }
-
-// watchdogMeaning is what a watchdog cap means, for every place that says
-// a run used one.
-const watchdogMeaning = "The watchdog kills a target when a sample reaches the cap, so its peak can overshoot the cap by what grows within one sample interval"
 
 // measure performs one run: fresh target, idle reading, flood, stop. Each
 // step returns what it found; assemble makes the run from those values.
@@ -282,19 +279,14 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		return m.assemble(parts, err)
 	}
 	m.launched = spec
-	var p *launch.Process
-	if m.attach != nil {
-		p, err = launch.Attach(ctx, spec, *m.attach)
-	} else {
-		p, err = launch.Start(ctx, spec)
-	}
+	p, err := launch.Start(ctx, spec)
 	if err != nil {
 		m.logf("%v", err)
 		return m.assemble(parts, err)
 	}
 	defer p.Stop() // also on panic: no target outlives the sweep
-	parts.idle = idleMemory(p, m.byCgroup())
-	parts.limitBy, parts.limitNote = limitBy(int64(o.Scenario.Memory.Limit), p, o.Cgroups)
+	parts.idle = p.Memory()
+	parts.limitBy, parts.limitNote = p.LimitBy(int64(o.Scenario.Memory.Limit), o.Cgroups)
 
 	parts.series = filepath.Join("series", tg.Name+"-"+m.label+".csv")
 	series, err := os.Create(filepath.Join(o.Dir, parts.series))
@@ -325,7 +317,6 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		parts.afterHeap = w.heap.after(o.Dir, tg.Name+"-"+m.label)
 	}
 	parts.exit, _ = p.Stop()
-	parts.reset = string(p.Reset)
 	run := m.assemble(parts, nil)
 	if sc := o.Scenario; sc.Duration >= sc.Memory.TrendMin && run.Error == "" && !run.OOMKilled {
 		if ts, ys, err := sample.ReadSeries(filepath.Join(o.Dir, parts.series)); err == nil {
@@ -348,7 +339,6 @@ type parts struct {
 	watched     watchSummary
 	heap        heapProfile
 	exit        launch.Exit
-	reset       string      // how an attached target's peak was reset (launch.PeakReset)
 	listen      proc.Listen // the host's accept-queue overflows during the flood
 	after       int64       // memory after memory.settle (0: not read)
 	afterHeap   heapProfile // the heap profile then (what is still held)
@@ -398,7 +388,7 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	}
 	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = peaks.CgroupPeak, sum.Anon
 	run.DiedProcesses, run.OOMKills = sum.Died, p.exit.OOMKills
-	if m.attach == nil {
+	if m.tg.Attach == nil {
 		// Counted while the run went on: a container's own cgroup, and its
 		// count on v1, leave with the container. (An attached target's
 		// cgroup counts kills from before the harness came: its exit holds
@@ -419,16 +409,9 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 		run.DiedProcesses = max(run.DiedProcesses, int(run.OOMKills))
 	}
 	run.SampledPeakRSSBytes = sum.Peak.RSS
-	run.PeakRSSBytes, run.PeakRSSSource = kernelPeak(sum, peaks, m.byCgroup())
-	if m.attach != nil {
-		run.Attached = &result.Attached{By: m.tg.Attach.By(), PeakReset: string(p.reset)}
-		if p.reset == string(launch.ResetNone) {
-			run.PeakRSSBytes, run.PeakRSSSource = sum.Memory, result.PeakSampledMemory
-		}
-	}
-	if c := m.tg.Container; c != nil {
-		run.Container = &result.Container{Engine: m.engine.Name, Image: c.Image, EngineOOMKilled: p.exit.EngineOOMKilled}
-	}
+	serving := p.watched.serving
+	run.PeakRSSBytes, run.PeakRSSSource = serving.Peak(sum, peaks)
+	serving.Describe(&run, p.exit)
 	run.Restarts, run.RestartGapS = p.watched.restarts, p.watched.gap.Seconds()
 	run.HeapProfile, run.HeapProfileAt = p.heap.path, p.heap.at
 	if p.heap.top != nil {
@@ -448,9 +431,7 @@ type measurement struct {
 	tg         scenario.Target
 	level, rep int
 	label      string
-	engine     launch.Engine      // a container target's
-	attach     *launch.AttachSpec // an attached target's
-	launched   launch.Spec        // how the target was started (a chaos restart starts it again)
+	launched   launch.Spec // how the target was started (a chaos restart starts it again)
 }
 
 func (m *measurement) logf(format string, args ...any) {
@@ -506,13 +487,13 @@ func (m *measurement) spec() (launch.Spec, error) {
 	}
 	spec.TLS = tlsConfig
 	if a := tg.Attach; a != nil {
-		m.attach = &launch.AttachSpec{PID: a.PID, PIDFile: a.PIDFile, Cgroup: a.Cgroup, Container: a.Container, Port: a.Port}
+		spec.Attached = &launch.AttachSpec{PID: a.PID, PIDFile: a.PIDFile, Cgroup: a.Cgroup, Container: a.Container, Port: a.Port}
 		if a.Container != "" {
 			engine, err := launch.FindEngine(a.Engine)
 			if err != nil {
 				return spec, fmt.Errorf("target %q: %w", tg.Name, err)
 			}
-			m.attach.Engine = engine
+			spec.Attached.Engine = engine
 		}
 	}
 	if c := tg.Container; c != nil {
@@ -520,16 +501,9 @@ func (m *measurement) spec() (launch.Spec, error) {
 		if err != nil {
 			return spec, fmt.Errorf("target %q: %w", tg.Name, err)
 		}
-		m.engine = engine
 		spec.Container = &launch.ContainerSpec{Engine: engine, Image: c.Image, Command: c.Command, Port: c.Port, Run: filepath.Base(m.o.Dir)}
 	}
 	return spec, nil
-}
-
-// byCgroup: the target is measured as its cgroup's charge — a container,
-// or a server attached by its cgroup or container.
-func (m *measurement) byCgroup() bool {
-	return m.tg.Container != nil || m.tg.Attach != nil && (m.tg.Attach.Cgroup != "" || m.tg.Attach.Container != "")
 }
 
 // healthKey is where this target's health path came from: the flag, or
@@ -564,38 +538,7 @@ func (m *measurement) settle(ctx context.Context, p *launch.Process) int64 {
 		return 0
 	default:
 	}
-	return idleMemory(p, m.byCgroup())
-}
-
-// idleMemory is the target's memory at rest, before the flood, in the same
-// measure as its peak (sample.Sample.Memory; a container's cgroup charge).
-func idleMemory(p *launch.Process, container bool) int64 {
-	if container && p.Cgroup != nil {
-		if n, err := p.Cgroup.Usage(); err == nil {
-			return n
-		}
-	}
-	var cg sample.Usage
-	if p.Cgroup != nil {
-		cg = p.Cgroup
-	}
-	return sample.Once(p.PID(), cg).Memory
-}
-
-// limitBy decides, before the flood, how a limit is enforced on p: by
-// its cgroup when it has one, else by the watchdog, with the reason.
-func limitBy(limit int64, p *launch.Process, cgs *launch.Cgroups) (result.LimitBy, string) {
-	switch {
-	case limit <= 0:
-		return result.LimitNone, ""
-	case p.Cgroup != nil && p.Cgroup.Scope != "":
-		return result.LimitSystemdScope, ""
-	case p.Cgroup != nil:
-		return result.LimitCgroup, ""
-	case p.CgroupErr != nil && cgs.Available():
-		return result.LimitWatchdog, p.CgroupErr.Error() + ". " + watchdogMeaning
-	}
-	return result.LimitWatchdog, cgs.Why() + ". " + watchdogMeaning
+	return p.Memory()
 }
 
 // floodWatch is everything that watches the target during a flood: the RSS
@@ -625,13 +568,9 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 	sc := m.o.Scenario
 	w := &floodWatch{heap: newHeapProfiler(ctx, m.tg, p.URL, p.Client(30*time.Second), sc.Memory.HeapProfile, idle), loadStop: p.Done()}
 	w.serving.Store(p)
-	var cg sample.Usage
-	if p.Cgroup != nil {
-		cg = p.Cgroup
-	}
 	watchdog := by == result.LimitWatchdog
 	opts := sample.Options{
-		PID: p.PID(), Interval: sc.Memory.SampleInterval, Cgroup: cg, Series: series, Start: time.Now(),
+		PID: p.PID(), Interval: sc.Memory.SampleInterval, Cgroup: p.Usage(), Series: series, Start: time.Now(),
 		OnSample: func(s sample.Sample) {
 			// The one measure, as the peak is: summed RSS counts a shared
 			// page once per process (a pre-fork server read ~4x its memory).
@@ -679,45 +618,13 @@ func (m *measurement) flood(ctx context.Context, p *launch.Process, w *floodWatc
 // driver is the scenario's load driver.
 func driver(sc *scenario.Scenario) load.Driver {
 	if sc.Driver == result.DriverK6 {
-		k := load.K6{Bin: sc.K6.Bin, Script: sc.Script, Segment: sc.Segment, Instances: sc.K6.Instances, Collector: sc.K6.Collector, Remote: sc.K6.Remote, External: sc.K6.External}
+		k := k6.Driver{Bin: sc.K6.Bin, Script: sc.Script, Segment: sc.Segment, Instances: sc.K6.Instances, Collector: sc.K6.Collector, Remote: sc.K6.Remote, External: sc.K6.External}
 		for _, h := range sc.K6.Hosts {
-			k.Hosts = append(k.Hosts, load.K6Host{Launch: h.Launch, Address: h.Address})
+			k.Hosts = append(k.Hosts, k6.Host{Launch: h.Launch, Address: h.Address})
 		}
 		return k
 	}
 	return load.Builtin{}
-}
-
-// kernelPeak picks the peak a run reports, and names its source: the one
-// measure of the target's memory (sample.Sample.Memory) at its highest. One
-// process: its VmHWM (read while alive), or if it died on its own the
-// larger of that and ru_maxrss (read at reaping, so it survives an OOM
-// kill) — the kernel's own peak.
-// A process tree: its cgroup's anonymous memory when it has a cgroup, else
-// the sum of its processes' PSS, both sampled — never the sum of RSS, which
-// counts a copy-on-write page once per process.
-//
-// A container: its cgroup's peak charge, read from the kernel at the end
-// (the container's own cgroup sits below the target's, which outlives it),
-// what the container's memory limit counts.
-func kernelPeak(sum sample.Summary, ex launch.Exit, container bool) (int64, result.PeakSource) {
-	switch {
-	case container && ex.CgroupPeak > 0:
-		return ex.CgroupPeak, result.PeakCgroup
-	case sum.Peak.Procs <= 1 && ex.Stopped:
-		// Alive to the end: the VmHWM the sampler read is the peak. Its
-		// ru_maxrss can hold the harness's own memory at the fork, which
-		// the harness's VmHWM read after the start may not show (measured in
-		// CI: a streamed server whose VmHWM never passed 11.5 MiB reported
-		// 22.5, the harness's own peak from the level before).
-		return sum.HWM, result.PeakVmHWM
-	case sum.Peak.Procs <= 1:
-		return max(sum.HWM, ex.MaxRSS), result.PeakVmHWM
-	case sum.Anon > 0:
-		return sum.Anon, result.PeakCgroupAnon
-	default:
-		return sum.Memory, result.PeakPSS
-	}
 }
 
 // loadOptions is the built-in client's configuration for one run.
@@ -743,26 +650,9 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		Timeout:        sc.Request.Timeout,
 		AllowRemote:    sc.AllowRemote,
 		Stop:           stop,
-		Abort:          deadContainer(tg, stop),
+		Abort:          p.Abort(stop),
 		Progress:       progress,
 	}
-}
-
-// deadContainer is, for a container target, closed a moment after the
-// container died (stop closed): what its last bytes in flight needed. Its
-// published port can keep connections open with nothing behind them, which
-// would hold every client until the grace ran out.
-func deadContainer(tg scenario.Target, stop <-chan struct{}) <-chan struct{} {
-	if tg.Container == nil || stop == nil {
-		return nil
-	}
-	dead := make(chan struct{})
-	go func() {
-		<-stop
-		time.Sleep(time.Second)
-		close(dead)
-	}()
-	return dead
 }
 
 // mix is the scenario's weighted mix as the client sends it to p (nil

@@ -12,10 +12,10 @@ import (
 
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
-	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/units"
 	"os/exec"
@@ -258,37 +258,8 @@ targets:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sample.HeapTop(b, 10); err != nil {
+	if _, err := heapprof.Top(b, 10); err != nil {
 		t.Errorf("%s: %v", run.HeapProfile, err)
-	}
-}
-
-func TestKernelPeak(t *testing.T) {
-	t.Parallel()
-	one := func(rss, hwm int64) sample.Summary {
-		return sample.Summary{Peak: sample.Sample{RSS: rss, Procs: 1}, HWM: hwm}
-	}
-	tests := []struct {
-		name       string
-		sum        sample.Summary
-		ex         launch.Exit
-		container  bool
-		want       int64
-		wantSource result.PeakSource
-	}{
-		{"one process: VmHWM beats the sampled peak", one(100, 150), launch.Exit{MaxRSS: 120}, false, 150, "vmhwm"},
-		{"one process the harness stopped: its VmHWM, not ru_maxrss (which can hold the harness's fork)", one(100, 150), launch.Exit{MaxRSS: 400, Stopped: true}, false, 150, "vmhwm"},
-		{"one process killed between samples: ru_maxrss", one(100, 150), launch.Exit{MaxRSS: 500}, false, 500, "vmhwm"},
-		{"a tree under a cgroup: its anonymous memory, not its charge", sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, HWM: 900, Anon: 120, Memory: 120}, launch.Exit{CgroupPeak: 400}, false, 120, "cgroup_anon"},
-		{"a tree without a cgroup: the summed PSS, not RSS", sample.Summary{Peak: sample.Sample{RSS: 300, Procs: 3}, HWM: 900, Memory: 110}, launch.Exit{}, false, 110, "pss"},
-		{"a container: its cgroup's peak charge, what its limit counts", one(100, 150), launch.Exit{CgroupPeak: 260}, true, 260, "cgroup"},
-		{"a container without a cgroup peak: as a process", one(100, 150), launch.Exit{}, true, 150, "vmhwm"},
-	}
-	for _, tt := range tests {
-		got, src := kernelPeak(tt.sum, tt.ex, tt.container)
-		if got != tt.want || src != tt.wantSource {
-			t.Errorf("%s: kernelPeak = %d (%s), want %d (%s)", tt.name, got, src, tt.want, tt.wantSource)
-		}
 	}
 }
 

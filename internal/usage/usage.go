@@ -38,4 +38,4 @@ func PeakRSS() int64 {
 
 // ResetPeakRSS restarts this process's VmHWM, so the next reading is the
 // peak of what follows (Linux ≥ 4.0; a no-op where unsupported).
-func ResetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+func ResetPeakRSS() { _ = proc.ResetHWM(os.Getpid()) }

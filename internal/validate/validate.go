@@ -1,4 +1,9 @@
-package load
+// Package validate checks response bodies as they stream by, in pieces of
+// any size, without holding one whole: JSON arrays, NDJSON and CSV, each
+// row's id following the last (so a resumed export proves no row was lost
+// or repeated), and where a body broke off — a truncated record, a
+// per-item error row — as the outcome a run counts.
+package validate
 
 import (
 	"bytes"
@@ -9,8 +14,8 @@ import (
 	"github.com/floodharness/harness/internal/result"
 )
 
-// validator checks a body as it streams by, in pieces of any size.
-type validator interface {
+// Checker checks a body as it streams by, in pieces of any size.
+type Checker interface {
 	Write(p []byte)
 	// Finish reports the outcome once the body has ended, and the rows seen.
 	Finish() (outcome string, rows int64, detail string)
@@ -35,12 +40,13 @@ func (d *ids) next(id int64) {
 	d.last = id
 }
 
-// LastID implements validator.
+// LastID implements Checker.
 func (d *ids) LastID() int64 { return d.last }
 
-// newValidator checks bodies of kind; with checkIDs, every row's id must
+// New is a checker of bodies of kind (nil for none and upload, which the
+// client checks whole); with checkIDs, every row's id must
 // follow the last one, starting after since.
-func newValidator(kind result.BodyCheck, since int64, checkIDs bool) (validator, error) {
+func New(kind result.BodyCheck, since int64, checkIDs bool) (Checker, error) {
 	d := ids{check: checkIDs, last: since}
 	switch kind {
 	case "", result.CheckNone, result.CheckUpload: // upload: checked whole by checkUpload
@@ -52,7 +58,7 @@ func newValidator(kind result.BodyCheck, since int64, checkIDs bool) (validator,
 	case result.CheckCSV:
 		return &csvChecker{ids: d}, nil
 	}
-	return nil, fmt.Errorf("unknown validator %q (want none, json, ndjson, csv or upload)", kind)
+	return nil, fmt.Errorf("unknown Checker %q (want none, json, ndjson, csv or upload)", kind)
 }
 
 type jstate uint8

@@ -1,4 +1,4 @@
-package load
+package validate
 
 import (
 	"bytes"
@@ -30,10 +30,10 @@ func exportWide(t testing.TB, format string, n int64, width int) []byte {
 	return f.AppendTrailer(b)
 }
 
-// check runs a validator over body in pieces of size step.
+// check runs a Checker over body in pieces of size step.
 func check(t testing.TB, kind string, body []byte, step int) (string, int64, string) {
 	t.Helper()
-	v, err := newValidator(result.BodyCheck(kind), 0, false)
+	v, err := New(result.BodyCheck(kind), 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func BenchmarkValidate(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				v, _ := newValidator(result.BodyCheck(kind), 0, true)
+				v, _ := New(result.BodyCheck(kind), 0, true)
 				for off := 0; off < len(body); off += 32 << 10 {
 					v.Write(body[off:min(off+32<<10, len(body))])
 				}
@@ -208,5 +208,30 @@ func BenchmarkValidate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestIDGapIsCaught(t *testing.T) {
+	t.Parallel()
+	for kind, body := range map[result.BodyCheck]string{
+		"json":   `[{"id":1},{"id":2},{"id":4}]`,
+		"ndjson": "{\"id\":1}\n{\"id\":1}\n",
+		"csv":    "id,x\r\n1,a\r\n3,b\r\n",
+	} {
+		v, _ := New(kind, 0, true)
+		v.Write([]byte(body))
+		if out, _, detail := v.Finish(); out != result.OutcomeIDGap {
+			t.Errorf("%s %q: %s (%s), want %s", kind, body, out, detail, result.OutcomeIDGap)
+		}
+		v, _ = New(kind, 0, false) // without resume, ids are not checked
+		v.Write([]byte(body))
+		if out, _, _ := v.Finish(); out != result.OutcomeOK {
+			t.Errorf("%s %q without id checks: %s", kind, body, out)
+		}
+	}
+	v, _ := New("json", 41, true)
+	v.Write([]byte(`[{"id":42,"a":[1,{"id":7}]},{"id":43}]`))
+	if out, rows, _ := v.Finish(); out != result.OutcomeOK || rows != 2 || v.LastID() != 43 {
+		t.Errorf("ids after since=41: %s, %d rows, last %d", out, rows, v.LastID())
 	}
 }

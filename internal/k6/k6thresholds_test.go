@@ -1,4 +1,4 @@
-package load
+package k6
 
 import (
 	"strings"

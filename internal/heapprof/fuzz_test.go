@@ -1,4 +1,4 @@
-package sample
+package heapprof
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ func FuzzHeapTop(f *testing.F) {
 	f.Add(prof.Bytes())
 	f.Add([]byte("not a profile"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		top, err := HeapTop(data, 10)
+		top, err := Top(data, 10)
 		if err != nil {
 			return
 		}
@@ -31,7 +31,7 @@ func FuzzJSONHeapTop(f *testing.F) {
 	f.Add([]byte(`[{"func":"a.py:1","inuse_bytes":5},{"func":"b.py:2","inuse_bytes":9}]`))
 	f.Add([]byte(`{"not":"a list"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		top, err := JSONHeapTop(data, 3)
+		top, err := JSONTop(data, 3)
 		if err != nil {
 			return
 		}

@@ -1,4 +1,4 @@
-package load
+package k6
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/k6out"
+	"github.com/floodharness/harness/internal/pgroup"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -38,7 +39,7 @@ type k6Instance struct {
 // histogram to a collector the harness runs for the level (k6's output
 // "flood", built into bin/k6 from xk6/); the level's figures are their
 // exact merge, each instance's kept beside them.
-func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
+func (k Driver) scaled(ctx context.Context, job level) (result.Client, error) {
 	c := result.Client{Driver: result.DriverK6, DriverLog: job.LogName + "-1.log", Errors: map[string]int64{}}
 	col := k6out.NewCollector()
 	addr := k.Collector
@@ -83,9 +84,7 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 	var insts []*k6Instance
 	defer func() { // no k6 of ours outlives the level
 		for _, in := range insts {
-			if in.cmd != nil && in.cmd.Process != nil {
-				_ = syscall.Kill(-in.cmd.Process.Pid, syscall.SIGKILL)
-			}
+			pgroup.Signal(in.cmd, syscall.SIGKILL)
 		}
 	}()
 	for i := range k.Instances {
@@ -125,7 +124,7 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 		select {
 		case werr = <-in.done:
 		case <-ctx.Done():
-			_ = syscall.Kill(-in.cmd.Process.Pid, syscall.SIGKILL)
+			pgroup.Signal(in.cmd, syscall.SIGKILL)
 			werr = <-in.done
 		}
 		var ee *exec.ExitError
@@ -159,7 +158,7 @@ func (k K6) scaled(ctx context.Context, job Job) (result.Client, error) {
 // merged fills the level's figures from the instances' final snapshots:
 // counts summed, latencies from the merged histograms, and the script's
 // thresholds judged on the merge (unless thErr says they cannot be).
-func (k K6) merged(c result.Client, snaps []k6out.Snapshot, ths []k6Threshold, thErr error) (result.Client, error) {
+func (k Driver) merged(c result.Client, snaps []k6out.Snapshot, ths []k6Threshold, thErr error) (result.Client, error) {
 	m := k6out.Merge(snaps)
 	c.Requests, c.Failed, c.OK, c.BytesReceived = m.Requests, m.Failed, m.Requests-m.Failed, m.BytesReceived
 	if c.Failed > 0 {
@@ -203,7 +202,7 @@ func fraction(i, n int) string {
 
 // startPaused starts one local k6, paused, with its REST API on in.addr
 // and its output to the collector.
-func (k K6) startPaused(job Job, in *k6Instance, sequence, collector string, extra []string) error {
+func (k Driver) startPaused(job level, in *k6Instance, sequence, collector string, extra []string) error {
 	logf, err := os.Create(filepath.Join(job.Dir, in.log))
 	if err != nil {
 		return fmt.Errorf("k6 log: %w", err)
@@ -214,11 +213,10 @@ func (k K6) startPaused(job Job, in *k6Instance, sequence, collector string, ext
 		"--out", "flood="+collector+"?instance="+in.name)
 	args = append(append(args, extra...), k.Script)
 	argv := append(append(slices.Clone(in.launch), k.Bin), args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := pgroup.Command(argv[0], argv[1:]...)
 	// Local instances see it; one launched elsewhere (ssh) only where the
 	// launch command passes the environment on.
 	cmd.Env = append(os.Environ(), k6RequestEnv(job)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -325,7 +323,7 @@ func freeLoopbackPort() (int, error) {
 // runners). Either way the harness waits for one final snapshot per
 // instance and merges them. The collector listens on the fixed
 // k6.collector address the instances were given.
-func (k K6) remote(ctx context.Context, job Job, c result.Client, col *k6out.Collector) (result.Client, error) {
+func (k Driver) remote(ctx context.Context, job level, c result.Client, col *k6out.Collector) (result.Client, error) {
 	ths, thErr := k.k6Thresholds(ctx, job)
 	if thErr != nil {
 		c.K6ThresholdsNote = thErr.Error() + ": the instances judged their own shares, if started with thresholds"

@@ -1,4 +1,4 @@
-package load
+package k6
 
 import (
 	"context"
@@ -27,7 +27,7 @@ var thresholdExpr = regexp.MustCompile(`^\s*(rate|count|value|med|avg|min|max|p\
 
 // k6Thresholds reads the script's thresholds as k6 resolves them (k6
 // inspect, with the environment the instances get).
-func (k K6) k6Thresholds(ctx context.Context, job Job) ([]k6Threshold, error) {
+func (k Driver) k6Thresholds(ctx context.Context, job level) ([]k6Threshold, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	args := append(append([]string{"inspect"}, k6Env(job, len(k.Hosts) == 0)...), k.Script)

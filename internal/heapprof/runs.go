@@ -1,4 +1,4 @@
-package sample
+package heapprof
 
 import (
 	"os"
@@ -16,8 +16,8 @@ type RunDiff struct {
 	// Current and Baseline are the two profiles' paths, for
 	// `go tool pprof -diff_base=Baseline Current`.
 	Current, Baseline string
-	Top               []HeapDelta // largest growth first
-	Err               string      // why there is no diff, when there is none
+	Top               []Delta // largest growth first
+	Err               string  // why there is no diff, when there is none
 }
 
 // RunDiffs diffs every target's heap profiles against the baseline's;
@@ -54,7 +54,7 @@ func profiled(runs []result.Run) *result.Run {
 	return nil
 }
 
-func diffFiles(cur, base string) ([]HeapDelta, string) {
+func diffFiles(cur, base string) ([]Delta, string) {
 	c, err := os.ReadFile(cur)
 	if err != nil {
 		return nil, err.Error()
@@ -63,9 +63,9 @@ func diffFiles(cur, base string) ([]HeapDelta, string) {
 	if err != nil {
 		return nil, err.Error() + " (harness gate --update-baseline keeps the profiles beside the baseline)"
 	}
-	diff := HeapDiff
+	diff := Diff
 	if strings.HasSuffix(cur, ".json") {
-		diff = JSONHeapDiff
+		diff = JSONDiff
 	}
 	top, err := diff(c, b, 10)
 	if err != nil {

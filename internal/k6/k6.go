@@ -1,4 +1,4 @@
-package load
+package k6
 
 import (
 	"context"
@@ -12,12 +12,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/floodharness/harness/internal/load"
+	"github.com/floodharness/harness/internal/pgroup"
 	"github.com/floodharness/harness/internal/result"
 )
 
-// K6 produces the load with k6 running Script: in its own process group,
+// Driver produces the load with k6 running Script: in its own process group,
 // bounded by the job's warmup, duration, grace and a minute more.
-type K6 struct {
+type Driver struct {
 	Bin    string // the k6 binary
 	Script string
 	// Segment is this machine's k6 execution segment ("0:1/2"), when the
@@ -26,7 +28,7 @@ type K6 struct {
 	// Instances, above 1, splits the load over that many k6 processes
 	// (see scaled): local ones, or one on each of Hosts.
 	Instances int
-	Hosts     []K6Host
+	Hosts     []Host
 	// Remote lists the REST APIs (HOST:PORT) of k6 instances started
 	// elsewhere, paused, for each level; External counts instances that
 	// start by themselves (see remote).
@@ -37,14 +39,14 @@ type K6 struct {
 	Collector string
 }
 
-// K6Host is where one k6 instance runs: Launch runs a program there (the
+// Host is where one k6 instance runs: Launch runs a program there (the
 // k6 command line is appended), and its REST API listens on Address.
-type K6Host struct {
+type Host struct {
 	Launch  []string
 	Address string
 }
 
-var _ Driver = K6{}
+var _ load.Driver = Driver{}
 
 // k6Summary is the part of k6's --summary-export a run needs.
 type k6Summary struct {
@@ -62,8 +64,9 @@ type k6Summary struct {
 	} `json:"metrics"`
 }
 
-// Drive implements Driver.
-func (k K6) Drive(ctx context.Context, job Job) (result.Client, error) {
+// Drive implements load.Driver.
+func (k Driver) Drive(ctx context.Context, j load.Job) (result.Client, error) {
+	job := level{Job: j}
 	if k.Instances > 1 || len(k.Remote) > 0 || k.External > 0 {
 		return k.scaled(ctx, job)
 	}
@@ -71,7 +74,7 @@ func (k K6) Drive(ctx context.Context, job Job) (result.Client, error) {
 }
 
 // args are k6 run's arguments for job, before the script.
-func (k K6) args(job Job, summary string, local bool) []string {
+func (k Driver) args(job level, summary string, local bool) []string {
 	return append([]string{"run", "--quiet", "--no-usage-report",
 		"--summary-export", summary, "--summary-trend-stats", "med,p(90),p(99),max"}, k6Env(job, local)...)
 }
@@ -79,7 +82,7 @@ func (k K6) args(job Job, summary string, local bool) []string {
 // k6Env is what the script is told of the job, as k6's -e variables:
 // TARGET_PORT only where the target runs on the same machine (a script may
 // watch its memory there).
-func k6Env(job Job, local bool) []string {
+func k6Env(job level, local bool) []string {
 	env := []string{"-e", "TARGET_URL=" + job.URL, "-e", "TARGET_NAME=" + job.Target,
 		"-e", "VUS=" + strconv.Itoa(job.Concurrency), "-e", "DURATION=" + job.Duration.String()}
 	if local {
@@ -96,7 +99,7 @@ func k6Env(job Job, local bool) []string {
 // TARGET_BODY, TARGET_BODY_FILE or TARGET_BODY_SIZE. They go in k6's
 // environment (k6 shows it to the script as __ENV), not its command line,
 // where a header's secret would be visible to every process.
-func k6RequestEnv(job Job) []string {
+func k6RequestEnv(job level) []string {
 	var env []string
 	if job.Method != "" {
 		env = append(env, "TARGET_METHOD="+job.Method)
@@ -121,7 +124,7 @@ func k6RequestEnv(job Job) []string {
 }
 
 // single runs one k6 process and reads its summary.
-func (k K6) single(ctx context.Context, job Job) (result.Client, error) {
+func (k Driver) single(ctx context.Context, job level) (result.Client, error) {
 	c := result.Client{Driver: result.DriverK6, DriverLog: job.LogName + ".log", Errors: map[string]int64{}}
 	summary := filepath.Join(job.Dir, job.LogName+"-summary.json")
 	logf, err := os.Create(filepath.Join(job.Dir, job.LogName+".log"))
@@ -136,11 +139,10 @@ func (k K6) single(ctx context.Context, job Job) (result.Client, error) {
 	args = append(args, k.Script)
 	ctx, cancel := context.WithTimeout(ctx, job.Warmup+job.Duration+job.Grace+time.Minute)
 	defer cancel()
-	cmd := exec.Command(k.Bin, args...)
-	cmd.Env = append(os.Environ(), k6RequestEnv(job)...)
 	// Its own group, so a timeout stops k6 and anything it started; killed
 	// by the kernel if the harness dies first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd := pgroup.Command(k.Bin, args...)
+	cmd.Env = append(os.Environ(), k6RequestEnv(job)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -152,7 +154,7 @@ func (k K6) single(ctx context.Context, job Job) (result.Client, error) {
 	select {
 	case werr = <-done:
 	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // our own group only
+		pgroup.Signal(cmd, syscall.SIGKILL) // our own group only
 		werr = <-done
 	}
 	var ee *exec.ExitError
@@ -181,4 +183,11 @@ func (k K6) single(ctx context.Context, job Job) (result.Client, error) {
 	c.DurationS = time.Since(start).Seconds()
 	c.LatencyMs = result.Latency{P50: m.Duration["med"], P90: m.Duration["p(90)"], P99: m.Duration["p(99)"], Max: m.Duration["max"]}
 	return c, nil
+}
+
+// level is one level's job as k6 gets it: the job every driver gets, and
+// where instances of a scaled run ask for it (passed as FLOOD_JOB).
+type level struct {
+	load.Job
+	jobURL string
 }

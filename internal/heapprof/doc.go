@@ -1,0 +1,7 @@
+// Package heapprof is the harness's model of a heap profile: a pprof
+// profile (or a JSON heap top a non-Go target computed itself) parsed into
+// the functions holding the most in-use bytes, and two of them subtracted
+// into what grew. It fetches nothing and decides nothing about when to
+// profile (that is the sweep's); RunDiffs reads the two runs' profile files
+// a gate or report compares.
+package heapprof
