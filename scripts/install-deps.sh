@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 # the Python seed servers (Flask under gunicorn, Starlette under uvicorn)
 # and the Ruby one (Rack under Puma); podman and runc for container targets
 # (crun, podman's default runtime, refuses hybrid cgroup v1 layouts);
-# iproute2 for the tests' network namespaces.
-packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma podman runc iproute2)
+# docker.io for the same tests with docker (they start a dockerd of their
+# own); iproute2 for the tests' network namespaces.
+packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma podman runc docker.io iproute2)
 # Benchmarks name extra packages on the command line (bench-client: wrk hey time bc).
 packages+=("$@")
 

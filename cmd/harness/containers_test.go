@@ -16,37 +16,70 @@ import (
 	"github.com/floodharness/harness/internal/result"
 )
 
-// needPodman builds the reference server's image offline for this test
-// (scripts/container-image.sh: a static harness-serve imported with
-// podman import, no registry) and returns its name; the image is removed
-// when the test ends.
-func needPodman(t *testing.T) string {
+// engine is a container engine as a test drives it: its program, and the
+// environment that points it at its daemon (docker's DOCKER_HOST).
+type engine struct {
+	name string
+	env  []string
+}
+
+// cmd is the engine's command line with the test's environment.
+func (e engine) cmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(e.name, args...)
+	cmd.Env = append(os.Environ(), e.env...)
+	return cmd
+}
+
+// harness is a harness command that reaches the same daemon.
+func (e engine) harness(args ...string) *exec.Cmd {
+	cmd := harnesstest.Command(harnessBin, args...)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), e.env...)
+	return cmd
+}
+
+// podman is podman as installed (no daemon).
+func podman(t *testing.T) engine {
 	t.Helper()
 	if _, err := exec.LookPath("podman"); err != nil {
 		t.Fatal("podman is missing: scripts/install-deps.sh installs podman and runc")
 	}
+	return engine{name: "podman"}
+}
+
+// needPodman builds the reference server's image for podman; see needImage.
+func needPodman(t *testing.T) string { return needImage(t, podman(t)) }
+
+// needImage builds the reference server's image offline for this test
+// (scripts/container-image.sh: a static harness-serve imported with the
+// engine's import, no registry) and returns its name; the image is removed
+// when the test ends.
+func needImage(t *testing.T, e engine) string {
+	t.Helper()
 	image := fmt.Sprintf("localhost/flood-harness-serve:test-%d", os.Getpid())
-	cmd := exec.Command("bash", "scripts/container-image.sh", "podman", image)
+	cmd := exec.Command("bash", "scripts/container-image.sh", e.name, image)
+	cmd.Env = append(os.Environ(), e.env...)
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the image: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("podman", "rmi", "--force", image).Run() })
+	t.Cleanup(func() { _ = e.cmd("rmi", "--force", image).Run() })
 	return image
 }
 
 // containerScenario writes a scenario of the reference server's buffered
-// and streamed exports run from image under a 256 MiB container limit.
-func containerScenario(t *testing.T, image, levels, duration string) string {
+// and streamed exports run by e from image under a 256 MiB container
+// limit.
+func containerScenario(t *testing.T, e engine, image, levels, duration string) string {
 	t.Helper()
 	target := func(impl string) string {
 		return fmt.Sprintf(`  - name: %s
     container:
-      engine: podman
+      engine: %s
       image: %s
       command: [--impl, %s, --addr, 0.0.0.0, --port, "8080"]
       port: 8080
-`, impl, image, impl)
+`, impl, e.name, image, impl)
 	}
 	sc := filepath.Join(t.TempDir(), "containers.yaml")
 	os.WriteFile(sc, []byte(`name: containers-test
@@ -63,11 +96,11 @@ targets:
 
 // containersOf lists the containers (running or not) a harness with this
 // PID started.
-func containersOf(t *testing.T, pid int) []string {
+func containersOf(t *testing.T, e engine, pid int) []string {
 	t.Helper()
-	out, err := exec.Command("podman", "ps", "--all", "--filter", fmt.Sprintf("name=^flood-harness-%d-", pid), "--format", "{{.Names}}").Output()
+	out, err := e.cmd("ps", "--all", "--filter", fmt.Sprintf("name=^flood-harness-%d-", pid), "--format", "{{.Names}}").Output()
 	if err != nil {
-		t.Fatalf("podman ps: %v", err)
+		t.Fatalf("%s ps: %v", e.name, err)
 	}
 	return strings.Fields(string(out))
 }
@@ -99,31 +132,35 @@ func cgroupsOf(pid int) []string {
 // harness's container and cgroups are removed by the next harness start.
 // One test, its parts in turn: a part that removes a dead harness's
 // leftovers must not race another part's.
-func TestContainerTargets(t *testing.T) {
-	image := needPodman(t)
+func TestContainerTargets(t *testing.T) { containerTargets(t, podman(t)) }
+
+// The same with docker (issue 24: proven, not assumed), against a dockerd
+// of the test's own.
+func TestContainerTargetsDocker(t *testing.T) { containerTargets(t, startDockerd(t)) }
+
+func containerTargets(t *testing.T, e engine) {
+	image := needImage(t, e)
 
 	t.Run("buffered killed at the cap, streamed flat", func(t *testing.T) {
 		dir := t.TempDir()
-		cmd := harnesstest.Command(harnessBin, "run", "--out", dir, containerScenario(t, image, "1, 40", "3s"))
-		cmd.Dir = "../.."
-		out, err := cmd.CombinedOutput()
+		out, err := e.harness("run", "--out", dir, containerScenario(t, e, image, "1, 40", "3s")).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		t.Log("\n" + string(out))
-		if !strings.Contains(string(out), "buffered ran as a podman container of "+image) {
+		if !strings.Contains(string(out), "buffered ran as a "+e.name+" container of "+image) {
 			t.Errorf("the run does not say how the targets ran:\n%s", out)
 		}
 		r := readResults(t, dir)
 		buf, str, str1 := only(t, r, "buffered", 40), only(t, r, "streamed", 40), only(t, r, "streamed", 1)
-		if !buf.OOMKilled || buf.Exit.Code != 137 || buf.PeakRSSSource != result.PeakCgroup || buf.Container == nil || buf.Container.Engine != "podman" {
+		if !buf.OOMKilled || buf.Exit.Code != 137 || buf.PeakRSSSource != result.PeakCgroup || buf.Container == nil || buf.Container.Engine != e.name {
 			t.Errorf("buffered c=40: oom %v, exit %+v, source %s, container %+v; want killed at the cap (137), measured from its cgroup", buf.OOMKilled, buf.Exit, buf.PeakRSSSource, buf.Container)
 		}
 		if buf.OOMKills < 1 {
 			t.Errorf("buffered c=40: oom_kills %d; want the cgroup's count, read while the container's cgroup existed", buf.OOMKills)
 		}
 		if !buf.Container.EngineOOMKilled {
-			t.Errorf("buffered c=40: engine_oom_killed false; want podman's hint read (conmon's mark in its working directory)")
+			t.Errorf("buffered c=40: engine_oom_killed false; want the engine's hint read (podman: conmon's mark in its working directory)")
 		}
 		if limit := int64(256 << 20); buf.PeakRSSBytes < limit*9/10 || buf.PeakRSSBytes > limit+(1<<20) {
 			t.Errorf("buffered c=40: cgroup peak %.1f MiB, want at the 256 MiB cap", mib(buf.PeakRSSBytes))
@@ -149,10 +186,10 @@ func TestContainerTargets(t *testing.T) {
 	})
 
 	t.Run("SIGINT mid-level leaves no container", func(t *testing.T) {
-		cmd, stderr := floodingContainers(t, image)
+		cmd, stderr := floodingContainers(t, e, image)
 		defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if len(containersOf(t, cmd.Process.Pid)) != 1 {
-			t.Fatalf("want the one container of the level running: %v", containersOf(t, cmd.Process.Pid))
+		if len(containersOf(t, e, cmd.Process.Pid)) != 1 {
+			t.Fatalf("want the one container of the level running: %v", containersOf(t, e, cmd.Process.Pid))
 		}
 		cmd.Process.Signal(syscall.SIGINT)
 		err := cmd.Wait()
@@ -160,7 +197,7 @@ func TestContainerTargets(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 			t.Errorf("after SIGINT: %v, want exit 3\n%s", err, stderr.String())
 		}
-		if left := containersOf(t, cmd.Process.Pid); len(left) > 0 {
+		if left := containersOf(t, e, cmd.Process.Pid); len(left) > 0 {
 			t.Errorf("containers left after SIGINT: %v", left)
 		}
 		if left := cgroupsOf(cmd.Process.Pid); len(left) > 0 {
@@ -169,26 +206,24 @@ func TestContainerTargets(t *testing.T) {
 	})
 
 	t.Run("a SIGKILLed harness's container is removed by the next start", func(t *testing.T) {
-		cmd, _ := floodingContainers(t, image)
+		cmd, _ := floodingContainers(t, e, image)
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		dead := cmd.Process.Pid
-		left := containersOf(t, dead)
+		left := containersOf(t, e, dead)
 		if len(left) != 1 {
 			t.Fatalf("after SIGKILL, containers %v: want the level's container still there (no parent-death signal reaches it)", left)
 		}
-		t.Cleanup(func() { _ = exec.Command("podman", "rm", "--force", left[0]).Run() })
+		t.Cleanup(func() { _ = e.cmd("rm", "--force", left[0]).Run() })
 		next := t.TempDir()
-		run := harnesstest.Command(harnessBin, "run", "--out", next, "--levels", "1", "--targets", "streamed", containerScenario(t, image, "1", "1s"))
-		run.Dir = "../.."
-		out, err := run.CombinedOutput()
+		out, err := e.harness("run", "--out", next, "--levels", "1", "--targets", "streamed", containerScenario(t, e, image, "1", "1s")).CombinedOutput()
 		if err != nil {
 			t.Fatalf("next run: %v\n%s", err, out)
 		}
 		if !strings.Contains(string(out), "removed container "+left[0]+", left by a harness that is no longer running") {
 			t.Errorf("the next start does not say it removed %s:\n%s", left[0], out)
 		}
-		if left := containersOf(t, dead); len(left) > 0 {
+		if left := containersOf(t, e, dead); len(left) > 0 {
 			t.Errorf("containers of the dead harness left: %v", left)
 		}
 		if left := cgroupsOf(dead); len(left) > 0 {
@@ -202,10 +237,9 @@ func TestContainerTargets(t *testing.T) {
 
 // floodingContainers starts a harness run of a long container level and
 // returns once it is mid-flood.
-func floodingContainers(t *testing.T, image string) (*exec.Cmd, *lockedBuffer) {
+func floodingContainers(t *testing.T, e engine, image string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
-	cmd := harnesstest.Command(harnessBin, "run", "--out", t.TempDir(), containerScenario(t, image, "4", "60s"))
-	cmd.Dir = "../.."
+	cmd := e.harness("run", "--out", t.TempDir(), containerScenario(t, e, image, "4", "60s"))
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
@@ -224,4 +258,70 @@ func waitFlooding(t *testing.T, stderr *lockedBuffer) {
 		}
 	}
 	time.Sleep(500 * time.Millisecond) // mid-flood
+}
+
+// startDockerd starts a docker daemon of the test's own — its own data and
+// exec roots, socket and PID file, no iptables rules — and returns docker
+// pointed at it (DOCKER_HOST). When the test ends: the daemon is stopped
+// (its managed containerd with it), the docker0 bridge it made removed
+// (unless one was there before), its directories removed.
+func startDockerd(t *testing.T) engine {
+	t.Helper()
+	for _, p := range []string{"dockerd", "docker"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("%s is missing: scripts/install-deps.sh installs docker.io", p)
+		}
+	}
+	// A short path: the daemon's and containerd's sockets live below it.
+	dir, err := os.MkdirTemp("", "dockerd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, bridgeErr := os.Stat("/sys/class/net/docker0")
+	hadBridge := bridgeErr == nil
+	sock := filepath.Join(dir, "docker.sock")
+	log, err := os.Create(filepath.Join(dir, "dockerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := harnesstest.Command("dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+		"-H", "unix://"+sock, "--pidfile", filepath.Join(dir, "dockerd.pid"), "--iptables=false", "--ip-masq=false")
+	d.Stdout, d.Stderr = log, log
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = d.Wait(); close(done) }()
+	e := engine{name: "docker", env: []string{"DOCKER_HOST=unix://" + sock}}
+	t.Cleanup(func() {
+		_ = d.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-d.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if !hadBridge {
+			_ = exec.Command("ip", "link", "delete", "docker0").Run()
+		}
+		log.Close()
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("remove the daemon's directory: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if e.cmd("version").Run() == nil {
+			return e
+		}
+		select {
+		case <-done:
+			b, _ := os.ReadFile(log.Name())
+			t.Fatalf("dockerd exited:\n%s", b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(log.Name())
+			t.Fatalf("dockerd did not answer within 60s:\n%s", b)
+		}
+	}
 }
