@@ -23,6 +23,8 @@ func capacityCmd() *cli.Command {
 	fs.IntVar(&o.Max, "max", o.Max, "the highest concurrency tried")
 	fs.IntVar(&o.Repeats, "repeats", o.Repeats, "passing trials in a row the answer needs")
 	fs.DurationVar(&o.Budget, "budget", o.Budget, "the longest the whole search may take (0: no bound)")
+	fs.DurationVar(&o.Bounds.P99, "p99", 0, "a passing trial's highest p99 latency of ok responses, e.g. 2s (0: no bound)")
+	fs.BoolVar(&o.Bounds.AllowShed, "allow-shed", false, "count 503s with Retry-After as served by design (an admission gate's reject mode)")
 	fs.StringVar(&out, "out", "", "run directory (default reports/<time>-<scenario name>-capacity)")
 	return &cli.Command{
 		FS:       fs,

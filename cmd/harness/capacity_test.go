@@ -69,7 +69,7 @@ targets:
 	// No cap, bad flags: exit 2 before anything starts.
 	nocap := filepath.Join(dir, "nocap.yaml")
 	os.WriteFile(nocap, []byte("name: n\nlevels: [1]\ntargets:\n  - {name: a, command: [x, \"{port}\"]}\n"), 0o644)
-	for _, args := range [][]string{{nocap}, {"--max", "0", file}, {"--repeats", "0", file}, {"--budget", "1s", file}} {
+	for _, args := range [][]string{{nocap}, {"--max", "0", file}, {"--repeats", "0", file}, {"--budget", "1s", file}, {"--p99", "-1s", file}} {
 		if code, _, stderr := harnessRun(t, append([]string{"capacity", "--out", filepath.Join(dir, "x")}, args...)...); code != 2 {
 			t.Errorf("capacity %q: exit %d, want 2\n%s", args, code, stderr)
 		}
@@ -161,5 +161,50 @@ targets:
 	}
 	if pids := harnesstest.Survivors("ORPHAN_MARKER", marker); len(pids) > 0 {
 		t.Errorf("targets survived: %v", pids)
+	}
+}
+
+// An admission gate that rejects what does not fit (503 with Retry-After)
+// serves one ~8 MB download at a time under a 10 MiB budget: without
+// --allow-shed its capacity is 1; with it, the shed clients count as
+// served by design and the search reaches --max; a p99 bound below one
+// slow download's time fails even one client. capacity.json records the
+// bounds.
+func TestCapacityBounds(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "reject.yaml")
+	os.WriteFile(file, []byte(`name: reject
+levels: [1]
+duration: 1s
+request: {path: "/export?rows=2000&width=4000"}
+client: {read_rate: 8MiB, recv_buffer: 64KiB}
+memory: {limit: 256MiB, heap_profile: "off", settle: 0s}
+targets:
+  - name: reject
+    command: [harness, serve, --impl, streamed, --admission, reject, --budget, 10MiB, --port, "{port}"]
+`), 0o644)
+	search := func(args ...string) *result.Capacity {
+		out := filepath.Join(dir, strings.Join(args, "")+"run")
+		code, stdout, stderr := harnessRun(t, append([]string{"capacity", "--repeats", "1", "--max", "4", "--out", out}, append(args, file)...)...)
+		if code != 0 {
+			t.Fatalf("capacity %q: exit %d\n%s\n%s", args, code, stdout, stderr)
+		}
+		return readCapacity(t, out)
+	}
+	plain, shed, slow := search(), search("--allow-shed"), search("--p99", "10ms")
+	if tg := plain.Targets[0]; tg.Capacity != 1 || tg.FirstFailing != 2 || plain.AllowShed {
+		t.Errorf("without --allow-shed: capacity %d, first failing %d; want 1, 2: %+v", tg.Capacity, tg.FirstFailing, tg.Trials)
+	}
+	if tg := shed.Targets[0]; tg.Capacity != 4 || !tg.CeilingReached || !shed.AllowShed {
+		t.Errorf("with --allow-shed: capacity %d, ceiling %v, allow_shed %v; want 4, reached: %+v", tg.Capacity, tg.CeilingReached, shed.AllowShed, tg.Trials)
+	} else if last := tg.Trials[len(tg.Trials)-1]; last.Shed == 0 {
+		t.Errorf("the c=4 trial passed with nothing shed: %+v", last)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "--allow-shedrun", "summary.md")); !strings.Contains(string(b), "with 503s with Retry-After counted as served") {
+		t.Errorf("summary.md does not say the bound:\n%s", b)
+	}
+	if tg := slow.Targets[0]; tg.Capacity != 0 || slow.P99BoundMs != 10 || !strings.Contains(tg.Trials[0].Why, "above the 10ms bound") {
+		t.Errorf("--p99 10ms: capacity %d, bound %v ms, first trial %+v", tg.Capacity, slow.P99BoundMs, tg.Trials[0])
 	}
 }

@@ -10,6 +10,7 @@ package capacity
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/floodharness/harness/internal/result"
@@ -19,7 +20,15 @@ import (
 // every request ok (aborts the scenario asks for are fine), no kill at
 // the cap, no process of the target dying, and every client done with at
 // least one whole response (none still running when the trial ended).
-func Judge(run result.Run) (bool, string) {
+func Judge(run result.Run, b Bounds) (bool, string) {
+	failed, errs, answered := run.Failed, run.Errors, run.OK+run.Aborted
+	if b.AllowShed && run.Shed > 0 {
+		failed, answered = failed-run.Shed, answered+run.Shed
+		errs = maps.Clone(run.Errors)
+		if errs[result.StatusOutcome(503)] -= run.Shed; errs[result.StatusOutcome(503)] <= 0 {
+			delete(errs, result.StatusOutcome(503))
+		}
+	}
 	switch {
 	case run.Error != "":
 		return false, run.Error
@@ -27,14 +36,30 @@ func Judge(run result.Run) (bool, string) {
 		return false, run.Killed() + " at the cap"
 	case !run.MainLived || run.DiedProcesses > 0:
 		return false, fmt.Sprintf("%d of its processes died", max(run.DiedProcesses, 1))
-	case run.Failed > 0:
-		return false, fmt.Sprintf("%d of %d requests failed (%s)", run.Failed, run.Requests, result.KindCounts(run.Errors))
+	case failed > 0:
+		return false, fmt.Sprintf("%d of %d requests failed (%s)", failed, run.Requests, result.KindCounts(errs))
 	case run.CutOff > 0:
 		return false, fmt.Sprintf("%d requests still running at the end: a longer trial is needed to judge it", run.CutOff)
-	case run.OK+run.Aborted < int64(run.Concurrency):
-		return false, fmt.Sprintf("only %d whole responses for %d clients", run.OK+run.Aborted, run.Concurrency)
+	case answered < int64(run.Concurrency):
+		return false, fmt.Sprintf("only %d whole responses for %d clients", answered, run.Concurrency)
+	case run.OK == 0:
+		return false, fmt.Sprintf("all %d requests shed: the server served none", run.Shed)
+	case b.P99 > 0 && run.LatencyMs.P99 > float64(b.P99)/float64(time.Millisecond):
+		return false, fmt.Sprintf("p99 %v above the %v bound", time.Duration(run.LatencyMs.P99*float64(time.Millisecond)).Round(time.Millisecond), b.P99)
 	}
 	return true, ""
+}
+
+// Bounds are what a passing trial must keep to besides its memory cap.
+type Bounds struct {
+	// P99, when set, is the highest p99 latency of ok responses (to the
+	// last body byte) a passing trial may have.
+	P99 time.Duration
+	// AllowShed counts 503s with Retry-After (result.Client.Shed) as
+	// served by design: an admission gate rejecting what does not fit.
+	// Every other failure still fails the trial, and at least one response
+	// must be whole.
+	AllowShed bool
 }
 
 // Options drive one target's search.
@@ -42,6 +67,8 @@ type Options struct {
 	// Max is the highest concurrency tried (default 1024); Repeats the
 	// passing trials the answer needs in a row (default 3).
 	Max, Repeats int
+	// Bounds are what a passing trial keeps to besides the cap.
+	Bounds Bounds
 	// Trial runs one fresh trial at concurrency c (rep counts the trials
 	// at c before it).
 	Trial func(ctx context.Context, c, rep int) result.Run
@@ -86,9 +113,10 @@ func (s *search) trial(ctx context.Context, c int) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	ok, why := Judge(run)
+	ok, why := Judge(run, s.o.Bounds)
 	s.t.Trials = append(s.t.Trials, result.CapacityTrial{Concurrency: c, Repeat: rep, Passed: ok, Why: why,
-		PeakRSSBytes: run.PeakRSSBytes, PeakRSSSource: run.PeakRSSSource, OK: run.OK, Requests: run.Requests, DurationS: run.DurationS})
+		PeakRSSBytes: run.PeakRSSBytes, PeakRSSSource: run.PeakRSSSource, OK: run.OK, Requests: run.Requests,
+		Shed: run.Shed, P99Ms: run.LatencyMs.P99, DurationS: run.DurationS})
 	if s.t.LimitBy == "" {
 		s.t.LimitBy, s.t.LimitBytes = run.MemoryLimitBy, run.MemoryLimitBytes
 	}

@@ -112,9 +112,39 @@ func TestJudge(t *testing.T) {
 	} {
 		run := ok
 		tt.mod(&run)
-		passed, why := Judge(run)
+		passed, why := Judge(run, Bounds{})
 		if passed != (tt.want == "") || !strings.Contains(why, tt.want) {
 			t.Errorf("%s: Judge = %v, %q; want %q", name, passed, why, tt.want)
 		}
+	}
+}
+
+// --p99 fails a trial whose ok responses were too slow; --allow-shed
+// passes one whose only failures were 503s with Retry-After, and nothing
+// else: another failure, or nothing served at all, still fails.
+func TestJudgeBounds(t *testing.T) {
+	t.Parallel()
+	slow := result.Run{Concurrency: 2, MainLived: true, Client: result.Client{Requests: 4, OK: 4, LatencyMs: result.Latency{P99: 2500}}}
+	if ok, why := Judge(slow, Bounds{P99: 2 * time.Second}); ok || why != "p99 2.5s above the 2s bound" {
+		t.Errorf("p99 2.5 s under a 2 s bound: %v %q", ok, why)
+	}
+	if ok, _ := Judge(slow, Bounds{P99: 3 * time.Second}); !ok {
+		t.Error("p99 2.5 s under a 3 s bound failed")
+	}
+	shed := result.Run{Concurrency: 4, MainLived: true, Client: result.Client{Requests: 10, OK: 2, Failed: 8, Shed: 8, Errors: map[string]int64{"status_503": 8}}}
+	if ok, why := Judge(shed, Bounds{}); ok || !strings.Contains(why, "8 of 10 requests failed (status_503 ×8)") {
+		t.Errorf("shed without --allow-shed: %v %q", ok, why)
+	}
+	if ok, why := Judge(shed, Bounds{AllowShed: true}); !ok {
+		t.Errorf("only shed, with --allow-shed: failed, %q", why)
+	}
+	mixed := shed
+	mixed.Failed, mixed.Errors = 9, map[string]int64{"status_503": 8, "truncated": 1}
+	if ok, why := Judge(mixed, Bounds{AllowShed: true}); ok || why != "1 of 10 requests failed (truncated ×1)" {
+		t.Errorf("a truncation beside the shed: %v %q", ok, why)
+	}
+	none := result.Run{Concurrency: 2, MainLived: true, Client: result.Client{Requests: 6, Failed: 6, Shed: 6, Errors: map[string]int64{"status_503": 6}}}
+	if ok, why := Judge(none, Bounds{AllowShed: true}); ok || !strings.Contains(why, "served none") {
+		t.Errorf("everything shed: %v %q", ok, why)
 	}
 }

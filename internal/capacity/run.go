@@ -23,6 +23,8 @@ type RunOptions struct {
 	// Max, Repeats: see Options. Budget bounds the whole search (0: none).
 	Max, Repeats int
 	Budget       time.Duration
+	// Bounds: see Options.
+	Bounds Bounds
 	// Stdout receives the table of answers.
 	Stdout io.Writer
 }
@@ -39,6 +41,8 @@ func Check(sc *scenario.Scenario, o RunOptions) error {
 		return fault.Errorf(fault.BadInput, "--max %d: want at least 1", o.Max)
 	case o.Repeats < 1:
 		return fault.Errorf(fault.BadInput, "--repeats %d: want at least 1", o.Repeats)
+	case o.Bounds.P99 < 0:
+		return fault.Errorf(fault.BadInput, "--p99 %v: want a positive latency bound (e.g. 2s)", o.Bounds.P99)
 	case o.Budget < 0 || o.Budget > 0 && o.Budget < trialTime(sc):
 		return fault.Errorf(fault.BadInput, "--budget %v: want 0 (none) or at least one trial's %v", o.Budget, trialTime(sc))
 	}
@@ -60,7 +64,8 @@ func Run(ctx context.Context, o RunOptions) (*result.Capacity, error) {
 		return nil, err
 	}
 	f := &result.Capacity{Schema: result.CapacitySchema, Scenario: result.Scenario{Name: sc.Name, File: sc.File, SHA256: sc.SHA256},
-		Host: sweep.Host(o.Sweep), StartedAt: time.Now().UTC(), Partial: true, Max: o.Max, Repeats: o.Repeats, Targets: []result.CapacityTarget{}}
+		Host: sweep.Host(o.Sweep), StartedAt: time.Now().UTC(), Partial: true, Max: o.Max, Repeats: o.Repeats, Targets: []result.CapacityTarget{},
+		P99BoundMs: float64(o.Bounds.P99) / float64(time.Millisecond), AllowShed: o.Bounds.AllowShed}
 	path := Path(o.Sweep.Dir)
 	save := func() error { return result.WriteCapacity(path, f) }
 	if err := save(); err != nil {
@@ -75,7 +80,7 @@ func Run(ctx context.Context, o RunOptions) (*result.Capacity, error) {
 		f.Targets = append(f.Targets, result.CapacityTarget{Target: tg.Name, LimitBytes: int64(sc.Memory.Limit), Trials: []result.CapacityTrial{}})
 		t := &f.Targets[len(f.Targets)-1]
 		trial := trialFunc(o.Sweep, tg)
-		err := Search(ctx, Options{Max: o.Max, Repeats: o.Repeats, Trial: trial, Deadline: deadline,
+		err := Search(ctx, Options{Max: o.Max, Repeats: o.Repeats, Bounds: o.Bounds, Trial: trial, Deadline: deadline,
 			Logf: o.Sweep.Logf, Saved: func() { _ = save() }}, t)
 		if err != nil {
 			stopped = err
@@ -135,8 +140,8 @@ func WriteTable(w io.Writer, f *result.Capacity) error {
 	}
 	if len(f.Targets) > 0 {
 		t := f.Targets[0]
-		_, err := fmt.Fprintf(w, "  capacity: the most concurrent clients served completely under the %.0f MiB cap (%s), confirmed by %d passing trials in a row; the level above failed\n",
-			float64(t.LimitBytes)/(1<<20), t.LimitBy, f.Repeats)
+		_, err := fmt.Fprintf(w, "  capacity: the most concurrent clients served completely under the %.0f MiB cap (%s)%s, confirmed by %d passing trials in a row; the level above failed\n",
+			float64(t.LimitBytes)/(1<<20), t.LimitBy, f.BoundsNote(), f.Repeats)
 		return err
 	}
 	return nil
@@ -144,3 +149,4 @@ func WriteTable(w io.Writer, f *result.Capacity) error {
 
 // IsInterrupt reports whether err is a search stopped by a signal.
 func IsInterrupt(err error) bool { return errors.Is(err, context.Canceled) }
+

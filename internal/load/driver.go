@@ -60,7 +60,7 @@ func Drive(ctx context.Context, d Driver, job Job) (result.Client, error) {
 func (r *Result) Client() result.Client {
 	c := result.Client{
 		Requests: r.Requests, OK: r.OK, Failed: r.Failed, Errors: map[string]int64{},
-		Aborted: r.Aborted, CutOff: r.CutOff,
+		Aborted: r.Aborted, CutOff: r.CutOff, Shed: r.Shed,
 		BytesReceived: r.Bytes, Rows: r.Rows, Resumes: r.Resumes, Resent: r.Resent,
 		DurationS: r.Elapsed.Seconds(), Protocol: r.Proto,
 		LatencyMs: result.Latency{

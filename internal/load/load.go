@@ -122,6 +122,9 @@ type Result struct {
 	// Resent counts requests the transport sent again because their
 	// kept-alive connection died before the response began.
 	Resent int64
+	// Shed counts the status_503 failures that carried Retry-After: load
+	// the server turned away by design (an admission gate's reject mode).
+	Shed int64
 	// ResumedBy counts the breaks that were resumed, by kind (truncated,
 	// stalled, error_record, connect, status_NNN).
 	ResumedBy map[string]int64
@@ -455,6 +458,10 @@ func (r *Result) count(outcome string, latency time.Duration, nbytes, rows, resu
 	r.Bytes += nbytes
 	r.Rows += rows
 	r.Resumes += resumes
+	if outcome == outcomeShed {
+		r.Shed++
+		outcome = result.StatusOutcome(http.StatusServiceUnavailable)
+	}
 	switch outcome {
 	case result.OutcomeOK:
 		r.OK++
@@ -469,13 +476,17 @@ func (r *Result) count(outcome string, latency time.Duration, nbytes, rows, resu
 	}
 }
 
+// outcomeShed is, inside the client only, a 503 that said when to come
+// back (Retry-After): counted as status_503, and as shed.
+const outcomeShed = "status_503+retry_after"
+
 // maxResumes bounds how often one export is continued.
 const maxResumes = 10000
 
 // resumable outcomes are broken exports a client can continue.
 func resumable(outcome string) bool {
 	switch outcome {
-	case result.OutcomeTruncated, result.OutcomeStalled, result.OutcomeErrorRecord, result.OutcomeConnect, result.StatusOutcome(502), result.StatusOutcome(503):
+	case result.OutcomeTruncated, result.OutcomeStalled, result.OutcomeErrorRecord, result.OutcomeConnect, result.StatusOutcome(502), result.StatusOutcome(503), outcomeShed:
 		return true
 	}
 	return false
@@ -507,7 +518,11 @@ func (f *flood) export(ctx context.Context, sp *spec, buf []byte, abort int64, r
 				return result.OutcomeCutOff, bytes, rows, resumes
 			}
 		}
-		resumedBy[outcome]++
+		if outcome == outcomeShed {
+			resumedBy[result.StatusOutcome(http.StatusServiceUnavailable)]++
+		} else {
+			resumedBy[outcome]++
+		}
 		since = v.LastID()
 		q.Set("since", strconv.FormatInt(since, 10))
 		u.RawQuery = q.Encode()
@@ -546,6 +561,9 @@ func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte
 	f.proto.CompareAndSwap(nil, &resp.Proto)
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.CopyN(io.Discard, resp.Body, 1<<20)
+		if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
+			return outcomeShed, 0
+		}
 		return result.StatusOutcome(resp.StatusCode), 0
 	}
 	if sp.Validate == result.CheckUpload {
@@ -681,6 +699,7 @@ func (r *Result) merge(o *Result) {
 	r.Rows += o.Rows
 	r.Resumes += o.Resumes
 	r.Resent += o.Resent
+	r.Shed += o.Shed
 	for k, v := range o.ResumedBy {
 		r.ResumedBy[k] += v
 	}

@@ -324,3 +324,28 @@ func TestNoResumeAfterTheTargetDied(t *testing.T) {
 		t.Errorf("resumes %d, failed %d %v; want the one broken export left broken, not resumed", res.Resumes, res.Failed, res.Errors)
 	}
 }
+
+// A 503 that says when to come back is shed by design: counted in shed,
+// and still a status_503 failure; one without Retry-After is not shed.
+func TestShedIsA503WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	u := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) % 3 {
+		case 0:
+			w.Write([]byte("ok"))
+		case 1:
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		default:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	res := runLoad(t, Options{URL: u, Concurrency: 1, Requests: 30})
+	if res.OK != 10 || res.Shed != 10 || res.Errors["status_503"] != 20 || res.Failed != 20 {
+		t.Errorf("ok %d, shed %d, status_503 %d, failed %d: want 10, 10, 20, 20", res.OK, res.Shed, res.Errors["status_503"], res.Failed)
+	}
+	if c := res.Client(); c.Shed != 10 {
+		t.Errorf("client shed %d, want 10", c.Shed)
+	}
+}

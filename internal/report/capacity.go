@@ -24,7 +24,7 @@ func CapacityMarkdown(c *result.Capacity) []byte {
 		b.WriteString("> **Partial:** the search stopped early; each capacity is the highest level confirmed so far.\n\n")
 	}
 	for _, t := range c.Targets {
-		fmt.Fprintf(&b, "- %s\n", md(CapacitySentence(t, c.Repeats)))
+		fmt.Fprintf(&b, "- %s\n", md(CapacitySentence(t, c.Repeats, c.BoundsNote())))
 	}
 	b.WriteString("\n| target | clients | repeat | verdict | peak RSS MiB | source | ok / requests |\n|---|--:|--:|---|--:|---|--:|\n")
 	for _, t := range c.Targets {
@@ -41,8 +41,8 @@ func CapacityMarkdown(c *result.Capacity) []byte {
 }
 
 // CapacitySentence says one target's answer in words.
-func CapacitySentence(t result.CapacityTarget, repeats int) string {
-	under := fmt.Sprintf("under its %.0f MiB cap (%s)", float64(t.LimitBytes)/mib, orDash(string(t.LimitBy)))
+func CapacitySentence(t result.CapacityTarget, repeats int, bounds string) string {
+	under := fmt.Sprintf("under its %.0f MiB cap (%s)%s", float64(t.LimitBytes)/mib, orDash(string(t.LimitBy)), bounds)
 	estimate := ""
 	if t.EstimateFromCurve > 0 {
 		estimate = fmt.Sprintf("; %.2f MiB per client, so a line through the passing peaks says ~%.0f", t.PerClientBytes/mib, t.EstimateFromCurve)
@@ -165,7 +165,7 @@ func WriteCapacity(c *result.Capacity, dir string) (string, error) {
 		Rows       []row
 	}{Name: c.Scenario.Name, Plot: "capacity.svg", Partial: c.Partial, Repeats: c.Repeats}
 	for _, t := range c.Targets {
-		v.Sentences = append(v.Sentences, CapacitySentence(t, c.Repeats))
+		v.Sentences = append(v.Sentences, CapacitySentence(t, c.Repeats, c.BoundsNote()))
 		for _, tr := range t.Trials {
 			verdict := "pass"
 			if !tr.Passed {

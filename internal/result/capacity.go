@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -20,10 +21,16 @@ type Capacity struct {
 	FinishedAt *time.Time `json:"finished_at"`
 	// Partial: the search did not finish (interrupted, or out of budget);
 	// each target's capacity is then the highest level confirmed so far.
-	Partial bool             `json:"partial"`
-	Max     int              `json:"max"`
-	Repeats int              `json:"repeats"`
-	Targets []CapacityTarget `json:"targets"`
+	Partial bool `json:"partial"`
+	Max     int  `json:"max"`
+	Repeats int  `json:"repeats"`
+	// P99BoundMs, when set (capacity --p99), is the highest p99 latency of
+	// ok responses a passing trial may have; AllowShed (--allow-shed)
+	// counts 503s with Retry-After as served by design. A capacity holds
+	// only under the bounds it was searched with.
+	P99BoundMs float64          `json:"p99_bound_ms,omitempty"`
+	AllowShed  bool             `json:"allow_shed,omitempty"`
+	Targets    []CapacityTarget `json:"targets"`
 }
 
 // CapacityTarget is one target's answer and every trial that led to it.
@@ -57,7 +64,10 @@ type CapacityTrial struct {
 	PeakRSSSource PeakSource `json:"peak_rss_source"`
 	OK            int64      `json:"ok"`
 	Requests      int64      `json:"requests"`
-	DurationS     float64    `json:"duration_s"`
+	// Shed counts the requests turned away with 503 and Retry-After.
+	Shed      int64   `json:"shed,omitempty"`
+	P99Ms     float64 `json:"p99_ms"`
+	DurationS float64 `json:"duration_s"`
 }
 
 // WriteCapacity writes c to path atomically (writeJSON), so an
@@ -94,4 +104,21 @@ func SchemaOf(path string) string {
 	}
 	_ = json.Unmarshal(b, &probe)
 	return probe.Schema
+}
+
+// BoundsNote is what else a capacity was searched under, as words after
+// "under the cap" ("" for none): ", with p99 ≤ 2s and 503s with
+// Retry-After counted as served".
+func (f *Capacity) BoundsNote() string {
+	var parts []string
+	if f.P99BoundMs > 0 {
+		parts = append(parts, fmt.Sprintf("p99 ≤ %v", time.Duration(f.P99BoundMs*float64(time.Millisecond))))
+	}
+	if f.AllowShed {
+		parts = append(parts, "503s with Retry-After counted as served")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", with " + strings.Join(parts, " and ")
 }

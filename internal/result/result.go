@@ -175,7 +175,11 @@ type Client struct {
 	// Resent counts requests the client's transport sent again because
 	// their kept-alive connection died before the response began; each is
 	// also a failure (reset_before_response) unless client.forgive_resends.
-	Resent    int64   `json:"resent,omitempty"`
+	Resent int64 `json:"resent,omitempty"`
+	// Shed counts the status_503 failures that carried Retry-After: the
+	// server turned them away by design (an admission gate rejecting what
+	// does not fit); they stay failures in errors.
+	Shed      int64   `json:"shed,omitempty"`
 	DurationS float64 `json:"duration_s"`
 	LatencyMs Latency `json:"latency_ms"`
 	// Protocol is what the server answered with: HTTP/1.1, HTTP/2.0.
