@@ -149,4 +149,3 @@ func WriteTable(w io.Writer, f *result.Capacity) error {
 
 // IsInterrupt reports whether err is a search stopped by a signal.
 func IsInterrupt(err error) bool { return errors.Is(err, context.Canceled) }
-
