@@ -6,7 +6,7 @@ replace github.com/floodharness/harness => ../
 
 require (
 	github.com/floodharness/harness v0.0.0
-	github.com/shirou/gopsutil/v4 v4.26.10
+	github.com/sirupsen/logrus v1.9.3
 	go.k6.io/k6 v1.8.1
 )
 
@@ -71,7 +71,7 @@ require (
 	github.com/r3labs/sse/v2 v2.10.0 // indirect
 	github.com/redis/go-redis/v9 v9.17.2 // indirect
 	github.com/serenize/snaker v0.0.0-20201027110005-a7ad2135616e // indirect
-	github.com/sirupsen/logrus v1.9.3 // indirect
+	github.com/shirou/gopsutil/v4 v4.26.10 // indirect
 	github.com/spf13/afero v1.1.2 // indirect
 	github.com/spf13/cobra v1.4.0 // indirect
 	github.com/spf13/pflag v1.0.5 // indirect

@@ -12,13 +12,13 @@ import (
 	"sync"
 	"time"
 
-	psnet "github.com/shirou/gopsutil/v4/net"
 	"go.k6.io/k6/js/common"
 	"go.k6.io/k6/js/modules"
 	"go.k6.io/k6/metrics"
 
 	"github.com/floodharness/harness/internal/k6out"
 	"github.com/floodharness/harness/internal/loopback"
+	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/sample"
 )
 
@@ -160,16 +160,11 @@ func resolvePID(w WatchOptions) (int, error) {
 		}
 		return pid, nil
 	}
-	conns, err := psnet.Connections("tcp")
+	pid, err := proc.ListenerPID(w.Port)
 	if err != nil {
-		return 0, fmt.Errorf("watch: list sockets: %w", err)
+		return 0, fmt.Errorf("watch: %w", err)
 	}
-	for _, c := range conns {
-		if c.Status == "LISTEN" && int(c.Laddr.Port) == w.Port && c.Pid > 0 {
-			return int(c.Pid), nil
-		}
-	}
-	return 0, fmt.Errorf("watch: no process of ours listens on port %d", w.Port)
+	return pid, nil
 }
 
 // HeapProfile saves the pprof heap profile at url (loopback only) to path

@@ -83,7 +83,7 @@ func TestWatchRejects(t *testing.T) {
 		`flood.watch({pid: 1, interval: "0s"})`:  "below 1ms",
 		`flood.watch({pid: 1, colour: "red"})`:   `unknown option "colour"`,
 		`flood.watch({pid: "x"})`:                `pid "x"`,
-		`flood.watch({port: 1})`:                 "no process of ours listens on port 1",
+		`flood.watch({port: 1})`:                 "no socket listens on port 1",
 		`flood.watch({pidfile: "/nonexistent"})`: "pidfile",
 	}
 	for script, want := range tests {

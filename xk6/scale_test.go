@@ -153,6 +153,13 @@ targets:
 	cmd := harnesstest.Command(harness, "run", "--out", filepath.Join(out, "run"), sc)
 	cmd.Dir = ".."
 	if b, err := cmd.CombinedOutput(); err != nil {
+		// Every k6 instance's own log, so a failure that happens once in
+		// a while is kept whole in the test's output.
+		logs, _ := filepath.Glob(filepath.Join(out, "run", "logs", "*k6*"))
+		for _, l := range logs {
+			lb, _ := os.ReadFile(l)
+			b = append(b, fmt.Sprintf("\n--- %s ---\n%s", filepath.Base(l), lb)...)
+		}
 		t.Fatalf("harness run: %v\n%s", err, b)
 	}
 	r, err := result.Read(filepath.Join(out, "run", "results.json"))

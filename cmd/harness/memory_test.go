@@ -75,10 +75,10 @@ warmup: 2s
 soak: {concurrency: 4, duration: 32s}
 request: {path: "/export?rows=100"}
 client: {model: open, rate: 10/s}
-memory: {trend_min: 20s, settle: 0s}
+memory: {trend_min: 20s, settle: 1s}
 targets:
   - {name: clean, command: [harness, serve, --impl, streamed, --port, "{port}"]}
-  - {name: leaky, command: [harness, serve, --impl, streamed, --leak-bytes, 64KiB, --port, "{port}"]}
+  - {name: leaky, command: [harness, serve, --impl, streamed, --leak-bytes, 64KiB, --port, "{port}"], heap: pprof}
 gate:
   rules:
     - {metric: memory_trend, max: 1MiB/min}
@@ -94,9 +94,23 @@ gate:
 	if clean.MemoryTrend == nil || clean.MemoryTrend.Verdict != result.TrendFlat || leaky.MemoryTrend == nil || leaky.MemoryTrend.Verdict != result.TrendGrowing {
 		t.Errorf("trends: clean %+v, leaky %+v; want flat and growing", clean.MemoryTrend, leaky.MemoryTrend)
 	}
-	// The gate fails the leak, with its trend.
+	// The heap at the start of the steady part against the one after the
+	// flood: the leak knob's function grew most, and every output says so.
+	const leak = "grew most: github.com/floodharness/harness/targets.(*Server).leak +"
+	if leaky.SteadyHeapProfile == "" || len(leaky.HeapGrowth) == 0 || !strings.HasPrefix(leaky.GrewMost(), leak) {
+		t.Errorf("leaky's heap growth: %q %+v", leaky.SteadyHeapProfile, leaky.HeapGrowth)
+	} else if _, err := os.Stat(filepath.Join(out, leaky.SteadyHeapProfile)); err != nil {
+		t.Error(err)
+	}
+	if !strings.Contains(stderr, leak) {
+		t.Errorf("the console does not name the leak's function:\n%s", stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "summary.md")); !strings.Contains(string(b), leak) {
+		t.Errorf("summary.md does not name the leak's function:\n%s", b)
+	}
+	// The gate fails the leak, with its trend and its function.
 	code, gout, _ := harnessRun(t, "gate", "--current", filepath.Join(out, "results.json"), "--rules", file)
-	if code != 1 || !strings.Contains(gout, "memory_trend") || !strings.Contains(gout, "leaky") {
+	if code != 1 || !strings.Contains(gout, "memory_trend") || !strings.Contains(gout, "leaky") || !strings.Contains(gout, leak) {
 		t.Errorf("gate on the leak: exit %d\n%s", code, gout)
 	}
 	// --soak on the command line; a soak no longer than its warmup is refused.

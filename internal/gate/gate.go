@@ -242,8 +242,21 @@ func values(r rule, res *result.Results, tg string, level int) []float64 {
 	return v
 }
 
-func checkLevel(r rule, tg string, level int, o Options) Check {
-	c := newCheck(r, tg, level)
+func checkLevel(r rule, tg string, level int, o Options) (c Check) {
+	c = newCheck(r, tg, level)
+	if r.m.name == "memory_trend" {
+		defer func() { // a leak's verdict names where it is
+			if c.Pass {
+				return
+			}
+			for _, run := range o.Current.Select(tg, level) {
+				if g := run.GrewMost(); g != "" {
+					c.Note = joinNote(c.Note, g)
+					break
+				}
+			}
+		}()
+	}
 	if r.oomNever {
 		for _, run := range o.Current.Select(tg, level) {
 			if run.OOMKilled {

@@ -71,11 +71,7 @@ func allocSite(s *profile.Sample) string {
 
 // Delta is how one function's in-use heap changed between two
 // profiles: the growth, and what it holds now.
-type Delta struct {
-	Func       string
-	DeltaBytes int64
-	InuseBytes int64
-}
+type Delta = result.HeapDelta
 
 // Diff subtracts base from cur the way `go tool pprof -diff_base`
 // does (base scaled by −1, then merged) and returns the n functions whose

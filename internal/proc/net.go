@@ -77,3 +77,29 @@ func Sockets(pid int) (map[uint64]bool, error) {
 	}
 	return out, nil
 }
+
+// ListenerPID is the process holding a socket listening on port, in this
+// process's network namespace: the lowest such PID (a pre-fork server's
+// parent before its workers), or an error naming what was looked at. A
+// process that vanishes mid-scan is skipped, not an error.
+func ListenerPID(port int) (int, error) {
+	inodes, err := Listeners(os.Getpid(), port)
+	if err != nil {
+		return 0, err
+	}
+	if len(inodes) == 0 {
+		return 0, fmt.Errorf("no socket listens on port %d", port)
+	}
+	for _, pid := range PIDs() {
+		held, err := Sockets(pid)
+		if err != nil {
+			continue
+		}
+		for _, in := range inodes {
+			if held[in] {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("port %d is listened on, but by no process this user can see", port)
+}

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -96,4 +97,20 @@ func syscallKill(pid int) error {
 		return err
 	}
 	return p.Kill()
+}
+
+func TestListenerPID(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	if pid, err := ListenerPID(port); err != nil || pid != os.Getpid() {
+		t.Errorf("ListenerPID(%d) = %d, %v; want this process (%d)", port, pid, err, os.Getpid())
+	}
+	ln.Close()
+	if _, err := ListenerPID(port); err == nil {
+		t.Errorf("a closed port: no error")
+	}
 }

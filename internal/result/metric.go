@@ -206,3 +206,15 @@ func (r *Results) Demand(target string) (Demand, bool) {
 	}
 	return Demand{}, false
 }
+
+// GrewMost names the function whose heap grew most over the part of a
+// long run its memory trend was fit over, in the words every output uses
+// ("grew most: main.cache +12.0 MiB since the steady part began"), or ""
+// when no profile diff shows growth.
+func (r Run) GrewMost() string {
+	if len(r.HeapGrowth) == 0 || r.HeapGrowth[0].DeltaBytes <= 0 {
+		return ""
+	}
+	g := r.HeapGrowth[0]
+	return fmt.Sprintf("grew most: %s %+.1f MiB since the steady part began", g.Func, float64(g.DeltaBytes)/(1<<20))
+}

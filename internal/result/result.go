@@ -93,8 +93,14 @@ type Run struct {
 	AfterHeapTop     []HeapFunc `json:"after_heap_top,omitempty"`
 	// MemoryTrend is memory's slope over a run long enough (memory.trend_min
 	// after warmup), judged so a sawtooth is not a leak.
-	MemoryTrend     *Trend `json:"memory_trend,omitempty"`
-	CgroupPeakBytes int64  `json:"cgroup_peak_bytes"` // includes page cache; 0 without a cgroup
+	MemoryTrend *Trend `json:"memory_trend,omitempty"`
+	// SteadyHeapProfile is the heap profile taken at the start of the part
+	// the trend is fit over (a run long enough for a trend, with a heap
+	// endpoint), and HeapGrowth what grew from it to the after-flood
+	// profile, largest first: the functions a leak is in.
+	SteadyHeapProfile string      `json:"steady_heap_profile,omitempty"`
+	HeapGrowth        []HeapDelta `json:"heap_growth,omitempty"`
+	CgroupPeakBytes   int64       `json:"cgroup_peak_bytes"` // includes page cache; 0 without a cgroup
 	// CgroupAnonPeakBytes is the highest anonymous memory the sampler saw
 	// charged to the cgroup (memory.stat anon, v1 total_rss): the RSS-like part
 	// of CgroupPeakBytes, sampled, so it can miss a short peak.
@@ -292,6 +298,14 @@ type ProcessMemory struct {
 // HeapFunc is in-use heap bytes charged to one function at the profile.
 type HeapFunc struct {
 	Func       string `json:"func"`
+	InuseBytes int64  `json:"inuse_bytes"`
+}
+
+// HeapDelta is one function's growth between two heap profiles: by how
+// much its in-use bytes grew, and what it holds in the later one.
+type HeapDelta struct {
+	Func       string `json:"func"`
+	DeltaBytes int64  `json:"delta_bytes"`
 	InuseBytes int64  `json:"inuse_bytes"`
 }
 

@@ -32,6 +32,8 @@ type heapProfiler struct {
 	best    []byte
 	bestRSS int64
 	lastTry time.Time
+	steady  []byte        // the profile at the start of the trend's part (steadyAfter)
+	flooded chan struct{} // closed by finish: a steady profile not yet taken is not
 }
 
 // newHeapProfiler watches tg's heap endpoint; url makes a path absolute.
@@ -110,6 +112,65 @@ type heapProfile struct {
 	at   result.HeapMode
 	top  []result.HeapFunc
 	note string // what fell back, and why
+	data []byte
+}
+
+// steadyAfter fetches one profile d from now, while the flood goes on (no
+// forced GC: that would disturb what is measured): the start of the part
+// of a long run its memory trend is fit over, which the after-flood
+// profile is later diffed against.
+func (h *heapProfiler) steadyAfter(d time.Duration) {
+	if h.url == "" || h.mode == result.HeapOff {
+		return
+	}
+	h.flooded = make(chan struct{})
+	h.wg.Go(func() {
+		select {
+		case <-time.After(d):
+		case <-h.flooded: // the flood ended first (the target died)
+			return
+		case <-h.ctx.Done():
+			return
+		}
+		if b, err := sample.FetchHeapWith(h.ctx, h.client, h.url); err == nil {
+			h.mu.Lock()
+			h.steady = b
+			h.mu.Unlock()
+		}
+	})
+}
+
+// growth stores the steady profile under dir as profiles/<name>-steady
+// and returns its path with what grew from it to after (largest first);
+// nothing without both profiles.
+func (h *heapProfiler) growth(dir, name string, after heapProfile) (string, []result.HeapDelta) {
+	h.mu.Lock()
+	steady := h.steady
+	h.mu.Unlock()
+	if steady == nil || after.data == nil {
+		return "", nil
+	}
+	path := filepath.Join("profiles", name+"-steady"+h.ext())
+	if err := os.WriteFile(filepath.Join(dir, path), steady, 0o644); err != nil {
+		return "", nil
+	}
+	diff := heapprof.Diff
+	if h.tracemalloc {
+		diff = heapprof.JSONDiff
+	}
+	top, err := diff(after.data, steady, 10)
+	if err != nil {
+		return path, nil
+	}
+	return path, top
+}
+
+// ext is the file extension of this target's profiles.
+func (h *heapProfiler) ext() string {
+	if h.tracemalloc {
+		return ".tracemalloc.json"
+	}
+	return ".pb.gz"
 }
 
 // finish waits for a fetch in flight, takes one at the end if there is no
@@ -119,6 +180,9 @@ type heapProfile struct {
 func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfile {
 	if h.url == "" {
 		return heapProfile{}
+	}
+	if h.flooded != nil {
+		close(h.flooded)
 	}
 	h.wg.Wait()
 	at := result.HeapPeak
@@ -135,11 +199,7 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 	if h.best == nil {
 		return heapProfile{}
 	}
-	ext := ".pb.gz"
-	if h.tracemalloc {
-		ext = ".tracemalloc.json"
-	}
-	hp := heapProfile{path: filepath.Join("profiles", name+ext), at: at}
+	hp := heapProfile{path: filepath.Join("profiles", name+h.ext()), at: at}
 	if err := os.WriteFile(filepath.Join(dir, hp.path), h.best, 0o644); err != nil {
 		return heapProfile{}
 	}
@@ -167,11 +227,7 @@ func (h *heapProfiler) after(dir, name string) heapProfile {
 	if err != nil {
 		return heapProfile{}
 	}
-	ext := ".pb.gz"
-	if h.tracemalloc {
-		ext = ".tracemalloc.json"
-	}
-	hp := heapProfile{path: filepath.Join("profiles", name+"-after"+ext), at: result.HeapEnd}
+	hp := heapProfile{path: filepath.Join("profiles", name+"-after"+h.ext()), at: result.HeapEnd, data: b}
 	if err := os.WriteFile(filepath.Join(dir, hp.path), b, 0o644); err != nil {
 		return heapProfile{}
 	}

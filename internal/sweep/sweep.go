@@ -301,6 +301,12 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	} else {
 		m.logf("flooding %s", p.URL(o.Scenario.RequestPath(tg)))
 	}
+	sc := o.Scenario
+	trended := sc.Duration >= sc.Memory.TrendMin
+	if trended {
+		// The trend is fit over the later half after warmup (trend.Fit).
+		w.heap.steadyAfter(sc.Warmup + sc.Duration/2)
+	}
 	before, lerr := proc.ReadListen()
 	parts.client, parts.clientErr = m.flood(ctx, p, w)
 	if after, err := proc.ReadListen(); err == nil && lerr == nil {
@@ -315,10 +321,13 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	}
 	if parts.after = m.settle(ctx, p); parts.after > 0 {
 		parts.afterHeap = w.heap.after(o.Dir, tg.Name+"-"+m.label)
+		if trended {
+			parts.steadyHeap, parts.growth = w.heap.growth(o.Dir, tg.Name+"-"+m.label, parts.afterHeap)
+		}
 	}
 	parts.exit, _ = p.Stop()
 	run := m.assemble(parts, nil)
-	if sc := o.Scenario; sc.Duration >= sc.Memory.TrendMin && run.Error == "" && !run.OOMKilled {
+	if trended && run.Error == "" && !run.OOMKilled {
 		if ts, ys, err := sample.ReadSeries(filepath.Join(o.Dir, parts.series)); err == nil {
 			tr := trend.Fit(ts, ys, sc.Warmup.Seconds(), sc.Memory.TrendMin.Seconds())
 			run.MemoryTrend = &tr
@@ -339,9 +348,11 @@ type parts struct {
 	watched     watchSummary
 	heap        heapProfile
 	exit        launch.Exit
-	listen      proc.Listen // the host's accept-queue overflows during the flood
-	after       int64       // memory after memory.settle (0: not read)
-	afterHeap   heapProfile // the heap profile then (what is still held)
+	listen      proc.Listen        // the host's accept-queue overflows during the flood
+	after       int64              // memory after memory.settle (0: not read)
+	afterHeap   heapProfile        // the heap profile then (what is still held)
+	steadyHeap  string             // the profile at the start of the trend's part
+	growth      []result.HeapDelta // what grew from it to afterHeap
 }
 
 // assemble is the one place a run is made: from what the steps found, or
@@ -373,6 +384,7 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	if p.after > 0 {
 		run.AfterRSSBytes, run.RetainedBytes = p.after, p.after-p.idle
 		run.AfterHeapProfile, run.AfterHeapTop = p.afterHeap.path, p.afterHeap.top
+		run.SteadyHeapProfile, run.HeapGrowth = p.steadyHeap, p.growth
 	}
 	run.RSSSeries = p.series
 	run.ListenOverflows, run.ListenDrops = p.listen.Overflows, p.listen.Drops
@@ -461,6 +473,9 @@ func (m *measurement) logOutcome(run result.Run) {
 	}
 	if t := run.MemoryTrend; t != nil && t.Verdict != result.TrendTooShort {
 		verdict += fmt.Sprintf("; memory %s: %+.2f MiB/min [%+.2f, %+.2f]", t.Verdict, t.BytesPerMin/(1<<20), t.Low/(1<<20), t.High/(1<<20))
+		if g := run.GrewMost(); g != "" && t.Verdict == result.TrendGrowing {
+			verdict += ", " + g
+		}
 	}
 	if run.AfterRSSBytes > 0 {
 		verdict += fmt.Sprintf("; kept %s after the flood (idle %s)", mib(run.AfterRSSBytes), mib(run.IdleRSSBytes))
