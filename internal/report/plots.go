@@ -277,52 +277,94 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 	levels := r.Levels()
 	p := plot.New()
 	p.X.Label.Text = "time since the target was healthy (s)"
-	p.Y.Label.Text = "RSS (MiB, sampled)"
-	p.Title.Text = "RSS over time"
+	p.Y.Label.Text = "memory (MiB, sampled, the run's one measure)"
+	p.Title.Text = "Memory over time, every level (first repeat; thicker: more clients)"
 	p.Y.Tick.Marker = plainTicks{}
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
 	p.Y.Min, p.X.Min = 0, 0
 	lg := &legend{p: p}
-	if len(levels) == 0 {
-		return p, nil
-	}
-	top := levels[len(levels)-1]
-	p.Title.Text = fmt.Sprintf("RSS over time at %d concurrent clients (first repeat)", top)
 	peak := 0.0
+	var afters plotter.XYs
 	for i, tg := range r.Targets() {
-		runs := r.Select(tg, top)
-		if len(runs) == 0 || runs[0].RSSSeries == "" {
-			continue
+		c, _, _ := style(i)
+		for li, level := range levels {
+			runs := r.Select(tg, level)
+			if len(runs) == 0 || runs[0].RSSSeries == "" {
+				continue
+			}
+			run := runs[0]
+			xys, err := readSeries(filepath.Join(dir, run.RSSSeries))
+			if err != nil {
+				return nil, err
+			}
+			if len(xys) == 0 {
+				continue
+			}
+			line, err := plotter.NewLine(xys)
+			if err != nil {
+				return nil, err
+			}
+			// The highest level drawn full; lower ones thinner and lighter.
+			frac := float64(li+1) / float64(len(levels))
+			line.Color, line.Width = fade(c, frac), vg.Points(0.5+1.5*frac)
+			p.Add(line)
+			if li == len(levels)-1 || len(levels) == 1 {
+				label := fmt.Sprintf("%s (c=%d", tg, level)
+				if len(levels) > 1 {
+					label += fmt.Sprintf("; c=%d… lighter", levels[0])
+				}
+				label += ")"
+				if run.OOMKilled {
+					label += " " + run.Killed()
+				}
+				lg.add(label, line)
+			}
+			for _, xy := range xys {
+				peak = math.Max(peak, xy.Y)
+			}
+			last := xys[len(xys)-1].X
+			if run.AfterRSSBytes > 0 {
+				// What it kept memory.settle after the flood, drawn at the
+				// flood's end (the series stops there).
+				afters = append(afters, plotter.XY{X: last, Y: float64(run.AfterRSSBytes) / mib})
+			}
+			if t := run.MemoryTrend; t != nil && t.ToS > t.FromS {
+				y0 := t.AtFromBytes / mib
+				y1 := y0 + t.BytesPerMin/60*(t.ToS-t.FromS)/mib
+				tl, err := plotter.NewLine(plotter.XYs{{X: t.FromS, Y: y0}, {X: t.ToS, Y: y1}})
+				if err != nil {
+					return nil, err
+				}
+				tl.Color, tl.Width, tl.Dashes = color.Black, vg.Points(1.5), []vg.Length{vg.Points(4), vg.Points(2)}
+				p.Add(tl)
+				if li == len(levels)-1 {
+					lg.add(fmt.Sprintf("%s c=%d trend (dashed): %s, %+.2f MiB/min", tg, level, t.Verdict, t.BytesPerMin/mib), tl)
+				}
+			}
 		}
-		xys, err := readSeries(filepath.Join(dir, runs[0].RSSSeries))
+	}
+	if len(afters) > 0 {
+		sc, err := plotter.NewScatter(afters)
 		if err != nil {
 			return nil, err
 		}
-		if len(xys) == 0 {
-			continue
-		}
-		line, err := plotter.NewLine(xys)
-		if err != nil {
-			return nil, err
-		}
-		c, dashes, _ := style(i)
-		line.Color, line.Dashes, line.Width = c, dashes, vg.Points(1.5)
-		p.Add(line)
-		label := tg
-		if runs[0].OOMKilled {
-			label += " (" + runs[0].Killed() + ")"
-		}
-		lg.add(label, line)
-		for _, xy := range xys {
-			peak = math.Max(peak, xy.Y)
-		}
+		sc.GlyphStyle.Shape, sc.GlyphStyle.Color, sc.GlyphStyle.Radius = draw.CrossGlyph{}, color.Black, vg.Points(4)
+		p.Add(sc)
+		lg.add("kept memory.settle after the flood (at its end)", sc)
 	}
 	if limit := memoryLimit(r); limit > 0 {
 		peak = math.Max(peak, addCap(lg, limit))
 	}
 	lg.headroom(peak)
 	return p, nil
+}
+
+// fade is c mixed with white: frac 1 keeps c, lower is lighter.
+func fade(c color.Color, frac float64) color.Color {
+	r, g, b, _ := c.RGBA()
+	mix := func(v uint32) uint8 { return uint8(255 - (255-float64(v>>8))*(0.3+0.7*frac)) }
+	return color.RGBA{R: mix(r), G: mix(g), B: mix(b), A: 255}
 }
 
 // addCap draws the memory cap as a dashed line across the plot, with a

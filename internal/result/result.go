@@ -231,6 +231,12 @@ type Trend struct {
 	High        float64 `json:"high"` // and upper
 	Verdict     string  `json:"verdict"`
 	Method      string  `json:"method"`
+	// FromS and ToS are the part the line was fit over (seconds on the RSS
+	// series' clock) and AtFromBytes the line's value at FromS: where a
+	// plot draws it. Absent when too short.
+	FromS       float64 `json:"from_s,omitempty"`
+	ToS         float64 `json:"to_s,omitempty"`
+	AtFromBytes float64 `json:"at_from_bytes,omitempty"`
 }
 
 // Trend verdicts.

@@ -74,7 +74,14 @@ func Fit(ts, ys []float64, warmup, minSpan float64) result.Trend {
 		}
 	}
 	slope, low, high := theilSen(mx, my)
-	tr := result.Trend{BytesPerMin: 60 * slope, Low: 60 * low, High: 60 * high, Verdict: Flat, Method: method}
+	tr := result.Trend{BytesPerMin: 60 * slope, Low: 60 * low, High: 60 * high, Verdict: Flat, Method: method, FromS: t0, ToS: t1}
+	// The line's intercept, as Theil–Sen takes it: the median of what the
+	// slope leaves of each point.
+	rest := make([]float64, len(mx))
+	for i := range mx {
+		rest[i] = my[i] - slope*mx[i]
+	}
+	tr.AtFromBytes = median(rest) + slope*t0
 	if tr.Low > Floor {
 		tr.Verdict = Growing
 	}

@@ -44,3 +44,16 @@ func TestFit(t *testing.T) {
 		t.Errorf("15 s after warm-up: %+v, want too short", got)
 	}
 }
+
+// The fitted line is where the minima are: a clean ramp's line starts at
+// the ramp's value at the start of the later half.
+func TestFitLine(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	ts, ys := series(60, func(t float64) float64 { return 50*mib + 6*mib*t/60 })
+	got := Fit(ts, ys, 4, 30)
+	want := 50*mib + 6*mib*got.FromS/60
+	if got.FromS < 31 || got.FromS > 33 || got.ToS < 59 || math.Abs(got.AtFromBytes-want) > mib/8 {
+		t.Errorf("line from %.1f s to %.1f s at %.2f MiB, want from ~32 s at %.2f MiB", got.FromS, got.ToS, got.AtFromBytes/mib, want/mib)
+	}
+}
