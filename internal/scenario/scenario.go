@@ -279,22 +279,6 @@ type Attach struct {
 	Port      int    `yaml:"port"`
 }
 
-// By says how an attached server is named: pid, pid_file, cgroup or
-// container.
-func (a *Attach) By() string {
-	switch {
-	case a.PID != 0:
-		return "pid"
-	case a.PIDFile != "":
-		return "pid_file"
-	case a.Cgroup != "":
-		return "cgroup"
-	case a.Container != "":
-		return "container"
-	}
-	return ""
-}
-
 // Container is a target run from an image by podman or docker.
 type Container struct {
 	// Engine is podman or docker (default: podman when on PATH, else
