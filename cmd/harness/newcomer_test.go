@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,5 +169,23 @@ func TestInitWritesTheRequest(t *testing.T) {
 		if code != 0 || !strings.Contains(string(b), want) {
 			t.Errorf("init: exit %d (%s); the scenario lacks %q:\n%s", code, stderr, want, b)
 		}
+	}
+}
+
+// A level the host cannot hold is refused before anything starts, with
+// the number it needs (here: under a 1000-file limit the test sets).
+func TestLevelTooLargeIsRefused(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	cmd := exec.Command("bash", "-c", `ulimit -n 1000 && exec "$0" "$@"`, harnessBin, "run", "--cmd", "harness serve --impl streamed --port {port}",
+		"--levels", "1,2000", "--duration", "1s", "--out", out)
+	cmd.Dir = "../.."
+	b, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(b), "level 2000 needs 2064 open files") || !strings.Contains(string(b), "may open 1000 (RLIMIT_NOFILE)") {
+		t.Errorf("level 2000 under 1000 files: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(out, "results.json")); err == nil {
+		t.Error("a refused run wrote results.json")
 	}
 }

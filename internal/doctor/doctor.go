@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/pgroup"
 )
 
@@ -94,8 +95,17 @@ func Run(o Options) Report {
 	o.fill()
 	var r Report
 	r.Checks = append(r.Checks, capChecks(o, &r)...)
-	r.Checks = append(r.Checks, networkCheck(o), k6Check(o), containerCheck(o), chromiumCheck(o), pythonCheck(o))
+	r.Checks = append(r.Checks, scaleCheck(), networkCheck(o), k6Check(o), containerCheck(o), chromiumCheck(o), pythonCheck(o))
 	return r
+}
+
+// scaleCheck says the largest level this host holds: open files (after
+// raising the soft limit, as a run does) and ephemeral ports per source
+// address.
+func scaleCheck() Check {
+	h := load.RaiseFileLimit(1 << 20)
+	return Check{Name: "largest level", Status: Info,
+		Detail: fmt.Sprintf("%d concurrent clients (open files %d, ephemeral ports %d per source address)", h.Largest(), h.Files, h.Ports)}
 }
 
 // capChecks makes one capped cgroup the way a run would, reads it back and

@@ -146,6 +146,9 @@ func runLoad(e *cli.Env, f loadFlags, args []string) error {
 	if err := requestOptions(&o, f.request, e.LookupEnv); err != nil {
 		return cli.UsageErrorf("%w", err)
 	}
+	if err := load.RaiseFileLimit(uint64(o.Concurrency + load.Reserve)).Check(o.Concurrency); err != nil {
+		return cli.UsageErrorf("-c: %w", err)
+	}
 	c, err := load.Drive(e.Ctx, load.Builtin{}, load.Job{Options: o})
 	if err != nil {
 		return cli.UsageErrorf("%w", err)

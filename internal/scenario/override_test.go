@@ -32,7 +32,7 @@ func TestOverride(t *testing.T) {
 		want string
 	}{
 		{Overrides{Levels: []int{4, 4}}, "--levels (levels[1]): concurrency 4 given twice"},
-		{Overrides{Levels: []int{0}}, "--levels (levels[0]): concurrency 0: want 1..10000"},
+		{Overrides{Levels: []int{0}}, "--levels (levels[0]): concurrency 0: want 1..1000000"},
 		{Overrides{Levels: []int{}}, "--levels (levels): want at least one"},
 		{Overrides{Targets: []string{"c"}}, `--targets (targets): s.yaml has no target "c" (it has a, b)`},
 		{Overrides{Repeats: 101}, "--repeats (repeats): want 1..100, got 101"},

@@ -536,8 +536,8 @@ func (s *Scenario) validate(d *decoder) error {
 	}
 	if k := s.Soak; k != nil {
 		switch {
-		case k.Concurrency < 1 || k.Concurrency > 10000:
-			bad("soak.concurrency", "want 1..10000 clients, got %d", k.Concurrency)
+		case k.Concurrency < 1 || k.Concurrency > MaxConcurrency:
+			bad("soak.concurrency", "want 1..%d clients, got %d", MaxConcurrency, k.Concurrency)
 		case k.Duration <= s.Warmup:
 			bad("soak.duration", "a soak of %v is not longer than its warmup (%v)", k.Duration, s.Warmup)
 		case len(s.Levels) != 1 || s.Levels[0] != k.Concurrency || s.Duration != k.Duration:
@@ -548,8 +548,8 @@ func (s *Scenario) validate(d *decoder) error {
 		bad("levels", "want at least one concurrency level")
 	}
 	for i, l := range s.Levels {
-		if l < 1 || l > 10000 {
-			bad(fmt.Sprintf("levels[%d]", i), "concurrency %d: want 1..10000", l)
+		if l < 1 || l > MaxConcurrency {
+			bad(fmt.Sprintf("levels[%d]", i), "concurrency %d: want 1..%d", l, MaxConcurrency)
 		} else if slices.Contains(s.Levels[:i], l) {
 			bad(fmt.Sprintf("levels[%d]", i), "concurrency %d given twice", l)
 		}
@@ -836,3 +836,7 @@ func (s *Scenario) Target(name string) (Target, bool) {
 	}
 	return Target{}, false
 }
+
+// MaxConcurrency bounds a level in a file: what one host can hold is
+// checked against the host itself before a run starts (load.Host.Check).
+const MaxConcurrency = 1000000

@@ -122,6 +122,9 @@ func ResultsPath(dir string) string { return filepath.Join(dir, "results.json") 
 // when interrupted, and a *FailedError when some runs could not measure.
 func Run(ctx context.Context, o Options) (*result.Results, error) {
 	sc := o.Scenario
+	if err := CheckScale(sc, slices.Max(sc.Levels)); err != nil {
+		return nil, err
+	}
 	for _, sub := range []string{"logs", "series", "profiles"} {
 		if err := os.MkdirAll(filepath.Join(o.Dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("create run directory: %w", err)
@@ -200,6 +203,26 @@ func Prepare(o Options) error {
 	logCap(o)
 	removeStaleContainers(o)
 	return nil
+}
+
+// CheckScale refuses, before anything starts, a level the built-in client
+// cannot hold on this host (open files, ephemeral ports), with the number
+// it needs; it first raises this process's open-file limit as far as the
+// level asks and the host lets it (targets inherit it). k6 runs as
+// processes of its own: not checked here.
+func CheckScale(sc *scenario.Scenario, level int) error {
+	if err := Fits(sc, level); err != nil {
+		return fault.Errorf(fault.BadInput, "%s: %v", sc.Where("levels"), err)
+	}
+	return nil
+}
+
+// Fits is CheckScale's verdict without the scenario's place.
+func Fits(sc *scenario.Scenario, level int) error {
+	if sc.Driver == result.DriverK6 || level <= 0 {
+		return nil
+	}
+	return load.RaiseFileLimit(uint64(level + load.Reserve)).Check(level)
 }
 
 // Trial is one run of tg at level (repeat rep names its files), with a

@@ -1,0 +1,109 @@
+package load
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Host is what bounds one client process's connections to one target
+// address on this host: open files (one per connection) and the ephemeral
+// ports one source address can use.
+type Host struct {
+	// Files is this process's RLIMIT_NOFILE soft limit (after
+	// RaiseFileLimit); Hard its hard limit.
+	Files, Hard uint64
+	// Ports is the size of the ephemeral port range
+	// (net.ipv4.ip_local_port_range): connections from one source address
+	// to one destination address and port.
+	Ports int
+}
+
+// Reserve is the files a flood needs besides its connections: the
+// harness's own (logs, series, /proc reads, its listeners) with room.
+const Reserve = 64
+
+// RaiseFileLimit makes room for need open files where this process may:
+// the soft RLIMIT_NOFILE up to the hard one (Go starts there already) and,
+// as root, the hard one up to fs.nr_open — only as far as need asks, so
+// targets (which inherit it) do not get a million-file limit they never
+// use. It returns the host's limits after.
+func RaiseFileLimit(need uint64) Host {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && need > lim.Cur {
+		want := syscall.Rlimit{Cur: min(need, lim.Max), Max: lim.Max}
+		if need > lim.Max && os.Geteuid() == 0 {
+			if n, err := readUint("/proc/sys/fs/nr_open"); err == nil {
+				want.Cur = min(need, n)
+				want.Max = want.Cur
+			}
+		}
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+	}
+	return ReadHost()
+}
+
+// ReadHost reads the limits as they are now.
+func ReadHost() Host {
+	var h Host
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+		h.Files, h.Hard = lim.Cur, lim.Max
+	}
+	h.Ports = 28232 // Linux's default range, 32768–60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if lo, hi, ok := parsePortRange(string(b)); ok {
+			h.Ports = hi - lo + 1
+		}
+	}
+	return h
+}
+
+// parsePortRange reads "32768\t60999\n".
+func parsePortRange(s string) (lo, hi int, ok bool) {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || hi < lo {
+		return 0, 0, false
+	}
+	return lo, hi, true
+}
+
+// Largest is the most concurrent clients one flood can hold here.
+func (h Host) Largest() int {
+	n := h.Ports
+	if h.Files > 0 {
+		n = min(n, int(min(h.Files, 1<<30))-Reserve)
+	}
+	return max(n, 0)
+}
+
+// Check refuses a level that cannot fit, with the number it needs and
+// what bounds it.
+func (h Host) Check(level int) error {
+	switch {
+	case h.Files > 0 && uint64(level+Reserve) > h.Files:
+		how := "raise it with ulimit -n, or run with CAP_SYS_RESOURCE (root, usually: the harness then raises it up to fs.nr_open)"
+		if h.Hard > h.Files {
+			how = "the harness could not raise it to the hard limit"
+		}
+		return fmt.Errorf("level %d needs %d open files (a connection each, and %d for the harness); this process may open %d (RLIMIT_NOFILE): %s", level, level+Reserve, Reserve, h.Files, how)
+	case level > h.Ports:
+		return fmt.Errorf("level %d needs %d connections from one source address to one target address, and the ephemeral port range holds %d (net.ipv4.ip_local_port_range)", level, level, h.Ports)
+	}
+	return nil
+}
+
+func readUint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
