@@ -43,10 +43,11 @@ func Check(sc *scenario.Scenario, o RunOptions) error {
 		return fault.Errorf(fault.BadInput, "--repeats %d: want at least 1", o.Repeats)
 	case o.Bounds.P99 < 0:
 		return fault.Errorf(fault.BadInput, "--p99 %v: want a positive latency bound (e.g. 2s)", o.Bounds.P99)
-	case sweep.Fits(sc, o.Max) != nil:
-		return fault.Errorf(fault.BadInput, "--max %d: %v", o.Max, sweep.Fits(sc, o.Max))
 	case o.Budget < 0 || o.Budget > 0 && o.Budget < trialTime(sc):
 		return fault.Errorf(fault.BadInput, "--budget %v: want 0 (none) or at least one trial's %v", o.Budget, trialTime(sc))
+	}
+	if err := sweep.Fits(sc, o.Max); err != nil {
+		return fault.Errorf(fault.BadInput, "--max %d: %v", o.Max, err)
 	}
 	return nil
 }

@@ -58,6 +58,19 @@ func (p *Process) LimitBy(limit int64, cgroups *Cgroups) (result.LimitBy, string
 	return result.LimitWatchdog, cgroups.Why() + ". " + WatchdogMeaning
 }
 
+// OOMKills is the kernel's count of OOM kills in the target's cgroup over
+// the run: the larger of what the sampler read while it went on (a
+// container's own cgroup, and its count on v1, leave with the container)
+// and what was read at the end — except for an attached target, whose
+// cgroup counts kills from before the harness came: its end reading,
+// less the count at attach, is the level's.
+func (p *Process) OOMKills(sum sample.Summary, ex Exit) int64 {
+	if _, ok := p.kind.(*attached); ok {
+		return ex.OOMKills
+	}
+	return max(ex.OOMKills, sum.OOMKills)
+}
+
 // Describe adds to a run what is particular to the target's kind: how an
 // attached server was found and its peak reset, a container's engine and
 // image.

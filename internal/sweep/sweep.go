@@ -422,15 +422,8 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 		peaks.CgroupPeak, peaks.MaxRSS = max(peaks.CgroupPeak, ex.CgroupPeak), max(peaks.MaxRSS, ex.MaxRSS)
 	}
 	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = peaks.CgroupPeak, sum.Anon
-	run.DiedProcesses, run.OOMKills = sum.Died, p.exit.OOMKills
-	if m.tg.Attach == nil {
-		// Counted while the run went on: a container's own cgroup, and its
-		// count on v1, leave with the container. (An attached target's
-		// cgroup counts kills from before the harness came: its exit holds
-		// the level's.)
-		run.OOMKills = max(run.OOMKills, sum.OOMKills)
-		run.OOMKilled = run.OOMKilled || sum.OOMKills > 0
-	}
+	run.DiedProcesses, run.OOMKills = sum.Died, p.watched.serving.OOMKills(sum, p.exit)
+	run.OOMKilled = run.OOMKilled || run.OOMKills > 0
 	if len(sum.AtPeak) > 1 {
 		run.PeakProcesses = sum.AtPeak
 	}
