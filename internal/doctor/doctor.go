@@ -105,7 +105,7 @@ func Run(o Options) Report {
 func scaleCheck() Check {
 	h := load.RaiseFileLimit(1 << 20)
 	return Check{Name: "largest level", Status: Info,
-		Detail: fmt.Sprintf("%d concurrent clients (open files %d, ephemeral ports %d per source address)", h.Largest(), h.Files, h.Ports)}
+		Detail: fmt.Sprintf("%d concurrent clients to a loopback target (open files %d; ephemeral ports %d per source address, connections spread over 127.0.0.0/8 past that)", h.Largest(), h.Files, h.Ports)}
 }
 
 // capChecks makes one capped cgroup the way a run would, reads it back and

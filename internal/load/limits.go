@@ -75,18 +75,31 @@ func parsePortRange(s string) (lo, hi int, ok bool) {
 	return lo, hi, true
 }
 
-// Largest is the most concurrent clients one flood can hold here.
+// Largest is the most concurrent clients one flood can hold here against
+// an IPv4 loopback target (connections spread over source addresses).
 func (h Host) Largest() int {
-	n := h.Ports
+	n := h.Ports * MaxSources
 	if h.Files > 0 {
 		n = min(n, int(min(h.Files, 1<<30))-Reserve)
 	}
 	return max(n, 0)
 }
 
+// SourcesFor is how many source addresses a level needs so that each
+// keeps a tenth of its ephemeral ports free: 1 up to ~25,000 clients on a
+// default port range.
+func (h Host) SourcesFor(level int) int {
+	per := max(h.Ports*9/10, 1)
+	return min((level+per-1)/per, MaxSources)
+}
+
 // Check refuses a level that cannot fit, with the number it needs and
-// what bounds it.
-func (h Host) Check(level int) error {
+// what bounds it. spread says the target is on IPv4 loopback, where
+// connections can come from many source addresses (SourcesFor).
+func (h Host) Check(level int, spread bool) error {
+	if spread {
+		h.Ports *= MaxSources
+	}
 	switch {
 	case h.Files > 0 && uint64(level+Reserve) > h.Files:
 		how := "raise it with ulimit -n, or run with CAP_SYS_RESOURCE (root, usually: the harness then raises it up to fs.nr_open)"

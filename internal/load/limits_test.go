@@ -12,18 +12,26 @@ func TestHostCheck(t *testing.T) {
 	if got := h.Largest(); got != 20000-Reserve {
 		t.Errorf("largest %d, want %d", got, 20000-Reserve)
 	}
-	if err := h.Check(h.Largest()); err != nil {
+	if err := h.Check(h.Largest(), false); err != nil {
 		t.Errorf("the largest level refused: %v", err)
 	}
-	if err := h.Check(h.Largest() + 1); err == nil || !strings.Contains(err.Error(), "needs 20001 open files") {
+	if err := h.Check(h.Largest()+1, false); err == nil || !strings.Contains(err.Error(), "needs 20001 open files") {
 		t.Errorf("one past the files: %v", err)
 	}
 	wide := Host{Files: 1 << 20, Hard: 1 << 20, Ports: 28232}
-	if got := wide.Largest(); got != 28232 {
-		t.Errorf("largest with files to spare %d, want the port range", got)
+	if got := wide.Largest(); got != 1<<20-Reserve {
+		t.Errorf("largest with files to spare %d, want the files (loopback spreads over sources)", got)
 	}
-	if err := wide.Check(30000); err == nil || !strings.Contains(err.Error(), "ephemeral port range holds 28232") {
-		t.Errorf("past the ports: %v", err)
+	if err := wide.Check(30000, false); err == nil || !strings.Contains(err.Error(), "ephemeral port range holds 28232") {
+		t.Errorf("past the ports of one source: %v", err)
+	}
+	if err := wide.Check(30000, true); err != nil {
+		t.Errorf("30000 spread over sources: %v", err)
+	}
+	for level, want := range map[int]int{1: 1, 25408: 1, 25409: 2, 100000: 4} {
+		if got := wide.SourcesFor(level); got != want {
+			t.Errorf("SourcesFor(%d) = %d, want %d", level, got, want)
+		}
 	}
 }
 

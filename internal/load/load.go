@@ -73,6 +73,10 @@ type Options struct {
 	// prior knowledge). HTTP/2 clients share connections, a stream each.
 	TLS  *tls.Config
 	HTTP string
+	// Sources, above 1, spreads connections to an IPv4 loopback target
+	// over that many source addresses (127.0.0.1, .2, …): past the
+	// ephemeral ports of one (SourcesFor picks it from the level).
+	Sources int
 	// Validate checks bodies while streaming: none, json, ndjson or csv.
 	Validate result.BodyCheck
 	// Resume continues a response that broke off (truncated, stalled, or
@@ -325,9 +329,16 @@ func (f *flood) transport() *http.Transport {
 		}
 	}
 	timeout := f.o.Timeout
+	var dials atomic.Uint64
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
+			dial := d
+			if src := sourceAddr(f.o.Sources, addr, dials.Add(1)-1); src != nil {
+				dd := *d
+				dd.LocalAddr = src
+				dial = &dd
+			}
+			c, err := dial.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
@@ -355,6 +366,27 @@ func (f *flood) transport() *http.Transport {
 	}
 	return tr
 }
+
+// sourceAddr is the local address the n-th connection to addr dials
+// from when Sources spreads them: 127.0.0.1, 127.0.0.2, … (all of
+// 127.0.0.0/8 is this host's), so one target address can take more
+// connections than one source address has ephemeral ports. nil: the
+// kernel's choice (spreading off, or a target not on IPv4 loopback).
+func sourceAddr(sources int, addr string, n uint64) *net.TCPAddr {
+	if sources < 2 {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host).To4()
+	if err != nil || ip == nil || !ip.IsLoopback() {
+		return nil
+	}
+	k := uint32(1 + n%uint64(min(sources, MaxSources)))
+	return &net.TCPAddr{IP: net.IPv4(127, byte(k>>16), byte(k>>8), byte(k))}
+}
+
+// MaxSources bounds how many source addresses a flood spreads over.
+const MaxSources = 1 << 16
 
 // readBuffer is each client's one body buffer, reused for every request.
 const readBuffer = 32 << 10

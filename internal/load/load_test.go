@@ -349,3 +349,31 @@ func TestShedIsA503WithRetryAfter(t *testing.T) {
 		t.Errorf("client shed %d, want 10", c.Shed)
 	}
 }
+
+// Sources spreads connections to a loopback target over 127.0.0.1, .2, …:
+// the server sees as many client addresses; off, one.
+func TestSourcesSpreadConnections(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	u := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		seen[host] = true
+		mu.Unlock()
+		w.Write([]byte("ok"))
+	})
+	res := runLoad(t, Options{URL: u, Concurrency: 4, Requests: 40, Sources: 4})
+	mu.Lock()
+	n := len(seen)
+	mu.Unlock()
+	if res.OK == 0 || res.Failed != 0 || n != 4 || !seen["127.0.0.4"] {
+		t.Errorf("%d ok, client addresses %v: want all from 127.0.0.1–4", res.OK, seen)
+	}
+	if a := sourceAddr(70000, "127.0.0.1:80", 256); a.IP.String() != "127.0.1.1" {
+		t.Errorf("the 257th source: %v, want 127.0.1.1", a)
+	}
+	if sourceAddr(4, "[::1]:80", 0) != nil || sourceAddr(4, "10.0.0.1:80", 0) != nil || sourceAddr(1, "127.0.0.1:80", 0) != nil {
+		t.Error("spread where it does not apply")
+	}
+}

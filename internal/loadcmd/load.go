@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -146,9 +148,15 @@ func runLoad(e *cli.Env, f loadFlags, args []string) error {
 	if err := requestOptions(&o, f.request, e.LookupEnv); err != nil {
 		return cli.UsageErrorf("%w", err)
 	}
-	if err := load.RaiseFileLimit(uint64(o.Concurrency + load.Reserve)).Check(o.Concurrency); err != nil {
+	h := load.RaiseFileLimit(uint64(o.Concurrency + load.Reserve))
+	var ip net.IP
+	if u, err := url.Parse(o.URL); err == nil {
+		ip = net.ParseIP(u.Hostname()).To4()
+	}
+	if err := h.Check(o.Concurrency, ip != nil && ip.IsLoopback()); err != nil {
 		return cli.UsageErrorf("-c: %w", err)
 	}
+	o.Sources = h.SourcesFor(o.Concurrency)
 	c, err := load.Drive(e.Ctx, load.Builtin{}, load.Job{Options: o})
 	if err != nil {
 		return cli.UsageErrorf("%w", err)

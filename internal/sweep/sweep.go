@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -222,7 +223,12 @@ func Fits(sc *scenario.Scenario, level int) error {
 	if sc.Driver == result.DriverK6 || level <= 0 {
 		return nil
 	}
-	return load.RaiseFileLimit(uint64(level + load.Reserve)).Check(level)
+	spread := true // every target on IPv4 loopback: connections from many source addresses
+	for _, tg := range sc.Targets {
+		ip := net.ParseIP(tg.Host).To4()
+		spread = spread && ip != nil && ip.IsLoopback()
+	}
+	return load.RaiseFileLimit(uint64(level+load.Reserve)).Check(level, spread)
 }
 
 // Trial is one run of tg at level (repeat rep names its files), with a
@@ -666,6 +672,7 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		Method: req.Method, Header: sc.Header(tg),
 		Body:        load.Body{Data: bodyData(req.Body), File: req.BodyFile, Size: int64(req.BodySize)},
 		Concurrency: level,
+		Sources:     load.ReadHost().SourcesFor(level),
 		Mix:         mix(sc, p),
 		Duration:    sc.Duration, Warmup: sc.Warmup, Requests: sc.Requests.Count, Grace: sc.Grace,
 		Rate:       float64(sc.Client.Rate),
