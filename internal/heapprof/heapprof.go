@@ -69,6 +69,15 @@ func allocSite(s *profile.Sample) string {
 	return leaf
 }
 
+// DiffOf is Diff for pprof profiles, JSONDiff for JSON heap tops (jsonTop):
+// the one choice between them, for two profiles of the same target.
+func DiffOf(jsonTop bool, cur, base []byte, n int) ([]Delta, error) {
+	if jsonTop {
+		return JSONDiff(cur, base, n)
+	}
+	return Diff(cur, base, n)
+}
+
 // Delta is how one function's in-use heap changed between two
 // profiles: the growth, and what it holds now.
 type Delta = result.HeapDelta

@@ -63,11 +63,7 @@ func diffFiles(cur, base string) ([]Delta, string) {
 	if err != nil {
 		return nil, err.Error() + " (harness gate --update-baseline keeps the profiles beside the baseline)"
 	}
-	diff := Diff
-	if strings.HasSuffix(cur, ".json") {
-		diff = JSONDiff
-	}
-	top, err := diff(c, b, 10)
+	top, err := DiffOf(strings.HasSuffix(cur, ".json"), c, b, 10)
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -154,11 +154,7 @@ func (h *heapProfiler) growth(dir, name string, after heapProfile) (string, []re
 	if err := os.WriteFile(filepath.Join(dir, path), steady, 0o644); err != nil {
 		return "", nil
 	}
-	diff := heapprof.Diff
-	if h.tracemalloc {
-		diff = heapprof.JSONDiff
-	}
-	top, err := diff(after.data, steady, 10)
+	top, err := heapprof.DiffOf(h.tracemalloc, after.data, steady, 10)
 	if err != nil {
 		return path, nil
 	}
