@@ -150,8 +150,8 @@ func (h *heapProfiler) growth(dir, name string, after heapProfile) (string, []re
 	if steady == nil || after.data == nil {
 		return "", nil
 	}
-	path := filepath.Join("profiles", name+"-steady"+h.ext())
-	if err := os.WriteFile(filepath.Join(dir, path), steady, 0o644); err != nil {
+	path, ok := h.save(dir, name+"-steady", steady)
+	if !ok {
 		return "", nil
 	}
 	top, err := heapprof.DiffOf(h.tracemalloc, after.data, steady, 10)
@@ -161,12 +161,15 @@ func (h *heapProfiler) growth(dir, name string, after heapProfile) (string, []re
 	return path, top
 }
 
-// ext is the file extension of this target's profiles.
-func (h *heapProfiler) ext() string {
+// save writes a profile under dir as profiles/<name> with this target's
+// extension and returns its path relative to dir.
+func (h *heapProfiler) save(dir, name string, b []byte) (string, bool) {
+	ext := ".pb.gz"
 	if h.tracemalloc {
-		return ".tracemalloc.json"
+		ext = ".tracemalloc.json"
 	}
-	return ".pb.gz"
+	path := filepath.Join("profiles", name+ext)
+	return path, os.WriteFile(filepath.Join(dir, path), b, 0o644) == nil
 }
 
 // finish waits for a fetch in flight, takes one at the end if there is no
@@ -195,8 +198,9 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 	if h.best == nil {
 		return heapProfile{}
 	}
-	hp := heapProfile{path: filepath.Join("profiles", name+h.ext()), at: at}
-	if err := os.WriteFile(filepath.Join(dir, hp.path), h.best, 0o644); err != nil {
+	hp := heapProfile{at: at}
+	var ok bool
+	if hp.path, ok = h.save(dir, name, h.best); !ok {
 		return heapProfile{}
 	}
 	hp.top, _ = h.top(h.best, 10)
@@ -223,8 +227,9 @@ func (h *heapProfiler) after(dir, name string) heapProfile {
 	if err != nil {
 		return heapProfile{}
 	}
-	hp := heapProfile{path: filepath.Join("profiles", name+"-after"+h.ext()), at: result.HeapEnd, data: b}
-	if err := os.WriteFile(filepath.Join(dir, hp.path), b, 0o644); err != nil {
+	hp := heapProfile{at: result.HeapEnd, data: b}
+	var ok bool
+	if hp.path, ok = h.save(dir, name+"-after", b); !ok {
 		return heapProfile{}
 	}
 	hp.top, _ = h.top(b, 10)
