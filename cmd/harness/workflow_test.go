@@ -15,7 +15,8 @@ import (
 // workflow is the part of a GitHub Actions workflow the example uses.
 type workflow struct {
 	Env  map[string]string `yaml:"env"`
-	Jobs map[string]struct {
+	Jobs map[string]*struct {
+		If    string `yaml:"if"`
 		Steps []struct {
 			ID   string            `yaml:"id"`
 			Name string            `yaml:"name"`
@@ -34,8 +35,9 @@ var stepOutput = regexp.MustCompile(`\$\{\{\s*steps\.(\w+)\.outputs\.(\w+)\s*\}\
 // GITHUB_STEP_SUMMARY) as temporary files, steps skipped after a failure
 // unless `if: always()`. Of the actions, checkout of the harness is this
 // module (linked), upload-artifact checks its path exists, the rest are
-// no-ops. It returns the job's exit code and its step summary.
-func runWorkflow(t *testing.T, file, repo string) (int, string) {
+// no-ops. It runs the one job named (its own if: is the caller's to
+// judge) and returns the job's exit code and its step summary.
+func runWorkflow(t *testing.T, file, repo, name string) (int, string) {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -52,7 +54,11 @@ func runWorkflow(t *testing.T, file, repo string) (int, string) {
 	}
 	outputs := map[string]map[string]string{}
 	failed := 0
-	for _, job := range wf.Jobs {
+	job := wf.Jobs[name]
+	if job == nil {
+		t.Fatalf("%s has no job %q", file, name)
+	}
+	{
 		for i, st := range job.Steps {
 			if failed != 0 && !strings.Contains(st.If, "always()") {
 				continue
@@ -138,7 +144,7 @@ func TestMemoryGateWorkflow(t *testing.T) {
 			t.Fatalf("copy the baseline: %v\n%s", err, out)
 		}
 		os.Symlink(root, filepath.Join(repo, ".flood-harness"))
-		code, summary := runWorkflow(t, filepath.Join(root, "examples/github/memory-gate.yml"), repo)
+		code, summary := runWorkflow(t, filepath.Join(root, "examples/github/memory-gate.yml"), repo, "memory-gate")
 		if code != tt.code {
 			t.Errorf("%s: the job exited %d, want %d", tt.name, code, tt.code)
 		}
@@ -182,8 +188,72 @@ func TestMemoryGateWorkflowOnAPythonService(t *testing.T) {
 sed -i 's/^levels: .*/levels: [1, 4]/; s/^duration: .*/duration: 2s/' scenarios/memory.yaml
 harness run --out reports/baseline-run scenarios/memory.yaml
 harness gate --current reports/baseline-run/results.json --rules scenarios/memory.yaml --update-baseline`)
-	code, summary := runWorkflow(t, filepath.Join(root, "examples/github/memory-gate.yml"), repo)
+	code, summary := runWorkflow(t, filepath.Join(root, "examples/github/memory-gate.yml"), repo, "memory-gate")
 	if code != 0 || !strings.Contains(summary, "## flood gate: ✅ passed") || !strings.Contains(summary, "pyapp") {
 		t.Errorf("the job exited %d; summary:\n%s", code, tail([]byte(summary), 3000))
+	}
+}
+
+// The workflow's optional capacity job, in a repository whose service
+// serves at most K requests at once (testdata/limited.py): with the
+// capacity baseline made as the header says, an unchanged service passes;
+// one that now serves fewer fails the job with the sentence that says so.
+func TestCapacityWorkflow(t *testing.T) {
+	// Not parallel: it builds the harness in this module's bin/, as the
+	// memory-gate workflow tests do.
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(root, "examples/github/memory-gate.yml")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf workflow
+	if err := yaml.Unmarshal(b, &wf); err != nil {
+		t.Fatal(err)
+	}
+	if job := wf.Jobs["capacity"]; job == nil || !strings.Contains(job.If, "vars.FLOOD_CAPACITY") {
+		t.Fatalf("the capacity job is missing or not optional: %+v", job)
+	}
+	// The search's bounds a user would shrink for a small service.
+	small := filepath.Join(t.TempDir(), "memory-gate.yml")
+	os.WriteFile(small, []byte(strings.Replace(string(b), "CAPACITY_ARGS: --max 64 --repeats 3 --budget 20m", "CAPACITY_ARGS: --max 4 --repeats 1", 1)), 0o644)
+	limited, _ := os.ReadFile("testdata/limited.py")
+	scenario := func(k int) string {
+		return fmt.Sprintf(`name: limited
+levels: [1]
+duration: 1s
+grace: 2s
+memory: {limit: 256MiB}
+targets:
+  - name: limited
+    command: [python3, limited.py, "{port}", "%d"]
+gate:
+  rules:
+    - {metric: capacity, tolerance: 10%%}
+  baseline: reports/baseline/limited/results.json
+`, k)
+	}
+	repo := t.TempDir()
+	os.WriteFile(filepath.Join(repo, "limited.py"), limited, 0o644)
+	os.MkdirAll(filepath.Join(repo, "scenarios"), 0o755)
+	os.Symlink(root, filepath.Join(repo, ".flood-harness"))
+	os.WriteFile(filepath.Join(repo, "scenarios/memory.yaml"), []byte(scenario(3)), 0o644)
+	cmd := exec.Command("bash", "-e", "-c", `harness capacity --max 4 --repeats 1 --out reports/capacity-run scenarios/memory.yaml
+harness gate --current reports/capacity-run/capacity.json --rules scenarios/memory.yaml --update-baseline`)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(harnessBin)+":"+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the capacity baseline: %v\n%s", err, tail(out, 2000))
+	}
+	if code, summary := runWorkflow(t, small, repo, "capacity"); code != 0 || !strings.Contains(summary, "## flood gate: ✅ passed") {
+		t.Errorf("unchanged: the job exited %d; summary:\n%s", code, tail([]byte(summary), 3000))
+	}
+	os.WriteFile(filepath.Join(repo, "scenarios/memory.yaml"), []byte(scenario(1)), 0o644)
+	code, summary := runWorkflow(t, small, repo, "capacity")
+	if code != 1 || !strings.Contains(summary, "fell from 3 to 1") {
+		t.Errorf("regressed: the job exited %d, want 1, with the capacity sentence; summary:\n%s", code, tail([]byte(summary), 3000))
 	}
 }

@@ -9,8 +9,10 @@ package capacity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/floodharness/harness/internal/result"
@@ -70,8 +72,9 @@ type Options struct {
 	// Bounds are what a passing trial keeps to besides the cap.
 	Bounds Bounds
 	// Trial runs one fresh trial at concurrency c (rep counts the trials
-	// at c before it).
-	Trial func(ctx context.Context, c, rep int) result.Run
+	// at c before it); its error says the target did not start, which
+	// ends the search with no answer (ErrNotStarted).
+	Trial func(ctx context.Context, c, rep int) (result.Run, error)
 	// Deadline, when set, ends the search early: the answer is then the
 	// highest level confirmed so far, and the target says so.
 	Deadline time.Time
@@ -79,6 +82,17 @@ type Options struct {
 	// called after every trial (to write capacity.json as it goes).
 	Logf  func(format string, args ...any)
 	Saved func()
+}
+
+// ErrNotStarted ends a search whose target did not start: there is no
+// capacity to report, not a capacity of 0.
+var ErrNotStarted = errors.New("target did not start")
+
+// firstLine is s up to its first newline (a start error carries the
+// target's log after it).
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // ErrBudget ends a search whose Deadline passed.
@@ -109,9 +123,17 @@ func (s *search) trial(ctx context.Context, c int) (bool, error) {
 		return false, ErrBudget
 	}
 	rep := s.passes[c] + s.fails[c]
-	run := s.o.Trial(ctx, c, rep)
+	run, startErr := s.o.Trial(ctx, c, rep)
 	if ctx.Err() != nil {
 		return false, ctx.Err()
+	}
+	if startErr != nil {
+		s.t.Error = "could not start: " + firstLine(startErr.Error())
+		s.logf("%s; no capacity without a running target", s.t.Error)
+		if s.o.Saved != nil {
+			s.o.Saved()
+		}
+		return false, fmt.Errorf("%w: %s: %v", ErrNotStarted, s.t.Target, startErr)
 	}
 	ok, why := Judge(run, s.o.Bounds)
 	s.t.Trials = append(s.t.Trials, result.CapacityTrial{Concurrency: c, Repeat: rep, Passed: ok, Why: why,
@@ -243,6 +265,9 @@ func min0(a, b int) int {
 // settle writes the answer into t. A search cut short (err) keeps only a
 // level confirmed by Repeats passes: it never reports one that did not.
 func (s *search) settle(pass, fail int, err error) error {
+	if errors.Is(err, ErrNotStarted) {
+		return err // no answer: t.Error says why
+	}
 	if err != nil {
 		pass = s.confirmedBelow(pass)
 		s.t.Notes = append(s.t.Notes, fmt.Sprintf("the search stopped early (%v): capacity is the highest level confirmed so far", err))

@@ -2,6 +2,7 @@ package capacity
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -12,8 +13,8 @@ import (
 
 // fake is a target that serves up to k concurrent clients completely and
 // fails above; its peak grows 10 MiB a client over 20 at rest.
-func fake(k int, trials *int) func(context.Context, int, int) result.Run {
-	return func(_ context.Context, c, _ int) result.Run {
+func fake(k int, trials *int) func(context.Context, int, int) (result.Run, error) {
+	return func(_ context.Context, c, _ int) (result.Run, error) {
 		*trials++
 		run := result.Run{Concurrency: c, MainLived: true, MemoryLimitBytes: 512 << 20, MemoryLimitBy: result.LimitCgroup,
 			PeakRSSBytes: int64(20+10*c) << 20, PeakRSSSource: result.PeakVmHWM,
@@ -21,7 +22,7 @@ func fake(k int, trials *int) func(context.Context, int, int) result.Run {
 		if c > k {
 			run.OOMKilled = true
 		}
-		return run
+		return run, nil
 	}
 }
 
@@ -67,13 +68,13 @@ func TestConfirmationThatFailsSearchesBelow(t *testing.T) {
 	var trials int
 	inner := fake(6, &trials)
 	seen := map[int]int{}
-	flaky := func(ctx context.Context, c, rep int) result.Run {
+	flaky := func(ctx context.Context, c, rep int) (result.Run, error) {
 		seen[c]++
-		run := inner(ctx, c, rep)
+		run, _ := inner(ctx, c, rep)
 		if c == 6 && seen[c] == 2 { // 6 passes once, then fails
 			run.OOMKilled = true
 		}
-		return run
+		return run, nil
 	}
 	tg := &result.CapacityTarget{Target: "flaky"}
 	if err := Search(context.Background(), Options{Max: 64, Repeats: 3, Trial: flaky}, tg); err != nil {
@@ -146,5 +147,20 @@ func TestJudgeBounds(t *testing.T) {
 	none := result.Run{Concurrency: 2, MainLived: true, Client: result.Client{Requests: 6, Failed: 6, Shed: 6, Errors: map[string]int64{"status_503": 6}}}
 	if ok, why := Judge(none, Bounds{AllowShed: true}); ok || !strings.Contains(why, "served none") {
 		t.Errorf("everything shed: %v %q", ok, why)
+	}
+}
+
+// A target that does not start has no capacity (not a capacity of 0):
+// the search ends at the first trial with the reason.
+func TestNotStartedIsNoAnswer(t *testing.T) {
+	t.Parallel()
+	trials := 0
+	tg := &result.CapacityTarget{Target: "gone"}
+	err := Search(context.Background(), Options{Max: 64, Repeats: 3, Trial: func(context.Context, int, int) (result.Run, error) {
+		trials++
+		return result.Run{Error: "start target"}, errors.New("start target \"gone\": exec: \"gunicorn\": not found\n--- last lines of its log ---\nx")
+	}}, tg)
+	if !errors.Is(err, ErrNotStarted) || trials != 1 || tg.Error != `could not start: start target "gone": exec: "gunicorn": not found` || tg.Capacity != 0 || len(tg.Notes) != 0 {
+		t.Errorf("err %v, %d trials, error %q, capacity %d, notes %q", err, trials, tg.Error, tg.Capacity, tg.Notes)
 	}
 }

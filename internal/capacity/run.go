@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -79,12 +80,17 @@ func Run(ctx context.Context, o RunOptions) (*result.Capacity, error) {
 		deadline = time.Now().Add(o.Budget)
 	}
 	var stopped error
+	var unstarted []string
 	for _, tg := range sc.Targets {
 		f.Targets = append(f.Targets, result.CapacityTarget{Target: tg.Name, LimitBytes: int64(sc.Memory.Limit), Trials: []result.CapacityTrial{}})
 		t := &f.Targets[len(f.Targets)-1]
 		trial := trialFunc(o.Sweep, tg)
 		err := Search(ctx, Options{Max: o.Max, Repeats: o.Repeats, Bounds: o.Bounds, Trial: trial, Deadline: deadline,
 			Logf: o.Sweep.Logf, Saved: func() { _ = save() }}, t)
+		if errors.Is(err, ErrNotStarted) {
+			unstarted = append(unstarted, tg.Name)
+			continue // the other targets still have answers
+		}
 		if err != nil {
 			stopped = err
 			break
@@ -100,23 +106,26 @@ func Run(ctx context.Context, o RunOptions) (*result.Capacity, error) {
 	if stopped != nil {
 		return f, fault.Errorf(fault.RunFailed, "capacity search stopped (%v); the trials so far are in %s (partial)", stopped, path)
 	}
+	if len(unstarted) > 0 {
+		return f, fault.Errorf(fault.RunFailed, "no capacity for %s: the target did not start (its log is in %s)", strings.Join(unstarted, ", "), filepath.Join(o.Sweep.Dir, "logs"))
+	}
 	return f, nil
 }
 
 // trialFunc runs one trial of tg, long enough for every client to finish
 // at least one whole response: the scenario's duration, or twice the
 // longest response seen so far where that is longer.
-func trialFunc(so sweep.Options, tg scenario.Target) func(context.Context, int, int) result.Run {
+func trialFunc(so sweep.Options, tg scenario.Target) func(context.Context, int, int) (result.Run, error) {
 	base := *so.Scenario
 	longest := time.Duration(0)
-	return func(ctx context.Context, c, rep int) result.Run {
+	return func(ctx context.Context, c, rep int) (result.Run, error) {
 		sc := base
 		sc.Duration = max(base.Duration, 2*longest)
 		o := so
 		o.Scenario = &sc
-		run := sweep.Trial(ctx, o, tg, c, rep)
+		run, err := sweep.Trial(ctx, o, tg, c, rep)
 		longest = max(longest, time.Duration(run.LatencyMs.Max*float64(time.Millisecond)))
-		return run
+		return run, err
 	}
 }
 
@@ -132,19 +141,31 @@ func WriteTable(w io.Writer, f *result.Capacity) error {
 		if t.CeilingReached {
 			capacity, failing = fmt.Sprintf("≥ %d", t.Capacity), "none ≤ --max"
 		}
+		if t.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t%d\t\n", t.Target, "did not start", len(t.Trials))
+			continue
+		}
 		estimate := "-"
 		if t.EstimateFromCurve > 0 {
 			estimate = fmt.Sprintf("~%.0f", t.EstimateFromCurve)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\t%d\t\n", t.Target, capacity, failing, t.PerClientBytes/(1<<20), estimate, len(t.Trials))
+		perClient := fmt.Sprintf("%.2f", t.PerClientBytes/(1<<20))
+		if t.PerClientBytes < 0.005*(1<<20) {
+			perClient = "~0" // the peaks did not rise with the clients
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t\n", t.Target, capacity, failing, perClient, estimate, len(t.Trials))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if len(f.Targets) > 0 {
 		t := f.Targets[0]
-		_, err := fmt.Fprintf(w, "  capacity: the most concurrent clients served completely under the %.0f MiB cap (%s)%s, confirmed by %d passing trials in a row; the level above failed\n",
-			float64(t.LimitBytes)/(1<<20), t.LimitBy, f.BoundsNote(), f.Repeats)
+		trials := "trials"
+		if f.Repeats == 1 {
+			trials = "trial"
+		}
+		_, err := fmt.Fprintf(w, "  capacity: the most concurrent clients served completely under the %.0f MiB cap (%s)%s, confirmed by %d passing %s in a row; the level above failed at least once (≥: every level up to --max passed)\n",
+			float64(t.LimitBytes)/(1<<20), t.LimitBy, f.BoundsNote(), f.Repeats, trials)
 		return err
 	}
 	return nil

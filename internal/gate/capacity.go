@@ -147,6 +147,10 @@ func checkCapacity(r rule, t result.CapacityTarget, base *result.Capacity) Check
 	c := Check{Rule: r.describe(), RuleLine: r.src.Line, Metric: "capacity", Unit: "clients", Target: t.Target, Pass: true,
 		Current: float64(t.Capacity), HasCurrent: true}
 	under := fmt.Sprintf("under %.0f MiB", float64(t.LimitBytes)/(1<<20))
+	if t.Error != "" { // no answer: the gate fails closed
+		c.Pass, c.HasCurrent, c.Note = false, false, "no capacity measured: "+t.Error
+		return c
+	}
 	if r.min != nil && c.Current < *r.min {
 		c.Pass = false
 		c.Note = fmt.Sprintf("capacity %s is %d concurrent downloads, below min %.0f", under, t.Capacity, *r.min)

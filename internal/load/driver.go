@@ -50,7 +50,9 @@ func (Builtin) Drive(ctx context.Context, job Job) (result.Client, error) {
 func Drive(ctx context.Context, d Driver, job Job) (result.Client, error) {
 	cpu0 := usage.Self()
 	usage.ResetPeakRSS()
+	base := usage.RSS()
 	c, err := d.Drive(ctx, job)
+	c.ClientBaseRSSBytes = base
 	c.ClientCPUSeconds = usage.Self().Sub(cpu0).Seconds()
 	c.ClientPeakRSSBytes = usage.PeakRSS()
 	return c, err
@@ -62,7 +64,7 @@ func (r *Result) Client() result.Client {
 		Requests: r.Requests, OK: r.OK, Failed: r.Failed, Errors: map[string]int64{},
 		Aborted: r.Aborted, CutOff: r.CutOff, Shed: r.Shed,
 		BytesReceived: r.Bytes, Rows: r.Rows, Resumes: r.Resumes, Resent: r.Resent,
-		DurationS: r.Elapsed.Seconds(), Protocol: r.Proto,
+		DurationS: r.Elapsed.Seconds(), Protocol: r.Proto, Connected: r.Connected, RampS: r.Ramp.Seconds(),
 		LatencyMs: result.Latency{
 			P50: ms(r.Latency.Quantile(0.50)), P90: ms(r.Latency.Quantile(0.90)),
 			P99: ms(r.Latency.Quantile(0.99)), Max: ms(r.Latency.Max()),

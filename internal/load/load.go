@@ -138,6 +138,12 @@ type Result struct {
 	Latency Histogram // of OK requests, to the last body byte
 	// Proto is the protocol the server answered with ("HTTP/2.0").
 	Proto string
+	// Connected counts the clients that opened a connection, and Ramp is
+	// when (after the start) the last of them did: dials are paced, at
+	// most MaxDialing at once, so a server's accept queue is not flooded
+	// with SYNs it will drop. HTTP/1.1 (the client's own) only.
+	Connected int64
+	Ramp      time.Duration
 	// ByName is each mix request's share of the figures above (nil
 	// without a mix).
 	ByName map[string]*Result
@@ -205,8 +211,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}()
 	}
-	f.client = &http.Client{Transport: f.transport()}
-	defer f.client.CloseIdleConnections()
+	f.dialer = newDialer(o)
+	f.dialing = make(chan struct{}, MaxDialing)
+	if o.HTTP == "2" || o.HTTP == "h2c" {
+		f.client = &http.Client{Transport: f.transport()}
+		defer f.client.CloseIdleConnections()
+	}
 
 	stopProgress := f.reportProgress()
 	results := make([]*Result, o.Concurrency)
@@ -235,12 +245,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if p := f.proto.Load(); p != nil {
 		total.Proto = *p
 	}
+	total.Connected, total.Ramp = f.connected.Load(), time.Duration(f.ramp.Load())
 	return total, nil
 }
 
 type flood struct {
 	o           Options
-	client      *http.Client
+	client      *http.Client // HTTP/2 only: HTTP/1.1 is each client's own (h1)
+	dialer      *net.Dialer
+	dials       atomic.Uint64 // connections made, for source spreading
+	dialing     chan struct{} // a slot per dial in flight (MaxDialing)
+	connected   atomic.Int64  // clients whose first connection opened
+	ramp        atomic.Int64  // offset from start of the last first connection
 	start       time.Time
 	measureFrom time.Time
 	stopAt      time.Time
@@ -311,13 +327,75 @@ func (f *flood) pick(rnd *rand.Rand) *spec {
 	return f.specs[len(f.specs)-1]
 }
 
-func (f *flood) transport() *http.Transport {
+// dial connects to addr as every client does: from its source address
+// (Sources), with the scenario's socket buffers, within 5 s.
+func (f *flood) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	dial := f.dialer
+	if src := sourceAddr(f.o.Sources, addr, f.dials.Add(1)-1); src != nil {
+		dd := *dial
+		dd.LocalAddr = src
+		dial = &dd
+	}
+	return dial.DialContext(ctx, network, addr)
+}
+
+// MaxDialing bounds the connections opened and not yet answered. Ten
+// thousand clients dialling at once overflow a server's accept queue
+// (somaxconn 4096 here: the kernel drops the SYNs, and a dial waits out
+// its retransmissions until it times out as connect). A dial completes
+// when the kernel queues the connection, not when the server accepts it,
+// so a slot is held until the first response's head arrives on it: the
+// server has then accepted it, and the ramp says how long that took.
+const MaxDialing = 1024
+
+// connect dials for a client's own HTTP/1.1 on a goroutine of its own: a
+// dial's deep stack grows that goroutine's, not the client's, which
+// sleeps between paced reads for the whole flood (8 KiB each at 10,000
+// clients, where 4 would do). It waits for one of MaxDialing slots;
+// answered gives it back once the connection's first response head came
+// (or the exchange failed), and marks the client's first connection (the
+// end of its part of the ramp) when first.
+func (f *flood) connect(ctx context.Context, network, addr string, first bool) (c net.Conn, answered func(ok bool), err error) {
+	select {
+	case f.dialing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := f.dial(ctx, network, addr)
+		ch <- dialed{c, err}
+	}()
+	d := <-ch
+	if d.err != nil {
+		<-f.dialing
+		return nil, nil, d.err
+	}
+	return d.c, func(ok bool) {
+		<-f.dialing
+		if !ok || !first {
+			return
+		}
+		f.connected.Add(1)
+		for off := int64(time.Since(f.start)); ; {
+			if last := f.ramp.Load(); last >= off || f.ramp.CompareAndSwap(last, off) {
+				break
+			}
+		}
+	}, nil
+}
+
+func newDialer(o Options) *net.Dialer {
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	if f.o.RecvBuffer > 0 || f.o.SendBuffer > 0 {
+	if o.RecvBuffer > 0 || o.SendBuffer > 0 {
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			if err := c.Control(func(fd uintptr) {
-				for opt, size := range map[int]int{syscall.SO_RCVBUF: f.o.RecvBuffer, syscall.SO_SNDBUF: f.o.SendBuffer} {
+				for opt, size := range map[int]int{syscall.SO_RCVBUF: o.RecvBuffer, syscall.SO_SNDBUF: o.SendBuffer} {
 					if size > 0 && serr == nil {
 						serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, size)
 					}
@@ -328,17 +406,16 @@ func (f *flood) transport() *http.Transport {
 			return serr
 		}
 	}
+	return d
+}
+
+// transport is Go's, for HTTP/2 (over TLS, or h2c): streams share
+// connections there, which the client's own HTTP/1.1 (h1) does not do.
+func (f *flood) transport() *http.Transport {
 	timeout := f.o.Timeout
-	var dials atomic.Uint64
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dial := d
-			if src := sourceAddr(f.o.Sources, addr, dials.Add(1)-1); src != nil {
-				dd := *d
-				dd.LocalAddr = src
-				dial = &dd
-			}
-			c, err := dial.DialContext(ctx, network, addr)
+			c, err := f.dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
@@ -428,6 +505,8 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 	if f.o.ReadRate <= 0 {
 		buf = make([]byte, readBuffer)
 	}
+	cl := &h1{f: f} // the client's own HTTP/1.1 connection, and its pacing timer
+	defer cl.close()
 	rnd := rand.New(rand.NewPCG(uint64(id), uint64(f.start.UnixNano())))
 	abort := int64(0)
 	if f.o.AbortAfter > 0 && float64(id) < math.Round(f.o.AbortFraction*float64(f.o.Concurrency)) {
@@ -450,7 +529,7 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 		counted := !intended.Before(f.measureFrom)
 		var resent int64
 		sp := f.pick(rnd)
-		outcome, nbytes, rows, resumes := f.export(reqCtx, sp, buf, abort, res.ResumedBy, &resent)
+		outcome, nbytes, rows, resumes := f.export(reqCtx, cl, sp, buf, abort, res.ResumedBy, &resent)
 		end := time.Now()
 		f.requests.Add(1)
 		if !counted {
@@ -527,14 +606,14 @@ func resumable(outcome string) bool {
 // export fetches the URL once or, with Resume, until the export is
 // complete, continuing after the last row id seen. It returns the final
 // outcome, body bytes, rows and the number of follow-up requests.
-func (f *flood) export(ctx context.Context, sp *spec, buf []byte, abort int64, resumedBy map[string]int64, resent *int64) (string, int64, int64, int64) {
+func (f *flood) export(ctx context.Context, cl *h1, sp *spec, buf []byte, abort int64, resumedBy map[string]int64, resent *int64) (string, int64, int64, int64) {
 	u := *sp.u
 	q := u.Query()
 	since, _ := strconv.ParseInt(q.Get("since"), 10, 64)
 	var bytes, rows, resumes int64
 	for {
 		v, _ := validate.New(sp.Validate, since, f.o.Resume)
-		outcome, n := f.request(ctx, sp, u.String(), buf, abort, v, resent)
+		outcome, n := f.request(ctx, cl, sp, &u, buf, abort, v, resent)
 		bytes += n
 		if v != nil {
 			rows += v.Rows()
@@ -562,9 +641,31 @@ func (f *flood) export(ctx context.Context, sp *spec, buf []byte, abort int64, r
 	}
 }
 
-// request performs one request and reads its body to the end (or to abort)
-// through buf, feeding v, and returns the outcome and the body bytes.
-func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte, abort int64, v validate.Checker, resent *int64) (string, int64) {
+// request performs one request and reads its body to the end (or to
+// abort) through buf, feeding v, and returns the outcome and the body
+// bytes: over the client's own HTTP/1.1 connection (cl), or Go's HTTP/2.
+func (f *flood) request(ctx context.Context, cl *h1, sp *spec, u *url.URL, buf []byte, abort int64, v validate.Checker, resent *int64) (string, int64) {
+	if f.client != nil {
+		return f.request2(ctx, cl, sp, u.String(), buf, abort, v, resent)
+	}
+	r, err := cl.roundTrip(ctx, sp, u, resent)
+	if err != nil {
+		return classify(ctx, err), 0
+	}
+	defer func() {
+		if !r.stop() || !r.keepAlive || !r.body.complete() {
+			cl.close() // cancelled, closing, or left unread: not for the next request
+		}
+	}()
+	if f.proto.Load() == nil {
+		p := r.proto
+		f.proto.CompareAndSwap(nil, &p)
+	}
+	return f.response(ctx, cl, r.status, r.retryAfter, &r.body, sp, buf, abort, v)
+}
+
+// request2 is request over Go's transport (HTTP/2).
+func (f *flood) request2(ctx context.Context, cl *h1, sp *spec, rawURL string, buf []byte, abort int64, v validate.Checker, resent *int64) (string, int64) {
 	// Go's transport sends an idempotent request again, on a fresh
 	// connection, when a reused one dies before the response starts — what
 	// a killed worker does. Every connection after the first is such a
@@ -591,15 +692,21 @@ func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte
 	}
 	defer resp.Body.Close()
 	f.proto.CompareAndSwap(nil, &resp.Proto)
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.CopyN(io.Discard, resp.Body, 1<<20)
-		if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
+	return f.response(ctx, cl, resp.StatusCode, resp.Header.Get("Retry-After") != "", resp.Body, sp, buf, abort, v)
+}
+
+// response judges a response by its status and reads its body: to the
+// end, to the client's abort, or (paced) at its read rate.
+func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter bool, body io.Reader, sp *spec, buf []byte, abort int64, v validate.Checker) (string, int64) {
+	if status != http.StatusOK {
+		_, _ = io.CopyN(io.Discard, body, 1<<20)
+		if status == http.StatusServiceUnavailable && retryAfter {
 			return outcomeShed, 0
 		}
-		return result.StatusOutcome(resp.StatusCode), 0
+		return result.StatusOutcome(status), 0
 	}
 	if sp.Validate == result.CheckUpload {
-		return sp.sent.check(resp.Body)
+		return sp.sent.check(body)
 	}
 	var n int64
 	first := time.Now()
@@ -608,18 +715,14 @@ func (f *flood) request(ctx context.Context, sp *spec, rawURL string, buf []byte
 		if f.o.ReadRate > 0 {
 			// Read at most ~50ms worth at a time, then wait for the pace.
 			size = f.readSize
-			if ahead := time.Duration(float64(n)/float64(f.o.ReadRate)*float64(time.Second)) - time.Since(first); ahead > 0 {
-				select {
-				case <-time.After(ahead):
-				case <-ctx.Done():
-					return result.OutcomeCutOff, n
-				}
+			if ahead := time.Duration(float64(n)/float64(f.o.ReadRate)*float64(time.Second)) - time.Since(first); ahead > 0 && !cl.wait(ctx, ahead) {
+				return result.OutcomeCutOff, n
 			}
 		}
 		if abort > 0 {
 			size = int(min(int64(size), abort-n))
 		}
-		k, err := f.read(resp.Body, buf, size, v)
+		k, err := f.read(body, buf, size, v)
 		n += int64(k)
 		f.bytes.Add(int64(k))
 		if abort > 0 && n >= abort {

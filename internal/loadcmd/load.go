@@ -195,5 +195,12 @@ func printLoad(e *cli.Env, r LoadReport) {
 	}
 	l := r.LatencyMs
 	fmt.Fprintf(w, "\n  latency   p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n", l.P50, l.P90, l.P99, l.Max)
-	fmt.Fprintf(w, "  client    %.2f CPU-s (%.2f CPU-s/GB), peak RSS %.1f MiB\n", r.ClientCPUSeconds, r.CPUSPerGB, units.MiB(r.ClientPeakRSSBytes))
+	fmt.Fprintf(w, "  client    %.2f CPU-s (%.2f CPU-s/GB), peak RSS %.1f MiB", r.ClientCPUSeconds, r.CPUSPerGB, units.MiB(r.ClientPeakRSSBytes))
+	if r.Connected > 0 && r.ClientBaseRSSBytes > 0 {
+		fmt.Fprintf(w, " (%.1f KiB per connection above %.1f MiB at the start)", float64(r.ClientPeakRSSBytes-r.ClientBaseRSSBytes)/1024/float64(r.Connected), units.MiB(r.ClientBaseRSSBytes))
+	}
+	fmt.Fprintln(w)
+	if r.Connected > 0 {
+		fmt.Fprintf(w, "  ramp      %d of %d clients connected, the last %.2f s after the start (at most %d dials at once)\n", r.Connected, r.Concurrency, r.RampS, load.MaxDialing)
+	}
 }

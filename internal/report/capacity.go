@@ -48,6 +48,8 @@ func CapacitySentence(t result.CapacityTarget, repeats int, bounds string) strin
 		estimate = fmt.Sprintf("; %.2f MiB per client, so a line through the passing peaks says ~%.0f", t.PerClientBytes/mib, t.EstimateFromCurve)
 	}
 	switch {
+	case t.Error != "":
+		return fmt.Sprintf("%s: no capacity measured — %s", t.Target, t.Error)
 	case t.CeilingReached:
 		return fmt.Sprintf("%s: serves at least %d concurrent clients completely %s — every level up to --max passed%s", t.Target, t.Capacity, under, estimate)
 	case t.Capacity == 0:

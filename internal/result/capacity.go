@@ -48,10 +48,13 @@ type CapacityTarget struct {
 	// PerClientBytes is the slope of the passing trials' peaks over their
 	// concurrency; EstimateFromCurve the concurrency at which that line
 	// reaches the cap (what a curve alone would have said).
-	PerClientBytes    float64         `json:"per_client_bytes"`
-	EstimateFromCurve float64         `json:"estimate_from_curve"`
-	Notes             []string        `json:"notes,omitempty"`
-	Trials            []CapacityTrial `json:"trials"`
+	PerClientBytes    float64  `json:"per_client_bytes"`
+	EstimateFromCurve float64  `json:"estimate_from_curve"`
+	Notes             []string `json:"notes,omitempty"`
+	// Error, when set, says why there is no answer (the target did not
+	// start): Capacity is then 0 and means nothing.
+	Error  string          `json:"error,omitempty"`
+	Trials []CapacityTrial `json:"trials"`
 }
 
 // CapacityTrial is one fresh target flooded at one concurrency.

@@ -190,6 +190,12 @@ type Client struct {
 	LatencyMs Latency `json:"latency_ms"`
 	// Protocol is what the server answered with: HTTP/1.1, HTTP/2.0.
 	Protocol string `json:"protocol,omitempty"`
+	// Connected is how many clients opened a connection; RampS how long
+	// after the flood began the last of them did (the client paces its
+	// dials, so the level it reports is the level the server accepted).
+	// Built-in client over HTTP/1.1 only.
+	Connected int64   `json:"connected,omitempty"`
+	RampS     float64 `json:"ramp_s,omitempty"`
 	// ByRequest, for a weighted mix (scenario key requests: [...]), is
 	// each request's share of the counts above, by its name: they add up
 	// to the totals.
@@ -199,6 +205,9 @@ type Client struct {
 	// k6, the harness's own, not k6's), and ClientPeakRSSBytes its peak RSS.
 	ClientCPUSeconds   float64 `json:"client_cpu_s"`
 	ClientPeakRSSBytes int64   `json:"client_peak_rss_bytes"`
+	// ClientBaseRSSBytes is the harness's RSS as the load began: the peak
+	// above it over Connected is what one connection cost the client.
+	ClientBaseRSSBytes int64 `json:"client_base_rss_bytes,omitempty"`
 
 	// Driver is "k6" when k6 produced the load (absent for the built-in
 	// client); DriverExit is k6's exit code (99: its thresholds failed) and

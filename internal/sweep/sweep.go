@@ -153,7 +153,7 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 				if ctx.Err() != nil {
 					return res, ctx.Err()
 				}
-				run := measure(ctx, o, tg, level, rep)
+				run, _ := measure(ctx, o, tg, level, rep)
 				if ctx.Err() != nil {
 					// An interrupted flood measured only part of its level: not kept.
 					return res, ctx.Err()
@@ -233,8 +233,10 @@ func Fits(sc *scenario.Scenario, level int) error {
 
 // Trial is one run of tg at level (repeat rep names its files), with a
 // fresh target, measured and stopped. o.Scenario's duration is used as
-// given: a caller that needs longer trials sets it.
-func Trial(ctx context.Context, o Options, tg scenario.Target, level, rep int) result.Run {
+// given: a caller that needs longer trials sets it. The error is the
+// target's failure to start (the run says it too): no level would start
+// it, so a search ends there.
+func Trial(ctx context.Context, o Options, tg scenario.Target, level, rep int) (result.Run, error) {
 	return measure(ctx, o, tg, level, rep)
 }
 
@@ -298,20 +300,21 @@ func logCap(o Options) {
 
 // measure performs one run: fresh target, idle reading, flood, stop. Each
 // step returns what it found; assemble makes the run from those values.
-func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int) result.Run {
+// The error is set only when the target did not start.
+func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int) (result.Run, error) {
 	m := &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d", level, rep)}
 	var parts parts
 	parts.log = filepath.Join("logs", tg.Name+"-"+m.label+".log")
 	spec, err := m.spec()
 	if err != nil {
 		m.logf("%v", err)
-		return m.assemble(parts, err)
+		return m.assemble(parts, err), err
 	}
 	m.launched = spec
 	p, err := launch.Start(ctx, spec)
 	if err != nil {
 		m.logf("%v", err)
-		return m.assemble(parts, err)
+		return m.assemble(parts, err), err
 	}
 	defer p.Stop() // also on panic: no target outlives the sweep
 	parts.idle = p.Memory()
@@ -320,7 +323,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	parts.series = filepath.Join("series", tg.Name+"-"+m.label+".csv")
 	series, err := os.Create(filepath.Join(o.Dir, parts.series))
 	if err != nil {
-		return m.assemble(parts, fmt.Errorf("create series: %w", err))
+		return m.assemble(parts, fmt.Errorf("create series: %w", err)), nil
 	}
 	defer series.Close()
 
@@ -363,7 +366,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		}
 	}
 	m.logOutcome(run)
-	return run
+	return run, nil
 }
 
 // parts is what the steps of one run found.

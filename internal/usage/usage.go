@@ -36,6 +36,15 @@ func PeakRSS() int64 {
 	return st.HWM
 }
 
+// RSS is this process's resident set now in bytes, or 0.
+func RSS() int64 {
+	st, err := proc.ReadStatus(os.Getpid())
+	if err != nil {
+		return 0
+	}
+	return st.RSS
+}
+
 // ResetPeakRSS restarts this process's VmHWM, so the next reading is the
 // peak of what follows (Linux ≥ 4.0; a no-op where unsupported).
 func ResetPeakRSS() { _ = proc.ResetHWM(os.Getpid()) }
