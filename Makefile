@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests bench-capacity clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests bench-capacity bench-scale clean
 
 all: build
 
@@ -79,8 +79,16 @@ bench-requests: build
 # The number people ask for: how many concurrent downloads each reference
 # server serves completely under flood.yaml's 1 GiB cap, searched and
 # confirmed (docs/capacity.md).
-bench-capacity: build
+bench-capacity: deps build
 	bin/harness capacity --max 128 --repeats 2 --budget 10m scenarios/flood.yaml
+	bin/harness capacity --max 64 --repeats 2 --budget 15m scenarios/capacity.yaml
+
+# Thousands of slow readers on one host: what one connection costs the
+# target and the harness (scenarios/scale.yaml). 30,000 needs more files
+# than one process may open here: the harness refuses it, with the number.
+bench-scale: build
+	bin/harness run --out reports/bench-scale scenarios/scale.yaml
+	bin/harness run --out reports/bench-scale-30000 --levels 30000 --targets streamed scenarios/scale.yaml || true
 
 # Render a fresh quick.yaml report and look at it in headless Chromium: the
 # screenshot lands in reports/report-check/screenshot.png.
@@ -106,7 +114,7 @@ gate-check: build
 
 # The load client against wrk and hey (installs them from Debian if missing).
 bench-client: build
-	@bash scripts/install-deps.sh wrk hey time bc
+	@bash scripts/install-deps.sh wrk hey time bc nginx curl
 	bash scripts/bench-client.sh
 
 # The export seed in Node/Express: res.json vs a stream with backpressure.

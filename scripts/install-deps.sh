@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # docker.io for the same tests with docker (they start a dockerd of their
 # own); iproute2 for the tests' network namespaces.
 packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma podman runc docker.io iproute2)
-# Benchmarks name extra packages on the command line (bench-client: wrk hey time bc).
+# Benchmarks name extra packages on the command line (bench-client: wrk hey time bc nginx curl).
 packages+=("$@")
 
 missing=()

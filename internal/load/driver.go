@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"runtime/debug"
 	"time"
 
 	"github.com/floodharness/harness/internal/result"
@@ -48,6 +49,9 @@ func (Builtin) Drive(ctx context.Context, job Job) (result.Client, error) {
 // Drive runs d and records the harness's own CPU time and peak RSS while
 // it ran: how much of the machine producing the load took.
 func Drive(ctx context.Context, d Driver, job Job) (result.Client, error) {
+	// What an earlier level left in the heap goes back first, so the
+	// peak above the start is this level's own.
+	debug.FreeOSMemory()
 	cpu0 := usage.Self()
 	usage.ResetPeakRSS()
 	base := usage.RSS()

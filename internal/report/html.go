@@ -71,6 +71,7 @@ type rowView struct {
 	Error                                               string
 	Requests, OK, Aborted, CutOff                       int64
 	Failed, Resumes, MBps, P50, P99, Peak, Idle, Source string
+	PerClient                                           string // KiB of the target's memory per client
 	OOM                                                 bool
 	Log, Profile, Series                                string
 }
@@ -172,8 +173,11 @@ func row(run result.Run, link func(string) string) rowView {
 		Failed: fmt.Sprint(run.Failed), MBps: f1(run.MBps()),
 		P50: f1(run.LatencyMs.P50), P99: f1(run.LatencyMs.P99),
 		Peak: f1(float64(run.PeakRSSBytes) / mib), Idle: f1(float64(run.IdleRSSBytes) / mib),
-		Source: string(run.PeakRSSSource), OOM: run.OOMKilled,
+		Source: string(run.PeakRSSSource), OOM: run.OOMKilled, PerClient: "-",
 		Log: link(run.Log), Profile: link(run.HeapProfile), Series: link(run.RSSSeries),
+	}
+	if b := run.ServerBytesPerClient(); b > 0 && !run.OOMKilled {
+		rv.PerClient = f1(b / 1024)
 	}
 	if run.PeakRSSSource == result.PeakCgroup && run.CgroupAnonPeakBytes > 0 {
 		// The cgroup's peak includes page cache: say how much was anonymous.

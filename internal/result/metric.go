@@ -65,6 +65,25 @@ func (r Client) OKRatio() float64 {
 	return float64(r.OK) / float64(n)
 }
 
+// ServerBytesPerClient is what one client cost the target at this level:
+// its peak above idle over the concurrency (0 when either is unknown).
+func (r Run) ServerBytesPerClient() float64 {
+	if r.Concurrency <= 0 || r.PeakRSSBytes <= 0 || r.IdleRSSBytes <= 0 {
+		return 0
+	}
+	return float64(max(r.PeakRSSBytes-r.IdleRSSBytes, 0)) / float64(r.Concurrency)
+}
+
+// ClientBytesPerConnection is what one connection cost the harness's own
+// client: its peak above its RSS at the start over the connections it
+// opened (0 when unknown: k6, HTTP/2).
+func (r Client) ClientBytesPerConnection() float64 {
+	if r.Connected <= 0 || r.ClientBaseRSSBytes <= 0 || r.ClientPeakRSSBytes <= 0 {
+		return 0
+	}
+	return float64(max(r.ClientPeakRSSBytes-r.ClientBaseRSSBytes, 0)) / float64(r.Connected)
+}
+
 // Killed says what killed the target at its memory limit: "OOM-killed"
 // (the kernel, in the target's cgroup) or "killed by the watchdog" (the
 // harness, at a sampled RSS); "" when it lived.

@@ -508,7 +508,27 @@ func (m *measurement) logOutcome(run result.Run) {
 			verdict += fmt.Sprintf(", held most by %s (%s)", top[0].Func, mib(top[0].InuseBytes))
 		}
 	}
+	if run.Concurrency >= perConnectionFrom && !run.OOMKilled {
+		verdict += perConnection(run)
+	}
 	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
+}
+
+// perConnectionFrom is the level from which a run's console line says
+// what one connection cost: at scale, that is the figure asked for.
+const perConnectionFrom = 500
+
+// perConnection says what a client cost the target and the harness, and
+// how long the client's connections took to be answered.
+func perConnection(run result.Run) string {
+	s := ""
+	if b := run.ServerBytesPerClient(); b > 0 {
+		s += fmt.Sprintf("; the target %.1f KiB per client", b/1024)
+	}
+	if b := run.ClientBytesPerConnection(); b > 0 {
+		s += fmt.Sprintf(", the harness %.1f KiB per connection (%d connected, the last %.1f s in)", b/1024, run.Connected, run.RampS)
+	}
+	return s
 }
 
 func (m *measurement) spec() (launch.Spec, error) {
