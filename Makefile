@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests bench-capacity bench-scale clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests bench-capacity bench-scale bench-soak clean
 
 all: build
 
@@ -82,6 +82,13 @@ bench-requests: build
 bench-capacity: deps build
 	bin/harness capacity --max 128 --repeats 2 --budget 10m scenarios/flood.yaml
 	bin/harness capacity --max 64 --repeats 2 --budget 15m scenarios/capacity.yaml
+
+# Does it leak? The clean streamed server in 10 soaks of 60 s (flat in
+# every one wanted), then the leak knob, the buffered sawtooth and a
+# Python server without and with a response cache, once each (~15 min).
+bench-soak: build
+	bin/harness run --out reports/bench-soak-clean --repeats 10 --targets streamed scenarios/soak.yaml
+	bin/harness run --out reports/bench-soak --targets leaky,buffered,py-clean,py-cache scenarios/soak.yaml
 
 # Thousands of slow readers on one host: what one connection costs the
 # target and the harness (scenarios/scale.yaml). 30,000 needs more files

@@ -74,7 +74,7 @@ measure() {
 	case $tool in
 	wrk) bytes=$(awk '/ read$/{v=$(NF-1); u=v; sub(/[0-9.]+/,"",u); sub(/[A-Z]+$/,"",v); m=(u=="GB")?2^30:(u=="MB")?2^20:(u=="KB")?2^10:1; printf "%.0f", v*m}' "$log") ;;
 	hey) bytes=$(awk -v body="$body" '/\[200\].*responses/{printf "%.0f\n", $2 * body}' "$log") ;;
-	vegeta) bytes=$(awk -F'[:,}]' '/"bytes_in"/{for (i = 1; i < NF; i++) if ($i ~ /"total"/) {print $(i+1); exit}}' "$log") ;;
+	vegeta) bytes=$(grep -o '"bytes_in":{"total":[0-9]*' "$log" | grep -o '[0-9]*$') ;;
 	*) bytes=$(awk -F'[:,]' '/"bytes_received"/{gsub(/ /,"",$2); print $2}' "$log") ;;
 	esac
 	printf "%s\t%s\t%.1f\t%.3f\t%s\n" "$tool" "$c" "$(echo "$bytes / $secs / 1000000" | bc -l)" \

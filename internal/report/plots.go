@@ -286,6 +286,8 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 	lg := &legend{p: p}
 	peak := 0.0
 	var afters plotter.XYs
+	var settles [][2]float64 // each run's settle, shaded under the lines
+	var drawn []plot.Plotter
 	for i, tg := range r.Targets() {
 		c, _, _ := style(i)
 		for li, level := range levels {
@@ -308,7 +310,7 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 			// The highest level drawn full; lower ones thinner and lighter.
 			frac := float64(li+1) / float64(len(levels))
 			line.Color, line.Width = fade(c, frac), vg.Points(0.5+1.5*frac)
-			p.Add(line)
+			drawn = append(drawn, line)
 			if li == len(levels)-1 || len(levels) == 1 {
 				label := fmt.Sprintf("%s (c=%d", tg, level)
 				if len(levels) > 1 {
@@ -325,9 +327,13 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 			}
 			last := xys[len(xys)-1].X
 			if run.AfterRSSBytes > 0 {
-				// What it kept memory.settle after the flood, drawn at the
-				// flood's end (the series stops there).
-				afters = append(afters, plotter.XY{X: last, Y: float64(run.AfterRSSBytes) / mib})
+				// What it kept memory.settle after the flood: drawn at the
+				// settle's end, the settle itself shaded (the series stops
+				// with the flood).
+				afters = append(afters, plotter.XY{X: last + run.SettleS, Y: float64(run.AfterRSSBytes) / mib})
+				if run.SettleS > 0 {
+					settles = append(settles, [2]float64{last, last + run.SettleS})
+				}
 			}
 			if t := run.MemoryTrend; t != nil && t.ToS > t.FromS {
 				y0 := t.AtFromBytes / mib
@@ -337,13 +343,25 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 					return nil, err
 				}
 				tl.Color, tl.Width, tl.Dashes = color.Black, vg.Points(1.5), []vg.Length{vg.Points(4), vg.Points(2)}
-				p.Add(tl)
+				drawn = append(drawn, tl)
 				if li == len(levels)-1 {
 					lg.add(fmt.Sprintf("%s c=%d trend (dashed): %s, %+.2f MiB/min", tg, level, t.Verdict, t.BytesPerMin/mib), tl)
 				}
 			}
 		}
 	}
+	for i, band := range settles {
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: band[0], Y: 0}, {X: band[1], Y: 0}, {X: band[1], Y: peak * 1.02}, {X: band[0], Y: peak * 1.02}})
+		if err != nil {
+			return nil, err
+		}
+		poly.Color, poly.LineStyle.Width = color.Gray{Y: 0xe8}, 0
+		p.Add(poly)
+		if i == 0 {
+			lg.add("settle (memory.settle): the flood over, the target still running", poly)
+		}
+	}
+	p.Add(drawn...)
 	if len(afters) > 0 {
 		sc, err := plotter.NewScatter(afters)
 		if err != nil {

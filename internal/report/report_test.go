@@ -537,3 +537,29 @@ func TestWordsFitTheRun(t *testing.T) {
 		t.Error("the heap note is missing beside a heap top")
 	}
 }
+
+// RSS over time shades each run's settle (memory.settle after the flood)
+// and draws what it kept at the settle's end; without a settle, no band.
+func TestTimelineShadesTheSettle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "series"), 0o755)
+	os.WriteFile(filepath.Join(dir, "series", "s.csv"), []byte("elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes\n0,10485760,10485760,1,0\n5000,20971520,20971520,1,0\n"), 0o644)
+	run := result.Run{Target: "streamed", Concurrency: 4, Client: result.Client{Requests: 4, OK: 4}, PeakRSSBytes: 20 << 20,
+		IdleRSSBytes: 10 << 20, AfterRSSBytes: 15 << 20, SettleS: 2, RSSSeries: "series/s.csv"}
+	for _, tt := range []struct {
+		settle float64
+		band   bool
+	}{{2, true}, {0, false}} {
+		run.SettleS = tt.settle
+		figs, err := Figures(&result.Results{Schema: result.Schema, Runs: []result.Run{run}}, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range figs {
+			if f.Name == "rss_timeline" && strings.Contains(string(f.SVG), "settle (memory.settle)") != tt.band {
+				t.Errorf("settle %v s: band drawn %v, want %v", tt.settle, !tt.band, tt.band)
+			}
+		}
+	}
+}

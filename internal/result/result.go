@@ -87,6 +87,9 @@ type Run struct {
 	// with settle 0, or when the target died).
 	AfterRSSBytes int64 `json:"after_rss_bytes,omitempty"`
 	RetainedBytes int64 `json:"retained_bytes,omitempty"`
+	// SettleS is how long the target was kept running after the flood
+	// before that reading (memory.settle), for the plots' settle band.
+	SettleS float64 `json:"settle_s,omitempty"`
 	// AfterHeapProfile and AfterHeapTop are the heap profile taken then (a
 	// Go target's after a GC): what it still holds, by function.
 	AfterHeapProfile string     `json:"after_heap_profile,omitempty"`

@@ -415,6 +415,7 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	run.IdleRSSBytes, run.MemoryLimitBy, run.MemoryLimitNote = p.idle, p.limitBy, p.limitNote
 	if p.after > 0 {
 		run.AfterRSSBytes, run.RetainedBytes = p.after, p.after-p.idle
+		run.SettleS = m.o.Scenario.Memory.Settle.Seconds()
 		run.AfterHeapProfile, run.AfterHeapTop = p.afterHeap.path, p.afterHeap.top
 		run.SteadyHeapProfile, run.HeapGrowth = p.steadyHeap, p.growth
 	}
