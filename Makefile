@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests bench-capacity bench-scale bench-soak clean
+.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests bench-capacity bench-scale bench-soak bench-sampler clean
 
 all: build
 
@@ -89,6 +89,11 @@ bench-capacity: deps build
 bench-soak: build
 	bin/harness run --out reports/bench-soak-clean --repeats 10 --targets streamed scenarios/soak.yaml
 	bin/harness run --out reports/bench-soak --targets leaky,buffered,py-clean,py-cache scenarios/soak.yaml
+
+# What sampling a 100-process tree every 20 ms costs the harness (PSS
+# included: no cgroup), in % of a core.
+bench-sampler:
+	FLOOD_BENCH=1 $(GO) test -count=1 -run TestSamplerOverhead -v ./internal/sample | grep -E '^sampler:|FAIL|ok'
 
 # Thousands of slow readers on one host: what one connection costs the
 # target and the harness (scenarios/scale.yaml). 30,000 needs more files

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -76,4 +77,45 @@ func FuzzParsePSS(f *testing.F) {
 			t.Fatalf("parsePSS(%q) = %d", b, v)
 		}
 	})
+}
+
+// statm's resident pages parse or are an error, never a negative figure.
+func FuzzParseStatm(f *testing.F) {
+	f.Add([]byte("3183 2012 1234 264 0 820 0\n"))
+	f.Add([]byte("1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if n, err := ParseStatm(b); err == nil && n < 0 {
+			t.Fatalf("%q: %d pages", b, n)
+		}
+	})
+}
+
+// The kept-open reader agrees with the kernel's own VmRSS for this
+// process, and a file of a process that is gone fails instead of reading
+// another's.
+func TestRSSReader(t *testing.T) {
+	t.Parallel()
+	var r RSSReader
+	defer r.Close()
+	rss, err := r.RSS(os.Getpid())
+	st, serr := ReadStatus(os.Getpid())
+	if err != nil || serr != nil || rss <= 0 || rss < st.RSS/2 || rss > st.RSS*2 {
+		t.Fatalf("statm RSS %d (%v), status VmRSS %d (%v)", rss, err, st.RSS, serr)
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.RSS(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := r.RSS(cmd.Process.Pid); err == nil {
+		t.Error("a process that is gone still reads")
+	}
+	r.Keep(map[int]bool{os.Getpid(): true})
+	if len(r.fds) != 1 {
+		t.Errorf("%d files kept, want 1", len(r.fds))
+	}
 }

@@ -111,24 +111,37 @@ type Sampler struct {
 	stop  chan struct{}
 	done  chan struct{}
 
-	mu     sync.Mutex
-	sum    Summary
-	tree   []*process.Process
-	known  map[int]*process.Process // by pid, for cgroup members
-	seen   map[int]bool             // the members at the last sample
-	pss    int64                    // the tree's PSS when last read
-	pssAt  time.Time                // when
-	pssGap time.Duration
+	mu                       sync.Mutex
+	sum                      Summary
+	tree                     []*process.Process
+	known                    map[int]*process.Process // by pid, for cgroup members
+	seen                     map[int]bool             // the members at the last sample
+	pss                      int64                    // the tree's PSS when last read
+	pssAt                    time.Time                // when
+	pssGap                   time.Duration
+	pssRSS                   int64          // the tree's summed RSS then
+	rss                      proc.RSSReader // statm files kept open, a pread each a reading
+	hwm                      map[int]int64  // each process's VmHWM when last read
+	each                     *eachReading   // the processes as last read
+	eachAt, hwmAt, scannedAt time.Time
 }
 
-// rescanEvery is how many samples pass between looks for new children:
-// finding them scans all of /proc, reading their memory does not.
-const rescanEvery = 10
+// How often a tree of several processes is looked at: its processes'
+// RSS every treeGap, their VmHWM (status, a longer file than statm) every
+// hwmGap, and all of /proc for new children every rescanGap (a child
+// forked mid-flood is in the measure within that). A cgroup's members
+// and charge, and a single process, are read at every sample.
+const (
+	treeGap   = 200 * time.Millisecond
+	hwmGap    = 2 * time.Second
+	rescanGap = 2 * time.Second
+)
 
 // Once takes one reading of the target now, as a Sampler would: idle
 // memory and peaks are then the same measure (Sample.Memory).
 func Once(pid int, cg Usage) Sample {
 	s := &Sampler{o: Options{PID: pid, Cgroup: cg}, start: time.Now()}
+	defer s.rss.Close()
 	smp, _ := s.read(true)
 	return smp
 }
@@ -151,10 +164,11 @@ func Start(o Options) *Sampler {
 	}
 	go func() {
 		defer close(s.done)
+		defer s.rss.Close()
 		t := time.NewTicker(o.Interval)
 		defer t.Stop()
 		for i := 0; ; i++ {
-			smp, ok := s.read(i%rescanEvery == 0)
+			smp, ok := s.read(i == 0)
 			if ok {
 				s.record(smp)
 				if bw != nil {
@@ -179,25 +193,26 @@ func Start(o Options) *Sampler {
 
 // read takes one sample; ok is false once the root process is gone.
 func (s *Sampler) read(rescan bool) (Sample, bool) {
+	now := time.Now()
+	scanned := true
 	switch {
 	case s.o.Cgroup != nil:
 		s.tree = s.members()
-	case rescan || s.tree == nil:
-		s.tree = Tree(s.o.PID)
+	case rescan || s.tree == nil || now.Sub(s.scannedAt) >= rescanGap:
+		s.tree, s.scannedAt = Tree(s.o.PID), now
+	default:
+		scanned = false
 	}
-	smp := Sample{Elapsed: time.Since(s.start)}
-	for _, p := range s.tree {
-		mi, err := p.MemoryInfo()
-		if err != nil {
-			continue // exited since the last scan
-		}
-		smp.RSS += int64(mi.RSS)
-		smp.Procs++
-		smp.Each = append(smp.Each, result.ProcessMemory{PID: int(p.Pid), RSSBytes: int64(mi.RSS)})
-		if st, err := proc.ReadStatus(int(p.Pid)); err == nil {
-			smp.HWM += st.HWM
-		}
+	smp := Sample{Elapsed: now.Sub(s.start)}
+	// One process is read whole at every sample. A tree's processes are
+	// read every treeGap and their VmHWMs every hwmGap: their sum is not
+	// its measure (the cgroup's or PSS is), and reading a hundred
+	// processes every 20 ms would cost the harness a tenth of a core.
+	one := len(s.tree) <= 1
+	if one || rescan || s.each == nil || now.Sub(s.eachAt) >= treeGap {
+		s.readEach(one || rescan || now.Sub(s.hwmAt) >= hwmGap, now)
 	}
+	smp.RSS, smp.HWM, smp.Procs, smp.Each = s.each.rss, s.each.hwm, len(s.each.procs), s.each.procs
 	if s.o.Cgroup != nil {
 		smp.Cgroup, _ = s.o.Cgroup.Usage()
 		smp.Anon, _ = s.o.Cgroup.Anon()
@@ -206,8 +221,46 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 		}
 	}
 	smp.Memory = s.memory(smp)
-	s.countDeaths()
+	if scanned {
+		s.countDeaths() // the tree changes only when it is looked for
+	}
 	return smp, smp.Procs > 0
+}
+
+// readEach reads every process of the tree: its RSS, and its VmHWM when
+// hwm (a process new to the tree always).
+func (s *Sampler) readEach(hwm bool, now time.Time) {
+	if s.hwm == nil {
+		s.hwm = map[int]int64{}
+	}
+	e := &eachReading{}
+	for _, p := range s.tree {
+		pid := int(p.Pid)
+		rss, err := s.rss.RSS(pid)
+		if err != nil {
+			continue // exited since the last scan
+		}
+		e.rss += rss
+		e.procs = append(e.procs, result.ProcessMemory{PID: pid, RSSBytes: rss})
+		if _, known := s.hwm[pid]; hwm || !known {
+			if st, err := proc.ReadStatus(pid); err == nil {
+				s.hwm[pid] = st.HWM
+			}
+		}
+		s.hwm[pid] = max(s.hwm[pid], rss)
+		e.hwm += s.hwm[pid]
+	}
+	s.each, s.eachAt = e, now
+	if hwm {
+		s.hwmAt = now
+	}
+}
+
+// eachReading is the tree's processes as last read: a sample between
+// readings carries it (the slice is never changed once made).
+type eachReading struct {
+	rss, hwm int64
+	procs    []result.ProcessMemory
 }
 
 // countDeaths notes the members gone since the last sample that no longer
@@ -224,6 +277,12 @@ func (s *Sampler) countDeaths() {
 		}
 	}
 	s.seen = now
+	s.rss.Keep(now) // the files and peaks of processes gone from the tree
+	for pid := range s.hwm {
+		if !now[pid] {
+			delete(s.hwm, pid)
+		}
+	}
 	if died > 0 {
 		s.mu.Lock()
 		s.sum.Died += died
@@ -246,13 +305,16 @@ func (s *Sampler) memory(smp Sample) int64 {
 	}
 	// smaps_rollup walks every page table: 100 processes sharing 8 MiB
 	// took 30 ms a read here, sharing 256 MiB 316 ms. So PSS is read at
-	// most a fifth of the time, the last value standing in between.
+	// most a 400th of the time (a read of 5 ms every 2 s; at least every
+	// pssMaxGap), and between readings the change of the summed RSS since
+	// the last one is added: what a process allocates for itself moves
+	// both alike.
 	if time.Since(s.pssAt) >= s.pssGap {
 		start := time.Now()
-		s.pss = TreePSS(s.tree)
-		s.pssAt, s.pssGap = time.Now(), 4*time.Since(start)
+		s.pss, s.pssRSS = TreePSS(s.tree), smp.RSS
+		s.pssAt, s.pssGap = time.Now(), min(pssDuty*time.Since(start), pssMaxGap)
 	}
-	return s.pss
+	return max(s.pss+smp.RSS-s.pssRSS, 0)
 }
 
 // TreePSS sums the processes' PSS (processes that exited meanwhile count 0).
@@ -321,6 +383,13 @@ func (s *Sampler) Stop() Summary {
 	return s.sum
 }
 
+// pssDuty is how many times a PSS read's own time passes before the
+// next; pssMaxGap the longest wait however slow the read.
+const (
+	pssDuty   = 399
+	pssMaxGap = 10 * time.Second
+)
+
 // Tree lists pid and all its descendants that are alive now.
 func Tree(pid int) []*process.Process {
 	root, err := process.NewProcess(int32(pid))
@@ -329,9 +398,7 @@ func Tree(pid int) []*process.Process {
 	}
 	out := []*process.Process{root}
 	for _, c := range proc.Descendants(pid) {
-		if p, err := process.NewProcess(int32(c)); err == nil {
-			out = append(out, p)
-		}
+		out = append(out, &process.Process{Pid: int32(c)}) // alive as Descendants read it
 	}
 	return out
 }
