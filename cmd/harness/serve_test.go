@@ -120,3 +120,23 @@ func TestRetainBytesKnobRaisesThePeak(t *testing.T) {
 		t.Errorf("with 4 MiB retained by each of %d requests the peak rose only from %v to %v", c, plain, units.Bytes(st.HWM))
 	}
 }
+
+// --reuseport lets several servers share one port (past one process's
+// open files): a second starts beside the first and a client's requests
+// are served; without it the port is taken.
+func TestServeReusePort(t *testing.T) {
+	t.Parallel()
+	first := harnesstest.Serve(t, harnessBin, "--impl", "streamed", "--reuseport")
+	_, port, _ := strings.Cut(first.Addr, ":")
+	second := harnesstest.Serve(t, harnessBin, "--impl", "streamed", "--reuseport", "--port", port)
+	if second.Addr != first.Addr {
+		t.Fatalf("the second server is on %s, want %s", second.Addr, first.Addr)
+	}
+	code, stdout, stderr := harnessRun(t, "load", "-c", "8", "-n", "64", "--source-base", "1", "--json", "http://"+first.Addr+"/export?rows=10")
+	if code != 0 || !strings.Contains(stdout, `"ok": 64`) {
+		t.Errorf("load across both: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := harnessRun(t, "serve", "--port", port); code == 0 || !strings.Contains(stderr, "address already in use") {
+		t.Errorf("a third without --reuseport: exit %d\n%s", code, stderr)
+	}
+}

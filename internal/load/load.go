@@ -77,6 +77,11 @@ type Options struct {
 	// over that many source addresses (127.0.0.1, .2, …): past the
 	// ephemeral ports of one (SourcesFor picks it from the level).
 	Sources int
+	// SourceBase moves the first source address to 127.0.0.(1+SourceBase):
+	// several client processes side by side (each within its own open
+	// files) then dial from addresses of their own, each with the whole
+	// ephemeral port range.
+	SourceBase int
 	// Validate checks bodies while streaming: none, json, ndjson or csv.
 	Validate result.BodyCheck
 	// Resume continues a response that broke off (truncated, stalled, or
@@ -331,7 +336,7 @@ func (f *flood) pick(rnd *rand.Rand) *spec {
 // (Sources), with the scenario's socket buffers, within 5 s.
 func (f *flood) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	dial := f.dialer
-	if src := sourceAddr(f.o.Sources, addr, f.dials.Add(1)-1); src != nil {
+	if src := sourceAddr(f.o.Sources, f.o.SourceBase, addr, f.dials.Add(1)-1); src != nil {
 		dd := *dial
 		dd.LocalAddr = src
 		dial = &dd
@@ -449,8 +454,8 @@ func (f *flood) transport() *http.Transport {
 // 127.0.0.0/8 is this host's), so one target address can take more
 // connections than one source address has ephemeral ports. nil: the
 // kernel's choice (spreading off, or a target not on IPv4 loopback).
-func sourceAddr(sources int, addr string, n uint64) *net.TCPAddr {
-	if sources < 2 {
+func sourceAddr(sources, base int, addr string, n uint64) *net.TCPAddr {
+	if sources < 2 && base <= 0 {
 		return nil
 	}
 	host, _, err := net.SplitHostPort(addr)
@@ -458,7 +463,7 @@ func sourceAddr(sources int, addr string, n uint64) *net.TCPAddr {
 	if err != nil || ip == nil || !ip.IsLoopback() {
 		return nil
 	}
-	k := uint32(1 + n%uint64(min(sources, MaxSources)))
+	k := uint32(1 + base + int(n%uint64(min(max(sources, 1), MaxSources))))
 	return &net.TCPAddr{IP: net.IPv4(127, byte(k>>16), byte(k>>8), byte(k))}
 }
 

@@ -370,10 +370,13 @@ func TestSourcesSpreadConnections(t *testing.T) {
 	if res.OK == 0 || res.Failed != 0 || n != 4 || !seen["127.0.0.4"] {
 		t.Errorf("%d ok, client addresses %v: want all from 127.0.0.1–4", res.OK, seen)
 	}
-	if a := sourceAddr(70000, "127.0.0.1:80", 256); a.IP.String() != "127.0.1.1" {
+	if a := sourceAddr(70000, 0, "127.0.0.1:80", 256); a.IP.String() != "127.0.1.1" {
 		t.Errorf("the 257th source: %v, want 127.0.1.1", a)
 	}
-	if sourceAddr(4, "[::1]:80", 0) != nil || sourceAddr(4, "10.0.0.1:80", 0) != nil || sourceAddr(1, "127.0.0.1:80", 0) != nil {
+	if a := sourceAddr(1, 2, "127.0.0.1:80", 7); a.IP.String() != "127.0.0.3" {
+		t.Errorf("a second client process's source: %v, want 127.0.0.3", a)
+	}
+	if sourceAddr(4, 0, "[::1]:80", 0) != nil || sourceAddr(4, 0, "10.0.0.1:80", 0) != nil || sourceAddr(1, 0, "127.0.0.1:80", 0) != nil {
 		t.Error("spread where it does not apply")
 	}
 }

@@ -56,6 +56,7 @@ func Command() *cli.Command {
 	fs.Var(&f.sendBuffer, "send-buffer", "SO_SNDBUF per connection (e.g. 64KiB)")
 	f.request.Register(fs)
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON (the field names of a results.json run)")
+	fs.IntVar(&f.options.SourceBase, "source-base", 0, "dial a loopback target from 127.0.0.(1+N) on: several client processes side by side, each with source addresses of its own")
 	return &cli.Command{
 		FS:       fs,
 		Usage:    "flood one URL ad hoc (loopback only) and print what the client saw",
@@ -157,6 +158,9 @@ func runLoad(e *cli.Env, f loadFlags, args []string) error {
 		return cli.UsageErrorf("-c: %w", err)
 	}
 	o.Sources = h.SourcesFor(o.Concurrency)
+	if o.SourceBase < 0 || o.SourceBase > 1<<20 {
+		return cli.UsageErrorf("--source-base %d: want 0 to %d", o.SourceBase, 1<<20)
+	}
 	c, err := load.Drive(e.Ctx, load.Builtin{}, load.Job{Options: o})
 	if err != nil {
 		return cli.UsageErrorf("%w", err)

@@ -149,7 +149,7 @@ func HTML(r *result.Results, figs []Figure, rel string, diffs []heapprof.RunDiff
 		tv := tableView{Target: tg}
 		for _, l := range r.Levels() {
 			for _, run := range r.Select(tg, l) {
-				tv.Rows = append(tv.Rows, row(run, link))
+				tv.Rows = append(tv.Rows, row(run, r.Host.Somaxconn, link))
 			}
 		}
 		v.Tables = append(v.Tables, tv)
@@ -165,7 +165,7 @@ func HTML(r *result.Results, figs []Figure, rel string, diffs []heapprof.RunDiff
 	return b.Bytes(), nil
 }
 
-func row(run result.Run, link func(string) string) rowView {
+func row(run result.Run, somaxconn int, link func(string) string) rowView {
 	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	rv := rowView{
 		Level: run.Concurrency, Repeat: run.Repeat, Error: firstLine(run.Error),
@@ -185,6 +185,9 @@ func row(run result.Run, link func(string) string) rowView {
 	}
 	if k := kindList(run.Errors); k != "" {
 		rv.Failed += " (" + k + ")"
+	}
+	if n := run.AcceptQueueNote(somaxconn); n != "" {
+		rv.Failed += "; " + n
 	}
 	if k := kindList(run.ResumedBy); k != "" {
 		rv.Resumes += " (" + k + ")"

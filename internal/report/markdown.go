@@ -35,7 +35,7 @@ func Markdown(r *result.Results) []byte {
 					fmt.Fprintf(&b, "| %s | %d | could not measure: %s | | | | | | | | |\n", md(tg), l, md(firstLine(run.Error)))
 					continue
 				}
-				rv := row(run, func(string) string { return "" })
+				rv := row(run, r.Host.Somaxconn, func(string) string { return "" })
 				oom := ""
 				if run.OOMKilled {
 					oom = "**" + run.Killed() + "**"

@@ -563,3 +563,21 @@ func TestTimelineShadesTheSettle(t *testing.T) {
 		}
 	}
 }
+
+// A run whose server's accept queue overflowed says so beside its
+// failures, in the report and in summary.md, with the host's bound.
+func TestAcceptQueueOverflowIsSaid(t *testing.T) {
+	t.Parallel()
+	r := &result.Results{Schema: result.Schema, Host: result.Host{Somaxconn: 4096}, Runs: []result.Run{{
+		Target: "py", Concurrency: 32, Client: result.Client{Requests: 40, OK: 30, Failed: 10, Errors: map[string]int64{"connect": 10}},
+		PeakRSSBytes: 30 << 20, IdleRSSBytes: 20 << 20, ListenOverflows: 60,
+	}}}
+	const want = "the server's accept queue overflowed 60 times (somaxconn 4096)"
+	if md := string(Markdown(r)); !strings.Contains(md, want) {
+		t.Errorf("summary.md does not say %q:\n%s", want, md)
+	}
+	page, err := HTML(r, nil, "", nil)
+	if err != nil || !strings.Contains(string(page), html.EscapeString(want)) {
+		t.Errorf("report.html (%v) does not say %q", err, want)
+	}
+}

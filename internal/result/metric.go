@@ -65,6 +65,20 @@ func (r Client) OKRatio() float64 {
 	return float64(r.OK) / float64(n)
 }
 
+// AcceptQueueNote says how often the server's accept queue overflowed
+// during the flood ("" when it did not): the server's (or the host's)
+// limit, which clients see as connect failures, not the client's.
+func (r Run) AcceptQueueNote(somaxconn int) string {
+	if r.ListenOverflows <= 0 {
+		return ""
+	}
+	s := fmt.Sprintf("the server's accept queue overflowed %d times", r.ListenOverflows)
+	if somaxconn > 0 {
+		s += fmt.Sprintf(" (somaxconn %d)", somaxconn)
+	}
+	return s
+}
+
 // ServerBytesPerClient is what one client cost the target at this level:
 // its peak above idle over the concurrency (0 when either is unknown).
 func (r Run) ServerBytesPerClient() float64 {

@@ -62,6 +62,9 @@ type Host struct {
 	// cgroup, in a leaf of the harness's cgroup, beside it, under the
 	// root); absent without cgroups.
 	CgroupMode string `json:"cgroup_mode,omitempty"`
+	// Somaxconn is the host's bound on a listening socket's accept queue
+	// (net.core.somaxconn): what listen_overflows ran into.
+	Somaxconn int `json:"somaxconn,omitempty"`
 }
 
 // Run is one target at one concurrency level, one repeat.

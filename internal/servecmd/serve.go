@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/floodharness/harness/internal/cli"
@@ -29,6 +30,7 @@ type serveFlags struct {
 	// cleartext HTTP/2 with prior knowledge.
 	cert, key string
 	h2c       bool
+	reusePort bool
 }
 
 // SQLiteSource is a fixture database the server reads rows from.
@@ -66,6 +68,7 @@ func Command(open OpenSQLite) *cli.Command {
 	fs.StringVar(&o.cert, "cert", "", "with --key: serve HTTPS (HTTP/2 by ALPN, HTTP/1.1 beside it) with this PEM certificate")
 	fs.StringVar(&o.key, "key", "", "the PEM private key of --cert")
 	fs.BoolVar(&o.h2c, "h2c", false, "serve cleartext HTTP/2 with prior knowledge beside HTTP/1.1")
+	fs.BoolVar(&o.reusePort, "reuseport", false, "listen with SO_REUSEPORT: several servers on one port share its connections (past one process's open files)")
 	return &cli.Command{
 		FS:    fs,
 		Usage: "run a reference server (buffered, streamed or batched export)",
@@ -113,7 +116,19 @@ func serve(e *cli.Env, o serveFlags, open OpenSQLite, args []string) error {
 		}
 		so.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(o.addr, strconv.Itoa(o.port)))
+	lc := net.ListenConfig{}
+	if o.reusePort {
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soReusePort, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	ln, err := lc.Listen(e.Ctx, "tcp", net.JoinHostPort(o.addr, strconv.Itoa(o.port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -121,3 +136,7 @@ func serve(e *cli.Env, o serveFlags, open OpenSQLite, args []string) error {
 	fmt.Fprintf(e.Stdout, "listening %s\n", ln.Addr())
 	return srv.Serve(e.Ctx, ln, so)
 }
+
+// soReusePort is Linux's SO_REUSEPORT (the syscall package names
+// it only on some architectures).
+const soReusePort = 0xf

@@ -487,8 +487,8 @@ func (m *measurement) logOutcome(run result.Run) {
 	if run.DiedProcesses > 0 {
 		verdict += fmt.Sprintf(" (%d worker process(es) died; the main process %s)", run.DiedProcesses, map[bool]string{true: "lived", false: "died too"}[run.MainLived])
 	}
-	if run.ListenOverflows > 0 {
-		m.logf("the accept queue of a listening socket overflowed %d times during the flood (somaxconn %d): connections the server (or the host) turned away, not client failures", run.ListenOverflows, proc.Somaxconn())
+	if n := run.AcceptQueueNote(proc.Somaxconn()); n != "" {
+		m.logf("%s during the flood: connections the server (or the host) turned away, not client failures", n)
 	}
 	if strings.HasPrefix(run.Error, result.NoOKPrefix) {
 		m.logf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error)
@@ -741,7 +741,7 @@ func bodyData(s string) []byte {
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", units.MiB(b)) }
 
 func host(cg *launch.Cgroups) result.Host {
-	h := result.Host{CPUs: runtime.NumCPU(), Go: runtime.Version(), Cgroup: cg.Version(), CgroupMode: cg.Mode()}
+	h := result.Host{CPUs: runtime.NumCPU(), Go: runtime.Version(), Cgroup: cg.Version(), CgroupMode: cg.Mode(), Somaxconn: proc.Somaxconn()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
 	}
