@@ -143,10 +143,11 @@ type Result struct {
 	Latency Histogram // of OK requests, to the last body byte
 	// Proto is the protocol the server answered with ("HTTP/2.0").
 	Proto string
-	// Connected counts the clients that opened a connection, and Ramp is
-	// when (after the start) the last of them did: dials are paced, at
-	// most MaxDialing at once, so a server's accept queue is not flooded
-	// with SYNs it will drop. HTTP/1.1 (the client's own) only.
+	// Connected counts the clients whose connection the server answered,
+	// and Ramp is when (after the start) the last of them was: at most
+	// MaxDialing connections are opened and not yet answered, so a
+	// server's accept queue is not flooded with SYNs it will drop.
+	// HTTP/1.1 (the client's own) only.
 	Connected int64
 	Ramp      time.Duration
 	// ByName is each mix request's share of the figures above (nil
@@ -386,12 +387,17 @@ func (f *flood) connect(ctx context.Context, network, addr string, first bool) (
 			return
 		}
 		f.connected.Add(1)
-		for off := int64(time.Since(f.start)); ; {
-			if last := f.ramp.Load(); last >= off || f.ramp.CompareAndSwap(last, off) {
-				break
-			}
-		}
+		raise(&f.ramp, int64(time.Since(f.start)))
 	}, nil
+}
+
+// raise sets a to v if v is more.
+func raise(a *atomic.Int64, v int64) {
+	for {
+		if last := a.Load(); last >= v || a.CompareAndSwap(last, v) {
+			return
+		}
+	}
 }
 
 func newDialer(o Options) *net.Dialer {
@@ -443,8 +449,6 @@ func (f *flood) transport() *http.Transport {
 		tr.ForceAttemptHTTP2 = true // a custom dialer turns it off otherwise
 	case "h2c":
 		tr.Protocols.SetUnencryptedHTTP2(true)
-	default:
-		tr.Protocols.SetHTTP1(true)
 	}
 	return tr
 }
@@ -540,11 +544,7 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 		if !counted {
 			continue
 		}
-		for off := int64(end.Sub(f.start)); ; {
-			if last := f.lastEnd.Load(); last >= off || f.lastEnd.CompareAndSwap(last, off) {
-				break
-			}
-		}
+		raise(&f.lastEnd, int64(end.Sub(f.start)))
 		res.count(outcome, end.Sub(intended), nbytes, rows, resumes, resent, f.o.ForgiveResends)
 		if sp.name != "" {
 			by := res.ByName[sp.name]

@@ -205,6 +205,6 @@ func printLoad(e *cli.Env, r LoadReport) {
 	}
 	fmt.Fprintln(w)
 	if r.Connected > 0 {
-		fmt.Fprintf(w, "  ramp      %d of %d clients connected, the last %.2f s after the start (at most %d dials at once)\n", r.Connected, r.Concurrency, r.RampS, load.MaxDialing)
+		fmt.Fprintf(w, "  ramp      %d of %d clients answered, the last %.2f s after the start (at most %d connections opened and not yet answered)\n", r.Connected, r.Concurrency, r.RampS, load.MaxDialing)
 	}
 }
