@@ -34,7 +34,13 @@ done
 idle=0
 for s in "${servers[@]}"; do idle=$((idle + $(awk '/^VmRSS/{print $2}' "/proc/$s/status"))); done
 
-url="http://127.0.0.1:$port/export?rows=100&width=1000"
+# TcpExt counters: the accept queue, TCP memory pressure, SYNs sent again.
+netstat() { awk 'NR==1{for(i=1;i<=NF;i++) h[i]=$i} NR==2{for(i=1;i<=NF;i++) if (h[i] ~ /^(ListenOverflows|TCPMemoryPressures|TCPSynRetrans)$/) printf "%s=%s ", h[i], $i}' <(grep ^TcpExt /proc/net/netstat); }
+before=$(netstat)
+# ~22 KB responses: what a connection's socket buffers hold stays below
+# net.ipv4.tcp_mem's pressure at 30,000 (with ~0.1 MB ones the kernel went
+# into memory pressure and 20% of the dials timed out).
+url="http://127.0.0.1:$port/export?rows=${ROWS:-20}&width=1000"
 clients=()
 for i in $(seq 0 $((procs - 1))); do
 	/usr/bin/time -f "TIME %e %U %S %M" bin/harness-load -c $((n / procs)) -d "${secs}s" --grace 2s \
@@ -44,6 +50,8 @@ done
 for c in "${clients[@]}"; do wait "$c" || true; done
 peak=0
 for s in "${servers[@]}"; do peak=$((peak + $(awk '/^VmHWM/{print $2}' "/proc/$s/status"))); done
+echo "netstat before: $before"
+echo "netstat after:  $(netstat)"
 
 python3 - "$out" "$procs" "$n" "$idle" "$peak" <<'EOF'
 import json, sys

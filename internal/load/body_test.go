@@ -135,10 +135,12 @@ func TestReadSize(t *testing.T) {
 		want int
 	}{
 		{Options{}, readBuffer},
-		{Options{ReadRate: 64 << 10}, 3276},
+		{Options{ReadRate: 64 << 10}, 4 << 10},
+		{Options{ReadRate: 256 << 10}, 13107},
+		{Options{ReadRate: 4 << 10, RecvBuffer: 1 << 10}, 2 << 10},
 		{Options{ReadRate: 64 << 20}, readBuffer},
 		{Options{ReadRate: 64 << 20, RecvBuffer: 4 << 10}, 8 << 10},
-		{Options{ReadRate: 10}, 1},
+		{Options{ReadRate: 10}, 10},
 	} {
 		if got := readSize(tt.o); got != tt.want {
 			t.Errorf("readSize(rate %d, recv %d) = %d, want %d", tt.o.ReadRate, tt.o.RecvBuffer, got, tt.want)

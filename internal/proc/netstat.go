@@ -12,6 +12,18 @@ import (
 // SYNs dropped for any reason), in this network namespace since boot.
 type Listen struct {
 	Overflows, Drops int64
+	// MemoryPressures counts the times TCP entered memory pressure
+	// (TcpExt TCPMemoryPressures: the sockets' buffers past
+	// net.ipv4.tcp_mem's middle figure, when the kernel starts dropping
+	// packets) and SynRetrans the SYNs sent again (TCPSynRetrans: a dial
+	// whose SYN or SYN-ACK was lost); 0 where the kernel keeps neither.
+	MemoryPressures, SynRetrans int64
+}
+
+// Sub is what the counters rose by since before.
+func (l Listen) Sub(before Listen) Listen {
+	return Listen{Overflows: l.Overflows - before.Overflows, Drops: l.Drops - before.Drops,
+		MemoryPressures: l.MemoryPressures - before.MemoryPressures, SynRetrans: l.SynRetrans - before.SynRetrans}
 }
 
 // ReadListen reads the counters from /proc/net/netstat.
@@ -41,6 +53,10 @@ func parseListen(b []byte) (Listen, error) {
 				dst = &l.Overflows
 			case "ListenDrops":
 				dst = &l.Drops
+			case "TCPMemoryPressures":
+				dst = &l.MemoryPressures
+			case "TCPSynRetrans":
+				dst = &l.SynRetrans
 			default:
 				continue
 			}
@@ -48,7 +64,10 @@ func parseListen(b []byte) (Listen, error) {
 			if err != nil || v < 0 {
 				return Listen{}, errors.New("netstat: bad " + n + " value " + strconv.Quote(values[j]))
 			}
-			*dst, found = v, found+1
+			*dst = v
+			if dst == &l.Overflows || dst == &l.Drops {
+				found++
+			}
 		}
 		if found == 2 {
 			return l, nil

@@ -186,8 +186,10 @@ func row(run result.Run, somaxconn int, link func(string) string) rowView {
 	if k := kindList(run.Errors); k != "" {
 		rv.Failed += " (" + k + ")"
 	}
-	if n := run.AcceptQueueNote(somaxconn); n != "" {
-		rv.Failed += "; " + n
+	for _, n := range []string{run.AcceptQueueNote(somaxconn), run.TCPMemoryNote()} {
+		if n != "" {
+			rv.Failed += "; " + n
+		}
 	}
 	if k := kindList(run.ResumedBy); k != "" {
 		rv.Resumes += " (" + k + ")"

@@ -79,6 +79,15 @@ func (r Run) AcceptQueueNote(somaxconn int) string {
 	return s
 }
 
+// TCPMemoryNote says the host's TCP ran out of buffer memory during the
+// flood ("" when it did not).
+func (r Run) TCPMemoryNote() string {
+	if r.TCPMemoryPressures <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("the host's TCP entered memory pressure %d times (net.ipv4.tcp_mem: the kernel drops packets; %d SYNs sent again)", r.TCPMemoryPressures, r.SynRetrans)
+}
+
 // ServerBytesPerClient is what one client cost the target at this level:
 // its peak above idle over the concurrency (0 when either is unknown).
 func (r Run) ServerBytesPerClient() float64 {

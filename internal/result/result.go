@@ -142,6 +142,13 @@ type Run struct {
 	// this host (TcpExt ListenOverflows, ListenDrops): the server's or the
 	// host's limit (somaxconn), which clients see as connect failures.
 	ListenOverflows int64 `json:"listen_overflows,omitempty"`
+	// TCPMemoryPressures is how often, during the flood, the host's TCP
+	// entered memory pressure (TcpExt TCPMemoryPressures: the sockets'
+	// buffers past net.ipv4.tcp_mem, packets dropped), and SynRetrans the
+	// SYNs sent again (TCPSynRetrans): where dials time out as connect
+	// with no accept queue full.
+	TCPMemoryPressures int64 `json:"tcp_memory_pressures,omitempty"`
+	SynRetrans         int64 `json:"syn_retrans,omitempty"`
 	ListenDrops     int64 `json:"listen_drops,omitempty"`
 	// Restarts and RestartGapS record chaos.restart_after: how often the
 	// target was killed and restarted, and for how long it was unreachable.

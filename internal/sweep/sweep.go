@@ -342,7 +342,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	before, lerr := proc.ReadListen()
 	parts.client, parts.clientErr = m.flood(ctx, p, w)
 	if after, err := proc.ReadListen(); err == nil && lerr == nil {
-		parts.listen = proc.Listen{Overflows: after.Overflows - before.Overflows, Drops: after.Drops - before.Drops}
+		parts.listen = after.Sub(before)
 	}
 	parts.watched = w.stop()
 	p = parts.watched.serving
@@ -421,6 +421,7 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	}
 	run.RSSSeries = p.series
 	run.ListenOverflows, run.ListenDrops = p.listen.Overflows, p.listen.Drops
+	run.TCPMemoryPressures, run.SynRetrans = p.listen.MemoryPressures, p.listen.SynRetrans
 	sum := p.watched.sum
 	run.Exit = p.exit.Exit
 	run.OOMKilled = p.exit.OOMKilled() || p.watched.watchdogFired
@@ -489,6 +490,9 @@ func (m *measurement) logOutcome(run result.Run) {
 	}
 	if n := run.AcceptQueueNote(proc.Somaxconn()); n != "" {
 		m.logf("%s during the flood: connections the server (or the host) turned away, not client failures", n)
+	}
+	if n := run.TCPMemoryNote(); n != "" {
+		m.logf("%s during the flood: the host's limit, not the client's", n)
 	}
 	if strings.HasPrefix(run.Error, result.NoOKPrefix) {
 		m.logf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error)
