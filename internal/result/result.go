@@ -149,7 +149,7 @@ type Run struct {
 	// with no accept queue full.
 	TCPMemoryPressures int64 `json:"tcp_memory_pressures,omitempty"`
 	SynRetrans         int64 `json:"syn_retrans,omitempty"`
-	ListenDrops     int64 `json:"listen_drops,omitempty"`
+	ListenDrops        int64 `json:"listen_drops,omitempty"`
 	// Restarts and RestartGapS record chaos.restart_after: how often the
 	// target was killed and restarted, and for how long it was unreachable.
 	Restarts    int     `json:"restarts,omitempty"`
