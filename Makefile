@@ -104,6 +104,7 @@ bench-scale: build
 	bin/harness run --out reports/bench-scale scenarios/scale.yaml
 	bin/harness run --out reports/bench-scale-refused --levels 30000 --targets streamed scenarios/scale.yaml || true
 	bash scripts/bench-scale-30k.sh
+	SERVER="--admission held --budget 256MiB" OUT=reports/bench-scale-30000-held bash scripts/bench-scale-30k.sh
 
 # Render a fresh quick.yaml report and look at it in headless Chromium: the
 # screenshot lands in reports/report-check/screenshot.png.

@@ -5,12 +5,15 @@
 # reference server as two processes sharing the port (SO_REUSEPORT, as a
 # pre-fork server does). Prints what each side held per connection and
 # every failure by kind. Loopback only; bounded by -d and the grace.
+# SERVER="--admission held --budget 256MiB" runs the held-admission server;
+# OUT names the report directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${CONNECTIONS:-30000}
 procs=${PROCS:-2}
 secs=${SECS:-30}
-out=reports/bench-scale-30000
+out=${OUT:-reports/bench-scale-30000}
+server_args=${SERVER:-}
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -24,7 +27,8 @@ trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 servers=()
 for i in $(seq "$procs"); do
-	bin/harness-serve --impl streamed --reuseport --port "$port" >"$out/server-$i.log" 2>&1 &
+	# shellcheck disable=SC2086 # the server's flags, split
+	bin/harness-serve --impl streamed $server_args --reuseport --port "$port" >"$out/server-$i.log" 2>&1 &
 	pids+=($!)
 	servers+=($!)
 done
@@ -69,7 +73,7 @@ for i in range(procs):
         client_per.append((r["client_peak_rss_bytes"] - r.get("client_base_rss_bytes", 0)) / 1024 / r["connected"])
     print(f"client {i}: {r['connected']} of {r['concurrency']} connected, the last {r.get('ramp_s', 0):.1f} s in; "
           f"{r['ok']} ok, {r['cut_off']} cut off, errors {r['errors'] or 'none'}; peak {r['client_peak_rss_bytes']/2**20:.1f} MiB")
-print(f"{connected} of {n} connections answered by one target address ({procs} server processes on one port); "
+print(f"{connected} of {n} connections answered by one target address ({procs} server processes on one port, {out}); "
       f"failures {errors or 'none'}; {ok} ok, {cut} cut off at the end")
 print(f"server: peak {peak/1024:.1f} MiB over {procs} processes (idle {idle/1024:.1f}), "
       f"{(peak - idle) / max(connected, 1):.1f} KiB per connection (vmhwm)")

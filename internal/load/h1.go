@@ -136,7 +136,7 @@ func (h *h1) exchange(ctx context.Context, sp *spec, u *url.URL) (*response, err
 	if err != nil {
 		stop()
 		h.close()
-		if reused && !errors.Is(err, errResponseBegan) && ctx.Err() == nil {
+		if reused && !errors.Is(err, errResponseBegan) && !errors.Is(err, errBody) && ctx.Err() == nil {
 			return nil, fmt.Errorf("%w: %w", errDeadKeepAlive, err)
 		}
 		return nil, err
@@ -204,6 +204,10 @@ func hostPort(u *url.URL) string {
 // request reached the server, so it is not sent again.
 var errResponseBegan = errors.New("response began")
 
+// errBody is a request body that could not be opened: nothing was sent,
+// and the connection was not to blame.
+var errBody = errors.New("request body")
+
 // send writes the request and reads the response head.
 func (h *h1) send(sp *spec, u *url.URL, c net.Conn) (*response, error) {
 	var rc io.ReadCloser
@@ -211,7 +215,7 @@ func (h *h1) send(sp *spec, u *url.URL, c net.Conn) (*response, error) {
 	if !sp.Body.empty() {
 		var err error
 		if rc, n, err = sp.Body.open(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", errBody, err)
 		}
 		defer rc.Close()
 		if h.f.o.WriteRate > 0 {

@@ -218,3 +218,17 @@ func TestH1Framing(t *testing.T) {
 		}
 	}
 }
+
+// A body that cannot be opened is the request's failure (connect, as
+// before), not the kept-alive connection's: nothing is sent again.
+func TestBodyErrorIsNotAResend(t *testing.T) {
+	t.Parallel()
+	u, _ := rawServer(t, 0, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	res := runLoad(t, Options{Concurrency: 1, Requests: 40, Mix: []Weighted{
+		{Name: "get", Weight: 1, Request: Request{URL: u}},
+		{Name: "gone", Weight: 1, Request: Request{URL: u, Body: Body{File: t.TempDir() + "/gone"}}},
+	}})
+	if res.Resent != 0 || res.OK == 0 || res.Errors[result.OutcomeConnect] == 0 || res.OK+res.Errors[result.OutcomeConnect] != 40 {
+		t.Errorf("ok %d, resent %d, errors %v: want the missing body's requests failed as connect, none sent again", res.OK, res.Resent, res.Errors)
+	}
+}

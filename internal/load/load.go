@@ -671,6 +671,9 @@ func (f *flood) request(ctx context.Context, cl *h1, sp *spec, u *url.URL, buf [
 		return f.request2(ctx, cl, sp, u.String(), buf, abort, v, resent)
 	}
 	r, err := cl.roundTrip(ctx, sp, u, resent)
+	if errors.Is(err, errBody) {
+		return result.OutcomeConnect, 0 // as Go's transport path counts it
+	}
 	if err != nil {
 		return classify(ctx, err), 0
 	}
