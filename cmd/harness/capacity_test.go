@@ -66,11 +66,12 @@ targets:
 	if _, err := os.Stat(filepath.Join(out, "capacity.svg")); err != nil {
 		t.Error(err)
 	}
-	// A target that does not start has no capacity (not 0): exit 1, said.
+	// A target that does not start has no capacity (not 0): exit 3 (a run
+	// that failed), said.
 	gone := filepath.Join(dir, "gone.yaml")
 	os.WriteFile(gone, []byte("name: g\nlevels: [1]\nduration: 1s\nmemory: {limit: 64MiB}\ntargets:\n  - {name: gone, command: [no-such-server-here, \"{port}\"]}\n"), 0o644)
 	code, stdout, stderr = harnessRun(t, "capacity", "--out", filepath.Join(dir, "gone"), gone)
-	if g := readCapacity(t, filepath.Join(dir, "gone")).Targets[0]; code != 1 || !strings.Contains(stdout, "did not start") || !strings.HasPrefix(g.Error, "could not start") || len(g.Trials) != 0 {
+	if g := readCapacity(t, filepath.Join(dir, "gone")).Targets[0]; code != 3 || !strings.Contains(stdout, "did not start") || !strings.HasPrefix(g.Error, "could not start") || len(g.Trials) != 0 {
 		t.Errorf("a target that does not start: exit %d, error %q, %d trials\n%s\n%s", code, g.Error, len(g.Trials), stdout, stderr)
 	}
 	// No cap, bad flags: exit 2 before anything starts.

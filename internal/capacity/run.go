@@ -158,8 +158,10 @@ func WriteTable(w io.Writer, f *result.Capacity) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(f.Targets) > 0 {
-		t := f.Targets[0]
+	for _, t := range f.Targets {
+		if t.Error != "" {
+			continue // no cap was read: the next target's footer
+		}
 		trials := "trials"
 		if f.Repeats == 1 {
 			trials = "trial"
