@@ -396,16 +396,91 @@ func failMessage(q Query) string {
 	return fmt.Sprintf("export failed after %d rows (fail_at)", q.FailAt)
 }
 
+// minChunk is where a streamed response's buffer starts. It doubles up to
+// Config.Chunk once growAfter bytes in a row were written at once (a fast
+// reader: its writes never wait), and never shrinks. A slow reader's
+// writes wait as soon as its socket buffers are full, long before
+// growAfter, so it holds 4 KiB while it waits, not the whole chunk: 40 MiB
+// at 10,000 slow readers instead of 320.
+const minChunk = 4 << 10
+
+// growAfter is how much a response writes at once, in a row, before its
+// buffer doubles; a write that took at most chunkFast did not wait.
+const (
+	growAfter = 256 << 10
+	chunkFast = time.Millisecond
+)
+
+// nextChunk is the flush threshold after a write of n bytes that took d,
+// with fast bytes written at once in a row before it; it returns the new
+// threshold and run.
+func nextChunk(limit, most, n, fast int, d time.Duration) (int, int) {
+	if d > chunkFast {
+		return limit, 0
+	}
+	if fast += n; fast >= growAfter && limit < most {
+		return min(2*limit, most), 0
+	}
+	return limit, fast
+}
+
+// startBufs holds streamed responses' starting buffers: a response that
+// stays small (most do, and every slow reader's) makes no garbage of it.
+var startBufs sync.Pool
+
+// startBuf is a buffer of at least n bytes' capacity from startBufs.
+func startBuf(n int) *[]byte {
+	if bp, ok := startBufs.Get().(*[]byte); ok && cap(*bp) >= n {
+		*bp = (*bp)[:0]
+		return bp
+	}
+	b := make([]byte, 0, n)
+	return &b
+}
+
 func (s *Server) writeStreamed(w http.ResponseWriter, r *http.Request, q Query, f Format, started func()) error {
 	rc := http.NewResponseController(w)
-	chunk := int(s.cfg.Chunk)
-	buf := make([]byte, 0, chunk+q.Width*2+256)
+	most := int(s.cfg.Chunk)
+	chunk := most // batched: the buffer holds its rows
+	if s.cfg.Impl == ImplStreamed {
+		chunk = min(minChunk, most)
+	}
+	slack := q.Width*2 + 256 // a row past the threshold
+	var buf []byte
+	var pooled *[]byte // the starting buffer, from startBufs and back
+	if s.cfg.Impl == ImplStreamed && chunk == minChunk {
+		pooled = startBuf(chunk + slack)
+		buf = *pooled
+		defer func() {
+			if pooled != nil {
+				*pooled = buf[:0]
+				startBufs.Put(pooled)
+			}
+		}()
+	} else {
+		buf = make([]byte, 0, chunk+slack)
+	}
+	fast := 0 // bytes written at once, in a row
 	flush := func() error {
+		began := time.Now()
 		if _, err := w.Write(buf); err != nil {
 			return err
 		}
+		err := rc.Flush() // no Content-Length: net/http sends it chunked
+		if s.cfg.Impl == ImplStreamed && chunk < most {
+			var next int
+			if next, fast = nextChunk(chunk, most, len(buf), fast, time.Since(began)); next != chunk {
+				if pooled != nil {
+					*pooled = buf[:0]
+					startBufs.Put(pooled)
+					pooled = nil
+				}
+				chunk = next
+				buf = make([]byte, 0, chunk+slack)
+			}
+		}
 		buf = buf[:0]
-		return rc.Flush() // no Content-Length: net/http sends it chunked
+		return err
 	}
 	started()
 	buf = f.AppendHeader(buf)

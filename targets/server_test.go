@@ -525,3 +525,25 @@ func TestFailMidStream(t *testing.T) {
 		}
 	}
 }
+
+// A streamed response's buffer doubles once growAfter bytes in a row went
+// out at once, up to Config.Chunk; a write that waited starts the run
+// again, and the buffer never shrinks.
+func TestNextChunk(t *testing.T) {
+	t.Parallel()
+	limit, fast := minChunk, 0
+	for range growAfter/minChunk - 1 {
+		if limit, fast = nextChunk(limit, 32<<10, minChunk, fast, 0); limit != minChunk {
+			t.Fatalf("grew after %d bytes", fast)
+		}
+	}
+	if l, f := nextChunk(limit, 32<<10, minChunk, fast, time.Second); l != minChunk || f != 0 {
+		t.Errorf("a write that waited: %d, %d", l, f)
+	}
+	if l, _ := nextChunk(limit, 32<<10, minChunk, fast, 0); l != 2*minChunk {
+		t.Errorf("after growAfter fast bytes: %d, want %d", l, 2*minChunk)
+	}
+	if l, _ := nextChunk(32<<10, 32<<10, growAfter, growAfter, 0); l != 32<<10 {
+		t.Errorf("past the chunk: %d", l)
+	}
+}

@@ -24,7 +24,18 @@ import (
 // that was not killed ("no ok response: …"); its numbers are then kept
 // (an idle server's), where v2 recorded such a run as measured. New,
 // additive: by_request, protocol, the upload_mismatch outcome.
-const Schema = "flood-harness/results/v3"
+//
+// v4: memory_trend's verdict is growing only when the fit also rises at
+// least trend.MinRise (4 MiB) over the steady part, where v3 needed only
+// the slope's lower bound above the floor: a Go heap climbing to its GC
+// goal through a short soak was growing in v3. New, additive: connected,
+// ramp_s, client_base_rss_bytes, settle_s, tcp_memory_pressures,
+// syn_retrans, host.somaxconn.
+const Schema = "flood-harness/results/v4"
+
+// schemaV3 files read as they are: the same fields (a v3 growing verdict
+// may be a v4 flat one).
+const schemaV3 = "flood-harness/results/v3"
 
 // schemaV2 files read as they are: the same fields.
 const schemaV2 = "flood-harness/results/v2"
@@ -404,7 +415,7 @@ func Parse(path string, b []byte) (*Results, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, &BadInputError{path, fmt.Errorf("not a results file: %w", err)}
 	}
-	if r.Schema != Schema && r.Schema != schemaV2 && r.Schema != schemaV1 {
+	if r.Schema != Schema && r.Schema != schemaV3 && r.Schema != schemaV2 && r.Schema != schemaV1 {
 		return nil, &BadInputError{path, fmt.Errorf("schema %q, want %q", r.Schema, Schema)}
 	}
 	return &r, nil

@@ -23,8 +23,12 @@ func TestFit(t *testing.T) {
 		f    func(t float64) float64
 		want string
 	}{
-		// A leak of 8 MiB a minute under noise: growing.
-		{"leak", func(t float64) float64 { return 50*mib + 8*mib*t/60 + rng.Float64()*2*mib }, Growing},
+		// A leak of 12 MiB a minute under noise (5.5 MiB over the later
+		// half): growing.
+		{"leak", func(t float64) float64 { return 50*mib + 12*mib*t/60 + rng.Float64()*2*mib }, Growing},
+		// 6 MiB a minute for the whole run: fast enough, but 2.7 MiB over
+		// the later half is what a heap reaching its GC goal climbs: flat.
+		{"goal", func(t float64) float64 { return 50*mib + 6*mib*t/60 }, Flat},
 		// A flat server with noise: flat.
 		{"flat", func(float64) float64 { return 50*mib + rng.Float64()*4*mib }, Flat},
 		// A heap growing to its working size first, then holding: flat.
