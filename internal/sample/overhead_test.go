@@ -3,8 +3,6 @@ package sample
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,15 +19,7 @@ func TestSamplerOverhead(t *testing.T) {
 	if os.Getenv("FLOOD_BENCH") == "" {
 		t.Skip("a bench: FLOOD_BENCH=1 (make bench-sampler)")
 	}
-	cmd := exec.Command("/bin/sh", "-c", "for i in $(seq 99); do sleep 60 & done; wait")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	}()
+	cmd := shellTree(t, "for i in $(seq 99); do sleep 60 & done; wait")
 	for deadline := time.Now().Add(10 * time.Second); len(Tree(cmd.Process.Pid)) < 100; {
 		if time.Now().After(deadline) {
 			t.Fatalf("the tree has %d processes, want 100", len(Tree(cmd.Process.Pid)))

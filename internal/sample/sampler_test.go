@@ -14,17 +14,25 @@ import (
 	"github.com/floodharness/harness/internal/result"
 )
 
-func TestTreeFindsChildren(t *testing.T) {
-	t.Parallel()
-	cmd := exec.Command("/bin/sh", "-c", "sleep 30 & sleep 30 & wait")
+// shellTree starts script under /bin/sh in a process group of its own,
+// killed with the test.
+func shellTree(t *testing.T, script string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
-	}()
+	})
+	return cmd
+}
+
+func TestTreeFindsChildren(t *testing.T) {
+	t.Parallel()
+	cmd := shellTree(t, "sleep 30 & sleep 30 & wait")
 	deadline := time.Now().Add(10 * time.Second)
 	for len(Tree(cmd.Process.Pid)) != 3 {
 		if time.Now().After(deadline) {
