@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/validate"
@@ -423,7 +425,7 @@ func newDialer(o Options) *net.Dialer {
 					// bound at bind, 15,000 connections from 127.0.0.2 held
 					// 15,000 ports that 127.0.0.1's connections then could
 					// not use (connect: cannot assign requested address).
-					serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+					serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
 				}
 			}); err != nil {
 				return err
@@ -433,9 +435,6 @@ func newDialer(o Options) *net.Dialer {
 	}
 	return d
 }
-
-// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT (4.2+).
-const ipBindAddressNoPort = 24
 
 // transport is Go's, for HTTP/2 (over TLS, or h2c): streams share
 // connections there, which the client's own HTTP/1.1 (h1) does not do.

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/targets"
 )
@@ -121,7 +123,7 @@ func serve(e *cli.Env, o serveFlags, open OpenSQLite, args []string) error {
 		lc.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
 			if err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soReusePort, 1)
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 			}); err != nil {
 				return err
 			}
@@ -136,7 +138,3 @@ func serve(e *cli.Env, o serveFlags, open OpenSQLite, args []string) error {
 	fmt.Fprintf(e.Stdout, "listening %s\n", ln.Addr())
 	return srv.Serve(e.Ctx, ln, so)
 }
-
-// soReusePort is Linux's SO_REUSEPORT (the syscall package names
-// it only on some architectures).
-const soReusePort = 0xf
