@@ -90,10 +90,10 @@ bench-soak: build
 	bin/harness run --out reports/bench-soak-clean --repeats 10 --targets streamed scenarios/soak.yaml
 	bin/harness run --out reports/bench-soak --targets leaky,buffered,py-clean,py-cache scenarios/soak.yaml
 
-# What sampling a 100-process tree every 20 ms costs the harness (PSS
-# included: no cgroup), in % of a core.
+# What sampling a 100-process tree every 20 ms costs the harness, in % of
+# a core: without a cgroup (the PSS path) and in one.
 bench-sampler:
-	FLOOD_BENCH=1 $(GO) test -count=1 -run TestSamplerOverhead -v ./internal/sample | grep -E '^sampler:|FAIL|ok'
+	FLOOD_BENCH=1 $(GO) test -count=1 -run TestSamplerOverhead -v ./internal/sample ./internal/launch | grep -E '^sampler:|FAIL|ok'
 
 # Thousands of slow readers on one host: what one connection costs the
 # target and the harness (scenarios/scale.yaml). 30,000 needs more files

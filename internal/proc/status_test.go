@@ -91,17 +91,30 @@ func FuzzParseStatm(f *testing.F) {
 }
 
 // The kept-open reader agrees with the kernel's own VmRSS for this
-// process, and a file of a process that is gone fails instead of reading
-// another's.
-func TestRSSReader(t *testing.T) {
+// process, reads its status again (not the first reading kept), and a file
+// of a process that is gone fails instead of reading another's.
+func TestReader(t *testing.T) {
 	t.Parallel()
-	var r RSSReader
+	var r Reader
 	defer r.Close()
 	rss, err := r.RSS(os.Getpid())
 	st, serr := ReadStatus(os.Getpid())
 	if err != nil || serr != nil || rss <= 0 || rss < st.RSS/2 || rss > st.RSS*2 {
 		t.Fatalf("statm RSS %d (%v), status VmRSS %d (%v)", rss, err, st.RSS, serr)
 	}
+	kept, err := r.Status(os.Getpid())
+	if err != nil || kept.HWM < st.RSS/2 || kept.HWM > 2*st.HWM {
+		t.Fatalf("kept status %+v (%v), read whole %+v", kept, err, st)
+	}
+	grow := make([]byte, 64<<20)
+	for i := range grow {
+		grow[i] = 1
+	}
+	again, err := r.Status(os.Getpid())
+	if err != nil || again.RSS < kept.RSS+32<<20 || again.HWM < again.RSS {
+		t.Errorf("after touching 64 MiB the kept status reads %+v, before %+v (%v)", again, kept, err)
+	}
+	_ = grow[len(grow)-1]
 	cmd := exec.Command("sleep", "30")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -109,10 +122,16 @@ func TestRSSReader(t *testing.T) {
 	if _, err := r.RSS(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := r.Status(cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	if _, err := r.RSS(cmd.Process.Pid); err == nil {
 		t.Error("a process that is gone still reads")
+	}
+	if _, err := r.Status(cmd.Process.Pid); err == nil {
+		t.Error("a process that is gone still reads its status")
 	}
 	r.Keep(map[int]bool{os.Getpid(): true})
 	if len(r.fds) != 1 {

@@ -11,10 +11,13 @@ import (
 
 // What sampling costs the harness (`make bench-sampler`, not a test: it
 // runs only with FLOOD_BENCH=1): a tree of 100 processes (a shell and 99
-// sleeps), sampled every 20 ms for 10 s without a cgroup, so every sample
-// reads each process's status and the sum of their PSS is read as often
-// as the sampler allows itself. It prints the harness's CPU per second of
-// sampling, the figure docs/hosts.md states.
+// sleeps), sampled at an interval of 20 ms for 10 s without a cgroup: its
+// processes' statm at every sample (every treeGap), their status every
+// hwmGap, /proc searched every rescanGap and the sum of their PSS as
+// often as the sampler allows itself. It prints the harness's CPU per
+// second of sampling, the figure docs/hosts.md states;
+// internal/launch's TestSamplerOverheadCgroup is the same tree in a
+// cgroup.
 func TestSamplerOverhead(t *testing.T) {
 	if os.Getenv("FLOOD_BENCH") == "" {
 		t.Skip("a bench: FLOOD_BENCH=1 (make bench-sampler)")
@@ -27,14 +30,14 @@ func TestSamplerOverhead(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	const wall = 10 * time.Second
-	// The floor: what waking every 20 ms costs a Go process here, with
-	// nothing read.
+	// The floor: what the sampler's clock costs waking every 20 ms here,
+	// with nothing read.
 	cpu0 := usage.Self()
-	tk := time.NewTicker(20 * time.Millisecond)
+	clk := newClock(20 * time.Millisecond)
 	for range wall / (20 * time.Millisecond) {
-		<-tk.C
+		clk.wait()
 	}
-	tk.Stop()
+	clk.halt()
 	floor := usage.Self().Sub(cpu0)
 	procs := 0
 	cpu0 = usage.Self()
@@ -43,6 +46,6 @@ func TestSamplerOverhead(t *testing.T) {
 	sum := s.Stop()
 	cpu := usage.Self().Sub(cpu0)
 	pct := func(d time.Duration) float64 { return 100 * d.Seconds() / wall.Seconds() }
-	fmt.Printf("sampler: %d processes every 20 ms for %v, %d samples: %.2f%% of a core (%v CPU); a bare 20 ms ticker %.2f%%, so the reading itself %.2f%% (%.0f µs a sample)\n",
-		procs, wall, sum.Samples, pct(cpu), cpu.Round(time.Millisecond), pct(floor), pct(cpu-floor), float64((cpu-floor).Microseconds())/float64(max(sum.Samples, 1)))
+	fmt.Printf("sampler: %d processes without a cgroup, interval 20 ms, for %v: %d samples (one every %v), %.2f%% of a core (%v CPU); its clock alone waking every 20 ms %.2f%%\n",
+		procs, wall, sum.Samples, max(20*time.Millisecond, treeGap), pct(cpu), cpu.Round(time.Millisecond), pct(floor))
 }

@@ -22,6 +22,14 @@ type Usage interface {
 	PIDs() ([]int, error)
 }
 
+// OOMCounter is a Usage that counts the OOM kills in its cgroup.
+type OOMCounter interface {
+	OOMKills() (int64, error)
+	// OOMKillsMayVanish: part of the count is kept in cgroups below that
+	// may be removed with what they hold (a container's own, on v1).
+	OOMKillsMayVanish() bool
+}
+
 // Options configure a Sampler.
 type Options struct {
 	// PID is the root of the process tree measured.
@@ -108,7 +116,7 @@ func (a Summary) Then(b Summary) Summary {
 type Sampler struct {
 	o     Options
 	start time.Time
-	stop  chan struct{}
+	halt  func() // stops the clock the sampler waits on
 	done  chan struct{}
 
 	mu                       sync.Mutex
@@ -119,22 +127,37 @@ type Sampler struct {
 	pss                      int64                    // the tree's PSS when last read
 	pssAt                    time.Time                // when
 	pssGap                   time.Duration
-	pssRSS                   int64          // the tree's summed RSS then
-	rss                      proc.RSSReader // statm files kept open, a pread each a reading
-	hwm                      map[int]int64  // each process's VmHWM when last read
-	each                     *eachReading   // the processes as last read
+	pssRSS                   int64         // the tree's summed RSS then
+	rss                      proc.Reader   // statm and status files kept open, a pread each a reading
+	hwm                      map[int]int64 // each process's VmHWM when last read
+	each                     *eachReading  // the processes as last read
 	eachAt, hwmAt, scannedAt time.Time
+	oom                      int64 // the OOM kills counted when last read
+	oomAt                    time.Time
 }
 
-// How often a tree of several processes is looked at: its processes'
-// RSS every treeGap, their VmHWM (status, a longer file than statm) every
-// hwmGap, and all of /proc for new children every rescanGap (a child
-// forked mid-flood is in the measure within that). A cgroup's members
-// and charge, and a single process, are read at every sample.
+func (s *Sampler) oomCount(k OOMCounter) int64 {
+	n, err := k.OOMKills()
+	if err != nil {
+		return s.oom
+	}
+	return n
+}
+
+// How often a tree of several processes is looked at. Without a cgroup:
+// its processes' RSS every treeGap (their sum moves the PSS between PSS
+// readings, see memory), all of /proc for new children every rescanGap (a
+// child forked mid-flood is in the measure within that). In a cgroup, whose
+// charge is the measure and is read at every sample: its members (the
+// processes whose RSS the series sums and the breakdown lists, whose deaths
+// are counted) and their RSS every membersGap. Either way their VmHWMs
+// (status, a longer file than statm; summed, an upper bound, not the
+// measure) every hwmGap. A single process is read whole at every sample.
 const (
-	treeGap   = 200 * time.Millisecond
-	hwmGap    = 2 * time.Second
-	rescanGap = 2 * time.Second
+	treeGap    = 200 * time.Millisecond
+	membersGap = time.Second
+	hwmGap     = 10 * time.Second
+	rescanGap  = 2 * time.Second
 )
 
 // Once takes one reading of the target now, as a Sampler would: idle
@@ -154,7 +177,7 @@ func Start(o Options) *Sampler {
 	if o.Start.IsZero() {
 		o.Start = time.Now()
 	}
-	s := &Sampler{o: o, start: o.Start, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Sampler{o: o, start: o.Start, done: make(chan struct{})}
 	var bw *bufio.Writer
 	if o.Series != nil {
 		bw = bufio.NewWriter(o.Series)
@@ -162,13 +185,17 @@ func Start(o Options) *Sampler {
 			fmt.Fprintln(bw, "elapsed_ms,rss_bytes,hwm_bytes,procs,cgroup_bytes,cgroup_anon_bytes,memory_bytes")
 		}
 	}
+	clk := newClock(o.Interval)
+	s.halt = clk.halt
 	go func() {
 		defer close(s.done)
 		defer s.rss.Close()
-		t := time.NewTicker(o.Interval)
-		defer t.Stop()
+		gap := o.Interval
 		for i := 0; ; i++ {
 			smp, ok := s.read(i == 0)
+			if g := s.gap(); g != gap && clk.reset(g) == nil {
+				gap = g
+			}
 			if ok {
 				s.record(smp)
 				if bw != nil {
@@ -178,17 +205,27 @@ func Start(o Options) *Sampler {
 					o.OnSample(smp)
 				}
 			}
-			select {
-			case <-s.stop:
+			if !clk.wait() {
 				if bw != nil {
 					_ = bw.Flush()
 				}
 				return
-			case <-t.C:
 			}
 		}
 	}()
 	return s
+}
+
+// gap is how long to wait for the next sample: the interval, except for a
+// tree of several processes without a cgroup, whose readings change only
+// every treeGap — waking every 20 ms to copy them would cost the harness
+// a third of a percent of a core here for nothing (a wake-up of the clock
+// alone is 60–70 µs of CPU on this project's VM).
+func (s *Sampler) gap() time.Duration {
+	if s.o.Cgroup == nil && len(s.tree) > 1 {
+		return max(s.o.Interval, treeGap)
+	}
+	return s.o.Interval
 }
 
 // read takes one sample; ok is false once the root process is gone.
@@ -196,28 +233,39 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 	now := time.Now()
 	scanned := true
 	switch {
-	case s.o.Cgroup != nil:
-		s.tree = s.members()
-	case rescan || s.tree == nil || now.Sub(s.scannedAt) >= rescanGap:
+	case s.o.Cgroup != nil && (rescan || s.tree == nil || now.Sub(s.scannedAt) >= membersGap):
+		s.tree, s.scannedAt = s.members(), now
+	case s.o.Cgroup == nil && (rescan || s.tree == nil || now.Sub(s.scannedAt) >= rescanGap):
 		s.tree, s.scannedAt = Tree(s.o.PID), now
 	default:
 		scanned = false
 	}
 	smp := Sample{Elapsed: now.Sub(s.start)}
 	// One process is read whole at every sample. A tree's processes are
-	// read every treeGap and their VmHWMs every hwmGap: their sum is not
-	// its measure (the cgroup's or PSS is), and reading a hundred
-	// processes every 20 ms would cost the harness a tenth of a core.
+	// read every treeGap (in a cgroup, as its members are listed) and
+	// their VmHWMs every hwmGap: their sum is not its measure (the
+	// cgroup's or PSS is), and reading a hundred processes every 20 ms
+	// would cost the harness a tenth of a core.
 	one := len(s.tree) <= 1
-	if one || rescan || s.each == nil || now.Sub(s.eachAt) >= treeGap {
+	due := now.Sub(s.eachAt) >= treeGap
+	if s.o.Cgroup != nil {
+		due = scanned
+	}
+	if one || rescan || s.each == nil || due {
 		s.readEach(one || rescan || now.Sub(s.hwmAt) >= hwmGap, now)
 	}
 	smp.RSS, smp.HWM, smp.Procs, smp.Each = s.each.rss, s.each.hwm, len(s.each.procs), s.each.procs
 	if s.o.Cgroup != nil {
 		smp.Cgroup, _ = s.o.Cgroup.Usage()
 		smp.Anon, _ = s.o.Cgroup.Anon()
-		if k, ok := s.o.Cgroup.(interface{ OOMKills() (int64, error) }); ok {
-			smp.OOMKills, _ = k.OOMKills()
+		if k, ok := s.o.Cgroup.(OOMCounter); ok {
+			// The count stays with the cgroup, and the harness reads it
+			// when the target stops; one that may leave with a cgroup
+			// below is read at every sample.
+			if rescan || k.OOMKillsMayVanish() || now.Sub(s.oomAt) >= treeGap {
+				s.oom, s.oomAt = s.oomCount(k), now
+			}
+			smp.OOMKills = s.oom
 		}
 	}
 	smp.Memory = s.memory(smp)
@@ -243,7 +291,7 @@ func (s *Sampler) readEach(hwm bool, now time.Time) {
 		e.rss += rss
 		e.procs = append(e.procs, result.ProcessMemory{PID: pid, RSSBytes: rss})
 		if _, known := s.hwm[pid]; hwm || !known {
-			if st, err := proc.ReadStatus(pid); err == nil {
+			if st, err := s.rss.Status(pid); err == nil {
 				s.hwm[pid] = st.HWM
 			}
 		}
@@ -376,7 +424,7 @@ func (s *Sampler) Latest() Sample {
 
 // Stop ends sampling and returns the summary. Call it once.
 func (s *Sampler) Stop() Summary {
-	close(s.stop)
+	s.halt()
 	<-s.done
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -175,3 +175,67 @@ func TestSummaryThen(t *testing.T) {
 		t.Errorf("counts and last reading: died %d samples %d last %d", got.Died, got.Samples, got.Last.RSS)
 	}
 }
+
+// A tree of several processes without a cgroup changes only as often as
+// its processes are read: it is sampled every treeGap, however short the
+// interval, while a single process is sampled at the interval.
+func TestATreeIsSampledAtItsOwnPace(t *testing.T) {
+	t.Parallel()
+	cmd := shellTree(t, "sleep 30 & sleep 30 & wait")
+	for deadline := time.Now().Add(10 * time.Second); len(Tree(cmd.Process.Pid)) != 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the tree did not reach 3 processes")
+		}
+	}
+	single := shellTree(t, "exec sleep 30")
+	const wall = 700 * time.Millisecond
+	tree := Start(Options{PID: cmd.Process.Pid, Interval: 5 * time.Millisecond})
+	one := Start(Options{PID: single.Process.Pid, Interval: 5 * time.Millisecond})
+	time.Sleep(wall)
+	ts, os1 := tree.Stop(), one.Stop()
+	if max := int(wall/treeGap) + 2; ts.Samples < 2 || ts.Samples > max || ts.Last.Procs != 3 {
+		t.Errorf("the tree: %d samples of %d processes in %v, want 2 to %d of 3", ts.Samples, ts.Last.Procs, wall, max)
+	}
+	if os1.Samples < 4*ts.Samples {
+		t.Errorf("one process: %d samples at 5 ms in %v, the tree %d", os1.Samples, wall, ts.Samples)
+	}
+}
+
+// countingOOM is a cgroup whose OOM-kill count is read: how often.
+type countingOOM struct {
+	fakeCgroup
+	vanish bool
+	n      int
+}
+
+func (c *countingOOM) OOMKills() (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	return 2, nil
+}
+
+func (c *countingOOM) OOMKillsMayVanish() bool { return c.vanish }
+
+// The OOM count stays with the cgroup, so it is read every treeGap; a
+// count that may leave with a cgroup below is read at every sample.
+func TestOOMKillsAreReadAsTheyMayVanish(t *testing.T) {
+	t.Parallel()
+	reads := map[bool]int{}
+	samples := map[bool]int{}
+	for _, vanish := range []bool{false, true} {
+		cg := &countingOOM{vanish: vanish}
+		s := Start(Options{PID: os.Getpid(), Interval: 2 * time.Millisecond, Cgroup: cg})
+		time.Sleep(500 * time.Millisecond)
+		sum := s.Stop()
+		if sum.OOMKills != 2 || sum.Last.OOMKills != 2 {
+			t.Errorf("may vanish %v: %d OOM kills (last %d), want 2", vanish, sum.OOMKills, sum.Last.OOMKills)
+		}
+		cg.mu.Lock()
+		reads[vanish], samples[vanish] = cg.n, sum.Samples
+		cg.mu.Unlock()
+	}
+	if reads[true] != samples[true] || reads[false] > int(500*time.Millisecond/treeGap)+2 || samples[false] < 4*reads[false] {
+		t.Errorf("OOM count read %d times in %d samples where it may vanish, %d in %d where it stays", reads[true], samples[true], reads[false], samples[false])
+	}
+}
