@@ -72,22 +72,13 @@ func (k *keptFiles) read(path string) ([]byte, error) {
 		}
 		k.open[path] = fd
 	}
-	if k.buf == nil {
-		k.buf = make([]byte, 8192)
+	b, err := proc.PreadAll(fd, &k.buf)
+	if err != nil {
+		syscall.Close(fd)
+		delete(k.open, path) // gone (a removed cgroup): open again next time
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
 	}
-	for {
-		n, err := proc.Pread(fd, k.buf)
-		switch {
-		case err != nil:
-			syscall.Close(fd)
-			delete(k.open, path) // gone (a removed cgroup): open again next time
-			return nil, &os.PathError{Op: "read", Path: path, Err: err}
-		case n == len(k.buf) && n < 1<<20:
-			k.buf = make([]byte, 2*len(k.buf)) // longer than the buffer: read it whole
-		default:
-			return bytes.Clone(k.buf[:n]), nil
-		}
-	}
+	return bytes.Clone(b), nil
 }
 
 // close closes every file kept open.

@@ -152,19 +152,30 @@ func (r *Reader) read(pid, which int) ([]byte, error) {
 		}
 		fds[which], r.fds[pid] = fd, fds
 	}
-	if r.buf == nil {
-		r.buf = make([]byte, 4096)
+	b, err := PreadAll(fds[which], &r.buf)
+	if err != nil || len(b) == 0 {
+		r.drop(pid)
+		return nil, fmt.Errorf("read %s of pid %d: %w", names[which], pid, cmpErr(err))
+	}
+	return b, nil
+}
+
+// PreadAll is the whole of what fd's file holds now, read with Pread into
+// *buf (made at 4 KiB, doubled up to 1 MiB while the file fills it); the
+// bytes are *buf's until the next call.
+func PreadAll(fd int, buf *[]byte) ([]byte, error) {
+	if *buf == nil {
+		*buf = make([]byte, 4096)
 	}
 	for {
-		n, err := Pread(fds[which], r.buf)
+		n, err := Pread(fd, *buf)
 		switch {
-		case err != nil || n <= 0:
-			r.drop(pid)
-			return nil, fmt.Errorf("read %s of pid %d: %w", names[which], pid, cmpErr(err))
-		case n == len(r.buf) && n < 1<<20:
-			r.buf = make([]byte, 2*len(r.buf)) // the file may be longer: read it whole
+		case err != nil:
+			return nil, err
+		case n == len(*buf) && n < 1<<20:
+			*buf = make([]byte, 2*len(*buf)) // the file may be longer: read it whole
 		default:
-			return r.buf[:n], nil
+			return (*buf)[:n], nil
 		}
 	}
 }
