@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/floodharness/harness/internal/capacity"
@@ -34,18 +33,15 @@ func capacityCmd() *cli.Command {
 			if len(args) != 1 {
 				return cli.UsageErrorf("want one scenario file, got %d arguments", len(args))
 			}
-			sc, err := scenario.Load(args[0])
+			sc, _, err := scenario.Load(args[0], scenario.Flags{Targets: targets})
 			if err != nil {
-				return err
-			}
-			if _, err := sc.Override(scenario.Overrides{Targets: targets}); err != nil {
 				return err
 			}
 			if err := sc.Resolve(e.LookupEnv); err != nil {
 				return err
 			}
 			if out == "" {
-				out = filepath.Join("reports", time.Now().Format("20060102-150405")+"-"+sc.Name+"-capacity")
+				out = sweep.DefaultDir(sc.Name+"-capacity", time.Now())
 			}
 			logf := func(format string, args ...any) {
 				e.LogLine(sc.Redact(time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...)))

@@ -5,21 +5,21 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/request"
 	"github.com/floodharness/harness/internal/scenario"
 )
 
 func initCmd() *cli.Command {
 	var cmds stringList
 	var out, name string
-	var request cli.RequestFlags
+	var req request.Flags
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.Var(&cmds, "cmd", "your server, [name=]COMMAND with {port} in it (repeat for several; default: a reference server)")
 	fs.StringVar(&out, "out", "flood.yaml", "the scenario file to write (never overwritten)")
-	request.Register(fs)
+	req.Register(fs)
 	fs.StringVar(&name, "name", "", "the scenario's name (default: a single --cmd's name=, else my-server)")
 	return &cli.Command{
 		FS:    fs,
@@ -28,25 +28,10 @@ func initCmd() *cli.Command {
 			if len(args) > 0 {
 				return cli.UsageErrorf("unexpected arguments %q", args)
 			}
-			q := scenario.QuickDefaults()
-			if name != "" {
-				q.Name = name
-			}
-			if len(cmds) == 0 { // a server that is here, to try the file on
-				q.Name, q.Health = "reference", "/healthz"
-				q.Targets = []scenario.QuickTarget{{Name: "streamed", Command: []string{"harness", "serve", "--impl", "streamed", "--port", "{port}"}}}
-			}
-			if err := q.AddTargets(cmds, name != ""); err != nil {
-				return cli.UsageErrorf("%w", err)
-			}
-			q.Method, q.Headers, q.Body, q.ContentType = request.Method, request.Headers, request.Body, request.ContentType
-			if request.BodyFile != "" {
-				q.BodyFile, _ = filepath.Abs(request.BodyFile)
-			}
-			if request.BodySizeSet {
-				q.BodySize = request.BodySize
-			}
-			if _, err := scenario.Parse(out, q.YAML()); err != nil {
+			var flags scenario.Flags
+			withRequest(&flags, req)
+			sc, _, err := scenario.Quick{Name: name, Cmds: cmds}.Scenario(out, flags)
+			if err != nil {
 				return err
 			}
 			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -55,7 +40,7 @@ func initCmd() *cli.Command {
 			} else if err != nil {
 				return err
 			}
-			if _, err := f.Write(q.YAML()); err != nil {
+			if _, err := f.Write(sc.YAML()); err != nil {
 				f.Close()
 				return err
 			}

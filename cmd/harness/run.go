@@ -15,155 +15,114 @@ import (
 	"github.com/floodharness/harness/internal/gate"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/report"
+	"github.com/floodharness/harness/internal/request"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/sweep"
 	"github.com/floodharness/harness/internal/units"
 )
 
 type runFlags struct {
-	out       string
-	cmds      stringList
-	name      string
-	overrides scenario.Overrides
-	sizes     map[string]*units.Bytes // --limit, --read-rate, --recv-buffer, kept only if given
-	request   cli.RequestFlags
+	out     string
+	cmds    stringList
+	name    string
+	flags   scenario.Flags
+	request request.Flags
 }
 
 func runCmd() *cli.Command {
-	f := runFlags{sizes: map[string]*units.Bytes{"limit": new(units.Bytes), "read-rate": new(units.Bytes), "recv-buffer": new(units.Bytes), "write-rate": new(units.Bytes), "send-buffer": new(units.Bytes)}}
+	var f runFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.StringVar(&f.out, "out", "", "run directory (default reports/<time>-<scenario name>)")
 	fs.Var(&f.cmds, "cmd", "without a scenario file: a server to flood, [name=]COMMAND with {port} in it (repeat for several)")
 	fs.StringVar(&f.name, "name", "", "with --cmd: the run's name (default: a single --cmd's name=, else my-server)")
-	fs.Var((*intList)(&f.overrides.Levels), "levels", "concurrency levels, e.g. 1,8,32")
-	fs.Var((*nameList)(&f.overrides.Targets), "targets", "only these targets, e.g. buffered,streamed")
-	fs.IntVar(&f.overrides.Repeats, "repeats", 0, "repeats of every level")
-	fs.StringVar(&f.overrides.Path, "path", "", "what clients download, e.g. /export")
-	fs.StringVar(&f.overrides.Health, "health", "", "the path that answers 200 once a server is up, e.g. /health")
-	fs.DurationVar(&f.overrides.Duration, "duration", 0, "how long each level floods, e.g. 10s")
-	fs.Var(f.sizes["limit"], "limit", "each server's memory cap, e.g. 512MiB (0: none)")
-	fs.Var(f.sizes["read-rate"], "read-rate", "bytes per second each client reads, e.g. 2MiB (0: as fast as it can)")
-	fs.Var(f.sizes["recv-buffer"], "recv-buffer", "each connection's receive buffer, e.g. 64KiB (0: the kernel's)")
-	fs.Var(f.sizes["write-rate"], "write-rate", "bytes per second each client sends a request body, e.g. 1MiB (slow uploaders; 0: as fast as it can)")
-	fs.Var(f.sizes["send-buffer"], "send-buffer", "each connection's send buffer, e.g. 64KiB (0: the kernel's)")
-	fs.StringVar(&f.overrides.Soak, "soak", "", "one long level per target with its memory trend judged: CLIENTSxDURATION, e.g. 16x30m")
-	fs.StringVar(&f.overrides.HTTP, "http", "", "the client's protocol: 1.1, 2 (HTTP/2 over TLS) or h2c (cleartext HTTP/2)")
+	fs.Var((*intList)(&f.flags.Levels), "levels", "concurrency levels, e.g. 1,8,32")
+	fs.Var((*nameList)(&f.flags.Targets), "targets", "only these targets, e.g. buffered,streamed")
+	fs.IntVar(&f.flags.Repeats, "repeats", 0, "repeats of every level")
+	fs.StringVar(&f.flags.Path, "path", "", "what clients download, e.g. /export")
+	fs.StringVar(&f.flags.Health, "health", "", "the path that answers 200 once a server is up, e.g. /health")
+	fs.DurationVar(&f.flags.Duration, "duration", 0, "how long each level floods, e.g. 10s")
+	fs.Var(sizeFlag{&f.flags.Limit}, "limit", "each server's memory cap, e.g. 512MiB (0: none)")
+	fs.Var(sizeFlag{&f.flags.ReadRate}, "read-rate", "bytes per second each client reads, e.g. 2MiB (0: as fast as it can)")
+	fs.Var(sizeFlag{&f.flags.RecvBuffer}, "recv-buffer", "each connection's receive buffer, e.g. 64KiB (0: the kernel's)")
+	fs.Var(sizeFlag{&f.flags.WriteRate}, "write-rate", "bytes per second each client sends a request body, e.g. 1MiB (slow uploaders; 0: as fast as it can)")
+	fs.Var(sizeFlag{&f.flags.SendBuffer}, "send-buffer", "each connection's send buffer, e.g. 64KiB (0: the kernel's)")
+	fs.StringVar(&f.flags.Soak, "soak", "", "one long level per target with its memory trend judged: CLIENTSxDURATION, e.g. 16x30m")
+	fs.StringVar(&f.flags.HTTP, "http", "", "the client's protocol: 1.1, 2 (HTTP/2 over TLS) or h2c (cleartext HTTP/2)")
 	f.request.Register(fs)
-	fs.IntVar(&f.overrides.K6Instances, "k6-instances", 0, "driver k6: split each level over this many local k6 processes, merged exactly")
+	fs.IntVar(&f.flags.K6Instances, "k6-instances", 0, "driver k6: split each level over this many local k6 processes, merged exactly")
 	return &cli.Command{
 		FS:       fs,
 		Usage:    "flood a scenario's targets level by level (or --cmd servers without one) and write results.json",
 		Operands: "SCENARIO.yaml | --cmd 'COMMAND {port}'",
 		Run: func(e *cli.Env, args []string) error {
-			fs.Visit(func(fl *flag.Flag) { // a size given on the command line, 0 included
-				if b, ok := f.sizes[fl.Name]; ok {
-					switch fl.Name {
-					case "limit":
-						f.overrides.Limit = b
-					case "read-rate":
-						f.overrides.ReadRate = b
-					case "recv-buffer":
-						f.overrides.RecvBuffer = b
-					case "write-rate":
-						f.overrides.WriteRate = b
-					case "send-buffer":
-						f.overrides.SendBuffer = b
-					}
-				}
-			})
-			r := f.request
-			f.overrides.Method, f.overrides.Headers, f.overrides.Body, f.overrides.BodyFile, f.overrides.ContentType = r.Method, r.Headers, r.Body, r.BodyFile, r.ContentType
-			if r.BodySizeSet {
-				f.overrides.BodySize = &r.BodySize
-			}
+			withRequest(&f.flags, f.request)
 			return runScenario(e, f, args)
 		},
 	}
 }
 
-// load is the scenario to run: a file with the command line's overrides,
-// or one made from --cmd and written into the run directory, so the run
-// can be repeated and committed. The notes say what a flag replaced.
+// withRequest lays the request flags into the scenario's flags.
+func withRequest(f *scenario.Flags, r request.Flags) {
+	f.Method, f.Headers, f.Body, f.BodyFile, f.ContentType = r.Method, r.Headers, r.Body, r.BodyFile, r.ContentType
+	if r.BodySizeSet {
+		f.BodySize = &r.BodySize
+	}
+}
+
+// sizeFlag is a size flag that is nil until given (0 is a size).
+type sizeFlag struct{ p **units.Bytes }
+
+func (s sizeFlag) String() string {
+	if s.p == nil || *s.p == nil {
+		return "0"
+	}
+	return (*s.p).String()
+}
+
+func (s sizeFlag) Set(v string) error {
+	b := new(units.Bytes)
+	if err := b.UnmarshalText([]byte(v)); err != nil {
+		return err
+	}
+	*s.p = b
+	return nil
+}
+
+// load is the scenario to run: a file with the command line's flags over
+// it, or one made from --cmd and written into the run directory, so the
+// run can be repeated and committed. The notes say what a flag replaced.
 func load(f runFlags, args []string) (*scenario.Scenario, string, []string, error) {
 	switch {
 	case len(args) == 1 && len(f.cmds) == 0:
-		sc, err := scenario.Load(args[0])
-		if err != nil {
-			return nil, "", nil, err
-		}
-		notes, err := sc.Override(f.overrides)
+		sc, notes, err := scenario.Load(args[0], f.flags)
 		if err != nil {
 			return nil, "", nil, err
 		}
 		dir := f.out
 		if dir == "" {
-			dir = sweep.DefaultDir(sc, time.Now())
+			dir = sweep.DefaultDir(sc.Name, time.Now())
 		}
 		return sc, dir, notes, nil
 	case len(args) == 0 && len(f.cmds) > 0:
-		q, err := quick(f)
-		if err != nil {
-			return nil, "", nil, err
+		if len(f.flags.Targets) > 0 || f.flags.Repeats != 0 {
+			return nil, "", nil, cli.UsageErrorf("--targets and --repeats are for scenario files")
 		}
+		q := scenario.Quick{Name: f.name, Cmds: f.cmds}
 		dir := f.out
 		if dir == "" {
-			dir = filepath.Join("reports", time.Now().Format("20060102-150405")+"-"+q.Name)
+			dir = sweep.DefaultDir(q.RunName(), time.Now())
 		}
 		file := filepath.Join(dir, "scenario.yaml")
-		sc, err := scenario.Parse(file, q.YAML())
+		sc, _, err := q.Scenario(file, f.flags)
 		if err != nil {
-			return nil, "", nil, err
-		}
-		// The same values again, so a problem with one names its flag.
-		if _, err := sc.Override(f.overrides); err != nil {
 			return nil, "", nil, err
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, "", nil, err
 		}
-		return sc, dir, nil, os.WriteFile(file, q.YAML(), 0o644)
+		return sc, dir, nil, os.WriteFile(file, sc.YAML(), 0o644)
 	}
 	return nil, "", nil, cli.UsageErrorf("want one scenario file, or --cmd 'COMMAND {port}' and no file (got %d file arguments, %d --cmd)", len(args), len(f.cmds))
-}
-
-// quick is the scenario --cmd and the other flags describe.
-func quick(f runFlags) (scenario.Quick, error) {
-	q := scenario.QuickDefaults()
-	if f.name != "" {
-		q.Name = f.name
-	}
-	if err := q.AddTargets(f.cmds, f.name != ""); err != nil {
-		return q, cli.UsageErrorf("%w", err)
-	}
-	o := f.overrides
-	if len(o.Targets) > 0 || o.Repeats != 0 {
-		return q, cli.UsageErrorf("--targets and --repeats are for scenario files")
-	}
-	if o.Levels != nil {
-		q.Levels = o.Levels
-	}
-	if o.Path != "" {
-		q.Path = o.Path
-	}
-	if o.Health != "" {
-		q.Health = o.Health
-	}
-	if o.Duration != 0 {
-		q.Duration = o.Duration
-	}
-	q.Method, q.Headers, q.Body, q.ContentType = o.Method, o.Headers, o.Body, o.ContentType
-	if o.BodyFile != "" {
-		q.BodyFile, _ = filepath.Abs(o.BodyFile) // the scenario lives in the run directory
-	}
-	if o.BodySize != nil {
-		q.BodySize = *o.BodySize
-	}
-	for dst, src := range map[*units.Bytes]*units.Bytes{&q.Limit: o.Limit, &q.ReadRate: o.ReadRate, &q.RecvBuffer: o.RecvBuffer, &q.WriteRate: o.WriteRate, &q.SendBuffer: o.SendBuffer} {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	return q, nil
 }
 
 func runScenario(e *cli.Env, f runFlags, args []string) error {

@@ -60,8 +60,10 @@ type Options struct {
 	Rate float64
 	// ReadRate limits each connection's reading, in bytes per second.
 	ReadRate int64
-	// AbortAfter makes the first AbortFraction of clients hang up after
-	// this many body bytes.
+	// AbortAfter makes the last AbortFraction of clients hang up after
+	// this many body bytes; a fraction of 0 means every client. The last:
+	// clients connect in order, and the first to arrive are the first an
+	// admission gate lets in, so aborting ones must not take its places.
 	AbortAfter    int64
 	AbortFraction float64
 	// RecvBuffer sets SO_RCVBUF on every connection when positive.
@@ -534,7 +536,7 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 	defer cl.close()
 	rnd := rand.New(rand.NewPCG(uint64(id), uint64(f.start.UnixNano())))
 	abort := int64(0)
-	if f.o.AbortAfter > 0 && float64(id) < math.Round(f.o.AbortFraction*float64(f.o.Concurrency)) {
+	if frac := f.o.AbortFraction; f.o.AbortAfter > 0 && (frac == 0 || float64(f.o.Concurrency-id) <= math.Round(frac*float64(f.o.Concurrency))) {
 		abort = f.o.AbortAfter
 	}
 	for n := 0; f.o.Requests <= 0 || n < f.o.Requests; n++ {

@@ -20,6 +20,7 @@ import (
 	"github.com/floodharness/harness/internal/header"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/loopback"
+	"github.com/floodharness/harness/internal/request"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/units"
 )
@@ -34,7 +35,7 @@ type loadFlags struct {
 	writeRate  units.Bytes
 	sendBuffer units.Bytes
 	asJSON     bool
-	request    cli.RequestFlags
+	request    request.Flags
 }
 
 // Command is `load`: flood one URL and print what the client saw.
@@ -67,10 +68,10 @@ func Command() *cli.Command {
 
 // requestOptions sets what each request sends from the request flags:
 // ${NAME} in a header is read from the environment (unset: an error).
-func requestOptions(o *load.Options, r cli.RequestFlags, lookup func(string) (string, bool)) error {
+func requestOptions(o *load.Options, r request.Flags, lookup func(string) (string, bool)) error {
 	o.Method = strings.ToUpper(r.Method)
-	if o.Method != "" && !slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, o.Method) {
-		return fmt.Errorf("--method %q: want GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS", r.Method)
+	if err := request.CheckMethod(o.Method); err != nil {
+		return fmt.Errorf("--method: %w", err)
 	}
 	o.Header = http.Header{}
 	for _, h := range r.Headers {
@@ -86,24 +87,25 @@ func requestOptions(o *load.Options, r cli.RequestFlags, lookup func(string) (st
 	if r.ContentType != "" {
 		o.Header.Set("Content-Type", r.ContentType)
 	}
-	n := 0
+	n, err := request.Bodies(r.Body != "", r.BodyFile != "", r.BodySizeSet)
+	if err != nil {
+		return fmt.Errorf("give one of --body, --body-file and --body-size")
+	}
 	switch {
 	case r.Body != "":
-		o.Body.Data, n = []byte(r.Body), n+1
+		o.Body.Data = []byte(r.Body)
 	case r.BodyFile != "":
 		if _, err := os.Stat(r.BodyFile); err != nil {
 			return fmt.Errorf("--body-file: %w", err)
 		}
-		o.Body.File, n = r.BodyFile, n+1
+		o.Body.File = r.BodyFile
 	case r.BodySizeSet:
-		o.Body.Size, n = int64(r.BodySize), n+1
+		o.Body.Size = int64(r.BodySize)
 	}
-	if (r.Body != "") && (r.BodyFile != "" || r.BodySizeSet) || r.BodyFile != "" && r.BodySizeSet {
-		return fmt.Errorf("give one of --body, --body-file and --body-size")
+	if err := request.CheckBodyMethod(o.Method); n > 0 && err != nil {
+		return fmt.Errorf("--method: %w", err)
 	}
-	if n > 0 && o.Method == "" {
-		o.Method = "POST"
-	}
+	o.Method = request.Method(o.Method, n > 0)
 	return nil
 }
 
@@ -134,9 +136,6 @@ func runLoad(e *cli.Env, f loadFlags, args []string) error {
 	o.Validate = result.BodyCheck(f.validate)
 	o.ReadRate, o.AbortAfter, o.RecvBuffer = int64(f.readRate), int64(f.abortAfter), int(f.recvBuffer)
 	o.WriteRate, o.SendBuffer = int64(f.writeRate), int(f.sendBuffer)
-	if o.AbortAfter > 0 {
-		o.AbortFraction = 1
-	}
 	if err := loopback.CheckURL(o.URL, false); err != nil {
 		return cli.UsageErrorf("%w", err)
 	}

@@ -3,73 +3,83 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/floodharness/harness/internal/header"
-	"github.com/floodharness/harness/internal/units"
+	"github.com/floodharness/harness/internal/result"
 )
 
 // Quick is a scenario given on the command line (`harness run --cmd …`,
-// `harness init`): one or more commands and the few keys people change
-// first. Its YAML is a whole, commented scenario file; a quick run is that
-// file, parsed, so the two never differ.
+// `harness init`): servers to start and the flags people change first,
+// over the defaults of the question people first bring ("does /export die
+// at 32 concurrent downloads under 512 MiB?"), asked of slow clients. Its
+// Scenario is a value like any file's; the file kept beside the run is
+// marshalled from that value (Scenario.YAML), so the two never differ.
 type Quick struct {
-	Name    string
-	Targets []QuickTarget
-	// Path is what clients download, Health what answers 200 when the
-	// server is up.
-	Path, Health string
-	Levels       []int
-	Duration     time.Duration
-	// Limit caps each server (0: no cap).
-	Limit units.Bytes
-	// ReadRate and RecvBuffer shape the clients as a slow network;
-	// WriteRate and SendBuffer their uploads (0: not written).
-	ReadRate, RecvBuffer, WriteRate, SendBuffer units.Bytes
-	// Method, Headers ("Name: value"), a body (at most one of Body,
-	// BodyFile, BodySize) and ContentType: what each request sends.
-	Method, Body, BodyFile, ContentType string
-	BodySize                            units.Bytes
-	Headers                             []string
+	// Name is the run's name; "": a single command's name= (`--cmd
+	// 'httpbin=…'`), else my-server.
+	Name string
+	// Cmds are the servers, each [name=]COMMAND (ParseTarget); none: the
+	// reference streamed server, to try a file on.
+	Cmds []string
+}
+
+// Scenario is q as the scenario kept in file: its targets with the quick
+// defaults, f laid over them, validated once as a file is.
+func (q Quick) Scenario(file string, f Flags) (*Scenario, []string, error) {
+	s := &Scenario{
+		File: file, Levels: []int{1, 8, 32}, Duration: 10 * time.Second,
+		Request: Request{Path: "/export", Validate: result.CheckNone},
+		Client:  Client{ReadRate: 2 << 20, RecvBuffer: 64 << 10},
+		Memory:  Memory{Limit: 512 << 20},
+		lines:   map[string]int{}, flags: map[string]string{},
+	}
+	health := "/health"
+	for i, c := range q.Cmds {
+		t, err := ParseTarget(c, i)
+		if err != nil {
+			return nil, nil, &Error{Flag: "--cmd", Key: fmt.Sprintf("targets[%d].command", i), Msg: fmt.Sprintf("%q: %v", c, err)}
+		}
+		s.Targets = append(s.Targets, Target{Name: t.Name, Command: t.Command})
+	}
+	if len(q.Cmds) == 0 {
+		health = "/healthz"
+		s.Targets = []Target{{Name: "streamed", Command: []string{"harness", "serve", "--impl", "streamed", "--port", "{port}"}}}
+	}
+	s.Name = q.RunName()
+	for i := range s.Targets {
+		s.Targets[i].Health = health
+	}
+	s.Gate = &Gate{File: file, Baseline: "reports/baseline/" + s.Name + "/results.json", Rules: []Rule{
+		{Metric: "oom", OOM: "never"}, {Metric: "ok_ratio", Min: "1"}, {Metric: "peak_rss_bytes", Tolerance: "20%"},
+	}}
+	return s.finish(nil, map[string]bool{}, f)
+}
+
+// RunName is the name of q's run: Name, else a single command's name=,
+// else my-server (reference for the reference server).
+func (q Quick) RunName() string {
+	switch {
+	case q.Name != "":
+		return q.Name
+	case len(q.Cmds) == 0:
+		return "reference"
+	case len(q.Cmds) == 1:
+		if t, err := ParseTarget(q.Cmds[0], 0); err == nil && strings.HasPrefix(q.Cmds[0], t.Name+"=") {
+			return t.Name
+		}
+	}
+	return "my-server"
 }
 
 // QuickTarget is one server to start: its name and argv, "{port}" in it.
 type QuickTarget struct {
 	Name    string
 	Command []string
-}
-
-// QuickDefaults are what a quick scenario uses for what it is not told:
-// the question people first bring ("does /export die at 32 concurrent
-// downloads under 512 MiB?"), asked of slow clients.
-func QuickDefaults() Quick {
-	return Quick{
-		Name: "my-server", Path: "/export", Health: "/health",
-		Levels: []int{1, 8, 32}, Duration: 10 * time.Second,
-		Limit: 512 << 20, ReadRate: 2 << 20, RecvBuffer: 64 << 10,
-	}
-}
-
-// AddTargets parses each --cmd (see ParseTarget) into q. A single
-// command given a name (`--cmd 'httpbin=…'`) names the run too, unless
-// named is set (the run's name came from --name).
-func (q *Quick) AddTargets(cmds []string, named bool) error {
-	for i, c := range cmds {
-		t, err := ParseTarget(c, i)
-		if err != nil {
-			return fmt.Errorf("--cmd %q: %w", c, err)
-		}
-		q.Targets = append(q.Targets, t)
-	}
-	if len(cmds) == 1 && !named {
-		if n, _, ok := strings.Cut(cmds[0], "="); ok && n == q.Targets[0].Name {
-			q.Name = n
-		}
-	}
-	return nil
 }
 
 // ParseTarget reads `--cmd` as [name=]COMMAND, the command split as a shell
@@ -149,19 +159,25 @@ func SplitCommand(s string) ([]string, error) {
 	return out, nil
 }
 
-// YAML is the scenario file for q, commented for whoever edits it next.
-func (q Quick) YAML() []byte {
+// YAML is the file of a scenario made on the command line (Quick),
+// marshalled from its value and commented for whoever edits it next. It
+// holds the keys a command line can set; Parse reads it back as the same
+// scenario.
+func (s *Scenario) YAML() []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# A flood scenario for %s (written by harness; edit freely). Run it with
 #   harness run THIS_FILE
 # Every key is described in docs/scenario.md of the harness.
 name: %s
-# Concurrent downloads; every level gets a freshly started server.
-levels: %s
-duration: %v
-request:
+`, s.Name, s.Name)
+	if k := s.Soak; k != nil {
+		fmt.Fprintf(&b, "# One long level with its memory trend judged.\nsoak: {concurrency: %d, duration: %v}\n", k.Concurrency, k.Duration)
+	} else {
+		fmt.Fprintf(&b, "# Concurrent downloads; every level gets a freshly started server.\nlevels: %s\nduration: %v\n", intList(s.Levels), s.Duration)
+	}
+	fmt.Fprintf(&b, `request:
   path: %s          # what each client downloads
-  validate: none    # or json, ndjson, csv: check bodies while they stream
+  validate: %s    # none, json, ndjson, csv: check bodies while they stream
 %sclient:
   # Slow clients, as real ones over a real network: each reads %v/s through a
   # %v receive buffer, so responses stay in flight and in the server's memory.
@@ -170,63 +186,100 @@ request:
 %smemory:
   limit: %v      # the server's memory cap, as a container limit (0: none)
 targets:
-`, q.Name, q.Name, intList(q.Levels), q.Duration, yamlString(q.Path), q.requestYAML(), q.ReadRate, q.RecvBuffer, q.ReadRate, q.RecvBuffer, q.uploadYAML(), q.Limit)
-	for _, t := range q.Targets {
+`, yamlString(s.Request.Path), s.Request.Validate, requestYAML(s.Request), s.Client.ReadRate, s.Client.RecvBuffer, s.Client.ReadRate, s.Client.RecvBuffer, clientYAML(s.Client), s.Memory.Limit)
+	for _, t := range s.Targets {
 		words := make([]string, len(t.Command))
 		for i, w := range t.Command {
 			words[i] = yamlString(w)
 		}
 		fmt.Fprintf(&b, "  - name: %s\n    command: [%s]   # {port} is a free port\n    health: %s   # answers 200 once the server is up\n",
-			t.Name, strings.Join(words, ", "), yamlString(q.Health))
-		fmt.Fprintf(&b, "    # heap: pprof         # a Go server with net/http/pprof: heap profiles near the peak\n")
+			t.Name, strings.Join(words, ", "), yamlString(t.Health))
+		b.WriteString("    # heap: pprof         # a Go server with net/http/pprof: heap profiles near the peak\n")
 	}
-	fmt.Fprintf(&b, `# harness gate judges a run by these rules (docs/gate.md); make the baseline
+	if g := s.Gate; g != nil {
+		fmt.Fprintf(&b, `# harness gate judges a run by these rules (docs/gate.md); make the baseline
 # with: harness gate --current RUN/results.json --rules THIS_FILE --update-baseline
 gate:
-  baseline: reports/baseline/%s/results.json   # this scenario's own
+  baseline: %s   # this scenario's own
   rules:
-    - {metric: oom, oom: never}                   # no level may be killed at the cap
-    - {metric: ok_ratio, min: 1}                  # every request served
-    - {metric: peak_rss_bytes, tolerance: 20%%}    # peaks within 20%% of the baseline's
-`, q.Name)
+`, yamlString(g.Baseline))
+		for _, r := range g.Rules {
+			b.WriteString(ruleYAML(r))
+		}
+	}
 	return []byte(b.String())
 }
 
-// uploadYAML is the client's upload keys that q sets, indented.
-func (q Quick) uploadYAML() string {
-	var b strings.Builder
-	if q.WriteRate != 0 {
-		fmt.Fprintf(&b, "  write_rate: %v     # each client sends its body this fast (slow uploaders)\n", q.WriteRate)
+// ruleComments say what the rules a quick scenario starts with ask.
+var ruleComments = map[string]string{
+	"oom":      "no level may be killed at the cap",
+	"ok_ratio": "every request served",
+}
+
+// ruleYAML is one gate rule as a flow mapping, its keys in the order
+// people read them.
+func ruleYAML(r Rule) string {
+	level := ""
+	if r.Level != 0 {
+		level = strconv.Itoa(r.Level)
 	}
-	if q.SendBuffer != 0 {
-		fmt.Fprintf(&b, "  send_buffer: %v\n", q.SendBuffer)
+	var kv []string
+	for _, f := range []struct{ k, v string }{
+		{"metric", r.Metric}, {"target", r.Target}, {"level", level}, {"max", r.Max},
+		{"min", r.Min}, {"tolerance", r.Tolerance}, {"oom", r.OOM},
+	} {
+		if f.v != "" {
+			kv = append(kv, f.k+": "+yamlString(f.v))
+		}
+	}
+	line := "    - {" + strings.Join(kv, ", ") + "}"
+	switch {
+	case r.Metric == "peak_rss_bytes" && r.Tolerance != "":
+		line = fmt.Sprintf("%-50s # peaks within %s of the baseline's", line, r.Tolerance)
+	case ruleComments[r.Metric] != "":
+		line = fmt.Sprintf("%-50s # %s", line, ruleComments[r.Metric])
+	}
+	return line + "\n"
+}
+
+// clientYAML is the client's keys beyond the slow reader that s sets,
+// indented.
+func clientYAML(c Client) string {
+	var b strings.Builder
+	if c.WriteRate != 0 {
+		fmt.Fprintf(&b, "  write_rate: %v     # each client sends its body this fast (slow uploaders)\n", c.WriteRate)
+	}
+	if c.SendBuffer != 0 {
+		fmt.Fprintf(&b, "  send_buffer: %v\n", c.SendBuffer)
+	}
+	if c.HTTP != "" {
+		fmt.Fprintf(&b, "  http: %s\n", yamlString(c.HTTP))
 	}
 	return b.String()
 }
 
-// requestYAML is the request: keys beyond the path that q sets, indented.
-func (q Quick) requestYAML() string {
+// requestYAML is the request: keys beyond the path that r sets, indented.
+func requestYAML(r Request) string {
 	var b strings.Builder
-	if q.Method != "" {
-		fmt.Fprintf(&b, "  method: %s\n", yamlString(strings.ToUpper(q.Method)))
+	if r.Method != "" {
+		fmt.Fprintf(&b, "  method: %s\n", yamlString(r.Method))
 	}
-	if len(q.Headers) > 0 {
+	if len(r.Headers) > 0 {
 		b.WriteString("  headers:          # ${NAME} is read from the environment at the start, never written\n")
-		for _, h := range q.Headers {
-			name, value, _ := header.Parse(h)
-			fmt.Fprintf(&b, "    %s: %s\n", yamlString(name), yamlString(value))
+		for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
+			fmt.Fprintf(&b, "    %s: %s\n", yamlString(name), yamlString(r.Headers[name]))
 		}
 	}
 	switch {
-	case q.Body != "":
-		fmt.Fprintf(&b, "  body: %s\n", yamlString(q.Body))
-	case q.BodyFile != "":
-		fmt.Fprintf(&b, "  body_file: %s\n", yamlString(q.BodyFile))
-	case q.BodySize != 0:
-		fmt.Fprintf(&b, "  body_size: %v   # generated bytes, made as they are sent\n", q.BodySize)
+	case r.Body != "":
+		fmt.Fprintf(&b, "  body: %s\n", yamlString(r.Body))
+	case r.BodyFile != "":
+		fmt.Fprintf(&b, "  body_file: %s\n", yamlString(r.BodyFile))
+	case r.BodySize != 0:
+		fmt.Fprintf(&b, "  body_size: %v   # generated bytes, made as they are sent\n", r.BodySize)
 	}
-	if q.ContentType != "" {
-		fmt.Fprintf(&b, "  content_type: %s\n", yamlString(q.ContentType))
+	if r.ContentType != "" {
+		fmt.Fprintf(&b, "  content_type: %s\n", yamlString(r.ContentType))
 	}
 	return b.String()
 }

@@ -5,6 +5,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/floodharness/harness/internal/units"
 )
 
 func TestSplitCommand(t *testing.T) {
@@ -30,28 +35,64 @@ func TestSplitCommand(t *testing.T) {
 	}
 }
 
-// The YAML of a quick scenario parses back into the scenario it describes,
-// whatever the commands hold.
+// The file a quick scenario keeps is marshalled from its value and parses
+// back into that value, whatever the commands and flags hold.
 func TestQuickYAMLRoundTrip(t *testing.T) {
 	t.Parallel()
-	q := QuickDefaults()
-	q.Name, q.Path, q.Health = "flask", "/export?rows=2000&x=a b", "/health"
-	q.Levels, q.Duration = []int{1, 4}, 3*time.Second
-	q.Targets = []QuickTarget{
-		{Name: "app", Command: []string{"gunicorn", "--bind", "127.0.0.1:{port}", "app:app"}},
-		{Name: "odd", Command: []string{"sh", "-c", `echo "#: {x}" && exec srv '{port}'`, "-", "true", "1.5", "- x"}},
+	size, rate := units.Bytes(16<<20), units.Bytes(256<<10)
+	for _, tt := range []struct {
+		name string
+		q    Quick
+		f    Flags
+	}{
+		{"defaults", Quick{Cmds: []string{"app=python3 app.py --port {port}"}}, Flags{}},
+		{"the reference server", Quick{}, Flags{}},
+		{"odd words", Quick{Name: "flask", Cmds: []string{
+			"gunicorn --bind 127.0.0.1:{port} app:app",
+			`odd=sh -c 'echo "#: {x}" && exec srv {port}' - true 1.5 '- x'`,
+		}}, Flags{Path: "/export?rows=2000&x=a b", Health: "/health", Levels: []int{1, 4}, Duration: 3 * time.Second}},
+		{"requests and clients", Quick{Cmds: []string{"srv {port}"}}, Flags{
+			Method: "put", Headers: []string{"Authorization: Bearer ${TOKEN}", "X-A: 1"}, BodySize: &size, ContentType: "application/json",
+			WriteRate: &rate, SendBuffer: &rate, HTTP: "h2c", Limit: &size, ReadRate: &rate,
+		}},
+		{"a soak", Quick{Cmds: []string{"srv {port}"}}, Flags{Soak: "4x1m"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _, err := tt.q.Scenario("quick.yaml", tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Parse("quick.yaml", s.YAML())
+			if err != nil {
+				t.Fatalf("%v\n%s", err, s.YAML())
+			}
+			ignore := cmp.Options{cmpopts.IgnoreUnexported(Scenario{}), cmpopts.IgnoreFields(Scenario{}, "SHA256"), cmpopts.IgnoreFields(Gate{}, "File", "Rules")}
+			if d := cmp.Diff(s, back, ignore); d != "" {
+				t.Errorf("parsed back (-made +read):\n%s\n%s", d, s.YAML())
+			}
+			if !slices.EqualFunc(s.Gate.Rules, back.Gate.Rules, func(a, b Rule) bool { a.Line, b.Line = 0, 0; return a == b }) {
+				t.Errorf("rules %+v read back as %+v", s.Gate.Rules, back.Gate.Rules)
+			}
+		})
 	}
-	s, err := Parse("quick.yaml", q.YAML())
-	if err != nil {
-		t.Fatalf("%v\n%s", err, q.YAML())
-	}
-	if s.Name != "flask" || s.Request.Path != q.Path || !slices.Equal(s.Levels, q.Levels) || s.Duration != q.Duration ||
-		s.Memory.Limit != q.Limit || s.Client.ReadRate != q.ReadRate || s.Client.RecvBuffer != q.RecvBuffer || s.Gate == nil || len(s.Gate.Rules) != 3 {
-		t.Errorf("parsed back: %+v", s)
-	}
-	for i, tg := range s.Targets {
-		if !slices.Equal(tg.Command, q.Targets[i].Command) || tg.Health != "/health" || tg.Name != q.Targets[i].Name {
-			t.Errorf("target %d parsed back as %+v, want %+v", i, tg, q.Targets[i])
+}
+
+// A quick run is named by --name, else by a single command's name=.
+func TestQuickRunName(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		q    Quick
+		want string
+	}{
+		{Quick{Cmds: []string{"api=node s.js {port}"}}, "api"},
+		{Quick{Name: "mine", Cmds: []string{"api=node s.js {port}"}}, "mine"},
+		{Quick{Cmds: []string{"PORT={port} node s.js"}}, "my-server"},
+		{Quick{Cmds: []string{"a=x {port}", "b=y {port}"}}, "my-server"},
+		{Quick{}, "reference"},
+	} {
+		if got := tt.q.RunName(); got != tt.want {
+			t.Errorf("%+v.RunName() = %q, want %q", tt.q, got, tt.want)
 		}
 	}
 }

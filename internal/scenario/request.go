@@ -17,16 +17,14 @@ import (
 
 	"github.com/floodharness/harness/internal/header"
 	"github.com/floodharness/harness/internal/loopback"
+	"github.com/floodharness/harness/internal/request"
 	"github.com/floodharness/harness/internal/result"
 )
 
-// Methods are the HTTP methods a request may use.
-var Methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
-
 // checkRequest checks a request: block (the scenario's or a target's).
 func (s *Scenario) checkRequest(r Request, key string, bad func(key, format string, args ...any)) {
-	if r.Method != "" && !slices.Contains(Methods, r.Method) {
-		bad(key+".method", "want one of %s, got %q", strings.Join(Methods, ", "), r.Method)
+	if err := request.CheckMethod(r.Method); err != nil {
+		bad(key+".method", "%v", err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
 		if err := header.Check(name, r.Headers[name]); err != nil {
@@ -36,14 +34,9 @@ func (s *Scenario) checkRequest(r Request, key string, bad func(key, format stri
 			bad(key+".headers."+name, "give content_type or a Content-Type header, not both")
 		}
 	}
-	n := 0
-	for _, set := range []bool{r.Body != "", r.BodyFile != "", r.BodySize != 0} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
-		bad(key+".body", "give at most one of body, body_file and body_size")
+	n, err := request.Bodies(r.Body != "", r.BodyFile != "", r.BodySize != 0)
+	if err != nil {
+		bad(key+".body", "%v", err)
 	}
 	if r.BodySize < 0 {
 		bad(key+".body_size", "want a size ≥ 0, got %v", r.BodySize)
@@ -55,8 +48,8 @@ func (s *Scenario) checkRequest(r Request, key string, bad func(key, format stri
 			bad(key+".body_file", "%s is not a regular file", s.Path(r.BodyFile))
 		}
 	}
-	if n > 0 && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		bad(key+".method", "%s sends no body: give method POST, PUT or PATCH with a body", r.Method)
+	if err := request.CheckBodyMethod(r.Method); n > 0 && err != nil {
+		bad(key+".method", "%v", err)
 	}
 }
 
@@ -190,12 +183,7 @@ func (s *Scenario) defaulted(r Request) Request {
 	if r.BodyFile != "" {
 		r.BodyFile = s.Path(r.BodyFile)
 	}
-	if r.Method == "" {
-		r.Method = http.MethodGet
-		if r.Body != "" || r.BodyFile != "" || r.BodySize != 0 {
-			r.Method = http.MethodPost
-		}
-	}
+	r.Method = request.Method(r.Method, r.Body != "" || r.BodyFile != "" || r.BodySize != 0)
 	return r
 }
 

@@ -6,18 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/units"
 )
@@ -393,19 +390,33 @@ func ParseGate(path string, data []byte) (*Gate, error) {
 	return g, nil
 }
 
-// Load reads and validates a scenario file.
-func Load(path string) (*Scenario, error) {
+// Load reads the scenario file at path and lays the command line's flags
+// over it: defaults < file < flags, one value, validated once. A problem
+// a flag made names the flag ("--limit (memory.limit): …"), one the file
+// holds names its line. The notes say what a flag replaced that the file
+// set (a target's own path: that --path replaced), for the run's first
+// lines.
+func Load(path string, f Flags) (*Scenario, []string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &Error{File: path, Msg: err.Error()}
+		return nil, nil, &Error{File: path, Msg: err.Error()}
 	}
-	return Parse(path, data)
+	return build(path, data, f)
+}
+
+// Parse decodes and validates a scenario without flags; file names it in
+// errors.
+func Parse(file string, data []byte) (*Scenario, error) {
+	s, _, err := build(file, data, Flags{})
+	return s, err
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-// Parse decodes and validates a scenario; file names it in errors.
-func Parse(file string, data []byte) (*Scenario, error) {
+// build is the one road a scenario takes: the file decoded strictly, the
+// flags laid over it, the defaults filled under both, then one validation
+// that reports every problem of every layer at once.
+func build(file string, data []byte, f Flags) (*Scenario, []string, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -417,23 +428,31 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		if err.Error() == "EOF" {
 			msg = "empty file"
 		}
-		return nil, &Error{File: file, Line: line, Msg: strings.TrimLeft(msg, ": ")}
+		return nil, nil, &Error{File: file, Line: line, Msg: strings.TrimLeft(msg, ": ")}
 	}
 	if len(doc.Content) != 1 {
-		return nil, &Error{File: file, Msg: "empty document"}
+		return nil, nil, &Error{File: file, Msg: "empty document"}
 	}
-	s := &Scenario{File: file}
+	s := &Scenario{File: file, flags: map[string]string{}}
 	sum := sha256.Sum256(data)
 	s.SHA256 = hex.EncodeToString(sum[:])
 	d := &decoder{file: file, lines: map[string]int{}, bad: map[string]bool{}}
 	d.decode(doc.Content[0], reflect.ValueOf(s).Elem(), "")
 	s.lines = d.lines
-	// Validate even after decode errors, so one pass reports every problem.
+	return s.finish(d.errs, d.bad, f)
+}
+
+// finish lays the flags over s, fills the defaults under both and
+// validates the result once; earlier holds the problems the layers below
+// found (undecodable keys, listed in bad). On error s is not returned.
+func (s *Scenario) finish(earlier []error, bad map[string]bool, f Flags) (*Scenario, []string, error) {
+	notes, errs := s.apply(f, bad)
 	s.setDefaults()
-	if err := s.validate(d); err != nil {
-		return nil, err
+	errs = append(append(earlier, errs...), s.validate(bad)...)
+	if len(errs) > 0 {
+		return nil, nil, joined(errs)
 	}
-	return s, nil
+	return s, notes, nil
 }
 
 // setDefaults is the one place defaults are decided.
@@ -476,11 +495,11 @@ func (s *Scenario) setDefaults() {
 			s.K6.Bin = "bin/k6"
 		}
 	}
+	if n := len(s.K6.Hosts); n > 0 && s.Driver == result.DriverK6 && s.K6.Instances <= 1 {
+		s.K6.Instances = n // one instance per host
+	}
 	if s.K6.Instances == 0 {
 		s.K6.Instances = 1
-	}
-	if s.Client.AbortAfterBytes > 0 && s.Client.AbortFraction == 0 {
-		s.Client.AbortFraction = 1
 	}
 	if s.Memory.HeapProfile == "" {
 		s.Memory.HeapProfile = result.HeapPeak
@@ -508,316 +527,6 @@ const (
 	DefaultPprof       = "/debug/pprof/heap"
 	DefaultTracemalloc = "/debug/tracemalloc?top=10"
 )
-
-var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
-// validate checks meaning once types are right, reporting every problem.
-func (s *Scenario) validate(d *decoder) error {
-	bad := func(key, format string, args ...any) {
-		for k := key; k != ""; k = parentKey(k) {
-			if d.bad[k] {
-				return // already reported as undecodable
-			}
-		}
-		if f, ok := s.flagOf(key); ok {
-			d.errs = append(d.errs, &Error{Flag: f, Key: key, Msg: fmt.Sprintf(format, args...)})
-			return
-		}
-		line, ok := d.lines[key]
-		for k := key; !ok && k != ""; {
-			// Fall back to the nearest enclosing key that was written.
-			k = parentKey(k)
-			line, ok = d.lines[k]
-		}
-		d.errs = append(d.errs, &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
-	}
-	if !safeName.MatchString(s.Name) {
-		bad("name", "want a name of letters, digits, '.', '_' or '-', got %q", s.Name)
-	}
-	if k := s.Soak; k != nil {
-		switch {
-		case k.Concurrency < 1 || k.Concurrency > MaxConcurrency:
-			bad("soak.concurrency", "want 1..%d clients, got %d", MaxConcurrency, k.Concurrency)
-		case k.Duration <= s.Warmup:
-			bad("soak.duration", "a soak of %v is not longer than its warmup (%v)", k.Duration, s.Warmup)
-		case len(s.Levels) != 1 || s.Levels[0] != k.Concurrency || s.Duration != k.Duration:
-			bad("soak", "a soak is one long level: give soak: or levels: and duration:, not both")
-		}
-	}
-	if len(s.Levels) == 0 {
-		bad("levels", "want at least one concurrency level")
-	}
-	for i, l := range s.Levels {
-		if l < 1 || l > MaxConcurrency {
-			bad(fmt.Sprintf("levels[%d]", i), "concurrency %d: want 1..%d", l, MaxConcurrency)
-		} else if slices.Contains(s.Levels[:i], l) {
-			bad(fmt.Sprintf("levels[%d]", i), "concurrency %d given twice", l)
-		}
-	}
-	if s.Repeats < 1 || s.Repeats > 100 {
-		bad("repeats", "want 1..100, got %d", s.Repeats)
-	}
-	if s.Requests.Count < 0 {
-		bad("requests", "want a positive count per client, got %d", s.Requests.Count)
-	}
-	s.checkMix(bad)
-	switch s.Client.HTTP {
-	case "", "1.1", "2", "h2c":
-	default:
-		bad("client.http", "want 1.1, 2 or h2c, got %q", s.Client.HTTP)
-	}
-	switch {
-	case s.Duration <= 0:
-		bad("duration", "want a positive duration, got %v", s.Duration)
-	case s.Warmup >= s.Duration:
-		key := "warmup"
-		if _, ok := s.flagOf("duration"); ok {
-			key = "duration"
-		}
-		bad(key, "warmup %v must be shorter than duration %v", s.Warmup, s.Duration)
-	}
-	if s.Request.Validate == result.CheckUpload && s.Request.Body == "" && s.Request.BodyFile == "" && s.Request.BodySize == 0 {
-		bad("request.validate", "validate upload checks what a body sent arrived: give body, body_file or body_size")
-	}
-	for key, b := range map[string]units.Bytes{"client.read_rate": s.Client.ReadRate, "client.recv_buffer": s.Client.RecvBuffer, "client.write_rate": s.Client.WriteRate, "client.send_buffer": s.Client.SendBuffer} {
-		if b < 0 {
-			bad(key, "want a size ≥ 0, got %v", b)
-		}
-	}
-	if !strings.HasPrefix(s.Request.Path, "/") {
-		bad("request.path", "want a path starting with /, got %q", s.Request.Path)
-	}
-	s.checkRequest(s.Request, "request", bad)
-	if !slices.Contains(result.BodyChecks(), s.Request.Validate) {
-		bad("request.validate", "want none, json, ndjson, csv or upload, got %q", s.Request.Validate)
-	}
-	switch s.Client.Model {
-	case "closed":
-		if s.Client.Rate != 0 {
-			bad("client.rate", "a rate needs model: open")
-		}
-	case "open":
-		if s.Client.Rate <= 0 {
-			bad("client.rate", "model open needs a rate such as 50/s")
-		}
-	default:
-		bad("client.model", "want closed or open, got %q", s.Client.Model)
-	}
-	if r := s.Chaos.RestartAfter; r > 0 && r >= s.Warmup+s.Duration {
-		key := "chaos.restart_after"
-		if _, ok := s.flagOf("duration"); ok {
-			key = "duration"
-		}
-		bad(key, "%v is not inside the flood (warmup + duration = %v)", r, s.Warmup+s.Duration)
-	}
-	if s.Chaos.RestartAfter > 0 && s.Driver != result.DriverBuiltin {
-		bad("chaos.restart_after", "chaos needs the harness driver")
-	}
-	if s.Client.Resume && s.Request.Validate == result.CheckNone {
-		bad("client.resume", "resume needs request.validate (json, ndjson or csv): the row ids say where to continue")
-	}
-	if f := s.Client.AbortFraction; f < 0 || f > 1 {
-		bad("client.abort_fraction", "want 0..1, got %v", f)
-	}
-	if s.Memory.SampleInterval < time.Millisecond {
-		bad("memory.sample_interval", "want at least 1ms, got %v", s.Memory.SampleInterval)
-	}
-	if l := s.Memory.Limit; l != 0 && l < 8<<20 {
-		bad("memory.limit", "%v is too small to start a server; want 0 (no cap) or at least 8MiB", l)
-	}
-	if !slices.Contains(result.HeapModes(), s.Memory.HeapProfile) {
-		bad("memory.heap_profile", "want peak, end or off, got %q", s.Memory.HeapProfile)
-	}
-	switch s.Driver {
-	case result.DriverBuiltin:
-		if s.Script != "" || s.Segment != "" {
-			bad("script", "script and segments are for driver: k6")
-		}
-		if _, flagged := s.flagOf("k6.instances"); s.K6.Instances > 1 || flagged {
-			bad("k6.instances", "k6 instances are for driver: k6 (the scenario's driver is %s)", s.Driver)
-		}
-	case result.DriverK6:
-		if len(s.Requests.Mix) > 0 {
-			bad("requests", "a weighted mix is the harness driver's: a k6 script says its own mix")
-		}
-		for i, t := range s.Targets {
-			if t.Request != nil {
-				bad(fmt.Sprintf("targets[%d].request", i), "driver k6 gets the scenario's request: (TARGET_METHOD, TARGET_HEADERS, TARGET_BODY…), not a target's own")
-			}
-		}
-		if s.Script == "" {
-			bad("script", "driver k6 needs the k6 script to run")
-		}
-		if s.K6.Instances < 1 || s.K6.Instances > 64 {
-			bad("k6.instances", "want 1..64 local k6 processes, got %d", s.K6.Instances)
-		}
-		if n := len(s.K6.Hosts); n > 0 {
-			if s.K6.Instances > 1 && s.K6.Instances != n {
-				bad("k6.instances", "%d instances but %d hosts: one instance per host", s.K6.Instances, n)
-			}
-			s.K6.Instances = n
-			for i, h := range s.K6.Hosts {
-				if len(h.Launch) == 0 {
-					bad(fmt.Sprintf("k6.hosts[%d].launch", i), "want the command that runs a program on that host, e.g. [ssh, host-a] or [ip, netns, exec, ns-a]")
-				}
-				if net.ParseIP(h.Address) == nil {
-					bad(fmt.Sprintf("k6.hosts[%d].address", i), "want the IP the instance's REST API listens on, got %q", h.Address)
-				}
-			}
-		}
-		collectorPort := false
-		if c := s.K6.Collector; c != "" {
-			host, port, err := net.SplitHostPort(c)
-			if err != nil {
-				host = c
-			}
-			collectorPort = err == nil && port != "0"
-			if net.ParseIP(host) == nil {
-				bad("k6.collector", "want the IP (or IP:PORT) the harness receives the instances' data on, got %q", c)
-			}
-		}
-		for i, r := range s.K6.Remote {
-			if _, _, err := net.SplitHostPort(r); err != nil {
-				bad(fmt.Sprintf("k6.remote[%d]", i), "want HOST:PORT of a k6 REST API (k6 run --paused --address HOST:PORT), got %q", r)
-			}
-		}
-		if s.K6.External < 0 || s.K6.External > 256 {
-			bad("k6.external", "want 0..256 instances, got %d", s.K6.External)
-		}
-		if len(s.K6.Remote) > 0 || s.K6.External > 0 {
-			switch {
-			case len(s.K6.Hosts) > 0 || s.K6.Instances > 1 || (len(s.K6.Remote) > 0 && s.K6.External > 0):
-				bad("k6.remote", "instances started elsewhere (remote or external) run alone: not with each other, k6.hosts or k6.instances")
-			case !collectorPort:
-				bad("k6.collector", "instances started elsewhere are told the collector in advance: want IP:PORT")
-			}
-		}
-		if s.Segment != "" && s.K6.Instances > 1 {
-			bad("segments", "with k6.instances the harness gives each instance its segment")
-		}
-	default:
-		bad("driver", "want harness or k6, got %q", s.Driver)
-	}
-	if s.Gate != nil && len(s.Gate.Rules) == 0 {
-		bad("gate.rules", "a gate: block wants at least one rule")
-	}
-	if len(s.Targets) == 0 {
-		bad("targets", "want at least one target")
-	}
-	for i, t := range s.Targets {
-		key := fmt.Sprintf("targets[%d]", i)
-		if !safeName.MatchString(t.Name) {
-			bad(key+".name", "want a name of letters, digits, '.', '_' or '-', got %q", t.Name)
-		}
-		for _, o := range s.Targets[:i] {
-			if o.Name == t.Name {
-				bad(key+".name", "target %q defined twice", t.Name)
-			}
-		}
-		if a := t.Attach; a != nil {
-			named := 0
-			for _, set := range []bool{a.PID != 0, a.PIDFile != "", a.Cgroup != "", a.Container != ""} {
-				if set {
-					named++
-				}
-			}
-			switch {
-			case len(t.Command) > 0 || t.Container != nil:
-				bad(key+".attach", "attach names a running server: give command, container or attach, one of them")
-			case named != 1:
-				bad(key+".attach", "want exactly one of pid, pid_file, cgroup or container")
-			case a.PID < 0:
-				bad(key+".attach.pid", "want a process id, got %d", a.PID)
-			case a.Cgroup != "" && !strings.HasPrefix(a.Cgroup, "/"):
-				bad(key+".attach.cgroup", "want the cgroup's absolute path, e.g. /sys/fs/cgroup/system.slice/app.service, got %q", a.Cgroup)
-			}
-			if a.Engine != "" && a.Container == "" {
-				bad(key+".attach.engine", "engine is for attach.container")
-			} else if a.Engine != "" && a.Engine != "podman" && a.Engine != "docker" {
-				bad(key+".attach.engine", "want podman or docker, got %q", a.Engine)
-			}
-			if a.Port < 1 || a.Port > 65535 {
-				bad(key+".attach.port", "want the port the server answers on (1..65535), got %d", a.Port)
-			}
-			if s.Memory.Limit != 0 {
-				bad("memory.limit", "target %q is attached: the harness cannot cap a server it did not start; set memory.limit: 0", t.Name)
-			}
-			if s.Chaos.RestartAfter > 0 {
-				bad("chaos.restart_after", "target %q is attached: the harness cannot restart a server it did not start", t.Name)
-			}
-		} else {
-			checkStarted(t, key, bad)
-		}
-		if t.Port < 0 || t.Port > 65535 || (t.Port != 0 && t.Attach != nil) {
-			bad(key+".port", "want a port 1..65535 for a target the harness starts (an attached one gives attach.port), got %d", t.Port)
-		}
-		if !loopback.Host(t.Host) && !s.AllowRemote {
-			bad(key+".host", "%q is not a loopback address; load goes only to 127.0.0.1 or ::1 unless the scenario sets allow_remote: true", t.Host)
-		}
-		if t.Path != "" && !strings.HasPrefix(t.Path, "/") {
-			bad(key+".path", "want a path starting with /, got %q", t.Path)
-		}
-		s.checkTLS(t, key, bad)
-		if r := t.Request; r != nil {
-			s.checkRequest(*r, key+".request", bad)
-			for k, set := range map[string]bool{"path": r.Path != "", "validate": r.Validate != "", "timeout": r.Timeout != 0} {
-				if set {
-					bad(key+".request."+k, "%s is the scenario's (request.%s; a target's path is its path:)", k, k)
-				}
-			}
-		}
-		if !strings.HasPrefix(t.Health, "/") {
-			bad(key+".health", "want a path starting with /, got %q", t.Health)
-		}
-		if t.Pprof != "" && !strings.HasPrefix(t.Pprof, "/") {
-			bad(key+".pprof", "want a path starting with /, got %q", t.Pprof)
-		}
-		if t.Tracemalloc != "" && !strings.HasPrefix(t.Tracemalloc, "/") {
-			bad(key+".tracemalloc", "want a path starting with /, got %q", t.Tracemalloc)
-		}
-		if t.Tracemalloc != "" && t.Pprof != "" {
-			bad(key+".tracemalloc", "give pprof or tracemalloc, not both")
-		}
-		switch {
-		case t.Heap != "" && t.Heap != "pprof" && t.Heap != "tracemalloc":
-			bad(key+".heap", "want pprof or tracemalloc, got %q", t.Heap)
-		case t.Heap == "pprof" && t.Tracemalloc != "", t.Heap == "tracemalloc" && t.Pprof != "":
-			bad(key+".heap", "heap: %s contradicts the target's other heap endpoint", t.Heap)
-		}
-	}
-	return errors.Join(d.errs...)
-}
-
-// checkStarted checks how a target the harness starts is started: a
-// command with {port}, or a container.
-func checkStarted(t Target, key string, bad func(key, format string, args ...any)) {
-	switch c := t.Container; {
-	case c != nil && len(t.Command) > 0:
-		bad(key+".container", "give command or container, not both")
-	case c != nil:
-		if c.Engine != "" && c.Engine != "podman" && c.Engine != "docker" {
-			bad(key+".container.engine", "want podman or docker, got %q", c.Engine)
-		}
-		if c.Image == "" || strings.ContainsAny(c.Image, " \t\n") || strings.HasPrefix(c.Image, "-") {
-			bad(key+".container.image", "want an image name such as localhost/my-app:latest, got %q", c.Image)
-		}
-		if c.Port < 1 || c.Port > 65535 {
-			bad(key+".container.port", "want the port the server listens on inside the container (1..65535), got %d", c.Port)
-		}
-	case len(t.Command) == 0:
-		bad(key+".command", "want the command that starts the server (or container: to run an image)")
-	case !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }):
-		bad(key+".command", "no argument contains {port}: the harness picks the port")
-	}
-}
-
-// parentKey is the enclosing key path: "targets[0]" for "targets[0].name".
-func parentKey(k string) string {
-	if i := strings.LastIndexAny(k, ".["); i >= 0 {
-		return k[:i]
-	}
-	return ""
-}
 
 // RequestPath is the path clients request from t.
 func (s *Scenario) RequestPath(t Target) string {

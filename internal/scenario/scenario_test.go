@@ -163,7 +163,7 @@ func TestShippedScenariosLoad(t *testing.T) {
 		t.Fatalf("found %d scenario files, want flood, quick and admission at least", len(files))
 	}
 	for _, f := range files {
-		if _, err := Load(f); err != nil {
+		if _, _, err := Load(f, Flags{}); err != nil {
 			t.Errorf("Load(%s): %v", f, err)
 		}
 	}

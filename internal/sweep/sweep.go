@@ -110,10 +110,11 @@ func (e *ThresholdsError) Error() string {
 // FaultKind makes failed thresholds an unmet check.
 func (e *ThresholdsError) FaultKind() fault.Kind { return fault.Unmet }
 
-// DefaultDir is where a run of sc started at t goes when no directory is
-// given: reports/<time>-<scenario name>.
-func DefaultDir(sc *scenario.Scenario, t time.Time) string {
-	return filepath.Join("reports", t.Format("20060102-150405")+"-"+sc.Name)
+// DefaultDir is where a run named name (a scenario's name, with what kind
+// of run it is) started at t goes when no directory is given:
+// reports/<time>-<name>.
+func DefaultDir(name string, t time.Time) string {
+	return filepath.Join("reports", t.Format("20060102-150405")+"-"+name)
 }
 
 // ResultsPath is where a sweep in dir writes its results.

@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -12,12 +11,14 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/header"
+	"github.com/floodharness/harness/internal/request"
 	"github.com/floodharness/harness/internal/units"
 )
 
-// Overrides change a loaded scenario from the command line. Zero values
-// change nothing.
-type Overrides struct {
+// Flags are the command line's layer of a scenario: laid over the file's
+// values (defaults < file < flags) before the one validation, so what a
+// file may not say a flag may not say either. Zero values say nothing.
+type Flags struct {
 	// Levels replace the scenario's levels.
 	Levels []int
 	// Targets keep only these targets, in the scenario's order.
@@ -48,76 +49,46 @@ type Overrides struct {
 	Soak string
 }
 
-// Override applies o to s and validates the result as a file is validated,
-// in one pass: a problem a flag made names the flag ("--limit
-// (memory.limit): …"), one the file holds names its line. On error s is
-// unchanged. The notes say what a flag replaced that the file set (a
-// target's own path: that --path replaced), for the run's first lines.
-func (s *Scenario) Override(o Overrides) ([]string, error) {
-	c := *s
-	c.Targets = slices.Clone(s.Targets)
-	c.lines, c.flags = maps.Clone(s.lines), maps.Clone(s.flags)
-	if c.lines == nil {
-		c.lines = map[string]int{}
-	}
-	if c.flags == nil {
-		c.flags = map[string]string{}
-	}
+// apply lays f over s, recording each key a flag set so that a problem
+// with it names the flag. bad (keys that failed to decode) is renumbered
+// with the targets --targets keeps. The notes say what a flag replaced
+// that the file set.
+func (s *Scenario) apply(f Flags, bad map[string]bool) ([]string, []error) {
 	var errs []error
-	var notes []string
-	set := func(key, flag string) { c.flags[key] = flag }
-	if len(o.Targets) > 0 {
-		if err := c.keepTargets(o.Targets); err != nil {
+	if len(f.Targets) > 0 {
+		if index, err := s.keepTargets(f.Targets); err != nil {
+			errs = append(errs, err)
+		} else {
+			kept := renumbered(bad, index)
+			clear(bad)
+			maps.Copy(bad, kept)
+		}
+	}
+	if f.Soak != "" {
+		if err := s.applySoak(f.Soak); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if o.Soak != "" {
-		n, d, ok := strings.Cut(o.Soak, "x")
-		conc, err1 := strconv.Atoi(n)
-		dur, err2 := time.ParseDuration(d)
-		if !ok || err1 != nil || err2 != nil {
-			errs = append(errs, &Error{Flag: "--soak", Key: "soak", Msg: fmt.Sprintf("%q: want CLIENTSxDURATION, e.g. 16x30m", o.Soak)})
-		} else {
-			c.Soak = &Soak{Concurrency: conc, Duration: dur}
-			c.Levels, c.Duration = []int{conc}, dur
-			set("soak", "--soak")
-			set("levels", "--soak")
-			set("duration", "--soak")
-		}
-	}
-	if o.Levels != nil {
-		c.Levels = o.Levels
+	set := func(key, flag string) { s.flags[key] = flag }
+	if f.Levels != nil {
+		s.Levels = f.Levels
 		set("levels", "--levels")
 	}
-	if o.Repeats != 0 {
-		c.Repeats = o.Repeats
+	if f.Repeats != 0 {
+		s.Repeats = f.Repeats
 		set("repeats", "--repeats")
 	}
-	if o.Duration != 0 {
-		c.Duration = o.Duration
+	if f.Duration != 0 {
+		s.Duration = f.Duration
 		set("duration", "--duration")
 	}
-	if o.Path != "" {
-		c.Request.Path = o.Path
-		set("request.path", "--path")
-		var own []string
-		for i := range c.Targets {
-			t := &c.Targets[i]
-			if t.Path != "" && t.Path != o.Path {
-				own = append(own, fmt.Sprintf("%s %s (%s)", t.Name, t.Path, c.lineOf(fmt.Sprintf("targets[%d].path", i))))
-			}
-			if t.Path != "" {
-				t.Path = o.Path
-				set(fmt.Sprintf("targets[%d].path", i), "--path")
-			}
-		}
-		if len(own) > 0 {
-			notes = append(notes, fmt.Sprintf("--path %s: every target requests it, in place of the paths the file gave %s", o.Path, strings.Join(own, ", ")))
-		}
+	var notes []string
+	if f.Path != "" {
+		notes = s.applyPath(f.Path)
 	}
-	if o.Health != "" {
-		for i := range c.Targets {
-			c.Targets[i].Health = o.Health
+	if f.Health != "" {
+		for i := range s.Targets {
+			s.Targets[i].Health = f.Health
 			set(fmt.Sprintf("targets[%d].health", i), "--health")
 		}
 	}
@@ -127,39 +98,70 @@ func (s *Scenario) Override(o Overrides) ([]string, error) {
 		key  string
 		flag string
 	}{
-		{o.Limit, &c.Memory.Limit, "memory.limit", "--limit"},
-		{o.ReadRate, &c.Client.ReadRate, "client.read_rate", "--read-rate"},
-		{o.RecvBuffer, &c.Client.RecvBuffer, "client.recv_buffer", "--recv-buffer"},
-		{o.WriteRate, &c.Client.WriteRate, "client.write_rate", "--write-rate"},
-		{o.SendBuffer, &c.Client.SendBuffer, "client.send_buffer", "--send-buffer"},
+		{f.Limit, &s.Memory.Limit, "memory.limit", "--limit"},
+		{f.ReadRate, &s.Client.ReadRate, "client.read_rate", "--read-rate"},
+		{f.RecvBuffer, &s.Client.RecvBuffer, "client.recv_buffer", "--recv-buffer"},
+		{f.WriteRate, &s.Client.WriteRate, "client.write_rate", "--write-rate"},
+		{f.SendBuffer, &s.Client.SendBuffer, "client.send_buffer", "--send-buffer"},
 	} {
 		if b.v != nil {
 			*b.dst = *b.v
 			set(b.key, b.flag)
 		}
 	}
-	if o.HTTP != "" {
-		c.Client.HTTP = o.HTTP
+	if f.HTTP != "" {
+		s.Client.HTTP = f.HTTP
 		set("client.http", "--http")
 	}
-	if o.K6Instances != 0 {
-		c.K6.Instances = o.K6Instances
+	if f.K6Instances != 0 {
+		s.K6.Instances = f.K6Instances
 		set("k6.instances", "--k6-instances")
 	}
-	errs = append(errs, c.overrideRequest(o, set)...)
-	if err := c.validate(&decoder{file: c.File, lines: c.lines, bad: map[string]bool{}}); err != nil {
-		errs = append(errs, err)
+	return notes, append(errs, s.applyRequest(f)...)
+}
+
+// applySoak makes the run one long level: --soak CLIENTSxDURATION.
+func (s *Scenario) applySoak(v string) error {
+	n, d, ok := strings.Cut(v, "x")
+	conc, err1 := strconv.Atoi(n)
+	dur, err2 := time.ParseDuration(d)
+	if !ok || err1 != nil || err2 != nil {
+		return &Error{Flag: "--soak", Key: "soak", Msg: fmt.Sprintf("%q: want CLIENTSxDURATION, e.g. 16x30m", v)}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	s.Soak = &Soak{Concurrency: conc, Duration: dur}
+	s.Levels, s.Duration = []int{conc}, dur
+	for _, k := range []string{"soak", "levels", "duration"} {
+		s.flags[k] = "--soak"
 	}
-	*s = c
-	return notes, nil
+	return nil
+}
+
+// applyPath makes every target request path, and says which of the paths
+// the file gave it replaced.
+func (s *Scenario) applyPath(path string) []string {
+	s.Request.Path = path
+	s.flags["request.path"] = "--path"
+	var own []string
+	for i := range s.Targets {
+		t := &s.Targets[i]
+		if t.Path != "" && t.Path != path {
+			own = append(own, fmt.Sprintf("%s %s (%s)", t.Name, t.Path, s.lineOf(fmt.Sprintf("targets[%d].path", i))))
+		}
+		if t.Path != "" {
+			t.Path = path
+			s.flags[fmt.Sprintf("targets[%d].path", i)] = "--path"
+		}
+	}
+	if len(own) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("--path %s: every target requests it, in place of the paths the file gave %s", path, strings.Join(own, ", "))}
 }
 
 // keepTargets keeps only the named targets, in the scenario's order, and
-// renumbers what is known of each target's keys (lines, flags) with it.
-func (s *Scenario) keepTargets(names []string) error {
+// renumbers what is known of each target's keys (lines, flags) with it;
+// the index maps a kept target's old position to its new one.
+func (s *Scenario) keepTargets(names []string) (map[int]int, error) {
 	var keep []Target
 	var index []int // new position → old
 	for _, name := range names {
@@ -169,7 +171,7 @@ func (s *Scenario) keepTargets(names []string) error {
 			for _, t := range s.Targets {
 				all = append(all, t.Name)
 			}
-			return &Error{Flag: "--targets", Key: "targets", Msg: fmt.Sprintf("%s has no target %q (it has %s)", s.File, name, strings.Join(all, ", "))}
+			return nil, &Error{Flag: "--targets", Key: "targets", Msg: fmt.Sprintf("%s has no target %q (it has %s)", s.File, name, strings.Join(all, ", "))}
 		}
 		if !slices.Contains(index, i) {
 			index = append(index, i)
@@ -189,7 +191,7 @@ func (s *Scenario) keepTargets(names []string) error {
 	s.Targets = keep
 	s.TargetsFilter = "--targets " + strings.Join(names, ",")
 	s.lines, s.flags = renumbered(s.lines, renumber), renumbered(s.flags, renumber)
-	return nil
+	return renumber, nil
 }
 
 var targetKey = regexp.MustCompile(`^targets\[(\d+)\]`)
@@ -244,10 +246,11 @@ func (s *Scenario) lineOf(key string) string {
 	return s.File
 }
 
-// overrideRequest applies the request flags (-X, -H, --body…).
-func (c *Scenario) overrideRequest(o Overrides, set func(key, flag string)) []error {
+// applyRequest lays the request flags (-X, -H, --body…) over request:.
+func (s *Scenario) applyRequest(o Flags) []error {
 	var errs []error
-	r := &c.Request
+	set := func(key, flag string) { s.flags[key] = flag }
+	r := &s.Request
 	if o.Method != "" {
 		r.Method = strings.ToUpper(o.Method)
 		set("request.method", "--method")
@@ -285,7 +288,7 @@ func (c *Scenario) overrideRequest(o Overrides, set func(key, flag string)) []er
 		r.BodySize = *o.BodySize
 		set("request.body_size", "--body-size")
 	}
-	if n := btoi(o.Body != "") + btoi(o.BodyFile != "") + btoi(o.BodySize != nil); n > 1 {
+	if _, err := request.Bodies(o.Body != "", o.BodyFile != "", o.BodySize != nil); err != nil {
 		errs = append(errs, &Error{Flag: "--body", Key: "request.body", Msg: "give one of --body, --body-file and --body-size"})
 	}
 	if o.ContentType != "" {
@@ -293,11 +296,4 @@ func (c *Scenario) overrideRequest(o Overrides, set func(key, flag string)) []er
 		set("request.content_type", "--content-type")
 	}
 	return errs
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

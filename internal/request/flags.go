@@ -1,4 +1,4 @@
-package cli
+package request
 
 import (
 	"flag"
@@ -7,10 +7,10 @@ import (
 	"github.com/floodharness/harness/internal/units"
 )
 
-// RequestFlags are curl's words for what each request sends, shared by
-// `run` and `load`: -X/--method, -H/--header (repeatable), --body,
+// Flags are curl's words for what each request sends, shared by `run`,
+// `init` and `load`: -X/--method, -H/--header (repeatable), --body,
 // --body-file, --body-size and --content-type.
-type RequestFlags struct {
+type Flags struct {
 	Method, Body, BodyFile, ContentType string
 	Headers                             []string
 	BodySize                            units.Bytes
@@ -19,7 +19,7 @@ type RequestFlags struct {
 }
 
 // Register adds the flags to fs.
-func (r *RequestFlags) Register(fs *flag.FlagSet) {
+func (r *Flags) Register(fs *flag.FlagSet) {
 	for _, name := range []string{"X", "method"} {
 		fs.StringVar(&r.Method, name, "", "the request method, e.g. POST (default GET; POST with a body)")
 	}
