@@ -41,35 +41,14 @@ type k6Instance struct {
 // exact merge, each instance's kept beside them.
 func (k Driver) scaled(ctx context.Context, job level) (result.Client, error) {
 	c := result.Client{Driver: result.DriverK6, DriverLog: job.LogName + "-1.log", Errors: map[string]int64{}}
-	col := k6out.NewCollector()
-	addr := k.Collector
-	if addr == "" {
-		addr = "127.0.0.1"
-	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		addr = net.JoinHostPort(addr, "0") // an IP alone: any port
-	}
-	ln, err := net.Listen("tcp", addr)
+	col, collector, stop, err := k.collect(job)
 	if err != nil {
-		return c, fmt.Errorf("k6 collector: %w", err)
+		return c, err
 	}
-	srv := &http.Server{Handler: col, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	collector := "http://" + ln.Addr().String() + "/"
-	// Instances started elsewhere ask for the level's job (k6/x/flood's
-	// job(__ENV.FLOOD_JOB)): the target's URL, VUs and duration.
-	col.SetJob(&k6out.Job{URL: job.URL, VUs: job.Concurrency, Duration: job.Duration.String()})
-	defer col.SetJob(nil)
+	defer stop()
 	job.jobURL = collector + "v1/job"
 	if len(k.Remote) > 0 || k.External > 0 {
 		return k.remote(ctx, job, c, col)
-	}
-
-	n := k.Instances
-	seq := make([]string, n+1)
-	for i := range seq {
-		seq[i] = fraction(i, n)
 	}
 	// The script's thresholds are judged once, on the merged data, where
 	// the harness can compute what they aggregate; else each instance
@@ -87,23 +66,9 @@ func (k Driver) scaled(ctx context.Context, job level) (result.Client, error) {
 			pgroup.Signal(in.cmd, syscall.SIGKILL)
 		}
 	}()
-	for i := range k.Instances {
-		in := &k6Instance{name: fmt.Sprintf("local-%d", i+1), segment: seq[i] + ":" + seq[i+1], log: fmt.Sprintf("%s-%d.log", job.LogName, i+1)}
-		if i < len(k.Hosts) {
-			// Elsewhere: a fixed port on the host's own address.
-			h := k.Hosts[i]
-			in.name, in.launch, in.addr = fmt.Sprintf("host-%d", i+1), h.Launch, net.JoinHostPort(h.Address, "6565")
-		} else {
-			port, err := freeLoopbackPort()
-			if err != nil {
-				return c, err
-			}
-			in.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		}
-		if err := k.startPaused(job, in, strings.Join(seq, ","), collector, extra); err != nil {
-			return c, err
-		}
-		insts = append(insts, in)
+	insts, err = k.startInstances(job, collector, extra)
+	if err != nil {
+		return c, err
 	}
 	limit := job.Warmup + job.Duration + job.Grace + time.Minute
 	ctx, cancel := context.WithTimeout(ctx, limit)
@@ -119,22 +84,8 @@ func (k Driver) scaled(ctx context.Context, job level) (result.Client, error) {
 		return c, err
 	}
 	c.K6ResumeSpreadMs = float64(spread.Microseconds()) / 1000
-	for _, in := range insts {
-		var werr error
-		select {
-		case werr = <-in.done:
-		case <-ctx.Done():
-			pgroup.Signal(in.cmd, syscall.SIGKILL)
-			werr = <-in.done
-		}
-		var ee *exec.ExitError
-		switch {
-		case errors.As(werr, &ee):
-			in.exit = ee.ExitCode()
-		case werr != nil:
-			return c, fmt.Errorf("k6 %s: %w", in.name, werr)
-		}
-		c.DriverExit = max(c.DriverExit, in.exit)
+	if c.DriverExit, err = waitAll(ctx, insts); err != nil {
+		return c, err
 	}
 	c.DurationS = time.Since(start).Seconds()
 	snaps := map[string]k6out.Snapshot{}
@@ -153,6 +104,83 @@ func (k Driver) scaled(ctx context.Context, job level) (result.Client, error) {
 		c.K6Instances = append(c.K6Instances, fig)
 	}
 	return k.merged(c, got, ths, thErr)
+}
+
+// collect serves the collector the instances send to, at its URL, with
+// the level's job published for instances started elsewhere (k6/x/flood's
+// job(__ENV.FLOOD_JOB): the target's URL, VUs and duration); stop ends it.
+func (k Driver) collect(job level) (col *k6out.Collector, url string, stop func(), err error) {
+	col = k6out.NewCollector()
+	addr := k.Collector
+	if addr == "" {
+		addr = "127.0.0.1"
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "0") // an IP alone: any port
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("k6 collector: %w", err)
+	}
+	srv := &http.Server{Handler: col, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	col.SetJob(&k6out.Job{URL: job.URL, VUs: job.Concurrency, Duration: job.Duration.String()})
+	return col, "http://" + ln.Addr().String() + "/", func() { col.SetJob(nil); srv.Close() }, nil
+}
+
+// startInstances starts the level's k6 instances paused, each with its
+// execution segment: on the scenario's hosts, else on loopback. The ones
+// started are returned with an error too, for the caller to stop.
+func (k Driver) startInstances(job level, collector string, extra []string) ([]*k6Instance, error) {
+	n := k.Instances
+	seq := make([]string, n+1)
+	for i := range seq {
+		seq[i] = fraction(i, n)
+	}
+	var insts []*k6Instance
+	for i := range n {
+		in := &k6Instance{name: fmt.Sprintf("local-%d", i+1), segment: seq[i] + ":" + seq[i+1], log: fmt.Sprintf("%s-%d.log", job.LogName, i+1)}
+		if i < len(k.Hosts) {
+			// Elsewhere: a fixed port on the host's own address.
+			h := k.Hosts[i]
+			in.name, in.launch, in.addr = fmt.Sprintf("host-%d", i+1), h.Launch, net.JoinHostPort(h.Address, "6565")
+		} else {
+			port, err := freeLoopbackPort()
+			if err != nil {
+				return insts, err
+			}
+			in.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		}
+		if err := k.startPaused(job, in, strings.Join(seq, ","), collector, extra); err != nil {
+			return insts, err
+		}
+		insts = append(insts, in)
+	}
+	return insts, nil
+}
+
+// waitAll waits for every instance to end (killing those still running
+// when ctx ends) and returns the highest exit code.
+func waitAll(ctx context.Context, insts []*k6Instance) (int, error) {
+	code := 0
+	for _, in := range insts {
+		var werr error
+		select {
+		case werr = <-in.done:
+		case <-ctx.Done():
+			pgroup.Signal(in.cmd, syscall.SIGKILL)
+			werr = <-in.done
+		}
+		var ee *exec.ExitError
+		switch {
+		case errors.As(werr, &ee):
+			in.exit = ee.ExitCode()
+		case werr != nil:
+			return code, fmt.Errorf("k6 %s: %w", in.name, werr)
+		}
+		code = max(code, in.exit)
+	}
+	return code, nil
 }
 
 // merged fills the level's figures from the instances' final snapshots:

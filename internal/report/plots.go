@@ -283,11 +283,7 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
 	p.Y.Min, p.X.Min = 0, 0
-	lg := &legend{p: p}
-	peak := 0.0
-	var afters plotter.XYs
-	var settles [][2]float64 // each run's settle, shaded under the lines
-	var drawn []plot.Plotter
+	tl := &timeline{lg: &legend{p: p}}
 	for i, tg := range r.Targets() {
 		c, _, _ := style(i)
 		for li, level := range levels {
@@ -295,87 +291,116 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 			if len(runs) == 0 || runs[0].RSSSeries == "" {
 				continue
 			}
-			run := runs[0]
-			xys, err := readSeries(filepath.Join(dir, run.RSSSeries))
-			if err != nil {
-				return nil, err
-			}
-			if len(xys) == 0 {
-				continue
-			}
-			line, err := plotter.NewLine(xys)
-			if err != nil {
-				return nil, err
-			}
 			// The highest level drawn full; lower ones thinner and lighter.
 			frac := float64(li+1) / float64(len(levels))
-			line.Color, line.Width = fade(c, frac), vg.Points(0.5+1.5*frac)
-			drawn = append(drawn, line)
-			if li == len(levels)-1 || len(levels) == 1 {
-				label := fmt.Sprintf("%s (c=%d", tg, level)
+			top := li == len(levels)-1
+			label := ""
+			if top {
+				label = fmt.Sprintf("%s (c=%d", tg, level)
 				if len(levels) > 1 {
 					label += fmt.Sprintf("; c=%d… lighter", levels[0])
 				}
 				label += ")"
-				if run.OOMKilled {
-					label += " " + run.Killed()
-				}
-				lg.add(label, line)
 			}
-			for _, xy := range xys {
-				peak = math.Max(peak, xy.Y)
-			}
-			last := xys[len(xys)-1].X
-			if run.AfterRSSBytes > 0 {
-				// What it kept memory.settle after the flood: drawn at the
-				// settle's end, the settle itself shaded (the series stops
-				// with the flood).
-				afters = append(afters, plotter.XY{X: last + run.SettleS, Y: float64(run.AfterRSSBytes) / mib})
-				if run.SettleS > 0 {
-					settles = append(settles, [2]float64{last, last + run.SettleS})
-				}
-			}
-			if t := run.MemoryTrend; t != nil && t.ToS > t.FromS {
-				y0 := t.AtFromBytes / mib
-				y1 := y0 + t.BytesPerMin/60*(t.ToS-t.FromS)/mib
-				tl, err := plotter.NewLine(plotter.XYs{{X: t.FromS, Y: y0}, {X: t.ToS, Y: y1}})
-				if err != nil {
-					return nil, err
-				}
-				tl.Color, tl.Width, tl.Dashes = color.Black, vg.Points(1.5), []vg.Length{vg.Points(4), vg.Points(2)}
-				drawn = append(drawn, tl)
-				if li == len(levels)-1 {
-					lg.add(fmt.Sprintf("%s c=%d trend (dashed): %s, %+.2f MiB/min", tg, level, t.Verdict, t.BytesPerMin/mib), tl)
-				}
+			if err := tl.add(runs[0], filepath.Join(dir, runs[0].RSSSeries), fade(c, frac), vg.Points(0.5+1.5*frac), label); err != nil {
+				return nil, err
 			}
 		}
 	}
-	for i, band := range settles {
-		poly, err := plotter.NewPolygon(plotter.XYs{{X: band[0], Y: 0}, {X: band[1], Y: 0}, {X: band[1], Y: peak * 1.02}, {X: band[0], Y: peak * 1.02}})
+	if err := tl.finish(p); err != nil {
+		return nil, err
+	}
+	if limit := memoryLimit(r); limit > 0 {
+		tl.peak = math.Max(tl.peak, addCap(tl.lg, limit))
+	}
+	tl.lg.headroom(tl.peak)
+	return p, nil
+}
+
+// timeline is what the memory-over-time plot gathers from its runs before
+// drawing them: settles are shaded under the lines, what was kept after
+// them marked over.
+type timeline struct {
+	lg      *legend
+	peak    float64
+	afters  plotter.XYs
+	settles [][2]float64 // each run's settle
+	drawn   []plot.Plotter
+}
+
+// add draws run's series from file, with its trend; a label puts the line
+// and the trend in the legend.
+func (tl *timeline) add(run result.Run, file string, c color.Color, width vg.Length, label string) error {
+	xys, err := readSeries(file)
+	if err != nil || len(xys) == 0 {
+		return err
+	}
+	line, err := plotter.NewLine(xys)
+	if err != nil {
+		return err
+	}
+	line.Color, line.Width = c, width
+	tl.drawn = append(tl.drawn, line)
+	if label != "" {
+		if run.OOMKilled {
+			label += " " + run.Killed()
+		}
+		tl.lg.add(label, line)
+	}
+	for _, xy := range xys {
+		tl.peak = math.Max(tl.peak, xy.Y)
+	}
+	last := xys[len(xys)-1].X
+	if run.AfterRSSBytes > 0 {
+		// What it kept memory.settle after the flood: drawn at the
+		// settle's end, the settle itself shaded (the series stops with
+		// the flood).
+		tl.afters = append(tl.afters, plotter.XY{X: last + run.SettleS, Y: float64(run.AfterRSSBytes) / mib})
+		if run.SettleS > 0 {
+			tl.settles = append(tl.settles, [2]float64{last, last + run.SettleS})
+		}
+	}
+	if t := run.MemoryTrend; t != nil && t.ToS > t.FromS {
+		y0 := t.AtFromBytes / mib
+		y1 := y0 + t.BytesPerMin/60*(t.ToS-t.FromS)/mib
+		trend, err := plotter.NewLine(plotter.XYs{{X: t.FromS, Y: y0}, {X: t.ToS, Y: y1}})
 		if err != nil {
-			return nil, err
+			return err
+		}
+		trend.Color, trend.Width, trend.Dashes = color.Black, vg.Points(1.5), []vg.Length{vg.Points(4), vg.Points(2)}
+		tl.drawn = append(tl.drawn, trend)
+		if label != "" {
+			tl.lg.add(fmt.Sprintf("%s c=%d trend (dashed): %s, %+.2f MiB/min", run.Target, run.Concurrency, t.Verdict, t.BytesPerMin/mib), trend)
+		}
+	}
+	return nil
+}
+
+// finish adds what tl gathered to p: the settles shaded first, the lines
+// over them, what was kept marked on top.
+func (tl *timeline) finish(p *plot.Plot) error {
+	for i, band := range tl.settles {
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: band[0], Y: 0}, {X: band[1], Y: 0}, {X: band[1], Y: tl.peak * 1.02}, {X: band[0], Y: tl.peak * 1.02}})
+		if err != nil {
+			return err
 		}
 		poly.Color, poly.LineStyle.Width = color.Gray{Y: 0xe8}, 0
 		p.Add(poly)
 		if i == 0 {
-			lg.add("settle (memory.settle): the flood over, the target still running", poly)
+			tl.lg.add("settle (memory.settle): the flood over, the target still running", poly)
 		}
 	}
-	p.Add(drawn...)
-	if len(afters) > 0 {
-		sc, err := plotter.NewScatter(afters)
+	p.Add(tl.drawn...)
+	if len(tl.afters) > 0 {
+		sc, err := plotter.NewScatter(tl.afters)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sc.GlyphStyle.Shape, sc.GlyphStyle.Color, sc.GlyphStyle.Radius = draw.CrossGlyph{}, color.Black, vg.Points(4)
 		p.Add(sc)
-		lg.add("kept memory.settle after the flood (at its end)", sc)
+		tl.lg.add("kept memory.settle after the flood (at its end)", sc)
 	}
-	if limit := memoryLimit(r); limit > 0 {
-		peak = math.Max(peak, addCap(lg, limit))
-	}
-	lg.headroom(peak)
-	return p, nil
+	return nil
 }
 
 // fade is c mixed with white: frac 1 keeps c, lower is lighter.
