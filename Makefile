@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests bench-capacity bench-scale bench-soak bench-sampler clean
+.PHONY: all build deps test test-e2e test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests bench-capacity bench-scale bench-soak bench-sampler clean
 
 all: build
 
@@ -11,9 +11,20 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/harness ./cmd/harness-serve ./cmd/harness-load
 
-# Installs only what is missing (a no-op on a prepared machine), then tests.
+# Installs only what is missing (a no-op on a prepared machine), then tests:
+# every package, the end-to-end tests that take seconds; the long stories
+# are test-e2e's. The timeout is the suite's bound, well above its ~4 min
+# here, so a hang fails loudly instead of at go test's default 10 min.
 test: deps vet staticcheck
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The long end-to-end stories (minutes each: the seed stacks, the soak,
+# containers under podman and docker, failures resumed, the example
+# workflows), in files tagged e2e (cmd/harness/*_e2e_test.go). CI runs
+# them after make test.
+E2E_TESTS = $(shell grep -ho '^func Test[A-Za-z0-9_]*' cmd/harness/*_e2e_test.go | sed 's/^func //' | paste -sd'|')
+test-e2e: deps
+	$(GO) test -race -count=1 -timeout 30m -tags e2e -run '^($(E2E_TESTS))$$' ./cmd/harness/
 
 # The memory cap on a real cgroup v2 kernel, booted in qemu (~50 s): root
 # sharing its cgroup, root alone in one, a user in a delegated one, the
@@ -26,11 +37,12 @@ test-cgroup2:
 deps:
 	@bash scripts/install-deps.sh
 
+# -tags e2e: the long stories' files are checked too.
 vet:
-	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
 
 staticcheck:
-	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags e2e ./...
 
 # Every fuzz target (found by name in the tests) for a short while;
 # FUZZTIME=5m for a longer hunt. Minimising a new input is capped too, or

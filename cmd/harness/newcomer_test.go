@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -88,9 +89,7 @@ gate:
 // scenario is refused (exit 2) and kept, with its profiles.
 func TestFiveMinuteSequenceLeavesTheTreeClean(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("no git")
-	}
+	harnesstest.NeedProgram(t, "the project is a git checkout: install git", "git")
 	repo := t.TempDir()
 	git := func(args ...string) string {
 		t.Helper()

@@ -29,32 +29,6 @@ func secretIn(t *testing.T, dir, secret string) []string {
 	return found
 }
 
-// A snuba-shaped query API (POST, a JSON body, a bearer token): json.dumps
-// of the whole result grows with concurrency, iterencode stays flat, every
-// request is served, and the token is in no file the run wrote.
-func TestSeedsPythonQueryPOST(t *testing.T) {
-	t.Parallel()
-	needPythonSeeds(t)
-	const token = "s3cr3t-flood-token-7f1c"
-	dir := t.TempDir()
-	code, stdout, stderr := harnessRunEnv(t, []string{"QUERY_TOKEN=" + token}, "run", "--out", dir, "cmd/harness/testdata/seeds-query.yaml")
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	t.Log("\n" + stdout)
-	r := readResults(t, dir)
-	streamedWins(t, r, "query-buffered", "query-streamed")
-	if got := secretIn(t, dir, token); len(got) > 0 || strings.Contains(stdout+stderr, token) {
-		t.Errorf("the token is in %v (or the console)", got)
-	}
-	// Without the token the server wants credentials, and the run says so.
-	code, _, stderr = harnessRunEnv(t, []string{"QUERY_TOKEN=" + token}, "run", "--out", t.TempDir(), "--levels", "1", "--duration", "2s", "--targets", "query-streamed",
-		"-H", "Authorization: Bearer wrong", "cmd/harness/testdata/seeds-query.yaml")
-	if code != 3 || !strings.Contains(stderr, "the server wants credentials") || !strings.Contains(stderr, "status_401") {
-		t.Errorf("a wrong token: exit %d\n%s", code, stderr)
-	}
-}
-
 // Requests as curl says them, against the reference server: a header from
 // the environment reaches the server and is written nowhere; bad input is
 // exit 2 naming the flag or the key.

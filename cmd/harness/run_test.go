@@ -190,9 +190,7 @@ func TestRunRefusesBeforeFlooding(t *testing.T) {
 
 func TestRunExternalTarget(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Fatal("python3 is missing: scripts/install-deps.sh installs it")
-	}
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
 	dir := t.TempDir()
 	code, _, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/external.yaml")
 	if code != 0 {

@@ -12,9 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -88,13 +88,6 @@ type Options struct {
 // capacity to report, not a capacity of 0.
 var ErrNotStarted = errors.New("target did not start")
 
-// firstLine is s up to its first newline (a start error carries the
-// target's log after it).
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
-
 // ErrBudget ends a search whose Deadline passed.
 var ErrBudget = fmt.Errorf("out of budget")
 
@@ -128,7 +121,7 @@ func (s *search) trial(ctx context.Context, c int) (bool, error) {
 		return false, ctx.Err()
 	}
 	if startErr != nil {
-		s.t.Error = "could not start: " + firstLine(startErr.Error())
+		s.t.Error = "could not start: " + fault.FirstLine(startErr.Error())
 		s.logf("%s; no capacity without a running target", s.t.Error)
 		if s.o.Saved != nil {
 			s.o.Saved()

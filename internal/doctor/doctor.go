@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/pgroup"
@@ -252,7 +253,7 @@ func containerCheck(o Options) Check {
 	for _, p := range found {
 		names, orphaned, err := o.Containers(launch.Engine{Name: filepath.Base(p), Program: p})
 		if err != nil {
-			broken = append(broken, fmt.Sprintf("%s does not work here: %v", filepath.Base(p), firstLine(err.Error())))
+			broken = append(broken, fmt.Sprintf("%s does not work here: %v", filepath.Base(p), fault.FirstLine(err.Error())))
 			continue
 		}
 		works = append(works, p)
@@ -280,12 +281,6 @@ func containerCheck(o Options) Check {
 		c.Fix = "the next harness run with a container target removes them"
 	}
 	return c
-}
-
-// firstLine is s up to its first newline.
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return line
 }
 
 func chromiumCheck(o Options) Check {

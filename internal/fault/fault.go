@@ -3,6 +3,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Kind is what a failure means for whoever ran the command.
@@ -91,4 +92,12 @@ func rank(k Kind) int {
 		return 1
 	}
 	return 0
+}
+
+// FirstLine is what a one-line place (a table cell, a log line, a note)
+// shows of an error's text: up to its first newline. A start error carries
+// the target's log after it.
+func FirstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
 }

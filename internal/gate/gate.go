@@ -9,6 +9,7 @@ import (
 	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
+	"github.com/floodharness/harness/internal/stats"
 )
 
 // Method is how tolerance rules decide, printed with every verdict.
@@ -274,7 +275,7 @@ func checkLevel(r rule, tg string, level int, o Options) (c Check) {
 		c.Pass, c.Note = false, "not measured"
 		return c
 	}
-	c.Current, c.HasCurrent = result.MedianOf(cur), true
+	c.Current, c.HasCurrent = stats.Median(cur), true
 	if r.m.peak() {
 		// Near a kernel cap, the cap's own figure beside a VmHWM peak.
 		for _, run := range o.Current.Select(tg, level) {
@@ -291,7 +292,7 @@ func checkLevel(r rule, tg string, level int, o Options) (c Check) {
 			c.Note = joinNote(c.Note, "not in the baseline")
 			return c
 		}
-		c.Baseline, c.HasBaseline = result.MedianOf(base), true
+		c.Baseline, c.HasBaseline = stats.Median(base), true
 		noise := math.Max(r.m.floor, math.Max(spread(base), spread(cur))/2)
 		if regressed(r, c.Baseline, c.Current, noise) {
 			if len(base) >= 3 && len(cur) >= 3 {
@@ -341,14 +342,14 @@ func checkKilled(c Check, r rule, tg string, level int, o Options) Check {
 		}
 		if r.tolerance != nil {
 			if base := values(r, o.Baseline, tg, level); len(base) > 0 {
-				c.Baseline, c.HasBaseline = result.MedianOf(base), true
+				c.Baseline, c.HasBaseline = stats.Median(base), true
 				c.Note += "; the baseline served this level"
 			}
 		}
 		return c
 	}
 	if v := values(r, o.Current, tg, level); len(v) > 0 {
-		c.Current, c.HasCurrent = result.MedianOf(v), true
+		c.Current, c.HasCurrent = stats.Median(v), true
 	}
 	bounds(&c, r)
 	c.Note = joinNote(c.Note, "the baseline was killed at the cap here; now it lives")

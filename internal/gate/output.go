@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/stats"
 )
 
 func (c Check) level() string {
@@ -245,7 +246,7 @@ func WriteBMF(w io.Writer, r *result.Results) error {
 				}
 				if len(v) > 0 {
 					lo, hi := slices.Min(v), slices.Max(v)
-					m[measure] = bmfMetric{Value: result.MedianOf(v), Lower: &lo, Upper: &hi}
+					m[measure] = bmfMetric{Value: stats.Median(v), Lower: &lo, Upper: &hi}
 				}
 			}
 			if len(m) > 0 {

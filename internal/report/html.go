@@ -8,9 +8,9 @@ import (
 	"html/template"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/result"
 )
@@ -168,7 +168,7 @@ func HTML(r *result.Results, figs []Figure, rel string, diffs []heapprof.RunDiff
 func row(run result.Run, somaxconn int, link func(string) string) rowView {
 	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	rv := rowView{
-		Level: run.Concurrency, Repeat: run.Repeat, Error: firstLine(run.Error),
+		Level: run.Concurrency, Repeat: run.Repeat, Error: fault.FirstLine(run.Error),
 		Requests: run.Requests, OK: run.OK, Aborted: run.Aborted, CutOff: run.CutOff, Resumes: fmt.Sprint(run.Resumes),
 		Failed: fmt.Sprint(run.Failed), MBps: f1(run.MBps()),
 		P50: f1(run.LatencyMs.P50), P99: f1(run.LatencyMs.P99),
@@ -183,7 +183,7 @@ func row(run result.Run, somaxconn int, link func(string) string) rowView {
 		// The cgroup's peak includes page cache: say how much was anonymous.
 		rv.Source += fmt.Sprintf(" (anon %.1f)", float64(run.CgroupAnonPeakBytes)/mib)
 	}
-	if k := kindList(run.Errors); k != "" {
+	if k := result.KindCounts(run.Errors); k != "" {
 		rv.Failed += " (" + k + ")"
 	}
 	for _, n := range []string{run.AcceptQueueNote(somaxconn), run.TCPMemoryNote()} {
@@ -191,7 +191,7 @@ func row(run result.Run, somaxconn int, link func(string) string) rowView {
 			rv.Failed += "; " + n
 		}
 	}
-	if k := kindList(run.ResumedBy); k != "" {
+	if k := result.KindCounts(run.ResumedBy); k != "" {
 		rv.Resumes += " (" + k + ")"
 	}
 	if run.OK == 0 {
@@ -199,8 +199,6 @@ func row(run result.Run, somaxconn int, link func(string) string) rowView {
 	}
 	return rv
 }
-
-func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
 
 // heapAtTop is the target's heap top from its highest level with a profile.
 func heapAtTop(r *result.Results, tg string, link func(string) string) (heapView, bool) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -32,7 +33,7 @@ func Markdown(r *result.Results) []byte {
 		for _, l := range r.Levels() {
 			for _, run := range r.Select(tg, l) {
 				if run.Error != "" {
-					fmt.Fprintf(&b, "| %s | %d | could not measure: %s | | | | | | | | |\n", md(tg), l, md(firstLine(run.Error)))
+					fmt.Fprintf(&b, "| %s | %d | could not measure: %s | | | | | | | | |\n", md(tg), l, md(fault.FirstLine(run.Error)))
 					continue
 				}
 				rv := row(run, r.Host.Somaxconn, func(string) string { return "" })

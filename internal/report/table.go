@@ -171,7 +171,7 @@ func byRequestRows(r *result.Results) []byRequestRow {
 		for _, name := range slices.Sorted(maps.Keys(run.ByRequest)) {
 			b := run.ByRequest[name]
 			out = append(out, byRequestRow{Target: run.Target, Level: run.Concurrency, Repeat: run.Repeat, Name: name,
-				Requests: b.Requests, OK: b.OK, Failed: kindList(b.Errors), MB: fmt.Sprintf("%.1f", float64(b.BytesReceived)/1e6),
+				Requests: b.Requests, OK: b.OK, Failed: result.KindCounts(b.Errors), MB: fmt.Sprintf("%.1f", float64(b.BytesReceived)/1e6),
 				P50: fmt.Sprintf("%.1f", b.LatencyMs.P50), P99: fmt.Sprintf("%.1f", b.LatencyMs.P99)})
 		}
 	}

@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/floodharness/harness/internal/result"
@@ -258,29 +257,8 @@ func failures(r *result.Results, tg string) (string, bool) {
 	if kinds[shedKind] == failed {
 		return fmt.Sprintf("%d of %d requests shed with 503 (admission control refused them; %d served)", failed, meant, meant-failed), true
 	}
-	return fmt.Sprintf("%d of %d requests failed (%s)", failed, meant, kindList(kinds)), false
+	return fmt.Sprintf("%d of %d requests failed (%s)", failed, meant, result.KindCounts(kinds)), false
 }
 
 // shedKind is the error kind of a request answered 503 Service Unavailable.
 var shedKind = result.StatusOutcome(503)
-
-// kindList prints error counts by kind, largest first.
-func kindList(kinds map[string]int64) string {
-	names := make([]string, 0, len(kinds))
-	for k := range kinds {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		if kinds[names[i]] != kinds[names[j]] {
-			return kinds[names[i]] > kinds[names[j]]
-		}
-		return names[i] < names[j]
-	})
-	parts := make([]string, 0, len(names))
-	for _, k := range names {
-		if kinds[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", k, kinds[k]))
-		}
-	}
-	return strings.Join(parts, ", ")
-}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/floodharness/harness/internal/stats"
 )
 
 // NoOKPrefix begins the error of a run whose client got no ok response
@@ -148,25 +150,8 @@ func (r Client) MBps() float64 {
 // vary. For peak RSS over concurrency it is bytes per extra client: the
 // one number that says an endpoint buffers.
 func Slope(x, y []float64) (float64, bool) {
-	n := float64(len(x))
-	if len(x) < 2 || len(x) != len(y) {
-		return 0, false
-	}
-	var sx, sy float64
-	for i := range x {
-		sx += x[i]
-		sy += y[i]
-	}
-	mx, my := sx/n, sy/n
-	var num, den float64
-	for i := range x {
-		num += (x[i] - mx) * (y[i] - my)
-		den += (x[i] - mx) * (x[i] - mx)
-	}
-	if den == 0 {
-		return 0, false
-	}
-	return num / den, true
+	slope, _, ok := stats.Fit(x, y)
+	return slope, ok
 }
 
 // PeakSlope is the target's peak RSS per extra client: the slope of the
@@ -192,14 +177,7 @@ func (r *Results) peakFit(target string) (slope, intercept float64, ok bool) {
 			xs, ys = append(xs, float64(l)), append(ys, m)
 		}
 	}
-	if slope, ok = Slope(xs, ys); !ok {
-		return 0, 0, false
-	}
-	var sx, sy float64
-	for i := range xs {
-		sx, sy = sx+xs[i], sy+ys[i]
-	}
-	return slope, sy/float64(len(ys)) - slope*sx/float64(len(xs)), true
+	return stats.Fit(xs, ys)
 }
 
 // DemandAt is the memory the line through target's uncapped levels gives

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/stats"
 )
 
 // Schema names this format; bump it when a field changes meaning.
@@ -483,15 +484,5 @@ func Median(runs []Run, f func(Run) float64) (float64, bool) {
 	if len(v) == 0 {
 		return 0, false
 	}
-	return MedianOf(v), true
-}
-
-// MedianOf is the median of v, which must not be empty; v is not changed.
-func MedianOf(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if n := len(s); n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return stats.Median(v), true
 }

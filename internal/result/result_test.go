@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"math"
+
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"math"
 )
 
 func sample() *Results {

@@ -160,7 +160,7 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 					return res, ctx.Err()
 				}
 				if run.Error != "" {
-					failed = append(failed, fmt.Sprintf("%s c=%d r=%d (%s)", tg.Name, level, rep, strings.SplitN(run.Error, "\n", 2)[0]))
+					failed = append(failed, fmt.Sprintf("%s c=%d r=%d (%s)", tg.Name, level, rep, fault.FirstLine(run.Error)))
 				}
 				if run.DriverExit == 99 {
 					thresholds = append(thresholds, fmt.Sprintf("%s c=%d r=%d%s", tg.Name, level, rep, failedThresholds(run)))

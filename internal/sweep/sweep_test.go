@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"slices"
+
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/heapprof"
@@ -18,8 +20,6 @@ import (
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/units"
-	"os/exec"
-	"slices"
 )
 
 var harnessBin string
@@ -372,9 +372,7 @@ targets:
 // same measure.
 func TestPreforkIsNotCountedPerProcess(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Fatal("python3 is missing: scripts/install-deps.sh installs it")
-	}
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
 	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
 	for _, tt := range []struct {
 		name   string
@@ -422,9 +420,7 @@ func TestWorkerDeathsInsideATarget(t *testing.T) {
 	if !cgroups.Available() {
 		t.Skip("no cgroup can be made here: " + cgroups.Why())
 	}
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Fatal("python3 is missing: scripts/install-deps.sh installs it")
-	}
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
 	sc := parse(t, `name: dying
 levels: [1, 2, 8]
 duration: 3s
@@ -461,9 +457,7 @@ targets:
 // and the series records the measure it was judged by.
 func TestWatchdogJudgesTheOneMeasure(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Fatal("python3 is missing: scripts/install-deps.sh installs it")
-	}
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
 	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
 	sc := parse(t, `name: prefork-watchdog
 levels: [2]

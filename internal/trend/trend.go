@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/stats"
 )
 
 // Windows is how many windows the steady part is cut into; each gives
@@ -92,7 +93,7 @@ func Fit(ts, ys []float64, warmup, minSpan float64) result.Trend {
 	for i := range mx {
 		rest[i] = my[i] - slope*mx[i]
 	}
-	tr.AtFromBytes = median(rest) + slope*t0
+	tr.AtFromBytes = stats.Median(rest) + slope*t0
 	if tr.Low > Floor && low*(t1-t0) >= MinRise {
 		tr.Verdict = Growing
 	}
@@ -120,13 +121,5 @@ func theilSen(x, y []float64) (slope, low, high float64) {
 	lo := int(math.Floor((N - c) / 2))
 	hi := int(math.Ceil((N+c)/2)) - 1
 	lo, hi = max(lo, 0), min(hi, len(s)-1)
-	return median(s), s[lo], s[hi]
-}
-
-func median(s []float64) float64 {
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return stats.MedianSorted(s), s[lo], s[hi]
 }

@@ -61,3 +61,21 @@ func TestFitLine(t *testing.T) {
 		t.Errorf("line from %.1f s to %.1f s at %.2f MiB, want from ~32 s at %.2f MiB", got.FromS, got.ToS, got.AtFromBytes/mib, want/mib)
 	}
 }
+
+// The line's intercept is the median of what the slope leaves of each
+// window's minimum, whatever order the windows come in: one dip in the
+// middle windows of a flat series does not move the line to the dip.
+func TestFitLineIgnoresADip(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	ts, ys := series(60, func(t float64) float64 {
+		if t > 44 && t < 48.5 { // the middle windows of the later half
+			return 30 * mib
+		}
+		return 50 * mib
+	})
+	got := Fit(ts, ys, 5, 30)
+	if math.Abs(got.AtFromBytes-50*mib) > mib/8 {
+		t.Errorf("a flat 50 MiB with a dip to 30: line at %.2f MiB, want 50", got.AtFromBytes/mib)
+	}
+}
