@@ -47,7 +47,7 @@ func capacityCmd() *cli.Command {
 				e.LogLine(sc.Redact(time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...)))
 			}
 			o.Stdout = e.Stdout
-			o.Sweep = sweep.Options{Scenario: sc, Dir: out, Programs: sweep.SelfPrograms(), Logf: logf}
+			o.Sweep = sweep.Options{Scenario: sc, Dir: out, Programs: sweep.SelfPrograms(), Logf: logf, Outcome: sayOutcome(logf)}
 			if err := capacity.Check(sc, o); err != nil {
 				return err
 			}

@@ -14,8 +14,10 @@ import (
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/gate"
 	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/request"
+	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/sweep"
 	"github.com/floodharness/harness/internal/units"
@@ -156,7 +158,7 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	}()
 	res, err := sweep.Run(e.Ctx, sweep.Options{
 		Scenario: sc, Dir: dir, Cgroups: cgroups, Programs: sweep.SelfPrograms(),
-		Logf: logf, Progress: progress,
+		Logf: logf, Progress: progress, Outcome: sayOutcome(logf),
 	})
 	e.ClearProgress()
 	results := sweep.ResultsPath(dir)
@@ -182,6 +184,16 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "\nresults: %s\n", results)
 	return nil
+}
+
+// sayOutcome logs what the console says of each run once it is measured.
+func sayOutcome(logf func(format string, args ...any)) func(result.Run) {
+	somaxconn := proc.Somaxconn()
+	return func(run result.Run) {
+		for _, line := range report.Outcome(run, somaxconn) {
+			logf("%s c=%d r=%d: %s", run.Target, run.Concurrency, run.Repeat, line)
+		}
+	}
 }
 
 // plural is "1 target" or "3 targets".

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 )
@@ -250,10 +251,8 @@ func hardNproc() (uint64, bool) {
 		return 0, false
 	}
 	n := lim.Max
-	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
-		if max, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && max < n {
-			n = max
-		}
+	if max, err := proc.SysctlUint("kernel.pid_max"); err == nil && max < n {
+		n = max
 	}
 	return n, n != ^uint64(0)
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/floodharness/harness/internal/proc"
 )
 
 // Host is what bounds one client process's connections to one target
@@ -35,7 +37,7 @@ func RaiseFileLimit(need uint64) Host {
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && need > lim.Cur {
 		want := syscall.Rlimit{Cur: min(need, lim.Max), Max: lim.Max}
 		if need > lim.Max && os.Geteuid() == 0 {
-			if n, err := readUint("/proc/sys/fs/nr_open"); err == nil {
+			if n, err := proc.SysctlUint("fs.nr_open"); err == nil {
 				want.Cur = min(need, n)
 				want.Max = want.Cur
 			}
@@ -53,8 +55,8 @@ func ReadHost() Host {
 		h.Files, h.Hard = lim.Cur, lim.Max
 	}
 	h.Ports = 28232 // Linux's default range, 32768–60999
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if lo, hi, ok := parsePortRange(string(b)); ok {
+	if f, err := proc.Sysctl("net.ipv4.ip_local_port_range"); err == nil {
+		if lo, hi, ok := parsePortRange(strings.Join(f, " ")); ok {
 			h.Ports = hi - lo + 1
 		}
 	}
@@ -111,12 +113,4 @@ func (h Host) Check(level int, spread bool) error {
 		return fmt.Errorf("level %d needs %d connections from one source address to one target address, and the ephemeral port range holds %d (net.ipv4.ip_local_port_range)", level, level, h.Ports)
 	}
 	return nil
-}
-
-func readUint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }

@@ -78,10 +78,6 @@ func parseListen(b []byte) (Listen, error) {
 
 // Somaxconn is the host's cap on a listening socket's accept queue.
 func Somaxconn() int {
-	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return n
+	n, _ := SysctlUint("net.core.somaxconn")
+	return int(n)
 }

@@ -624,3 +624,24 @@ func TestAcceptQueueOverflowIsSaid(t *testing.T) {
 		t.Errorf("report.html (%v) does not say %q", err, want)
 	}
 }
+
+// The console's line for a run says how it ended in the cap's own words:
+// a watchdog's kill is not the kernel's OOM kill.
+func TestOutcomeSaysWhoKilled(t *testing.T) {
+	t.Parallel()
+	run := result.Run{Target: "buffered", Concurrency: 8, Client: result.Client{Requests: 9, OK: 3}, PeakRSSBytes: 70 << 20, PeakRSSSource: result.PeakVmHWM,
+		MemoryLimitBytes: 64 << 20, MemoryLimitBy: result.LimitWatchdog, OOMKilled: true}
+	got := strings.Join(Outcome(run, 4096), "\n")
+	if !strings.Contains(got, "3 ok / 9 requests, peak RSS 70.0 MiB (vmhwm)  KILLED by the watchdog at 64.0 MiB") || strings.Contains(got, "OOM-KILLED") {
+		t.Errorf("watchdog kill: %q", got)
+	}
+	run.MemoryLimitBy = result.LimitCgroup
+	if got := strings.Join(Outcome(run, 4096), "\n"); !strings.Contains(got, "OOM-KILLED") {
+		t.Errorf("kernel kill: %q", got)
+	}
+	failed := result.Run{Target: "a", Client: result.Client{Requests: 4, Failed: 4, Errors: map[string]int64{"status_500": 4}}}
+	failed.Error = failed.NoOKResponse()
+	if got := strings.Join(Outcome(failed, 4096), "\n"); !strings.Contains(got, "0 ok / 4 requests: FAILED, no ok response: status_500 ×4") {
+		t.Errorf("no ok response: %q", got)
+	}
+}

@@ -138,7 +138,7 @@ func cell(runs []result.Run) string {
 	m, ok := result.Median(runs, func(r result.Run) float64 { return float64(r.PeakRSSBytes) })
 	if !ok {
 		for _, r := range runs {
-			if strings.HasPrefix(r.Error, result.NoOKPrefix) {
+			if r.HasNoOKResponse() {
 				return r.Error
 			}
 		}

@@ -128,14 +128,32 @@ func (r Run) Killed() string {
 // cap", and "at the cap: the kernel reclaimed page cache; not killed" when
 // the charge reached it without a kill. "" otherwise.
 func (r Run) CapNote() string {
-	if r.MemoryLimitBy != LimitCgroup && r.MemoryLimitBy != LimitSystemdScope || r.MemoryLimitBytes <= 0 || r.CgroupPeakBytes <= 0 || r.PeakRSSSource == PeakCgroup {
+	if !r.capSeesOtherwise() {
 		return ""
 	}
 	note := fmt.Sprintf("cgroup charge %.1f MiB of the %.0f MiB cap", float64(r.CgroupPeakBytes)/(1<<20), float64(r.MemoryLimitBytes)/(1<<20))
-	if !r.OOMKilled && float64(r.CgroupPeakBytes) >= 0.98*float64(r.MemoryLimitBytes) {
+	if r.AtTheCap() {
 		note += "; at the cap: the kernel reclaimed page cache; not killed"
 	}
 	return note
+}
+
+// capSeesOtherwise: the run was under a kernel cap whose charge was read
+// and is not the peak's own source.
+func (r Run) capSeesOtherwise() bool {
+	return (r.MemoryLimitBy == LimitCgroup || r.MemoryLimitBy == LimitSystemdScope) && r.MemoryLimitBytes > 0 && r.CgroupPeakBytes > 0 && r.PeakRSSSource != PeakCgroup
+}
+
+// AtTheCap: the cap's charge reached it (98%) without a kill, the kernel
+// reclaiming page cache to stay under it.
+func (r Run) AtTheCap() bool {
+	return r.capSeesOtherwise() && !r.OOMKilled && float64(r.CgroupPeakBytes) >= 0.98*float64(r.MemoryLimitBytes)
+}
+
+// HasNoOKResponse: the run failed because its client got no ok response
+// from a target that was not killed (its Error says which failures).
+func (r Run) HasNoOKResponse() bool {
+	return r.Error != "" && !r.OOMKilled && r.Error == r.Client.NoOKResponse()
 }
 
 // MBps is the body throughput in megabytes (10^6) per second.

@@ -65,7 +65,10 @@ type Scenario struct {
 
 // Host is the machine the run measured on.
 type Host struct {
-	CPUs     int    `json:"cpus"`
+	CPUs int `json:"cpus"`
+	// CPUModel is the first CPU's model name (absent where the host does
+	// not say it).
+	CPUModel string `json:"cpu_model,omitempty"`
 	MemBytes int64  `json:"mem_bytes"`
 	Kernel   string `json:"kernel"`
 	Go       string `json:"go"`

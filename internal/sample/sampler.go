@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
-	"github.com/shirou/gopsutil/v4/process"
 )
 
 // Usage is a cgroup's memory, read on demand: its whole charge (page cache
@@ -55,7 +53,7 @@ type Options struct {
 // Sample is one reading of the whole process tree.
 type Sample struct {
 	Elapsed time.Duration
-	RSS     int64 // summed over the tree (gopsutil, /proc/PID/statm)
+	RSS     int64 // summed over the tree (/proc/PID/statm)
 	HWM     int64 // VmHWM summed over the tree: exact for one process, an upper bound for several
 	Procs   int
 	Cgroup  int64 // the cgroup's charge, page cache included, when there is one
@@ -121,11 +119,10 @@ type Sampler struct {
 
 	mu                       sync.Mutex
 	sum                      Summary
-	tree                     []*process.Process
-	known                    map[int]*process.Process // by pid, for cgroup members
-	seen                     map[int]bool             // the members at the last sample
-	pss                      int64                    // the tree's PSS when last read
-	pssAt                    time.Time                // when
+	tree                     []int        // the pids measured
+	seen                     map[int]bool // the members at the last sample
+	pss                      int64        // the tree's PSS when last read
+	pssAt                    time.Time    // when
 	pssGap                   time.Duration
 	pssRSS                   int64         // the tree's summed RSS then
 	rss                      proc.Reader   // statm and status files kept open, a pread each a reading
@@ -282,8 +279,7 @@ func (s *Sampler) readEach(hwm bool, now time.Time) {
 		s.hwm = map[int]int64{}
 	}
 	e := &eachReading{}
-	for _, p := range s.tree {
-		pid := int(p.Pid)
+	for _, pid := range s.tree {
 		rss, err := s.rss.RSS(pid)
 		if err != nil {
 			continue // exited since the last scan
@@ -315,12 +311,12 @@ type eachReading struct {
 // exist at all (a process that left the tree but lives is not dead).
 func (s *Sampler) countDeaths() {
 	now := make(map[int]bool, len(s.tree))
-	for _, p := range s.tree {
-		now[int(p.Pid)] = true
+	for _, pid := range s.tree {
+		now[pid] = true
 	}
 	died := 0
 	for pid := range s.seen {
-		if !now[pid] && pid != s.o.PID && !exists(pid) {
+		if !now[pid] && pid != s.o.PID && !proc.Exists(pid) {
 			died++
 		}
 	}
@@ -336,11 +332,6 @@ func (s *Sampler) countDeaths() {
 		s.sum.Died += died
 		s.mu.Unlock()
 	}
-}
-
-func exists(pid int) bool {
-	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-	return err == nil
 }
 
 // memory is the one measure of the sample (see Sample.Memory).
@@ -366,36 +357,23 @@ func (s *Sampler) memory(smp Sample) int64 {
 }
 
 // TreePSS sums the processes' PSS (processes that exited meanwhile count 0).
-func TreePSS(tree []*process.Process) int64 {
+func TreePSS(tree []int) int64 {
 	var n int64
-	for _, p := range tree {
-		if pss, err := proc.ReadPSS(int(p.Pid)); err == nil {
+	for _, pid := range tree {
+		if pss, err := proc.ReadPSS(pid); err == nil {
 			n += pss
 		}
 	}
 	return n
 }
 
-// members are the processes in the cgroup now; handles are kept between
-// samples.
-func (s *Sampler) members() []*process.Process {
+// members are the processes in the cgroup now.
+func (s *Sampler) members() []int {
 	pids, err := s.o.Cgroup.PIDs()
 	if err != nil {
 		return nil
 	}
-	if s.known == nil {
-		s.known = map[int]*process.Process{}
-	}
-	out := make([]*process.Process, 0, len(pids))
-	for _, pid := range pids {
-		p, ok := s.known[pid]
-		if !ok {
-			p = &process.Process{Pid: int32(pid)}
-			s.known[pid] = p
-		}
-		out = append(out, p)
-	}
-	return out
+	return pids
 }
 
 func (s *Sampler) record(smp Sample) {
@@ -439,14 +417,9 @@ const (
 )
 
 // Tree lists pid and all its descendants that are alive now.
-func Tree(pid int) []*process.Process {
-	root, err := process.NewProcess(int32(pid))
-	if err != nil {
+func Tree(pid int) []int {
+	if !proc.Exists(pid) {
 		return nil
 	}
-	out := []*process.Process{root}
-	for _, c := range proc.Descendants(pid) {
-		out = append(out, &process.Process{Pid: int32(c)}) // alive as Descendants read it
-	}
-	return out
+	return append([]int{pid}, proc.Descendants(pid)...) // alive as Descendants read them
 }

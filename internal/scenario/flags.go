@@ -214,16 +214,42 @@ func renumbered[V any](m map[string]V, index map[int]int) map[string]V {
 	return out
 }
 
-// Where says where the value at key came from, for a hint that tells the
-// user what to change: the flag that set it ("--health"), or the file and
-// line that did ("flood.yaml:23: targets[1].health"), or the file alone
-// for a default.
-func (s *Scenario) Where(key string) string {
-	if f, ok := s.flagOf(key); ok {
-		return f
-	}
-	return s.lineOf(key) + ": " + key
+// Origin is where a value came from, for a hint that tells the user what
+// to change: the flag that set it, else the file (and the line, when the
+// file wrote the key; a default has none).
+type Origin struct {
+	Flag string // "--health"
+	File string
+	Line int
+	Key  string // "targets[1].health"
 }
+
+// String is "--health", "flood.yaml:23: targets[1].health", or
+// "flood.yaml: targets[1].health" for a default.
+func (o Origin) String() string {
+	if o.Flag != "" {
+		return o.Flag
+	}
+	if o.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", o.File, o.Line, o.Key)
+	}
+	return o.File + ": " + o.Key
+}
+
+// Origin says where the value at key came from.
+func (s *Scenario) Origin(key string) Origin {
+	if f, ok := s.flagOf(key); ok {
+		return Origin{Flag: f, Key: key}
+	}
+	o := Origin{File: s.File, Key: key}
+	for k := key; k != "" && o.Line == 0; k = parentKey(k) {
+		o.Line = s.lines[k]
+	}
+	return o
+}
+
+// Where is Origin(key) as text.
+func (s *Scenario) Where(key string) string { return s.Origin(key).String() }
 
 // flagOf is the flag that set key or a key above it.
 func (s *Scenario) flagOf(key string) (string, bool) {
@@ -238,10 +264,8 @@ func (s *Scenario) flagOf(key string) (string, bool) {
 // lineOf is "file:line" of key or the nearest key above it that the file
 // wrote, or the file alone.
 func (s *Scenario) lineOf(key string) string {
-	for k := key; k != ""; k = parentKey(k) {
-		if l, ok := s.lines[k]; ok && l > 0 {
-			return s.File + ":" + strconv.Itoa(l)
-		}
+	if o := s.Origin(key); o.Line > 0 {
+		return fmt.Sprintf("%s:%d", o.File, o.Line)
 	}
 	return s.File
 }

@@ -250,14 +250,8 @@ func (s *Scenario) Redact(text string) string {
 
 // keyError is a problem at key, where the flag or the file set it.
 func (s *Scenario) keyError(key, msg string) error {
-	if f, ok := s.flagOf(key); ok {
-		return &Error{Flag: f, Key: key, Msg: msg}
-	}
-	line := 0
-	for k := key; k != "" && line == 0; k = parentKey(k) {
-		line = s.lines[k]
-	}
-	return &Error{File: s.File, Line: line, Key: key, Msg: msg}
+	o := s.Origin(key)
+	return &Error{Flag: o.Flag, File: o.File, Line: o.Line, Key: key, Msg: msg}
 }
 
 // checkTLS checks a target's tls: and how it fits client.http.

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/fault"
-	"github.com/floodharness/harness/internal/k6"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/proc"
@@ -37,54 +36,11 @@ type Options struct {
 	// Programs says which binaries "harness" means in a target's command.
 	Programs Programs
 	// Logf receives one line per event; Progress, when set, a status line
-	// about once a second during each flood.
+	// about once a second during each flood; Outcome, when set, each run
+	// once it is measured (for the console's line about it).
 	Logf     func(format string, args ...any)
 	Progress func(line string)
-}
-
-// Programs are the harness's own binaries, as a target's command may name
-// them: "harness" is Self, and "harness serve" runs Serve instead when it is
-// set — the lean server that links no plotting or reports, so a reference
-// server's memory is the export's, not the tool's.
-type Programs struct {
-	Self  string // the harness binary (os.Executable())
-	Serve string // harness-serve, or "" to run Self serve
-}
-
-// SelfPrograms finds the harness's binaries: this executable, and
-// harness-serve beside it if it is there.
-func SelfPrograms() Programs {
-	self, err := os.Executable()
-	if err != nil {
-		return Programs{Self: "harness"}
-	}
-	return ProgramsIn(filepath.Dir(self), self)
-}
-
-// ProgramsIn is the programs of a harness binary self with its lean
-// siblings in dir.
-func ProgramsIn(dir, self string) Programs {
-	p := Programs{Self: self}
-	if st, err := os.Stat(filepath.Join(dir, "harness-serve")); err == nil && st.Mode().IsRegular() {
-		p.Serve = filepath.Join(dir, "harness-serve")
-	}
-	return p
-}
-
-// resolve replaces "harness" (and "harness serve") in argv by the binary
-// that runs it; other commands are returned as they are.
-func (p Programs) resolve(argv []string) []string {
-	if len(argv) == 0 || argv[0] != "harness" {
-		return argv
-	}
-	if len(argv) > 1 && argv[1] == "serve" && p.Serve != "" {
-		return append([]string{p.Serve}, argv[2:]...)
-	}
-	self := p.Self
-	if self == "" {
-		self = "harness"
-	}
-	return append([]string{self}, argv[1:]...)
+	Outcome  func(result.Run)
 }
 
 // FailedError reports runs that could not measure; the sweep went on past
@@ -127,10 +83,8 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	if err := CheckScale(sc, slices.Max(sc.Levels)); err != nil {
 		return nil, err
 	}
-	for _, sub := range []string{"logs", "series", "profiles"} {
-		if err := os.MkdirAll(filepath.Join(o.Dir, sub), 0o755); err != nil {
-			return nil, fmt.Errorf("create run directory: %w", err)
-		}
+	if err := Prepare(o); err != nil {
+		return nil, err
 	}
 	res := &result.Results{
 		Schema:    result.Schema,
@@ -144,8 +98,6 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	if err := result.Write(path, res); err != nil {
 		return nil, err
 	}
-	logCap(o)
-	removeStaleContainers(o)
 	var failed, thresholds []string
 	credHint := false // said once per sweep
 	for _, tg := range sc.Targets {
@@ -366,7 +318,9 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 			run.MemoryTrend = &tr
 		}
 	}
-	m.logOutcome(run)
+	if m.o.Outcome != nil {
+		m.o.Outcome(run)
+	}
 	return run, nil
 }
 
@@ -425,22 +379,20 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	run.TCPMemoryPressures, run.SynRetrans = p.listen.MemoryPressures, p.listen.SynRetrans
 	sum := p.watched.sum
 	run.Exit = p.exit.Exit
-	run.OOMKilled = p.exit.OOMKilled() || p.watched.watchdogFired
-	// The kernel's peaks over every process of the run: one that chaos
-	// replaced may have died of OOM first.
-	peaks := p.exit
+	// The kernel's peaks and kills over every process of the run: one
+	// that chaos replaced may have died of OOM first.
+	peaks, replacedOOM := p.exit, false
+	run.OOMKills = p.watched.serving.OOMKills(sum, p.exit)
 	for _, ex := range p.watched.killed {
-		run.OOMKilled = run.OOMKilled || ex.OOMKilled()
+		replacedOOM = replacedOOM || ex.OOMKilled()
 		peaks.CgroupPeak, peaks.MaxRSS = max(peaks.CgroupPeak, ex.CgroupPeak), max(peaks.MaxRSS, ex.MaxRSS)
+		run.OOMKills += ex.OOMKills
 	}
+	run.OOMKilled = p.exit.OOMKilled() || p.watched.watchdogFired || replacedOOM || run.OOMKills > 0
 	run.CgroupPeakBytes, run.CgroupAnonPeakBytes = peaks.CgroupPeak, sum.Anon
-	run.DiedProcesses, run.OOMKills = sum.Died, p.watched.serving.OOMKills(sum, p.exit)
-	run.OOMKilled = run.OOMKilled || run.OOMKills > 0
+	run.DiedProcesses = sum.Died
 	if len(sum.AtPeak) > 1 {
 		run.PeakProcesses = sum.AtPeak
-	}
-	for _, ex := range p.watched.killed {
-		run.OOMKills += ex.OOMKills
 	}
 	run.MainLived = p.exit.Stopped && !p.watched.watchdogFired
 	if run.MainLived {
@@ -476,112 +428,6 @@ type measurement struct {
 
 func (m *measurement) logf(format string, args ...any) {
 	m.o.Logf("%s c=%d r=%d: "+format, append([]any{m.tg.Name, m.level, m.rep}, args...)...)
-}
-
-func (m *measurement) logOutcome(run result.Run) {
-	verdict := ""
-	switch {
-	case run.OOMKilled && run.MemoryLimitBy == result.LimitWatchdog:
-		verdict = fmt.Sprintf("  KILLED by the watchdog at %s", mib(run.MemoryLimitBytes))
-	case run.OOMKilled:
-		verdict = "  OOM-KILLED"
-	}
-	if run.DiedProcesses > 0 {
-		verdict += fmt.Sprintf(" (%d worker process(es) died; the main process %s)", run.DiedProcesses, map[bool]string{true: "lived", false: "died too"}[run.MainLived])
-	}
-	if n := run.AcceptQueueNote(proc.Somaxconn()); n != "" {
-		m.logf("%s during the flood: connections the server (or the host) turned away, not client failures", n)
-	}
-	if n := run.TCPMemoryNote(); n != "" {
-		m.logf("%s during the flood: the host's limit, not the client's", n)
-	}
-	if strings.HasPrefix(run.Error, result.NoOKPrefix) {
-		m.logf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error)
-		return
-	}
-	if n := run.CapNote(); n != "" && (run.OOMKilled || strings.Contains(n, "at the cap") || run.PeakRSSBytes > run.MemoryLimitBytes*9/10) {
-		verdict += " (" + n + ")" // near the cap, the cap's own figure beside the peak
-	}
-	if t := run.MemoryTrend; t != nil && t.Verdict != result.TrendTooShort {
-		verdict += fmt.Sprintf("; memory %s: %+.2f MiB/min [%+.2f, %+.2f]", t.Verdict, t.BytesPerMin/(1<<20), t.Low/(1<<20), t.High/(1<<20))
-		if g := run.GrewMost(); g != "" && t.Verdict == result.TrendGrowing {
-			verdict += ", " + g
-		}
-	}
-	if run.AfterRSSBytes > 0 {
-		verdict += fmt.Sprintf("; kept %s after the flood (idle %s)", mib(run.AfterRSSBytes), mib(run.IdleRSSBytes))
-		if top := run.AfterHeapTop; len(top) > 0 && run.RetainedBytes > 8<<20 {
-			verdict += fmt.Sprintf(", held most by %s (%s)", top[0].Func, mib(top[0].InuseBytes))
-		}
-	}
-	if run.Concurrency >= perConnectionFrom && !run.OOMKilled {
-		verdict += perConnection(run)
-	}
-	m.logf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mib(run.PeakRSSBytes), run.PeakRSSSource, verdict)
-}
-
-// perConnectionFrom is the level from which a run's console line says
-// what one connection cost: at scale, that is the figure asked for.
-const perConnectionFrom = 500
-
-// perConnection says what a client cost the target and the harness, and
-// how long the client's connections took to be answered.
-func perConnection(run result.Run) string {
-	s := ""
-	if b := run.ServerBytesPerClient(); b > 0 {
-		s += fmt.Sprintf("; the target %.1f KiB per client", b/1024)
-	}
-	if b := run.ClientBytesPerConnection(); b > 0 {
-		s += fmt.Sprintf(", the harness %.1f KiB per connection (%d connected, the last %.1f s in)", b/1024, run.Connected, run.RampS)
-	}
-	return s
-}
-
-func (m *measurement) spec() (launch.Spec, error) {
-	sc, tg := m.o.Scenario, m.tg
-	spec := launch.Spec{
-		Name: tg.Name, Label: m.label,
-		Command: m.o.Programs.resolve(tg.Command), Env: tg.Env, Host: tg.Host, Port: tg.Port,
-		Health: tg.Health, HealthTimeout: tg.HealthTimeout, HealthKey: m.healthKey(),
-		LogDir:      filepath.Join(m.o.Dir, "logs"),
-		MemoryLimit: int64(sc.Memory.Limit),
-		Cgroups:     m.o.Cgroups,
-	}
-	tlsConfig, err := sc.TLSConfig(tg)
-	if err != nil {
-		return spec, err
-	}
-	spec.TLS = tlsConfig
-	if a := tg.Attach; a != nil {
-		spec.Attached = &launch.AttachSpec{PID: a.PID, PIDFile: a.PIDFile, Cgroup: a.Cgroup, Container: a.Container, Port: a.Port}
-		if a.Container != "" {
-			engine, err := launch.FindEngine(a.Engine)
-			if err != nil {
-				return spec, fmt.Errorf("target %q: %w", tg.Name, err)
-			}
-			spec.Attached.Engine = engine
-		}
-	}
-	if c := tg.Container; c != nil {
-		engine, err := launch.FindEngine(c.Engine)
-		if err != nil {
-			return spec, fmt.Errorf("target %q: %w", tg.Name, err)
-		}
-		spec.Container = &launch.ContainerSpec{Engine: engine, Image: c.Image, Command: c.Command, Port: c.Port, Run: filepath.Base(m.o.Dir)}
-	}
-	return spec, nil
-}
-
-// healthKey is where this target's health path came from: the flag, or
-// the scenario's line.
-func (m *measurement) healthKey() string {
-	sc := m.o.Scenario
-	i := slices.IndexFunc(sc.Targets, func(t scenario.Target) bool { return t.Name == m.tg.Name })
-	where := sc.Where(fmt.Sprintf("targets[%d].health", i))
-	if strings.HasPrefix(where, "--") {
-		return where
-	}
-	return fmt.Sprintf("health: of target %q (%s)", m.tg.Name, where)
 }
 
 // settle keeps the target running memory.settle after the flood, then
@@ -681,82 +527,14 @@ func (m *measurement) flood(ctx context.Context, p *launch.Process, w *floodWatc
 	return load.Drive(ctx, driver(sc), job)
 }
 
-// driver is the scenario's load driver.
-func driver(sc *scenario.Scenario) load.Driver {
-	if sc.Driver == result.DriverK6 {
-		k := k6.Driver{Bin: sc.K6.Bin, Script: sc.Script, Segment: sc.Segment, Instances: sc.K6.Instances, Collector: sc.K6.Collector, Remote: sc.K6.Remote, External: sc.K6.External}
-		for _, h := range sc.K6.Hosts {
-			k.Hosts = append(k.Hosts, k6.Host{Launch: h.Launch, Address: h.Address})
-		}
-		return k
-	}
-	return load.Builtin{}
-}
-
-// loadOptions is the built-in client's configuration for one run.
-func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, level int, stop <-chan struct{}, progress func(load.Progress)) load.Options {
-	req := sc.RequestOf(tg)
-	return load.Options{
-		URL:    p.URL(req.Path),
-		Method: req.Method, Header: sc.Header(tg),
-		Body:        load.Body{Data: bodyData(req.Body), File: req.BodyFile, Size: int64(req.BodySize)},
-		Concurrency: level,
-		Sources:     load.ReadHost().SourcesFor(level),
-		Mix:         mix(sc, p),
-		Duration:    sc.Duration, Warmup: sc.Warmup, Requests: sc.Requests.Count, Grace: sc.Grace,
-		Rate:       float64(sc.Client.Rate),
-		ReadRate:   int64(sc.Client.ReadRate),
-		AbortAfter: int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
-		RecvBuffer: int(sc.Client.RecvBuffer),
-		WriteRate:  int64(sc.Client.WriteRate),
-		TLS:        p.TLS(), HTTP: sc.Client.HTTP,
-		SendBuffer:     int(sc.Client.SendBuffer),
-		Validate:       sc.Request.Validate,
-		Resume:         sc.Client.Resume,
-		ForgiveResends: sc.Client.ForgiveResends,
-		Timeout:        sc.Request.Timeout,
-		AllowRemote:    sc.AllowRemote,
-		Stop:           stop,
-		Abort:          p.Abort(stop),
-		Progress:       progress,
-	}
-}
-
-// mix is the scenario's weighted mix as the client sends it to p (nil
-// without one).
-func mix(sc *scenario.Scenario, p *launch.Process) []load.Weighted {
-	var out []load.Weighted
-	for _, m := range sc.Mix() {
-		out = append(out, load.Weighted{Name: m.Name, Weight: m.Weight, Request: load.Request{
-			URL: p.URL(m.Path), Method: m.Method, Header: sc.HeaderOf(m.Request), Validate: m.Validate,
-			Body: load.Body{Data: bodyData(m.Body), File: m.BodyFile, Size: int64(m.BodySize)},
-		}})
-	}
-	return out
-}
-
-// bodyData is a request body given as a string, nil for none.
-func bodyData(s string) []byte {
-	if s == "" {
-		return nil
-	}
-	return []byte(s)
-}
-
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", units.MiB(b)) }
 
 func host(cg *launch.Cgroups) result.Host {
-	h := result.Host{CPUs: runtime.NumCPU(), Go: runtime.Version(), Cgroup: cg.Version(), CgroupMode: cg.Mode(), Somaxconn: proc.Somaxconn()}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		h.Kernel = strings.TrimSpace(string(b))
+	ph := proc.ReadHost()
+	return result.Host{
+		CPUs: runtime.NumCPU(), CPUModel: ph.CPUModel, Go: runtime.Version(), Kernel: ph.Kernel, MemBytes: ph.MemBytes,
+		Cgroup: cg.Version(), CgroupMode: cg.Mode(), Somaxconn: proc.Somaxconn(),
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
-			h.MemBytes = kb << 10
-		}
-	}
-	return h
 }
 
 // IsInterrupt reports whether err means the sweep was stopped by a signal.

@@ -1,0 +1,80 @@
+package report
+
+import (
+	"fmt"
+
+	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/units"
+)
+
+// Outcome is what the console says of one run once it is measured: a line
+// for each of the host's limits it ran into, then the run's own line —
+// requests served, the peak and its source, and what the peak means (a
+// kill at the cap, the trend, what was kept). somaxconn is the host's
+// accept-queue bound.
+func Outcome(run result.Run, somaxconn int) []string {
+	var lines []string
+	if n := run.AcceptQueueNote(somaxconn); n != "" {
+		lines = append(lines, n+" during the flood: connections the server (or the host) turned away, not client failures")
+	}
+	if n := run.TCPMemoryNote(); n != "" {
+		lines = append(lines, n+" during the flood: the host's limit, not the client's")
+	}
+	if run.HasNoOKResponse() {
+		return append(lines, fmt.Sprintf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error))
+	}
+	return append(lines, fmt.Sprintf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mibs(run.PeakRSSBytes), run.PeakRSSSource, meaning(run)))
+}
+
+// meaning is what a run's peak means, after its figures.
+func meaning(run result.Run) string {
+	v := ""
+	switch {
+	case run.OOMKilled && run.MemoryLimitBy == result.LimitWatchdog:
+		v = fmt.Sprintf("  KILLED by the watchdog at %s", mibs(run.MemoryLimitBytes))
+	case run.OOMKilled:
+		v = "  OOM-KILLED"
+	}
+	if run.DiedProcesses > 0 {
+		v += fmt.Sprintf(" (%d worker process(es) died; the main process %s)", run.DiedProcesses, map[bool]string{true: "lived", false: "died too"}[run.MainLived])
+	}
+	if n := run.CapNote(); n != "" && (run.OOMKilled || run.PeakRSSBytes > run.MemoryLimitBytes*9/10 || run.AtTheCap()) {
+		v += " (" + n + ")" // near the cap, the cap's own figure beside the peak
+	}
+	if t := run.MemoryTrend; t != nil && t.Verdict != result.TrendTooShort {
+		v += fmt.Sprintf("; memory %s: %+.2f MiB/min [%+.2f, %+.2f]", t.Verdict, t.BytesPerMin/(1<<20), t.Low/(1<<20), t.High/(1<<20))
+		if g := run.GrewMost(); g != "" && t.Verdict == result.TrendGrowing {
+			v += ", " + g
+		}
+	}
+	if run.AfterRSSBytes > 0 {
+		v += fmt.Sprintf("; kept %s after the flood (idle %s)", mibs(run.AfterRSSBytes), mibs(run.IdleRSSBytes))
+		if top := run.AfterHeapTop; len(top) > 0 && run.RetainedBytes > 8<<20 {
+			v += fmt.Sprintf(", held most by %s (%s)", top[0].Func, mibs(top[0].InuseBytes))
+		}
+	}
+	if run.Concurrency >= perConnectionFrom && !run.OOMKilled {
+		v += perConnection(run)
+	}
+	return v
+}
+
+// perConnectionFrom is the level from which a run's console line says
+// what one connection cost: at scale, that is the figure asked for.
+const perConnectionFrom = 500
+
+// perConnection says what a client cost the target and the harness, and
+// how long the client's connections took to be answered.
+func perConnection(run result.Run) string {
+	s := ""
+	if b := run.ServerBytesPerClient(); b > 0 {
+		s += fmt.Sprintf("; the target %.1f KiB per client", b/1024)
+	}
+	if b := run.ClientBytesPerConnection(); b > 0 {
+		s += fmt.Sprintf(", the harness %.1f KiB per connection (%d connected, the last %.1f s in)", b/1024, run.Connected, run.RampS)
+	}
+	return s
+}
+
+// mibs is "12.3 MiB".
+func mibs(b int64) string { return fmt.Sprintf("%.1f MiB", units.MiB(b)) }
