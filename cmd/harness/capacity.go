@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/capacity"
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/cli"
-	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/sweep"
@@ -51,7 +51,7 @@ func capacityCmd() *cli.Command {
 			if err := capacity.Check(sc, o); err != nil {
 				return err
 			}
-			cgroups := launch.SystemCgroups().Prepare()
+			cgroups := cgroup.System().Prepare()
 			defer func() {
 				if cerr := cgroups.Close(); cerr != nil {
 					logf("undo cgroup set-up: %v", cerr)

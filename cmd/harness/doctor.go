@@ -3,10 +3,10 @@ package main
 import (
 	"flag"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/doctor"
 	"github.com/floodharness/harness/internal/fault"
-	"github.com/floodharness/harness/internal/launch"
 )
 
 func doctorCmd() *cli.Command {
@@ -18,7 +18,7 @@ func doctorCmd() *cli.Command {
 			if len(args) > 0 {
 				return cli.UsageErrorf("unexpected arguments %q", args)
 			}
-			r := doctor.Run(doctor.Options{Cgroups: launch.SystemCgroups(), Dir: "."})
+			r := doctor.Run(doctor.Options{Cgroups: cgroup.System(), Dir: "."})
 			if err := r.Write(e.Stdout); err != nil {
 				return err
 			}

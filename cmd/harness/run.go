@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/cli"
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/gate"
-	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/request"
@@ -150,7 +150,7 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	for _, n := range append(notes, ruleNotes...) {
 		logf("%s", n)
 	}
-	cgroups := launch.SystemCgroups().Prepare()
+	cgroups := cgroup.System().Prepare()
 	defer func() { // also on a panic: the harness moved back, its cgroups gone
 		if cerr := cgroups.Close(); cerr != nil {
 			logf("undo cgroup set-up: %v", cerr)

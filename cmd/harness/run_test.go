@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/harnesstest"
-	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -282,7 +282,7 @@ func (l *lockedBuffer) String() string {
 // held one serves every request below the cap. It returns the results.
 func runAdmissionPair(t *testing.T, scenario, early, held string, clients int) *result.Results {
 	t.Helper()
-	if launch.SystemCgroups().Version() == "none" {
+	if cgroup.System().Version() == "none" {
 		t.Skip("no writable memory cgroup controller here, so no real cap to test against")
 	}
 	dir := t.TempDir()

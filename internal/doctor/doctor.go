@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
@@ -24,8 +25,8 @@ import (
 // Options say where to look; the zero value of a func field means the
 // real one.
 type Options struct {
-	// Cgroups is the cgroup filesystem to probe (launch.SystemCgroups()).
-	Cgroups launch.CgroupFS
+	// Cgroups is the cgroup filesystem to probe (cgroup.System()).
+	Cgroups cgroup.FS
 	// Dir is the project directory, where bin/k6 would be.
 	Dir string
 	// LookPath finds a program (exec.LookPath).
@@ -160,7 +161,7 @@ func capChecks(o Options, r *Report) []Check {
 
 // runInScope starts a short sleep in the probe's systemd scope and waits
 // until the scope's cgroup is there to read.
-func runInScope(probe *launch.Cgroup) (stop func(), err error) {
+func runInScope(probe *cgroup.Group) (stop func(), err error) {
 	argv := probe.Wrap([]string{"sleep", "10"})
 	cmd := pgroup.Command(argv[0], argv[1:]...)
 	if err := cmd.Start(); err != nil {
@@ -189,7 +190,7 @@ func capFix(o Options) string {
 	return "run as root in a cgroup with the memory controller"
 }
 
-func swapCheck(o Options, probe *launch.Cgroup) Check {
+func swapCheck(o Options, probe *cgroup.Group) Check {
 	swaps, _ := o.ReadFile("/proc/swaps")
 	active := len(strings.Split(strings.TrimSpace(string(swaps)), "\n")) > 1
 	file := "memory.memsw.limit_in_bytes"

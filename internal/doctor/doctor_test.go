@@ -7,10 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/launch"
 )
 
-func fakeOptions(t *testing.T, cg launch.CgroupFS, onPath ...string) Options {
+func fakeOptions(t *testing.T, cg cgroup.FS, onPath ...string) Options {
 	return Options{
 		Cgroups: cg, Dir: t.TempDir(),
 		LookPath: func(name string) (string, error) {
@@ -37,7 +38,7 @@ func fakeOptions(t *testing.T, cg launch.CgroupFS, onPath ...string) Options {
 // what to do; optional tools that are missing are named with their fix.
 func TestDoctorWatchdogOnly(t *testing.T) {
 	t.Parallel()
-	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}
+	none := cgroup.FS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}
 	r := Run(fakeOptions(t, none, "podman"))
 	if r.Cap || r.KernelPeak {
 		t.Errorf("Cap %v, KernelPeak %v; want neither", r.Cap, r.KernelPeak)
@@ -66,7 +67,7 @@ func TestDoctorWatchdogOnly(t *testing.T) {
 // cgroup and reads its peak.
 func TestDoctorOnThisHost(t *testing.T) {
 	t.Parallel()
-	cg := launch.SystemCgroups()
+	cg := cgroup.System()
 	probe := cg.Prepare()
 	available := probe.Available()
 	if err := probe.Close(); err != nil {
@@ -85,7 +86,7 @@ func TestDoctorOnThisHost(t *testing.T) {
 // named, and only those whose harness is gone.
 func TestDoctorListsLeftContainers(t *testing.T) {
 	t.Parallel()
-	o := fakeOptions(t, launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}, "podman")
+	o := fakeOptions(t, cgroup.FS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}, "podman")
 	o.Containers = func(e launch.Engine) ([]string, []bool, error) {
 		if e.Name != "podman" || e.Program != "/usr/bin/podman" {
 			t.Errorf("asked %+v", e)
@@ -112,7 +113,7 @@ func TestDoctorK6Extensions(t *testing.T) {
 		{"k6 v1.8.1\nExtensions:\n  x (devel), flood [output]\n  x (devel), k6/x/flood [js]\n", "ok       k6                bin/k6 (with the k6/x/flood module and the flood output)"},
 		{"k6 v1.8.1\nExtensions:\n  x (devel), k6/x/flood [js]\n", "weak     k6                bin/k6 lacks the k6/x/flood module or the flood output"},
 	} {
-		o := fakeOptions(t, launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")})
+		o := fakeOptions(t, cgroup.FS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")})
 		os.MkdirAll(filepath.Join(o.Dir, "bin"), 0o755)
 		os.WriteFile(filepath.Join(o.Dir, "bin", "k6"), nil, 0o755)
 		o.Output = func(name string, args ...string) ([]byte, error) { return []byte(tt.version), nil }
@@ -130,7 +131,7 @@ func TestDoctorK6Extensions(t *testing.T) {
 // reach) is not ok: the doctor says which engine works.
 func TestDoctorContainersOnlyWhenAnEngineWorks(t *testing.T) {
 	t.Parallel()
-	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}
+	none := cgroup.FS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}
 	noDaemon := func(e launch.Engine) ([]string, []bool, error) {
 		if e.Name == "docker" {
 			return nil, nil, errors.New("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
@@ -91,11 +92,11 @@ func (k *attached) up(p *Process) error {
 		if k.mainPID, err = a.Engine.initPID(a.Container); err != nil {
 			return fmt.Errorf("attach: %w", err)
 		}
-		if p.Cgroup, err = cgroupOf(k.mainPID); err != nil {
+		if p.Cgroup, err = cgroup.Of(k.mainPID); err != nil {
 			return fmt.Errorf("attach: container %s: %w", a.Container, err)
 		}
 	case a.Cgroup != "":
-		p.Cgroup = &Cgroup{Dir: filepath.Clean(a.Cgroup), V2: fileExists(filepath.Join(a.Cgroup, "cgroup.controllers")), external: true}
+		p.Cgroup = cgroup.External(a.Cgroup)
 		pids, perr := p.Cgroup.PIDs()
 		if perr != nil || len(pids) == 0 {
 			return fmt.Errorf("attach: cgroup %s has no process (%v)", a.Cgroup, perr)
@@ -149,7 +150,7 @@ func (k *attached) end(p *Process) Exit {
 		if n, err := p.Cgroup.OOMKills(); err == nil {
 			ex.OOMKills = n - k.oomBase
 		}
-		p.Cgroup.setPeakFile(nil)
+		p.Cgroup.SetPeakFile(nil)
 	}
 	return ex
 }
@@ -160,6 +161,12 @@ func (k *attached) cleanup(*Process) error {
 }
 
 func (k *attached) byCgroup(*Process) bool { return k.spec.Cgroup != "" || k.spec.Container != "" }
+
+// oomKills: its cgroup counts kills from before the harness came; the
+// end's reading, less the count at attach, is the level's.
+func (k *attached) oomKills(_ sample.Summary, ex Exit) int64 { return ex.OOMKills }
+
+func (k *attached) lingers() bool { return false }
 
 // peak: the kernel's, reset before the level — its cgroup's peak charge
 // when named by a cgroup or a container, else its VmHWM — or, where
@@ -178,32 +185,16 @@ func (k *attached) describe(p *Process, run *result.Run, _ Exit) {
 	run.Attached = &result.Attached{By: k.spec.By(), PeakReset: string(p.Reset)}
 }
 
-// cgroupOf finds the memory cgroup directory pid is in (v2, or v1's memory
-// hierarchy), under /sys/fs/cgroup.
-func cgroupOf(pid int) (*Cgroup, error) {
-	m, err := proc.CgroupsOf(pid)
-	if err != nil {
-		return nil, err
-	}
-	if m.HasV1Memory {
-		return &Cgroup{Dir: filepath.Join("/sys/fs/cgroup/memory", m.V1Memory), external: true}, nil
-	}
-	if m.HasV2 && fileExists(filepath.Join("/sys/fs/cgroup", m.V2, "memory.current")) {
-		return &Cgroup{Dir: filepath.Join("/sys/fs/cgroup", m.V2), V2: true, external: true}, nil
-	}
-	return nil, fmt.Errorf("process %d is in no memory cgroup", pid)
-}
-
 // resetPeak resets the kernel's peak of the target before a level: its
 // cgroup's peak when it is named by a cgroup or a container, else each of
 // its processes' VmHWM.
-func (k *attached) resetPeak(c *Cgroup) PeakReset {
+func (k *attached) resetPeak(c *cgroup.Group) PeakReset {
 	if c != nil {
 		if c.V2 {
 			f, err := os.OpenFile(filepath.Join(c.Dir, "memory.peak"), os.O_RDWR, 0)
 			if err == nil {
 				if _, err = f.WriteString("reset\n"); err == nil {
-					c.setPeakFile(f)
+					c.SetPeakFile(f)
 					return ResetMemoryPeak
 				}
 				f.Close()
@@ -252,9 +243,4 @@ func (k *attached) stopWatch() {
 			close(k.watchStop)
 		}
 	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

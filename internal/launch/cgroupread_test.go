@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/floodharness/harness/internal/launch"
+	"github.com/floodharness/harness/internal/cgroup"
 )
 
 // The cgroup's files are read through descriptors kept open: each reading
@@ -100,19 +100,19 @@ func TestOOMKillsBelow(t *testing.T) {
 		}
 	}
 	write(filepath.Join(dir, "alone/memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
-	alone := &launch.Cgroup{Dir: filepath.Join(dir, "alone")}
+	alone := &cgroup.Group{Dir: filepath.Join(dir, "alone")}
 	if n, err := alone.OOMKills(); n != 1 || err != nil || alone.OOMKillsMayVanish() {
 		t.Errorf("a v1 cgroup alone: %d kills (%v), may vanish %v; want 1, false", n, err, alone.OOMKillsMayVanish())
 	}
 	write(filepath.Join(dir, "parent/memory.oom_control"), "oom_kill 1\n")
 	write(filepath.Join(dir, "parent/docker/abc/memory.oom_control"), "under_oom 0\noom_kill 2\n")
-	parent := &launch.Cgroup{Dir: filepath.Join(dir, "parent")}
+	parent := &cgroup.Group{Dir: filepath.Join(dir, "parent")}
 	if n, err := parent.OOMKills(); n != 3 || err != nil || !parent.OOMKillsMayVanish() {
 		t.Errorf("a v1 cgroup with a container's below: %d kills (%v), may vanish %v; want 3, true", n, err, parent.OOMKillsMayVanish())
 	}
 	write(filepath.Join(dir, "v2/memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 4\n")
 	write(filepath.Join(dir, "v2/sub/memory.events"), "oom_kill 4\n")
-	v2 := &launch.Cgroup{Dir: filepath.Join(dir, "v2"), V2: true}
+	v2 := &cgroup.Group{Dir: filepath.Join(dir, "v2"), V2: true}
 	if n, err := v2.OOMKills(); n != 4 || err != nil || v2.OOMKillsMayVanish() {
 		t.Errorf("v2: %d kills (%v), may vanish %v; want 4 (the subtree's, once), false", n, err, v2.OOMKillsMayVanish())
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
@@ -68,7 +69,7 @@ func (k *container) up(p *Process) error {
 	s := p.spec
 	_, env := p.argv()
 	// The engine makes the container's cgroup below the target's.
-	k.name = fmt.Sprintf("%s%d-%d-%s-%s", prefix, os.Getpid(), containerSeq.Add(1), s.Name, s.Label)
+	k.name = fmt.Sprintf("%s%d-%d-%s-%s", cgroup.Prefix, os.Getpid(), containerSeq.Add(1), s.Name, s.Label)
 	argv := append([]string{k.spec.Engine.Program}, k.spec.runArgs(k.name, s.Host, p.Port, s.MemoryLimit, p.Cgroup.Path(), env)...)
 	// podman 4.3's conmon writes its OOM mark ("oom") into the working
 	// directory, not where podman inspect looks: keep it out of the user's
@@ -135,6 +136,9 @@ func (k *container) cleanup(*Process) error {
 }
 
 func (k *container) byCgroup(*Process) bool { return true }
+
+// lingers: an engine's published port keeps accepting with nothing behind it.
+func (k *container) lingers() bool { return true }
 
 // peak: the cgroup's peak charge, read from the kernel at the end (the
 // container's own cgroup sits below the target's, which outlives it).
@@ -342,13 +346,9 @@ func (e Engine) Leftovers() (names []string, orphaned []bool, err error) {
 		return nil, nil, err
 	}
 	for _, n := range strings.Fields(out) {
-		m := ownerName.FindStringSubmatch(n)
-		owner := 0
-		if m != nil {
-			owner, _ = strconv.Atoi(m[1])
-		}
+		owner, gone := cgroup.LeftBy(n)
 		names = append(names, n)
-		orphaned = append(orphaned, owner == 0 || (owner != os.Getpid() && !alive(owner)))
+		orphaned = append(orphaned, owner == 0 || gone)
 	}
 	return names, orphaned, nil
 }
@@ -364,12 +364,10 @@ func (e Engine) RemoveStale() ([]string, error) {
 	var removed []string
 	var errs []error
 	// The engine's working directories of those containers (see launch).
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), cgroup.Prefix+"*"))
 	for _, d := range dirs {
-		if m := ownerName.FindStringSubmatch(filepath.Base(d)); m != nil {
-			if owner, _ := strconv.Atoi(m[1]); owner != os.Getpid() && !alive(owner) {
-				errs = append(errs, os.RemoveAll(d))
-			}
+		if owner, gone := cgroup.LeftBy(filepath.Base(d)); owner != 0 && gone {
+			errs = append(errs, os.RemoveAll(d))
 		}
 	}
 	for i, n := range names {

@@ -1,7 +1,7 @@
 // Package launch owns the lifecycle of a server under test and how its
 // memory is read. A target is one of three kinds, each a type of its own
 // behind Process: started (a command run fresh on a free port in its own
-// process group, inside a memory cgroup where one can be made), container
+// process group, inside a memory cgroup (internal/cgroup) where one can be made), container
 // (an image an engine runs below a cgroup the harness made) and attached (a
 // running server found by PID, PID file, cgroup or container, which it
 // never stops). Each kind owns its start and stop, its memory in the one

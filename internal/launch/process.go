@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
@@ -52,9 +53,9 @@ type Spec struct {
 	// not, so that what is measured and stopped is exactly its processes
 	// (children started later, daemons that left its process group).
 	MemoryLimit int64
-	// Cgroups is where cgroups are made (SystemCgroups().Prepare()
+	// Cgroups is where cgroups are made (cgroup.System().Prepare()
 	// normally); nil: nowhere.
-	Cgroups *Cgroups
+	Cgroups *cgroup.Maker
 	// StopGrace is how long SIGTERM has before SIGKILL (default 5s).
 	StopGrace time.Duration
 	// Attached, when set, names a running server to measure instead of
@@ -107,7 +108,7 @@ type Process struct {
 	Port    int
 	Addr    string // host:port
 	LogPath string
-	Cgroup  *Cgroup // nil without a memory cap or cgroup support
+	Cgroup  *cgroup.Group // nil without a memory cap or cgroup support
 	// CgroupErr says why a capped target has no cgroup.
 	CgroupErr error
 	log       *os.File
@@ -146,6 +147,12 @@ type kind interface {
 	peak(p *Process, sum sample.Summary, ex Exit) (int64, result.PeakSource)
 	// describe says in a run what is particular to the kind.
 	describe(p *Process, run *result.Run, ex Exit)
+	// oomKills is the run's OOM kills from what the sampler read and the
+	// end's reading (see Process.OOMKills).
+	oomKills(sum sample.Summary, ex Exit) int64
+	// lingers: connections to it can stay open with nothing behind them
+	// once it is gone (see Process.Abort).
+	lingers() bool
 }
 
 // StartError is a target that could not be started or never became

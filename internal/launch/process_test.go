@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"runtime"
+	"runtime/debug"
+
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/launch"
-	"runtime"
-	"runtime/debug"
 )
 
 // The test binary doubles as the target: TestMain runs a helper server when
@@ -30,7 +32,7 @@ func TestMain(m *testing.M) {
 		helper(mode, os.Args[len(os.Args)-1])
 		return
 	}
-	cgroups = launch.SystemCgroups().Prepare()
+	cgroups = cgroup.System().Prepare()
 	code := m.Run()
 	if err := cgroups.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -40,7 +42,7 @@ func TestMain(m *testing.M) {
 }
 
 // cgroups is where this test process makes its targets' cgroups.
-var cgroups *launch.Cgroups
+var cgroups *cgroup.Maker
 
 // helper serves /healthz on port. Modes: "serve" exits on SIGTERM;
 // "stubborn" ignores SIGTERM and starts a child in its process group;
@@ -337,7 +339,7 @@ func TestMemoryCapOOMKill(t *testing.T) {
 
 // fakeV2 is a cgroup v2 tree in a temporary directory: the harness (pid)
 // in /user.slice/me with the processes others, memory handed down to it.
-func fakeV2(t *testing.T, pid int, others ...int) (launch.CgroupFS, string) {
+func fakeV2(t *testing.T, pid int, others ...int) (cgroup.FS, string) {
 	t.Helper()
 	root := t.TempDir()
 	must := func(err error) {
@@ -359,7 +361,7 @@ func fakeV2(t *testing.T, pid int, others ...int) (launch.CgroupFS, string) {
 		procs += fmt.Sprintf("\n%d", o)
 	}
 	must(os.WriteFile(filepath.Join(own, "cgroup.procs"), []byte(procs+"\n"), 0o644))
-	return launch.CgroupFS{Root: root, SelfFile: self, PID: pid}, root
+	return cgroup.FS{Root: root, SelfFile: self, PID: pid}, root
 }
 
 func readFile(t *testing.T, path string) string {
@@ -510,7 +512,7 @@ func TestPrepareNoteWhenNoCgroup(t *testing.T) {
 	if _, err := c.New("a", 64<<20); err == nil {
 		t.Error("New succeeded without a cgroup")
 	}
-	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: filepath.Join(root, "self")}.Prepare()
+	none := cgroup.FS{Root: t.TempDir(), SelfFile: filepath.Join(root, "self")}.Prepare()
 	if none.Available() || none.Version() != "none" || !strings.Contains(none.Why(), "no memory cgroup controller") {
 		t.Errorf("a root without controllers: available %v, version %q, note %q", none.Available(), none.Version(), none.Why())
 	}

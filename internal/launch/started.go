@@ -176,3 +176,9 @@ func processPeak(sum sample.Summary, ex Exit) (int64, result.PeakSource) {
 }
 
 func (k *started) describe(*Process, *result.Run, Exit) {}
+
+// oomKills: the larger of the sampler's and the end's count (a container's
+// own cgroup, and its count on v1, leave with the container).
+func (k *started) oomKills(sum sample.Summary, ex Exit) int64 { return max(ex.OOMKills, sum.OOMKills) }
+
+func (k *started) lingers() bool { return false }

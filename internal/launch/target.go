@@ -3,6 +3,7 @@ package launch
 import (
 	"time"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 )
@@ -44,7 +45,7 @@ func (p *Process) Peak(sum sample.Summary, ex Exit) (int64, result.PeakSource) {
 // LimitBy says how a memory limit is enforced on the target: by its
 // cgroup when it has one, else by the watchdog, with the reason
 // (cgroups says why none could be made, when it made none at all).
-func (p *Process) LimitBy(limit int64, cgroups *Cgroups) (result.LimitBy, string) {
+func (p *Process) LimitBy(limit int64, cgroups *cgroup.Maker) (result.LimitBy, string) {
 	switch {
 	case limit <= 0:
 		return result.LimitNone, ""
@@ -64,12 +65,7 @@ func (p *Process) LimitBy(limit int64, cgroups *Cgroups) (result.LimitBy, string
 // and what was read at the end — except for an attached target, whose
 // cgroup counts kills from before the harness came: its end reading,
 // less the count at attach, is the level's.
-func (p *Process) OOMKills(sum sample.Summary, ex Exit) int64 {
-	if _, ok := p.kind.(*attached); ok {
-		return ex.OOMKills
-	}
-	return max(ex.OOMKills, sum.OOMKills)
-}
+func (p *Process) OOMKills(sum sample.Summary, ex Exit) int64 { return p.kind.oomKills(sum, ex) }
 
 // Describe adds to a run what is particular to the target's kind: how an
 // attached server was found and its peak reset, a container's engine and
@@ -81,7 +77,7 @@ func (p *Process) Describe(run *result.Run, ex Exit) { p.kind.describe(p, run, e
 // nothing behind them, which would hold every client until the grace ran
 // out; its last bytes in flight need the moment.
 func (p *Process) Abort(stop <-chan struct{}) <-chan struct{} {
-	if _, ok := p.kind.(*container); !ok || stop == nil {
+	if !p.kind.lingers() || stop == nil {
 		return nil
 	}
 	dead := make(chan struct{})

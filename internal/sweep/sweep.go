@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
@@ -31,8 +32,8 @@ type Options struct {
 	// go under it.
 	Dir string
 	// Cgroups is where memory caps are made
-	// (launch.SystemCgroups().Prepare()); nil: nowhere, the watchdog caps.
-	Cgroups *launch.Cgroups
+	// (cgroup.System().Prepare()); nil: nowhere, the watchdog caps.
+	Cgroups *cgroup.Maker
 	// Programs says which binaries "harness" means in a target's command.
 	Programs Programs
 	// Logf receives one line per event; Progress, when set, a status line
@@ -529,7 +530,7 @@ func (m *measurement) flood(ctx context.Context, p *launch.Process, w *floodWatc
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", units.MiB(b)) }
 
-func host(cg *launch.Cgroups) result.Host {
+func host(cg *cgroup.Maker) result.Host {
 	ph := proc.ReadHost()
 	return result.Host{
 		CPUs: runtime.NumCPU(), CPUModel: ph.CPUModel, Go: runtime.Version(), Kernel: ph.Kernel, MemBytes: ph.MemBytes,

@@ -12,10 +12,10 @@ import (
 
 	"slices"
 
+	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/heapprof"
-	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
@@ -25,10 +25,10 @@ import (
 var harnessBin string
 
 // cgroups is where this test process makes its targets' cgroups.
-var cgroups *launch.Cgroups
+var cgroups *cgroup.Maker
 
 func TestMain(m *testing.M) {
-	cgroups = launch.SystemCgroups().Prepare()
+	cgroups = cgroup.System().Prepare()
 	code := harnesstest.Main(m, &harnessBin)
 	if err := cgroups.Close(); err != nil && code == 0 {
 		code = 1
@@ -110,7 +110,7 @@ targets:
 func TestWatchdogWithoutCgroups(t *testing.T) {
 	t.Parallel()
 	// A cgroup filesystem with no memory controller forces the fallback.
-	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
+	none := cgroup.FS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
 	sc := parse(t, fmt.Sprintf(`name: w
 levels: [8]
 duration: 3s
@@ -195,7 +195,7 @@ targets:
 // tells the two starts apart), so only a watchdog watching it can fire.
 func TestChaosWatchdogFollowsRestart(t *testing.T) {
 	t.Parallel()
-	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
+	none := cgroup.FS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
 	dir := t.TempDir()
 	started := filepath.Join(dir, "started-once")
 	sc := parse(t, fmt.Sprintf(`name: chaos-watchdog
@@ -374,10 +374,10 @@ targets:
 func TestPreforkIsNotCountedPerProcess(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
-	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
+	none := cgroup.FS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
 	for _, tt := range []struct {
 		name   string
-		cg     *launch.Cgroups
+		cg     *cgroup.Maker
 		source result.PeakSource
 	}{{"cgroup", cgroups, result.PeakCgroupAnon}, {"no cgroup", none, result.PeakPSS}} {
 		if !tt.cg.Available() && tt.cg == cgroups {
@@ -459,7 +459,7 @@ targets:
 func TestWatchdogJudgesTheOneMeasure(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
-	none := launch.CgroupFS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
+	none := cgroup.FS{Root: t.TempDir(), SelfFile: "/nonexistent"}.Prepare()
 	sc := parse(t, `name: prefork-watchdog
 levels: [2]
 duration: 2s

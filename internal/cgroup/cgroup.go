@@ -1,4 +1,4 @@
-package launch
+package cgroup
 
 import (
 	"bytes"
@@ -19,9 +19,9 @@ import (
 	"github.com/floodharness/harness/internal/sample"
 )
 
-// Cgroup is a memory cgroup this package created for one target, v1 or v2,
+// Group is a memory cgroup this package created for one target, v1 or v2,
 // or a systemd scope it asked for.
-type Cgroup struct {
+type Group struct {
 	Dir string // "" for a scope until Attach
 	V2  bool
 	// Scope is the systemd scope unit the target runs in (without
@@ -91,9 +91,9 @@ func (k *keptFiles) close() {
 	}
 }
 
-// setPeakFile makes Peak read from f (closing the one before); nil: from
+// SetPeakFile makes Peak read from f (closing the one before); nil: from
 // memory.peak again.
-func (c *Cgroup) setPeakFile(f *os.File) {
+func (c *Group) SetPeakFile(f *os.File) {
 	if c.peakFile != nil {
 		c.peakFile.Close()
 	}
@@ -102,7 +102,7 @@ func (c *Cgroup) setPeakFile(f *os.File) {
 
 // Path is the cgroup's path in its hierarchy ("/flood-harness-…"), as a
 // container engine's --cgroup-parent takes it.
-func (c *Cgroup) Path() string {
+func (c *Group) Path() string {
 	rel, err := filepath.Rel(c.hroot, c.Dir)
 	if err != nil || c.hroot == "" {
 		return ""
@@ -110,8 +110,8 @@ func (c *Cgroup) Path() string {
 	return "/" + rel
 }
 
-// CgroupFS says where cgroups are mounted; tests point it at a fake tree.
-type CgroupFS struct {
+// FS says where cgroups are mounted; tests point it at a fake tree.
+type FS struct {
 	Root     string // usually /sys/fs/cgroup
 	SelfFile string // usually /proc/self/cgroup
 	// PID is the process whose cgroup is "ours" (default: this one); on
@@ -119,14 +119,14 @@ type CgroupFS struct {
 	PID int
 }
 
-// SystemCgroups is the real cgroup filesystem.
-func SystemCgroups() CgroupFS {
-	return CgroupFS{Root: "/sys/fs/cgroup", SelfFile: "/proc/self/cgroup"}
+// System is the real cgroup filesystem.
+func System() FS {
+	return FS{Root: "/sys/fs/cgroup", SelfFile: "/proc/self/cgroup"}
 }
 
 // Version reports "v2", "v1" or "none": which memory controller a cap
 // would use.
-func (fs CgroupFS) Version() string {
+func (fs FS) Version() string {
 	if _, v2, err := fs.own(); err == nil {
 		if v2 {
 			return "v2"
@@ -137,7 +137,7 @@ func (fs CgroupFS) Version() string {
 }
 
 // own finds the memory cgroup this process is in, and whether it is v2.
-func (fs CgroupFS) own() (string, bool, error) {
+func (fs FS) own() (string, bool, error) {
 	self, err := proc.ReadCgroups(fs.SelfFile)
 	if err != nil {
 		return "", false, fmt.Errorf("cannot tell which cgroup the harness is in: %w", err)
@@ -158,17 +158,17 @@ func (fs CgroupFS) own() (string, bool, error) {
 	return "", false, errors.New("no memory cgroup controller is mounted (neither a v1 memory hierarchy nor cgroup v2 with memory)")
 }
 
-func (fs CgroupFS) pid() int {
+func (fs FS) pid() int {
 	if fs.PID > 0 {
 		return fs.PID
 	}
 	return os.Getpid()
 }
 
-// Cgroups is where one harness makes its targets' cgroups, found (and, on
+// Maker is where one harness makes its targets' cgroups, found (and, on
 // cgroup v2, set up) once by Prepare and undone by Close.
-type Cgroups struct {
-	fs   CgroupFS
+type Maker struct {
+	fs   FS
 	v2   bool
 	base string // target cgroups are made here; "" when none can be
 	mode string
@@ -185,7 +185,7 @@ type Cgroups struct {
 // Mode says how target cgroups are made, in words: "v1", "v2 in the root
 // cgroup", "v2 in a leaf of the harness's cgroup", "v2 beside the
 // harness's cgroup", "v2 under the root cgroup"; "" when none can be.
-func (c *Cgroups) Mode() string {
+func (c *Maker) Mode() string {
 	if !c.Available() {
 		return ""
 	}
@@ -194,7 +194,7 @@ func (c *Cgroups) Mode() string {
 
 // Why says why no cgroup can be made, with the error that stopped each
 // way tried; "" when they can.
-func (c *Cgroups) Why() string {
+func (c *Maker) Why() string {
 	switch {
 	case c == nil:
 		return "no cgroups were prepared"
@@ -206,7 +206,7 @@ func (c *Cgroups) Why() string {
 
 // Stale lists the cgroups that harnesses which died left behind, removed
 // (their processes killed) by Prepare.
-func (c *Cgroups) Stale() []string {
+func (c *Maker) Stale() []string {
 	if c == nil {
 		return nil
 	}
@@ -214,16 +214,16 @@ func (c *Cgroups) Stale() []string {
 }
 
 // Available reports whether target cgroups can be made.
-func (c *Cgroups) Available() bool { return c != nil && (c.base != "" || c.scope) }
+func (c *Maker) Available() bool { return c != nil && (c.base != "" || c.scope) }
 
 // Scoped reports whether target cgroups are systemd scopes.
-func (c *Cgroups) Scoped() bool { return c != nil && c.scope }
+func (c *Maker) Scoped() bool { return c != nil && c.scope }
 
 // V2 reports whether the cgroups are v2.
-func (c *Cgroups) V2() bool { return c != nil && c.v2 }
+func (c *Maker) V2() bool { return c != nil && c.v2 }
 
 // Version is "v1", "v2" or "none": what caps here use.
-func (c *Cgroups) Version() string {
+func (c *Maker) Version() string {
 	switch {
 	case !c.Available():
 		return "none"
@@ -233,11 +233,23 @@ func (c *Cgroups) Version() string {
 	return "v1"
 }
 
-// prefix names every cgroup this harness makes, so a later harness can tell
-// what a dead one left behind.
-const prefix = "flood-harness-"
+// Prefix names every cgroup (and container) a harness makes, followed by
+// its pid, so a later harness can tell what a dead one left behind.
+const Prefix = "flood-harness-"
 
-var ownerName = regexp.MustCompile(`^` + prefix + `(\d+)(-|$)`)
+var ownerName = regexp.MustCompile(`^` + Prefix + `(\d+)(-|$)`)
+
+// LeftBy reads the harness that made name (a cgroup's, a container's, a
+// directory's): its pid, 0 when name is no harness's, and whether that
+// harness is gone (another process than this one, not running).
+func LeftBy(name string) (owner int, gone bool) {
+	m := ownerName.FindStringSubmatch(name)
+	if m == nil {
+		return 0, false
+	}
+	owner, _ = strconv.Atoi(m[1])
+	return owner, owner != os.Getpid() && !alive(owner)
+}
 
 // Prepare finds where target cgroups can be made. On cgroup v1 that is the
 // harness's own memory cgroup. On v2 the harness's cgroup holds processes,
@@ -247,8 +259,8 @@ var ownerName = regexp.MustCompile(`^` + prefix + `(\d+)(-|$)`)
 // moves itself into (when it is alone there, as container runtimes do); a
 // cgroup of its own beside its cgroup; one under the root. It first
 // removes what harnesses that died left behind. It never returns nil.
-func (fs CgroupFS) Prepare() *Cgroups {
-	c := &Cgroups{fs: fs}
+func (fs FS) Prepare() *Maker {
+	c := &Maker{fs: fs}
 	own, v2, err := fs.own()
 	if err != nil {
 		c.note = err.Error()
@@ -304,7 +316,7 @@ func (fs CgroupFS) Prepare() *Cgroups {
 // probeMkdir makes and removes a cgroup under dir: whether targets' can
 // be made there.
 func probeMkdir(dir string, pid int) error {
-	probe := filepath.Join(dir, fmt.Sprintf("%s%d-probe", prefix, pid))
+	probe := filepath.Join(dir, fmt.Sprintf("%s%d-probe", Prefix, pid))
 	if err := os.Mkdir(probe, 0o755); err != nil {
 		return unwrapPath(err)
 	}
@@ -314,7 +326,7 @@ func probeMkdir(dir string, pid int) error {
 // leaf moves the harness into a new leaf of its own cgroup dir, which then
 // holds no process and can give children the memory controller. Only when
 // the harness is alone there: other processes are not ours to move.
-func (c *Cgroups) leaf(dir string) error {
+func (c *Maker) leaf(dir string) error {
 	procs, err := readPIDs(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return err
@@ -325,7 +337,7 @@ func (c *Cgroups) leaf(dir string) error {
 	if !hasController(dir, "memory") {
 		return fmt.Errorf("%s has no memory controller (its parent does not hand it down)", dir)
 	}
-	leaf := filepath.Join(dir, fmt.Sprintf("%s%d-self", prefix, c.fs.pid()))
+	leaf := filepath.Join(dir, fmt.Sprintf("%s%d-self", Prefix, c.fs.pid()))
 	if err := os.Mkdir(leaf, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", leaf, err)
 	}
@@ -349,11 +361,11 @@ func (c *Cgroups) leaf(dir string) error {
 
 // subtree makes a cgroup of this harness's own under dir, with the memory
 // controller handed to its children.
-func (c *Cgroups) subtree(dir string) error {
+func (c *Maker) subtree(dir string) error {
 	if err := c.enableMemory(dir); err != nil {
 		return err
 	}
-	base := filepath.Join(dir, fmt.Sprintf("%s%d", prefix, c.fs.pid()))
+	base := filepath.Join(dir, fmt.Sprintf("%s%d", Prefix, c.fs.pid()))
 	if err := os.Mkdir(base, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", base, err)
 	}
@@ -369,7 +381,7 @@ func (c *Cgroups) subtree(dir string) error {
 
 // enableMemory makes sure dir hands the memory controller to its
 // children, and notes how to undo it if this call turned it on.
-func (c *Cgroups) enableMemory(dir string) error {
+func (c *Maker) enableMemory(dir string) error {
 	ctl := filepath.Join(dir, "cgroup.subtree_control")
 	if b, err := os.ReadFile(ctl); err == nil && slices.Contains(strings.Fields(string(b)), "memory") {
 		return nil
@@ -384,7 +396,7 @@ func (c *Cgroups) enableMemory(dir string) error {
 // Close undoes what Prepare set up (the leaf move, controllers it turned
 // on, its own cgroups). Target cgroups are removed by their processes'
 // Stop. Safe to call more than once.
-func (c *Cgroups) Close() error {
+func (c *Maker) Close() error {
 	if c == nil {
 		return nil
 	}
@@ -400,15 +412,15 @@ func (c *Cgroups) Close() error {
 // no cap), with swap capped too so the cap means what it says, and on v2
 // with memory.oom.group set: an OOM kill takes the whole target tree, as
 // Kubernetes does on v2.
-func (c *Cgroups) New(name string, limit int64) (*Cgroup, error) {
+func (c *Maker) New(name string, limit int64) (*Group, error) {
 	if !c.Available() {
 		return nil, errors.New(c.Why())
 	}
 	if c.scope {
-		unit := fmt.Sprintf("%s%d-%d-%s", prefix, c.fs.pid(), c.seq.Add(1), name)
-		return &Cgroup{V2: true, Scope: unit, root: filepath.Clean(c.fs.Root), limit: limit}, nil
+		unit := fmt.Sprintf("%s%d-%d-%s", Prefix, c.fs.pid(), c.seq.Add(1), name)
+		return &Group{V2: true, Scope: unit, root: filepath.Clean(c.fs.Root), limit: limit}, nil
 	}
-	cg := &Cgroup{Dir: filepath.Join(c.base, fmt.Sprintf("%s%d-%d-%s", prefix, c.fs.pid(), c.seq.Add(1), name)), V2: c.v2}
+	cg := &Group{Dir: filepath.Join(c.base, fmt.Sprintf("%s%d-%d-%s", Prefix, c.fs.pid(), c.seq.Add(1), name)), V2: c.v2}
 	cg.hroot = filepath.Clean(c.fs.Root)
 	if !c.v2 {
 		cg.hroot = filepath.Join(cg.hroot, "memory")
@@ -446,7 +458,7 @@ func (c *Cgroups) New(name string, limit int64) (*Cgroup, error) {
 
 // Wrap is the command that runs argv inside the cgroup: joined before the
 // program execs, so not one byte it allocates is charged elsewhere.
-func (c *Cgroup) Wrap(argv []string) []string {
+func (c *Group) Wrap(argv []string) []string {
 	if c.Scope != "" {
 		return scopeArgs(c.Scope, c.limit, argv)
 	}
@@ -455,7 +467,7 @@ func (c *Cgroup) Wrap(argv []string) []string {
 
 // Attach finds the cgroup of a started target: a systemd scope's is known
 // only once systemd has made it (done is closed if the process exits).
-func (c *Cgroup) Attach(pid int, done <-chan struct{}) error {
+func (c *Group) Attach(pid int, done <-chan struct{}) error {
 	if c.Scope == "" {
 		return nil
 	}
@@ -466,7 +478,7 @@ func (c *Cgroup) Attach(pid int, done <-chan struct{}) error {
 
 // PIDs lists the processes in the cgroup and the cgroups below it now (a
 // container engine makes the container's own cgroup below the target's).
-func (c *Cgroup) PIDs() ([]int, error) {
+func (c *Group) PIDs() ([]int, error) {
 	// Opened afresh each time: on v1 a cgroup.procs kept open goes on
 	// answering the list it made first while it is read more often than
 	// once a second (the kernel keeps a pidlist for a reader that
@@ -485,7 +497,7 @@ func (c *Cgroup) PIDs() ([]int, error) {
 // below lists the cgroups under this one at any depth, as listed within
 // the last second: the sampler asks at every sample, and a container
 // engine makes its cgroups once, at the start.
-func (c *Cgroup) below() []string {
+func (c *Group) below() []string {
 	c.files.mu.Lock()
 	defer c.files.mu.Unlock()
 	if time.Since(c.subsAt) < time.Second {
@@ -506,9 +518,9 @@ func (c *Cgroup) below() []string {
 }
 
 // ProcsFile is where a process writes its PID to join the cgroup.
-func (c *Cgroup) ProcsFile() string { return filepath.Join(c.Dir, "cgroup.procs") }
+func (c *Group) ProcsFile() string { return filepath.Join(c.Dir, "cgroup.procs") }
 
-func (c *Cgroup) readInt(name string) (int64, error) {
+func (c *Group) readInt(name string) (int64, error) {
 	b, err := c.files.read(filepath.Join(c.Dir, name))
 	if err != nil {
 		return 0, err
@@ -517,7 +529,7 @@ func (c *Cgroup) readInt(name string) (int64, error) {
 }
 
 // Usage is the cgroup's memory charge now (includes page cache).
-func (c *Cgroup) Usage() (int64, error) {
+func (c *Group) Usage() (int64, error) {
 	if c.V2 {
 		return c.readInt("memory.current")
 	}
@@ -527,7 +539,7 @@ func (c *Cgroup) Usage() (int64, error) {
 // Peak is the kernel's peak charge of the cgroup (includes page cache).
 // On v2 it needs Linux 5.19+ (memory.peak); older kernels return an error
 // and only the sampled charge is left.
-func (c *Cgroup) Peak() (int64, error) {
+func (c *Group) Peak() (int64, error) {
 	if c.peakFile != nil {
 		b := make([]byte, 32)
 		n, err := c.peakFile.ReadAt(b, 0)
@@ -546,7 +558,7 @@ func (c *Cgroup) Peak() (int64, error) {
 // below it. v2 counts the whole subtree in memory.events; v1 counts each
 // cgroup in its own memory.oom_control, summed here over the cgroups that
 // still exist (a container's own cgroup goes with the container).
-func (c *Cgroup) OOMKills() (int64, error) {
+func (c *Group) OOMKills() (int64, error) {
 	if c.V2 {
 		return c.field("memory.events", "oom_kill")
 	}
@@ -566,13 +578,13 @@ func (c *Cgroup) OOMKills() (int64, error) {
 // cgroups below that their engine may remove (v1 counts each cgroup's
 // kills in its own file; v2's memory.events counts its subtree's, which
 // stay counted here when a cgroup below goes).
-func (c *Cgroup) OOMKillsMayVanish() bool { return !c.V2 && len(c.below()) > 0 }
+func (c *Group) OOMKillsMayVanish() bool { return !c.V2 && len(c.below()) > 0 }
 
-var _ sample.OOMCounter = (*Cgroup)(nil) // the sampler reads its kills as it goes
+var _ sample.OOMCounter = (*Group)(nil) // the sampler reads its kills as it goes
 
 // Anon is the anonymous (non-cache) memory charged now, the cgroups below
 // included: what RSS means.
-func (c *Cgroup) Anon() (int64, error) {
+func (c *Group) Anon() (int64, error) {
 	if c.V2 {
 		return c.field("memory.stat", "anon")
 	}
@@ -580,12 +592,12 @@ func (c *Cgroup) Anon() (int64, error) {
 }
 
 // field is key's value in one of the cgroup's files.
-func (c *Cgroup) field(file, key string) (int64, error) {
+func (c *Group) field(file, key string) (int64, error) {
 	return c.fieldAt(filepath.Join(c.Dir, file), key)
 }
 
 // fieldAt is key's value in the file at path (the cgroup's, or one below).
-func (c *Cgroup) fieldAt(path, key string) (int64, error) {
+func (c *Group) fieldAt(path, key string) (int64, error) {
 	b, err := c.files.read(path)
 	if err != nil {
 		return 0, err
@@ -603,7 +615,7 @@ func (c *Cgroup) fieldAt(path, key string) (int64, error) {
 // Remove kills whatever is still in the cgroup (only processes this package
 // put there) and removes it, retrying while the kernel lets go. A scope is
 // systemd's to remove once it is empty (--collect).
-func (c *Cgroup) Remove() error {
+func (c *Group) Remove() error {
 	c.files.close()
 	switch {
 	case c.Dir == "" || c.external:
@@ -740,4 +752,28 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// External is a cgroup this package did not make (an attached server's):
+// read, never removed, nothing in it killed.
+func External(dir string) *Group {
+	dir = filepath.Clean(dir)
+	_, err := os.Stat(filepath.Join(dir, "cgroup.controllers"))
+	return &Group{Dir: dir, V2: err == nil, external: true}
+}
+
+// Of is the memory cgroup pid is in (v2, or v1's memory hierarchy), under
+// /sys/fs/cgroup, as an External one.
+func Of(pid int) (*Group, error) {
+	m, err := proc.CgroupsOf(pid)
+	if err != nil {
+		return nil, err
+	}
+	if m.HasV1Memory {
+		return &Group{Dir: filepath.Join("/sys/fs/cgroup/memory", m.V1Memory), external: true}, nil
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", m.V2, "memory.current")); m.HasV2 && err == nil {
+		return &Group{Dir: filepath.Join("/sys/fs/cgroup", m.V2), V2: true, external: true}, nil
+	}
+	return nil, fmt.Errorf("process %d is in no memory cgroup", pid)
 }
