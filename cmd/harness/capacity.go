@@ -46,7 +46,6 @@ func capacityCmd() *cli.Command {
 			logf := func(format string, args ...any) {
 				e.LogLine(sc.Redact(time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...)))
 			}
-			o.Stdout = e.Stdout
 			o.Sweep = sweep.Options{Scenario: sc, Dir: out, Programs: sweep.SelfPrograms(), Logf: logf, Outcome: sayOutcome(logf)}
 			if err := capacity.Check(sc, o); err != nil {
 				return err
@@ -61,7 +60,7 @@ func capacityCmd() *cli.Command {
 			f, err := capacity.Run(e.Ctx, o)
 			if f != nil && len(f.Targets) > 0 {
 				fmt.Fprintln(e.Stdout)
-				_ = capacity.WriteTable(e.Stdout, f)
+				_ = report.CapacityTable(e.Stdout, f)
 				if page, rerr := report.WriteCapacity(f, out); rerr == nil {
 					fmt.Fprintf(e.Stdout, "\nreport: %s", page)
 				} else {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -46,7 +47,7 @@ gate:
 	// The heap at the start of the steady part against the one after the
 	// flood: the leak knob's function grew most, and every output says so.
 	const leak = "grew most: github.com/floodharness/harness/targets.(*Server).leak +"
-	if leaky.SteadyHeapProfile == "" || len(leaky.HeapGrowth) == 0 || !strings.HasPrefix(leaky.GrewMost(), leak) {
+	if leaky.SteadyHeapProfile == "" || len(leaky.HeapGrowth) == 0 || !strings.HasPrefix(report.GrewMost(leaky), leak) {
 		t.Errorf("leaky's heap growth: %q %+v", leaky.SteadyHeapProfile, leaky.HeapGrowth)
 	} else if _, err := os.Stat(filepath.Join(out, leaky.SteadyHeapProfile)); err != nil {
 		t.Error(err)

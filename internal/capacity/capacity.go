@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -35,7 +36,7 @@ func Judge(run result.Run, b Bounds) (bool, string) {
 	case run.Error != "":
 		return false, run.Error
 	case run.OOMKilled:
-		return false, run.Killed() + " at the cap"
+		return false, report.Killed(run) + " at the cap"
 	case !run.MainLived || run.DiedProcesses > 0:
 		return false, fmt.Sprintf("%d of its processes died", max(run.DiedProcesses, 1))
 	case failed > 0:

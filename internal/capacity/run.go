@@ -3,11 +3,8 @@ package capacity
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/floodharness/harness/internal/fault"
@@ -26,8 +23,6 @@ type RunOptions struct {
 	Budget       time.Duration
 	// Bounds: see Options.
 	Bounds Bounds
-	// Stdout receives the table of answers.
-	Stdout io.Writer
 }
 
 // Path is where a capacity search in dir writes its answer.
@@ -58,12 +53,10 @@ func trialTime(sc *scenario.Scenario) time.Duration { return sc.Warmup + sc.Dura
 
 // Run searches every target's capacity and writes capacity.json after
 // every trial; an interrupted or out-of-budget search keeps its trials
-// with partial: true.
+// with partial: true. The scenario and options are Check's to refuse,
+// before the caller makes cgroups for the trials.
 func Run(ctx context.Context, o RunOptions) (*result.Capacity, error) {
 	sc := o.Sweep.Scenario
-	if err := Check(sc, o); err != nil {
-		return nil, err
-	}
 	if err := sweep.Prepare(o.Sweep); err != nil {
 		return nil, err
 	}
@@ -128,50 +121,3 @@ func trialFunc(so sweep.Options, tg scenario.Target) func(context.Context, int, 
 		return run, err
 	}
 }
-
-// WriteTable prints each target's answer: capacity under the cap, the
-// first failing level, the cost of one more client, and what a straight
-// line through the passing peaks would have said.
-func WriteTable(w io.Writer, f *result.Capacity) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tcapacity\tfirst failing\tMiB per client\tcurve's estimate\ttrials\t")
-	for _, t := range f.Targets {
-		capacity := fmt.Sprint(t.Capacity)
-		failing := fmt.Sprint(t.FirstFailing)
-		if t.CeilingReached {
-			capacity, failing = fmt.Sprintf("≥ %d", t.Capacity), "none ≤ --max"
-		}
-		if t.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t%d\t\n", t.Target, "did not start", len(t.Trials))
-			continue
-		}
-		estimate := "-"
-		if t.EstimateFromCurve > 0 {
-			estimate = fmt.Sprintf("~%.0f", t.EstimateFromCurve)
-		}
-		perClient := fmt.Sprintf("%.2f", t.PerClientBytes/(1<<20))
-		if t.PerClientBytes < 0.005*(1<<20) {
-			perClient = "~0" // the peaks did not rise with the clients
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t\n", t.Target, capacity, failing, perClient, estimate, len(t.Trials))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, t := range f.Targets {
-		if t.Error != "" {
-			continue // no cap was read: the next target's footer
-		}
-		trials := "trials"
-		if f.Repeats == 1 {
-			trials = "trial"
-		}
-		_, err := fmt.Fprintf(w, "  capacity: the most concurrent clients served completely under the %.0f MiB cap (%s)%s, confirmed by %d passing %s in a row; the level above failed at least once (≥: every level up to --max passed)\n",
-			float64(t.LimitBytes)/(1<<20), t.LimitBy, f.BoundsNote(), f.Repeats, trials)
-		return err
-	}
-	return nil
-}
-
-// IsInterrupt reports whether err is a search stopped by a signal.
-func IsInterrupt(err error) bool { return errors.Is(err, context.Canceled) }

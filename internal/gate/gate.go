@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/floodharness/harness/internal/heapprof"
+	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 	"github.com/floodharness/harness/internal/stats"
@@ -88,7 +89,7 @@ func Evaluate(o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Method: Method, Notes: hostChanges(o.Baseline, o.Current), Single: o.Current.SingleNote()}
+	rep := &Report{Method: Method, Notes: hostChanges(o.Baseline, o.Current), Single: report.SingleNote(o.Current)}
 	if o.Current.Partial && !o.AllowPartial {
 		rep.Checks = append(rep.Checks, Check{Rule: "complete results", Metric: "partial", Target: "all", Note: fmt.Sprintf(
 			"the run was interrupted after %d run(s): partial results are not judged (--allow-partial to judge them)", len(o.Current.Runs))})
@@ -251,7 +252,7 @@ func checkLevel(r rule, tg string, level int, o Options) (c Check) {
 				return
 			}
 			for _, run := range o.Current.Select(tg, level) {
-				if g := run.GrewMost(); g != "" {
+				if g := report.GrewMost(run); g != "" {
 					c.Note = joinNote(c.Note, g)
 					break
 				}
@@ -261,7 +262,7 @@ func checkLevel(r rule, tg string, level int, o Options) (c Check) {
 	if r.oomNever {
 		for _, run := range o.Current.Select(tg, level) {
 			if run.OOMKilled {
-				c.Pass, c.Note = false, run.Killed()
+				c.Pass, c.Note = false, report.Killed(run)
 			}
 		}
 		c.Current, c.HasCurrent = boolf(!c.Pass), true
@@ -279,8 +280,8 @@ func checkLevel(r rule, tg string, level int, o Options) (c Check) {
 	if r.m.peak() {
 		// Near a kernel cap, the cap's own figure beside a VmHWM peak.
 		for _, run := range o.Current.Select(tg, level) {
-			if n := run.CapNote(); strings.Contains(n, "at the cap") {
-				c.Note = joinNote(c.Note, n)
+			if run.AtTheCap() {
+				c.Note = joinNote(c.Note, report.CapNote(run))
 				break
 			}
 		}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"text/tabwriter"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -24,7 +26,7 @@ func CapacityMarkdown(c *result.Capacity) []byte {
 		b.WriteString("> **Partial:** the search stopped early; each capacity is the highest level confirmed so far.\n\n")
 	}
 	for _, t := range c.Targets {
-		fmt.Fprintf(&b, "- %s\n", md(CapacitySentence(t, c.Repeats, c.BoundsNote())))
+		fmt.Fprintf(&b, "- %s\n", md(CapacitySentence(t, c.Repeats, BoundsNote(c))))
 	}
 	b.WriteString("\n| target | clients | repeat | verdict | peak RSS MiB | source | ok / requests |\n|---|--:|--:|---|--:|---|--:|\n")
 	for _, t := range c.Targets {
@@ -167,7 +169,7 @@ func WriteCapacity(c *result.Capacity, dir string) (string, error) {
 		Rows       []row
 	}{Name: c.Scenario.Name, Plot: "capacity.svg", Partial: c.Partial, Repeats: c.Repeats}
 	for _, t := range c.Targets {
-		v.Sentences = append(v.Sentences, CapacitySentence(t, c.Repeats, c.BoundsNote()))
+		v.Sentences = append(v.Sentences, CapacitySentence(t, c.Repeats, BoundsNote(c)))
 		for _, tr := range t.Trials {
 			verdict := "pass"
 			if !tr.Passed {
@@ -187,4 +189,48 @@ func WriteCapacity(c *result.Capacity, dir string) (string, error) {
 		}
 	}
 	return filepath.Join(dir, "capacity.html"), nil
+}
+
+// CapacityTable prints each target's answer: capacity under the cap, the
+// first failing level, the cost of one more client, and what a straight
+// line through the passing peaks would have said.
+func CapacityTable(w io.Writer, f *result.Capacity) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tcapacity\tfirst failing\tMiB per client\tcurve's estimate\ttrials\t")
+	for _, t := range f.Targets {
+		capacity := fmt.Sprint(t.Capacity)
+		failing := fmt.Sprint(t.FirstFailing)
+		if t.CeilingReached {
+			capacity, failing = fmt.Sprintf("≥ %d", t.Capacity), "none ≤ --max"
+		}
+		if t.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t%d\t\n", t.Target, "did not start", len(t.Trials))
+			continue
+		}
+		estimate := "-"
+		if t.EstimateFromCurve > 0 {
+			estimate = fmt.Sprintf("~%.0f", t.EstimateFromCurve)
+		}
+		perClient := fmt.Sprintf("%.2f", t.PerClientBytes/(1<<20))
+		if t.PerClientBytes < 0.005*(1<<20) {
+			perClient = "~0" // the peaks did not rise with the clients
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t\n", t.Target, capacity, failing, perClient, estimate, len(t.Trials))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, t := range f.Targets {
+		if t.Error != "" {
+			continue // no cap was read: the next target's footer
+		}
+		trials := "trials"
+		if f.Repeats == 1 {
+			trials = "trial"
+		}
+		_, err := fmt.Fprintf(w, "  capacity: the most concurrent clients served completely under the %.0f MiB cap (%s)%s, confirmed by %d passing %s in a row; the level above failed at least once (≥: every level up to --max passed)\n",
+			float64(t.LimitBytes)/(1<<20), t.LimitBy, BoundsNote(f), f.Repeats, trials)
+		return err
+	}
+	return nil
 }

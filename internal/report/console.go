@@ -14,10 +14,10 @@ import (
 // accept-queue bound.
 func Outcome(run result.Run, somaxconn int) []string {
 	var lines []string
-	if n := run.AcceptQueueNote(somaxconn); n != "" {
+	if n := AcceptQueueNote(run, somaxconn); n != "" {
 		lines = append(lines, n+" during the flood: connections the server (or the host) turned away, not client failures")
 	}
-	if n := run.TCPMemoryNote(); n != "" {
+	if n := TCPMemoryNote(run); n != "" {
 		lines = append(lines, n+" during the flood: the host's limit, not the client's")
 	}
 	if run.HasNoOKResponse() {
@@ -38,12 +38,12 @@ func meaning(run result.Run) string {
 	if run.DiedProcesses > 0 {
 		v += fmt.Sprintf(" (%d worker process(es) died; the main process %s)", run.DiedProcesses, map[bool]string{true: "lived", false: "died too"}[run.MainLived])
 	}
-	if n := run.CapNote(); n != "" && (run.OOMKilled || run.PeakRSSBytes > run.MemoryLimitBytes*9/10 || run.AtTheCap()) {
+	if n := CapNote(run); n != "" && (run.OOMKilled || run.PeakRSSBytes > run.MemoryLimitBytes*9/10 || run.AtTheCap()) {
 		v += " (" + n + ")" // near the cap, the cap's own figure beside the peak
 	}
 	if t := run.MemoryTrend; t != nil && t.Verdict != result.TrendTooShort {
 		v += fmt.Sprintf("; memory %s: %+.2f MiB/min [%+.2f, %+.2f]", t.Verdict, t.BytesPerMin/(1<<20), t.Low/(1<<20), t.High/(1<<20))
-		if g := run.GrewMost(); g != "" && t.Verdict == result.TrendGrowing {
+		if g := GrewMost(run); g != "" && t.Verdict == result.TrendGrowing {
 			v += ", " + g
 		}
 	}

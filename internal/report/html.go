@@ -186,7 +186,7 @@ func row(run result.Run, somaxconn int, link func(string) string) rowView {
 	if k := result.KindCounts(run.Errors); k != "" {
 		rv.Failed += " (" + k + ")"
 	}
-	for _, n := range []string{run.AcceptQueueNote(somaxconn), run.TCPMemoryNote()} {
+	for _, n := range []string{AcceptQueueNote(run, somaxconn), TCPMemoryNote(run)} {
 		if n != "" {
 			rv.Failed += "; " + n
 		}

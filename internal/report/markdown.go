@@ -39,7 +39,7 @@ func Markdown(r *result.Results) []byte {
 				rv := row(run, r.Host.Somaxconn, func(string) string { return "" })
 				oom := ""
 				if run.OOMKilled {
-					oom = "**" + run.Killed() + "**"
+					oom = "**" + Killed(run) + "**"
 				}
 				fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n",
 					md(tg), l, run.Requests, run.OK, md(rv.Failed), rv.MBps, rv.P50, rv.P99, rv.Peak, rv.Source, oom)
@@ -53,7 +53,7 @@ func Markdown(r *result.Results) []byte {
 		}
 	}
 	fmt.Fprintf(&b, "\n%s\n", md(sourcesNote(r)))
-	if n := r.SingleNote(); n != "" {
+	if n := SingleNote(r); n != "" {
 		fmt.Fprintf(&b, "\n> %s\n", md(n))
 	}
 	fmt.Fprintf(&b, "\nscenario `%s` (sha256 `%.12s…`) on %d CPUs, Linux %s, %s, cgroup %s\n",

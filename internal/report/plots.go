@@ -168,7 +168,7 @@ func stats(r *result.Results, tg string, f func(result.Run) float64) []stat {
 			v := f(run)
 			s.min, s.max = math.Min(s.min, v), math.Max(s.max, v)
 			if run.OOMKilled {
-				s.oom, s.killed = true, run.Killed()
+				s.oom, s.killed = true, Killed(run)
 			}
 		}
 		out = append(out, s)
@@ -343,7 +343,7 @@ func (tl *timeline) add(run result.Run, file string, c color.Color, width vg.Len
 	tl.drawn = append(tl.drawn, line)
 	if label != "" {
 		if run.OOMKilled {
-			label += " " + run.Killed()
+			label += " " + Killed(run)
 		}
 		tl.lg.add(label, line)
 	}

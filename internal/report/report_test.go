@@ -645,3 +645,25 @@ func TestOutcomeSaysWhoKilled(t *testing.T) {
 		t.Errorf("no ok response: %q", got)
 	}
 }
+
+// Under a kernel cap a VmHWM peak can read above the cap (file pages
+// count in VmHWM, the kernel reclaims them from the cgroup): the cap's
+// own figure is said beside it, and reaching the cap without a kill too.
+func TestCapNote(t *testing.T) {
+	t.Parallel()
+	run := result.Run{MemoryLimitBytes: 512 << 20, MemoryLimitBy: result.LimitCgroup, PeakRSSSource: result.PeakVmHWM, PeakRSSBytes: 518 << 20, CgroupPeakBytes: 510 << 20}
+	if n := CapNote(run); n != "cgroup charge 510.0 MiB of the 512 MiB cap; at the cap: the kernel reclaimed page cache; not killed" {
+		t.Errorf("CapNote = %q", n)
+	}
+	run.CgroupPeakBytes = 100 << 20
+	if n := CapNote(run); n != "cgroup charge 100.0 MiB of the 512 MiB cap" {
+		t.Errorf("CapNote far below the cap = %q", n)
+	}
+	run.PeakRSSSource = result.PeakCgroup
+	if n := CapNote(run); n != "" {
+		t.Errorf("a peak that is the cgroup's charge needs no note, got %q", n)
+	}
+	if n := CapNote(result.Run{MemoryLimitBy: result.LimitWatchdog, MemoryLimitBytes: 1, CgroupPeakBytes: 1}); n != "" {
+		t.Errorf("the watchdog counts no cgroup: %q", n)
+	}
+}

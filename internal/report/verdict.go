@@ -88,7 +88,7 @@ func verdict(r *result.Results, tg string) Verdict {
 		if t := run.MemoryTrend; run.Target == tg && t != nil && t.Verdict != result.TrendTooShort {
 			v.Text += fmt.Sprintf("; memory %s at %s (%+.2f MiB/min, 95%% interval %+.2f to %+.2f)", t.Verdict, clients(float64(run.Concurrency)), t.BytesPerMin/mib, t.Low/mib, t.High/mib)
 			v.Bad = v.Bad || t.Verdict == result.TrendGrowing
-			if g := run.GrewMost(); g != "" && t.Verdict == result.TrendGrowing {
+			if g := GrewMost(run); g != "" && t.Verdict == result.TrendGrowing {
 				v.Text += ", " + g
 			}
 			break
@@ -161,7 +161,7 @@ func highestCapNote(r *result.Results, tg string) string {
 			best = run
 		}
 	}
-	return best.CapNote()
+	return CapNote(best)
 }
 
 // served says how many requests the target completed, across its runs.

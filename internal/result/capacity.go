@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -107,21 +106,4 @@ func SchemaOf(path string) string {
 	}
 	_ = json.Unmarshal(b, &probe)
 	return probe.Schema
-}
-
-// BoundsNote is what else a capacity was searched under, as words after
-// "under the cap" ("" for none): ", with p99 ≤ 2s and 503s with
-// Retry-After counted as served".
-func (f *Capacity) BoundsNote() string {
-	var parts []string
-	if f.P99BoundMs > 0 {
-		parts = append(parts, fmt.Sprintf("p99 ≤ %v", time.Duration(f.P99BoundMs*float64(time.Millisecond))))
-	}
-	if f.AllowShed {
-		parts = append(parts, "503s with Retry-After counted as served")
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return ", with " + strings.Join(parts, " and ")
 }

@@ -67,29 +67,6 @@ func (r Client) OKRatio() float64 {
 	return float64(r.OK) / float64(n)
 }
 
-// AcceptQueueNote says how often the server's accept queue overflowed
-// during the flood ("" when it did not): the server's (or the host's)
-// limit, which clients see as connect failures, not the client's.
-func (r Run) AcceptQueueNote(somaxconn int) string {
-	if r.ListenOverflows <= 0 {
-		return ""
-	}
-	s := fmt.Sprintf("the server's accept queue overflowed %d times", r.ListenOverflows)
-	if somaxconn > 0 {
-		s += fmt.Sprintf(" (somaxconn %d)", somaxconn)
-	}
-	return s
-}
-
-// TCPMemoryNote says the host's TCP ran out of buffer memory during the
-// flood ("" when it did not).
-func (r Run) TCPMemoryNote() string {
-	if r.TCPMemoryPressures <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("the host's TCP entered memory pressure %d times (net.ipv4.tcp_mem: the kernel drops packets; %d SYNs sent again)", r.TCPMemoryPressures, r.SynRetrans)
-}
-
 // ServerBytesPerClient is what one client cost the target at this level:
 // its peak above idle over the concurrency (0 when either is unknown).
 func (r Run) ServerBytesPerClient() float64 {
@@ -109,45 +86,16 @@ func (r Client) ClientBytesPerConnection() float64 {
 	return float64(max(r.ClientPeakRSSBytes-r.ClientBaseRSSBytes, 0)) / float64(r.Connected)
 }
 
-// Killed says what killed the target at its memory limit: "OOM-killed"
-// (the kernel, in the target's cgroup) or "killed by the watchdog" (the
-// harness, at a sampled RSS); "" when it lived.
-func (r Run) Killed() string {
-	switch {
-	case !r.OOMKilled:
-		return ""
-	case r.MemoryLimitBy == LimitWatchdog:
-		return "killed by the watchdog"
-	}
-	return "OOM-killed"
-}
-
-// CapNote says, for a run under a kernel cap whose peak is not what the
-// cap counts (a process's VmHWM beside its cgroup's charge, page cache
-// included), what the cap saw: "cgroup charge 510.0 MiB of the 512 MiB
-// cap", and "at the cap: the kernel reclaimed page cache; not killed" when
-// the charge reached it without a kill. "" otherwise.
-func (r Run) CapNote() string {
-	if !r.capSeesOtherwise() {
-		return ""
-	}
-	note := fmt.Sprintf("cgroup charge %.1f MiB of the %.0f MiB cap", float64(r.CgroupPeakBytes)/(1<<20), float64(r.MemoryLimitBytes)/(1<<20))
-	if r.AtTheCap() {
-		note += "; at the cap: the kernel reclaimed page cache; not killed"
-	}
-	return note
-}
-
-// capSeesOtherwise: the run was under a kernel cap whose charge was read
-// and is not the peak's own source.
-func (r Run) capSeesOtherwise() bool {
+// CapCountsOtherwise: the run was under a kernel cap whose charge was
+// read and is not the peak's own source.
+func (r Run) CapCountsOtherwise() bool {
 	return (r.MemoryLimitBy == LimitCgroup || r.MemoryLimitBy == LimitSystemdScope) && r.MemoryLimitBytes > 0 && r.CgroupPeakBytes > 0 && r.PeakRSSSource != PeakCgroup
 }
 
 // AtTheCap: the cap's charge reached it (98%) without a kill, the kernel
 // reclaiming page cache to stay under it.
 func (r Run) AtTheCap() bool {
-	return r.capSeesOtherwise() && !r.OOMKilled && float64(r.CgroupPeakBytes) >= 0.98*float64(r.MemoryLimitBytes)
+	return r.CapCountsOtherwise() && !r.OOMKilled && float64(r.CgroupPeakBytes) >= 0.98*float64(r.MemoryLimitBytes)
 }
 
 // HasNoOKResponse: the run failed because its client got no ok response
@@ -243,16 +191,4 @@ func (r *Results) Demand(target string) (Demand, bool) {
 		}
 	}
 	return Demand{}, false
-}
-
-// GrewMost names the function whose heap grew most over the part of a
-// long run its memory trend was fit over, in the words every output uses
-// ("grew most: main.cache +12.0 MiB since the steady part began"), or ""
-// when no profile diff shows growth.
-func (r Run) GrewMost() string {
-	if len(r.HeapGrowth) == 0 || r.HeapGrowth[0].DeltaBytes <= 0 {
-		return ""
-	}
-	g := r.HeapGrowth[0]
-	return fmt.Sprintf("grew most: %s %+.1f MiB since the steady part began", g.Func, float64(g.DeltaBytes)/(1<<20))
 }

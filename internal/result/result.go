@@ -426,22 +426,6 @@ func Parse(path string, b []byte) (*Results, error) {
 }
 
 // Targets lists the targets in the order they first appear.
-// SingleNote says, when every level was measured once, that the figures are
-// single measurements and how to get more ("" with repeats). Identical
-// single runs here differed by 30% at a level.
-func (r *Results) SingleNote() string {
-	for _, run := range r.Runs {
-		if run.Repeat > 0 {
-			return ""
-		}
-	}
-	if len(r.Runs) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("Each level was measured once: these are single measurements, and an identical run can differ by tens of percent at a level. "+
-		"For medians, a spread and a significance test in the gate: `bin/harness run --repeats 3 %s`", r.Scenario.File)
-}
-
 func (r *Results) Targets() []string {
 	var out []string
 	for _, run := range r.Runs {
