@@ -41,7 +41,7 @@ func runCmd() *cli.Command {
 	fs.Var((*nameList)(&f.flags.Targets), "targets", "only these targets, e.g. buffered,streamed")
 	fs.IntVar(&f.flags.Repeats, "repeats", 0, "repeats of every level")
 	fs.StringVar(&f.flags.Path, "path", "", "what clients download, e.g. /export")
-	fs.StringVar(&f.flags.Health, "health", "", "the path that answers 200 once a server is up, e.g. /health")
+	fs.StringVar(&f.flags.Health, "health", "", "the path that answers a 2xx once a server is up, e.g. /health")
 	fs.DurationVar(&f.flags.Duration, "duration", 0, "how long each level floods, e.g. 10s")
 	fs.Var(sizeFlag{&f.flags.Limit}, "limit", "each server's memory cap, e.g. 512MiB (0: none)")
 	fs.Var(sizeFlag{&f.flags.ReadRate}, "read-rate", "bytes per second each client reads, e.g. 2MiB (0: as fast as it can)")

@@ -111,7 +111,9 @@ type Process struct {
 	Cgroup  *cgroup.Group // nil without a memory cap or cgroup support
 	// CgroupErr says why a capped target has no cgroup.
 	CgroupErr error
-	log       *os.File
+	// HealthStatus is the status its health check answered (any 2xx).
+	HealthStatus int
+	log          *os.File
 	// Reset says how the kernel's peak was reset before this level, for an
 	// attached target ("" for one the harness started fresh).
 	Reset PeakReset
@@ -269,8 +271,9 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 	url := p.URL(p.spec.Health)
 	client := p.Client(time.Second)
 	deadline := time.Now().Add(p.spec.HealthTimeout)
-	// One answer other than 200 for this long means the path is wrong, not
-	// that the server is still starting: say so now, not at the timeout.
+	// Any 2xx is up (a ping that answers 204 No Content is common). One
+	// other answer for this long means the path is wrong, not that the
+	// server is still starting: say so now, not at the timeout.
 	const settled = 3 * time.Second
 	var status int
 	var since time.Time
@@ -279,7 +282,8 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode/100 == 2 {
+				p.HealthStatus = resp.StatusCode
 				return nil
 			}
 			if resp.StatusCode != status {
@@ -289,7 +293,7 @@ func (p *Process) waitHealthy(ctx context.Context) error {
 				if status == http.StatusUnauthorized || status == http.StatusForbidden {
 					hint = " (the server wants credentials there: give a health path it answers without them)"
 				}
-				return fmt.Errorf("GET %s → %d for %v; set %s to a path your server answers with 200%s", url, status, settled, p.spec.HealthKey, hint)
+				return fmt.Errorf("GET %s → %d for %v; set %s to a path your server answers with a 2xx%s", url, status, settled, p.spec.HealthKey, hint)
 			}
 		}
 		select {

@@ -73,6 +73,7 @@ func helper(mode, port string) {
 	var hog [][]byte
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
+	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("/hog", func(w http.ResponseWriter, _ *http.Request) {
 		for range 64 { // 256 MiB, touched so it is resident
 			b := make([]byte, 4<<20)
@@ -188,7 +189,23 @@ func TestDaemonStaysTheTargets(t *testing.T) {
 	assertNoSurvivors(t, s)
 }
 
-// A health path the server answers 404 (or anything but 200) fails in
+// A health path the server answers 204 No Content (a common ping) is up:
+// any 2xx is, and the process says which it got.
+func TestHealthAnswering204IsUp(t *testing.T) {
+	t.Parallel()
+	s := spec(t, "serve")
+	s.Health = "/ping"
+	p, err := launch.Start(context.Background(), s)
+	if err != nil {
+		t.Fatalf("Start with a health path answering 204: %v", err)
+	}
+	defer p.Stop()
+	if p.HealthStatus != http.StatusNoContent {
+		t.Errorf("HealthStatus = %d, want 204", p.HealthStatus)
+	}
+}
+
+// A health path the server answers 404 (or anything but a 2xx) fails in
 // seconds, naming what it got and the key to set, not after the timeout.
 func TestWrongHealthPathFailsFast(t *testing.T) {
 	t.Parallel()
@@ -201,7 +218,7 @@ func TestWrongHealthPathFailsFast(t *testing.T) {
 		t.Fatal("Start succeeded on a 404 health path")
 	}
 	if took := time.Since(start); took > 10*time.Second ||
-		!strings.Contains(err.Error(), "/health → 404 for 3s; set targets[0].health to a path your server answers with 200") {
+		!strings.Contains(err.Error(), "/health → 404 for 3s; set targets[0].health to a path your server answers with a 2xx") {
 		t.Errorf("after %v: %v", took.Round(time.Millisecond), err)
 	}
 	assertNoSurvivors(t, s)

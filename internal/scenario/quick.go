@@ -192,7 +192,7 @@ targets:
 		for i, w := range t.Command {
 			words[i] = yamlString(w)
 		}
-		fmt.Fprintf(&b, "  - name: %s\n    command: [%s]   # {port} is a free port\n    health: %s   # answers 200 once the server is up\n",
+		fmt.Fprintf(&b, "  - name: %s\n    command: [%s]   # {port} is a free port\n    health: %s   # answers a 2xx once the server is up\n",
 			t.Name, strings.Join(words, ", "), yamlString(t.Health))
 		b.WriteString("    # heap: pprof         # a Go server with net/http/pprof: heap profiles near the peak\n")
 	}

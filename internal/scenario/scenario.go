@@ -221,7 +221,7 @@ type Target struct {
 	// Path, when set, is requested instead of request.path: targets of one
 	// scenario may serve the same data under different routes.
 	Path string `yaml:"path"`
-	// Health is polled until it answers 200 (default /healthz).
+	// Health is polled until it answers a 2xx (default /healthz).
 	Health string `yaml:"health"`
 	// HealthTimeout bounds the wait for health (default 30s).
 	HealthTimeout time.Duration `yaml:"health_timeout"`

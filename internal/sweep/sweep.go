@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -282,10 +283,14 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	defer series.Close()
 
 	w := m.watch(ctx, p, series, parts.idle, parts.limitBy)
+	up := ""
+	if p.HealthStatus != 0 && p.HealthStatus != http.StatusOK {
+		up = fmt.Sprintf(" (up: %s answered %d)", tg.Health, p.HealthStatus)
+	}
 	if mix := o.Scenario.Requests.Mix; len(mix) > 0 {
-		m.logf("flooding %s with a mix of %d requests", p.URL("/"), len(mix))
+		m.logf("flooding %s with a mix of %d requests%s", p.URL("/"), len(mix), up)
 	} else {
-		m.logf("flooding %s", p.URL(o.Scenario.RequestPath(tg)))
+		m.logf("flooding %s%s", p.URL(o.Scenario.RequestPath(tg)), up)
 	}
 	sc := o.Scenario
 	trended := sc.Duration >= sc.Memory.TrendMin
