@@ -42,7 +42,7 @@ func runCmd() *cli.Command {
 	fs.IntVar(&f.flags.Repeats, "repeats", 0, "repeats of every level")
 	fs.StringVar(&f.flags.Path, "path", "", "what clients download, e.g. /export")
 	fs.StringVar(&f.flags.Health, "health", "", "the path that answers a 2xx once a server is up, e.g. /health")
-	fs.DurationVar(&f.flags.Duration, "duration", 0, "how long each level floods, e.g. 10s")
+	fs.Var(durationFlag{&f.flags}, "duration", "how long each level floods, e.g. 30s, or auto: 10s, then until every client has one whole answer (at most 5m more)")
 	fs.Var(sizeFlag{&f.flags.Limit}, "limit", "each server's memory cap, e.g. 512MiB (0: none)")
 	fs.Var(sizeFlag{&f.flags.ReadRate}, "read-rate", "bytes per second each client reads, e.g. 2MiB (0: as fast as it can)")
 	fs.Var(sizeFlag{&f.flags.RecvBuffer}, "recv-buffer", "each connection's receive buffer, e.g. 64KiB (0: the kernel's)")
@@ -69,6 +69,32 @@ func withRequest(f *scenario.Flags, r request.Flags) {
 	if r.BodySizeSet {
 		f.BodySize = &r.BodySize
 	}
+}
+
+// durationFlag is --duration: a duration, or auto.
+type durationFlag struct{ f *scenario.Flags }
+
+func (d durationFlag) String() string {
+	if d.f != nil && d.f.DurationAuto {
+		return "auto"
+	}
+	if d.f == nil || d.f.Duration == 0 {
+		return ""
+	}
+	return d.f.Duration.String()
+}
+
+func (d durationFlag) Set(v string) error {
+	if v == "auto" {
+		d.f.Duration, d.f.DurationAuto = 0, true
+		return nil
+	}
+	t, err := time.ParseDuration(v)
+	if err != nil || t <= 0 {
+		return fmt.Errorf("%q: want a duration such as 30s, or auto", v)
+	}
+	d.f.Duration, d.f.DurationAuto = t, false
+	return nil
 }
 
 // sizeFlag is a size flag that is nil until given (0 is a size).

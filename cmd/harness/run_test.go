@@ -393,3 +393,30 @@ targets:
 		t.Errorf("exit %d; want both levels %q:\n%s", code, want, stderr)
 	}
 }
+
+// A slow, correct server is measured, not declared dead: answers that
+// outlast a fixed level are counted as cut off mid-stream (exit 0, the
+// peak stands, the console says so), and duration auto waits for every
+// client's whole answer.
+func TestSlowAnswersAreMeasured(t *testing.T) {
+	t.Parallel()
+	// ~2 MB answers read at 256 KiB/s: ~8 s each, longer than the level
+	// and its 5 s grace.
+	args := []string{"run", "--cmd", "slow=harness serve --impl streamed --port {port}", "--health", "/healthz", "--path", "/export?rows=2000&width=1000",
+		"--levels", "2", "--read-rate", "256KiB", "--recv-buffer", "64KiB", "--limit", "0"}
+	fixed := t.TempDir()
+	code, stdout, stderr := harnessRun(t, append(args, "--duration", "1s", "--out", fixed)...)
+	run := only(t, readResults(t, fixed), "slow", 2)
+	if code != 0 || run.Error != "" || run.OK != 0 || run.CutOff != 2 || run.PeakRSSBytes <= 0 || !strings.Contains(stderr, "2 cut off when the level ended (still streaming") {
+		t.Errorf("a fixed 1s level: exit %d, error %q, %d ok, %d cut off, peak %d\n%s\n%s", code, run.Error, run.OK, run.CutOff, run.PeakRSSBytes, stdout, stderr)
+	}
+	auto := t.TempDir()
+	code, stdout, stderr = harnessRun(t, append(args, "--duration", "auto", "--out", auto)...)
+	run = only(t, readResults(t, auto), "slow", 2)
+	if code != 0 || run.OK < 2 || run.Failed != 0 || !strings.Contains(stderr, "an answer took") {
+		t.Errorf("duration auto: exit %d, %d ok, %d failed, %d cut off\n%s\n%s", code, run.OK, run.Failed, run.CutOff, stdout, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(auto, "scenario.yaml")); err != nil || !strings.Contains(string(b), "duration: auto") {
+		t.Errorf("the kept scenario does not say duration auto: %v\n%s", err, b)
+	}
+}

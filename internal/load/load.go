@@ -55,6 +55,11 @@ type Options struct {
 	// Grace lets requests in flight at the end finish; those still running
 	// after it are cancelled and counted as cut_off, not as failures.
 	Grace time.Duration
+	// UntilAnswered, when positive, keeps a closed-model flood going past
+	// Duration until every client has had one whole answer (any outcome
+	// but cut off), for at most this much longer: a server whose answers
+	// outlast the level is measured with them in flight, and finishing.
+	UntilAnswered time.Duration
 	// Rate, when positive, selects the open model: arrivals per second at
 	// fixed intervals, latency measured from each intended send time.
 	Rate float64
@@ -184,8 +189,8 @@ type spec struct {
 }
 
 // Run floods o.URL and returns what it measured. It stops by itself after
-// Warmup + Duration + Grace at the latest, or when ctx is done (then the
-// result covers what finished).
+// Warmup + Duration (+ UntilAnswered) + Grace at the latest, or when ctx
+// is done (then the result covers what finished).
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Concurrency < 1 || o.Duration <= 0 {
 		return nil, fmt.Errorf("flood needs concurrency ≥ 1 and a positive duration, got %d and %v", o.Concurrency, o.Duration)
@@ -210,9 +215,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	f.start = time.Now()
 	f.measureFrom = f.start.Add(o.Warmup)
 	f.stopAt = f.measureFrom.Add(o.Duration)
+	f.ended = make(chan struct{})
 	// Requests still running at the end of grace are cut off.
-	reqCtx, cancel := context.WithDeadline(ctx, f.stopAt.Add(o.Grace))
+	reqCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go f.end(reqCtx, cancel)
 	if o.Abort != nil {
 		go func() {
 			select {
@@ -270,8 +277,10 @@ type flood struct {
 	ramp        atomic.Int64  // offset from start of the last first connection
 	start       time.Time
 	measureFrom time.Time
-	stopAt      time.Time
-	lastEnd     atomic.Int64 // offset from start of the last counted request's end
+	stopAt      time.Time     // the earliest end of the measured period
+	ended       chan struct{} // closed when no new request may start
+	answered    atomic.Int64  // clients with one whole answer (UntilAnswered)
+	lastEnd     atomic.Int64  // offset from start of the last counted request's end
 	requests    atomic.Int64 // for progress
 	bytes       atomic.Int64
 	claimed     atomic.Int64           // against Options.Total
@@ -507,6 +516,38 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// end closes f.ended when no new request may start — at the end of the
+// measured period, or with UntilAnswered (closed model) once every client
+// has had one whole answer after it, or at the bound — and cuts off what
+// is still running Grace later.
+func (f *flood) end(ctx context.Context, cutOff context.CancelFunc) {
+	wait := func(until time.Time) bool {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !wait(f.stopAt) {
+		return
+	}
+	if f.o.UntilAnswered > 0 && f.o.Rate <= 0 {
+		bound := f.stopAt.Add(f.o.UntilAnswered)
+		for f.answered.Load() < int64(f.o.Concurrency) && time.Now().Before(bound) {
+			if !wait(time.Now().Add(50 * time.Millisecond)) {
+				return
+			}
+		}
+	}
+	close(f.ended)
+	if wait(time.Now().Add(f.o.Grace)) {
+		cutOff()
+	}
+}
+
 // schedule sends intended start times at a fixed rate until the flood ends.
 func (f *flood) schedule(ctx context.Context, out chan<- time.Time) {
 	defer close(out)
@@ -547,7 +588,7 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 				return
 			}
 		}
-		if ctx.Err() != nil || !intended.Before(f.stopAt) || closed(f.o.Stop) {
+		if ctx.Err() != nil || closed(f.ended) || closed(f.o.Stop) {
 			return
 		}
 		if f.o.Total > 0 && f.claimed.Add(1) > int64(f.o.Total) {
@@ -559,6 +600,9 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 		outcome, nbytes, rows, resumes := f.export(reqCtx, cl, sp, buf, abort, res.ResumedBy, &resent)
 		end := time.Now()
 		f.requests.Add(1)
+		if n == 0 && outcome != result.OutcomeCutOff {
+			f.answered.Add(1)
+		}
 		if !counted {
 			continue
 		}

@@ -380,3 +380,34 @@ func TestSourcesSpreadConnections(t *testing.T) {
 		t.Error("spread where it does not apply")
 	}
 }
+
+// Answers that outlast the level are cut off at its end; with
+// UntilAnswered the level goes on until every client has one whole
+// answer, and no longer than its bound.
+func TestUntilAnswered(t *testing.T) {
+	t.Parallel()
+	slow := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 8; i++ { // ~0.8 s an answer, streamed
+			fmt.Fprint(w, strings.Repeat("x", 1000))
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	fixed := runLoad(t, Options{URL: slow, Concurrency: 3, Duration: 200 * time.Millisecond, Grace: 50 * time.Millisecond})
+	if fixed.OK != 0 || fixed.CutOff != 3 {
+		t.Errorf("a fixed 200 ms level: %d ok, %d cut off; want all 3 cut off", fixed.OK, fixed.CutOff)
+	}
+	auto := runLoad(t, Options{URL: slow, Concurrency: 3, Duration: 200 * time.Millisecond, Grace: 50 * time.Millisecond, UntilAnswered: 30 * time.Second})
+	if auto.OK < 3 || auto.Failed != 0 {
+		t.Errorf("until answered: %d ok, %d failed, %d cut off; want every client's answer", auto.OK, auto.Failed, auto.CutOff)
+	}
+	start := time.Now()
+	bounded := runLoad(t, Options{URL: slow, Concurrency: 3, Duration: 100 * time.Millisecond, Grace: 50 * time.Millisecond, UntilAnswered: 200 * time.Millisecond})
+	if took := time.Since(start); bounded.OK != 0 || bounded.CutOff != 3 || took > 5*time.Second {
+		t.Errorf("a 200 ms bound: %d ok, %d cut off after %v; want all cut off at the bound", bounded.OK, bounded.CutOff, took)
+	}
+}

@@ -23,7 +23,24 @@ func Outcome(run result.Run, somaxconn int) []string {
 	if run.HasNoOKResponse() {
 		return append(lines, fmt.Sprintf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error))
 	}
-	return append(lines, fmt.Sprintf("%d ok / %d requests, peak RSS %s (%s)%s", run.OK, run.Requests, mibs(run.PeakRSSBytes), run.PeakRSSSource, meaning(run)))
+	return append(lines, fmt.Sprintf("%d ok / %d requests%s, peak RSS %s (%s)%s", run.OK, run.Requests, answers(run), mibs(run.PeakRSSBytes), run.PeakRSSSource, meaning(run)))
+}
+
+// answers says what became of the answers that did not complete, and how
+// long one took where that is long: what a level's length must allow.
+func answers(run result.Run) string {
+	s := ""
+	if run.CutOff > 0 {
+		s = fmt.Sprintf(", %d cut off when the level ended", run.CutOff)
+	}
+	switch p50 := run.LatencyMs.P50 / 1000; {
+	case run.Streaming():
+		s += fmt.Sprintf(" (still streaming: no answer completed in %.0f s, %.1f MB received; a longer --duration, or duration auto, lets them finish)",
+			run.DurationS, float64(run.BytesReceived)/1e6)
+	case run.OK > 0 && p50 >= 1:
+		s += fmt.Sprintf(" (an answer took %.1f s, median)", p50)
+	}
+	return s
 }
 
 // meaning is what a run's peak means, after its figures.

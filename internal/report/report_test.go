@@ -667,3 +667,27 @@ func TestCapNote(t *testing.T) {
 		t.Errorf("the watchdog counts no cgroup: %q", n)
 	}
 }
+
+// A level whose answers were still streaming when it ended measured the
+// server with them in flight: the line says so, with what was received,
+// not "no ok response"; answers that completed slowly say how long one
+// took, and the cut-off ones are counted in the line.
+func TestOutcomeOfSlowAnswers(t *testing.T) {
+	t.Parallel()
+	streaming := result.Run{Target: "s", Concurrency: 8, Client: result.Client{Requests: 8, CutOff: 8, BytesReceived: 40e6, DurationS: 10}, PeakRSSBytes: 300 << 20, PeakRSSSource: result.PeakVmHWM}
+	if streaming.NoOKResponse() != "" || !streaming.Streaming() {
+		t.Errorf("answers cut off mid-stream read as no ok response: %q", streaming.NoOKResponse())
+	}
+	got := strings.Join(Outcome(streaming, 0), "\n")
+	if !strings.Contains(got, "0 ok / 8 requests, 8 cut off when the level ended (still streaming: no answer completed in 10 s, 40.0 MB received") || !strings.Contains(got, "peak RSS 300.0 MiB") {
+		t.Errorf("streaming: %q", got)
+	}
+	silent := result.Run{Client: result.Client{Requests: 8, CutOff: 8}}
+	if silent.Streaming() || silent.NoOKResponse() != "no ok response: cut_off ×8" {
+		t.Errorf("a server that sent nothing: streaming %v, %q", silent.Streaming(), silent.NoOKResponse())
+	}
+	slow := result.Run{Client: result.Client{Requests: 16, OK: 10, CutOff: 6, LatencyMs: result.Latency{P50: 4200}}}
+	if got := strings.Join(Outcome(slow, 0), "\n"); !strings.Contains(got, "10 ok / 16 requests, 6 cut off when the level ended (an answer took 4.2 s, median)") {
+		t.Errorf("slow answers: %q", got)
+	}
+}

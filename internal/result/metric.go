@@ -35,9 +35,11 @@ func KindCounts(m map[string]int64) string {
 
 // NoOKResponse says why a client got no ok response, "no ok response:
 // status_404 ×9409" (its failures by kind, most first), or "" when some
-// response was ok or every request was aborted on purpose.
+// response was ok, every request was aborted on purpose, or the server was
+// still streaming answers when the level ended (Streaming: the flood
+// measured it with them in flight).
 func (r Client) NoOKResponse() string {
-	if r.OK > 0 || (r.Requests > 0 && r.Aborted == r.Requests) {
+	if r.OK > 0 || (r.Requests > 0 && r.Aborted == r.Requests) || r.Streaming() {
 		return ""
 	}
 	if r.Requests == 0 {
@@ -54,6 +56,13 @@ func (r Client) NoOKResponse() string {
 		return fmt.Sprintf("%s: 0 of %d requests ok", NoOKPrefix, r.Requests)
 	}
 	return NoOKPrefix + ": " + strings.Join(parts, ", ")
+}
+
+// Streaming: no answer completed, none failed, and the server was sending
+// the ones cut off when the level ended — answers that outlast the level,
+// not a server that answered nothing.
+func (r Client) Streaming() bool {
+	return r.OK == 0 && r.Failed == 0 && r.CutOff > 0 && r.BytesReceived > 0
 }
 
 // OKRatio is the share of the requests meant to complete that did: aborted

@@ -32,7 +32,16 @@ import (
 // goal through a short soak was growing in v3. New, additive: connected,
 // ramp_s, client_base_rss_bytes, settle_s, tcp_memory_pressures,
 // syn_retrans, host.somaxconn.
-const Schema = "flood-harness/results/v4"
+//
+// v5: a run whose answers were all still streaming when the level ended
+// (none ok, none failed, bytes received) is measured, not failed: no
+// error, where v4 set "no ok response: cut_off ×N" and called it dead.
+// New, additive: host.cpu_model.
+const Schema = "flood-harness/results/v5"
+
+// schemaV4 files read as they are: the same fields (a v4 failed run may be
+// a v5 streaming one).
+const schemaV4 = "flood-harness/results/v4"
 
 // schemaV3 files read as they are: the same fields (a v3 growing verdict
 // may be a v4 flat one).
@@ -419,7 +428,7 @@ func Parse(path string, b []byte) (*Results, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, &BadInputError{path, fmt.Errorf("not a results file: %w", err)}
 	}
-	if r.Schema != Schema && r.Schema != schemaV3 && r.Schema != schemaV2 && r.Schema != schemaV1 {
+	if r.Schema != Schema && r.Schema != schemaV4 && r.Schema != schemaV3 && r.Schema != schemaV2 && r.Schema != schemaV1 {
 		return nil, &BadInputError{path, fmt.Errorf("schema %q, want %q", r.Schema, Schema)}
 	}
 	return &r, nil

@@ -76,6 +76,9 @@ func (s *Scenario) checkRun(p *problems) {
 	if r := s.Chaos.RestartAfter; r > 0 && r >= s.Warmup+s.Duration {
 		p.add(s.flagged("duration", "chaos.restart_after"), "%v is not inside the flood (warmup + duration = %v)", r, s.Warmup+s.Duration)
 	}
+	if s.DurationAuto && (s.Client.Model == "open" || s.Driver != result.DriverBuiltin || s.Soak != nil) {
+		p.add("duration", "duration auto waits for the harness driver's closed-model clients to have one whole answer each: give a duration (e.g. 30s)")
+	}
 	if s.Chaos.RestartAfter > 0 && s.Driver != result.DriverBuiltin {
 		p.add("chaos.restart_after", "chaos needs the harness driver")
 	}

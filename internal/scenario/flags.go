@@ -28,8 +28,10 @@ type Flags struct {
 	// Path replaces request.path and every target's own path:, Health
 	// every target's health path.
 	Path, Health string
-	// Duration replaces duration.
-	Duration time.Duration
+	// Duration replaces duration; DurationAuto makes it auto (a Duration
+	// given too is its least).
+	Duration     time.Duration
+	DurationAuto bool
 	// Limit, ReadRate, RecvBuffer, WriteRate and SendBuffer, when set,
 	// replace memory.limit and the client's keys (0 is a value: no cap).
 	Limit, ReadRate, RecvBuffer, WriteRate, SendBuffer *units.Bytes
@@ -78,8 +80,8 @@ func (s *Scenario) apply(f Flags, bad map[string]bool) ([]string, []error) {
 		s.Repeats = f.Repeats
 		set("repeats", "--repeats")
 	}
-	if f.Duration != 0 {
-		s.Duration = f.Duration
+	if f.Duration != 0 || f.DurationAuto {
+		s.Duration, s.DurationAuto = f.Duration, f.DurationAuto
 		set("duration", "--duration")
 	}
 	var notes []string
@@ -129,7 +131,7 @@ func (s *Scenario) applySoak(v string) error {
 		return &Error{Flag: "--soak", Key: "soak", Msg: fmt.Sprintf("%q: want CLIENTSxDURATION, e.g. 16x30m", v)}
 	}
 	s.Soak = &Soak{Concurrency: conc, Duration: dur}
-	s.Levels, s.Duration = []int{conc}, dur
+	s.Levels, s.Duration, s.DurationAuto = []int{conc}, dur, false
 	for _, k := range []string{"soak", "levels", "duration"} {
 		s.flags[k] = "--soak"
 	}

@@ -32,7 +32,7 @@ type Quick struct {
 // defaults, f laid over them, validated once as a file is.
 func (q Quick) Scenario(file string, f Flags) (*Scenario, []string, error) {
 	s := &Scenario{
-		File: file, Levels: []int{1, 8, 32}, Duration: 10 * time.Second,
+		File: file, Levels: []int{1, 8, 32}, Duration: 10 * time.Second, DurationAuto: true,
 		Request: Request{Path: "/export", Validate: result.CheckNone},
 		Client:  Client{ReadRate: 2 << 20, RecvBuffer: 64 << 10},
 		Memory:  Memory{Limit: 512 << 20},
@@ -173,7 +173,12 @@ name: %s
 	if k := s.Soak; k != nil {
 		fmt.Fprintf(&b, "# One long level with its memory trend judged.\nsoak: {concurrency: %d, duration: %v}\n", k.Concurrency, k.Duration)
 	} else {
-		fmt.Fprintf(&b, "# Concurrent downloads; every level gets a freshly started server.\nlevels: %s\nduration: %v\n", intList(s.Levels), s.Duration)
+		fmt.Fprintf(&b, "# Concurrent downloads; every level gets a freshly started server.\nlevels: %s\n", intList(s.Levels))
+		if s.DurationAuto && s.Duration == 10*time.Second {
+			b.WriteString("duration: auto   # 10s, then until every client has one whole answer (at most 5m more)\n")
+		} else {
+			fmt.Fprintf(&b, "duration: %v\n", s.Duration)
+		}
 	}
 	fmt.Fprintf(&b, `request:
   path: %s          # what each client downloads

@@ -27,8 +27,11 @@ type Scenario struct {
 	Levels []int `yaml:"levels"`
 	// Repeats is how often each target × level is measured (default 1).
 	Repeats int `yaml:"repeats"`
-	// Duration bounds every level's flood (default 10s).
-	Duration time.Duration `yaml:"duration"`
+	// Duration bounds every level's flood (default 10s). Written `auto`
+	// (DurationAuto), a level floods at least the default and then until
+	// every client has had one whole answer, at most AutoBound longer.
+	Duration     time.Duration `yaml:"duration"`
+	DurationAuto bool          `yaml:"-"`
 	// Requests, when a count, is how many requests each client sends (the
 	// flood stops at Duration even if they are not all done); when a list,
 	// a weighted mix of requests each client picks from, instead of
@@ -437,10 +440,36 @@ func build(file string, data []byte, f Flags) (*Scenario, []string, error) {
 	sum := sha256.Sum256(data)
 	s.SHA256 = hex.EncodeToString(sum[:])
 	d := &decoder{file: file, lines: map[string]int{}, bad: map[string]bool{}}
+	line := 0
+	s.DurationAuto, line = takeAuto(doc.Content[0])
 	d.decode(doc.Content[0], reflect.ValueOf(s).Elem(), "")
+	if s.DurationAuto {
+		d.lines["duration"] = line
+	}
 	s.lines = d.lines
 	return s.finish(d.errs, d.bad, f)
 }
+
+// takeAuto takes `duration: auto` out of a scenario's top mapping before
+// it is decoded as a time, and says whether it was there and on which
+// line.
+func takeAuto(top *yaml.Node) (bool, int) {
+	if top.Kind != yaml.MappingNode {
+		return false, 0
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		if k.Value == "duration" && v.Kind == yaml.ScalarNode && v.Value == "auto" {
+			top.Content = append(top.Content[:i:i], top.Content[i+2:]...)
+			return true, k.Line
+		}
+	}
+	return false, 0
+}
+
+// AutoBound is how much longer than its duration a level with duration
+// auto may go on for its clients' answers to complete.
+const AutoBound = 5 * time.Minute
 
 // finish lays the flags over s, fills the defaults under both and
 // validates the result once; earlier holds the problems the layers below

@@ -267,3 +267,21 @@ func TestLoadGate(t *testing.T) {
 		}
 	}
 }
+
+// duration: auto is a level of at least the default that goes on until
+// every client has one whole answer; only closed-model harness clients
+// can wait for that, and a problem names its line.
+func TestDurationAuto(t *testing.T) {
+	t.Parallel()
+	s, err := Parse("auto.yaml", []byte(good+"duration: auto\n"))
+	if err != nil || !s.DurationAuto || s.Duration != 10*time.Second {
+		t.Fatalf("duration: auto = %+v, %v; want auto from 10s", s, err)
+	}
+	_, err = Parse("auto.yaml", []byte(good+"duration: auto\nclient: {model: open, rate: 5/s}\n"))
+	if err == nil || !strings.Contains(err.Error(), "auto.yaml:6: duration: duration auto waits") {
+		t.Errorf("auto with the open model: %v", err)
+	}
+	if s, _, err := build("auto.yaml", []byte(good+"duration: auto\n"), Flags{Duration: 3 * time.Second}); err != nil || s.DurationAuto || s.Duration != 3*time.Second {
+		t.Errorf("--duration 3s over duration: auto = %+v, %v; want a fixed 3s", s, err)
+	}
+}

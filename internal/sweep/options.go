@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/floodharness/harness/internal/k6"
 	"github.com/floodharness/harness/internal/launch"
@@ -132,9 +133,10 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		Sources:     load.ReadHost().SourcesFor(level),
 		Mix:         mix(sc, p),
 		Duration:    sc.Duration, Warmup: sc.Warmup, Requests: sc.Requests.Count, Grace: sc.Grace,
-		Rate:       float64(sc.Client.Rate),
-		ReadRate:   int64(sc.Client.ReadRate),
-		AbortAfter: int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
+		UntilAnswered: untilAnswered(sc),
+		Rate:          float64(sc.Client.Rate),
+		ReadRate:      int64(sc.Client.ReadRate),
+		AbortAfter:    int64(sc.Client.AbortAfterBytes), AbortFraction: sc.Client.AbortFraction,
 		RecvBuffer: int(sc.Client.RecvBuffer),
 		WriteRate:  int64(sc.Client.WriteRate),
 		TLS:        p.TLS(), HTTP: sc.Client.HTTP,
@@ -169,4 +171,14 @@ func bodyData(s string) []byte {
 		return nil
 	}
 	return []byte(s)
+}
+
+// untilAnswered is how much longer than its duration a level may go on for
+// every client to have one whole answer: scenario.AutoBound with duration
+// auto, else nothing.
+func untilAnswered(sc *scenario.Scenario) time.Duration {
+	if sc.DurationAuto {
+		return scenario.AutoBound
+	}
+	return 0
 }
