@@ -281,7 +281,7 @@ type flood struct {
 	ended       chan struct{} // closed when no new request may start
 	answered    atomic.Int64  // clients with one whole answer (UntilAnswered)
 	lastEnd     atomic.Int64  // offset from start of the last counted request's end
-	requests    atomic.Int64 // for progress
+	requests    atomic.Int64  // for progress
 	bytes       atomic.Int64
 	claimed     atomic.Int64           // against Options.Total
 	specs       []*spec                // what clients send: one, or a mix
