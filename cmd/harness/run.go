@@ -50,6 +50,8 @@ func runCmd() *cli.Command {
 	fs.Var(sizeFlag{&f.flags.SendBuffer}, "send-buffer", "each connection's send buffer, e.g. 64KiB (0: the kernel's)")
 	fs.StringVar(&f.flags.Soak, "soak", "", "one long level per target with its memory trend judged: CLIENTSxDURATION, e.g. 16x30m")
 	fs.StringVar(&f.flags.HTTP, "http", "", "the client's protocol: 1.1, 2 (HTTP/2 over TLS) or h2c (cleartext HTTP/2)")
+	fs.Var((*checkFlag)(&f.flags.Validate), "validate", "check bodies while they stream: none, json, ndjson, csv or upload")
+	fs.StringVar(&f.flags.Rows, "rows", "", "validate json: the path of the array whose elements are the rows, e.g. data or results.0.series.0.values")
 	f.request.Register(fs)
 	fs.IntVar(&f.flags.K6Instances, "k6-instances", 0, "driver k6: split each level over this many local k6 processes, merged exactly")
 	return &cli.Command{
@@ -96,6 +98,12 @@ func (d durationFlag) Set(v string) error {
 	d.f.Duration, d.f.DurationAuto = t, false
 	return nil
 }
+
+// checkFlag is --validate: a body check, as a file writes it.
+type checkFlag result.BodyCheck
+
+func (c *checkFlag) String() string     { return string(*c) }
+func (c *checkFlag) Set(v string) error { *c = checkFlag(v); return nil }
 
 // sizeFlag is a size flag that is nil until given (0 is a size).
 type sizeFlag struct{ p **units.Bytes }

@@ -420,3 +420,26 @@ func TestSlowAnswersAreMeasured(t *testing.T) {
 		t.Errorf("the kept scenario does not say duration auto: %v\n%s", err, b)
 	}
 }
+
+// A server nobody here wrote, as APIs answer: health is a 204, the answer
+// an object holding the rows. Checked as JSON with rows: data, every answer
+// is valid with its 2000 rows; the same answer broken at byte 40 names
+// that byte in results.json and on the console.
+func TestAnObjectAnswerIsValidJSON(t *testing.T) {
+	t.Parallel()
+	args := []string{"run", "--cmd", "api=python3 cmd/harness/testdata/objects.py {port}", "--health", "/ping",
+		"--levels", "2", "--duration", "1s", "--validate", "json", "--rows", "data", "--limit", "0", "--read-rate", "0"}
+	good := t.TempDir()
+	code, stdout, stderr := harnessRun(t, append(args, "--path", "/query", "--out", good)...)
+	run := only(t, readResults(t, good), "api", 2)
+	if code != 0 || run.OK == 0 || run.Failed != 0 || run.Rows != run.OK*2000 {
+		t.Errorf("an object answer: exit %d, %d ok, %d failed %v, %d rows\n%s\n%s", code, run.OK, run.Failed, run.Errors, run.Rows, stdout, stderr)
+	}
+	broken := t.TempDir()
+	code, _, stderr = harnessRun(t, append(args, "--path", "/broken", "--out", broken)...)
+	run = only(t, readResults(t, broken), "api", 2)
+	if code != 3 || len(run.FailureReasons) == 0 || !strings.HasPrefix(run.FailureReasons[0].Reason, "byte 40: ") ||
+		!strings.Contains(stderr, "why invalid_body failed") || !strings.Contains(stderr, "byte 40: ") {
+		t.Errorf("a body broken at byte 40: exit %d, reasons %+v\n%s", code, run.FailureReasons, stderr)
+	}
+}

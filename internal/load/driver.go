@@ -80,6 +80,7 @@ func (r *Result) Client() result.Client {
 	if len(r.ResumedBy) > 0 {
 		c.ResumedBy = r.ResumedBy
 	}
+	c.FailureReasons = r.Reasons
 	for name, b := range r.ByName {
 		if c.ByRequest == nil {
 			c.ByRequest = map[string]result.RequestFigures{}

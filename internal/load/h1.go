@@ -30,6 +30,16 @@ type h1 struct {
 	peek   [1]byte
 	pace   *time.Timer // a paced read's wait, one timer for all of them
 	opened bool        // a connection opened once: the client is past the ramp
+	// reason is why the last response failed, in words (a body's first
+	// bad byte, a status's first body bytes), for the run's failure_reasons.
+	reason string
+}
+
+// takeReason is the last response's reason, cleared.
+func (h *h1) takeReason() string {
+	r := h.reason
+	h.reason = ""
+	return r
 }
 
 // wait sleeps d, or until ctx is done (false). A paced client waits

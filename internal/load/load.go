@@ -91,8 +91,11 @@ type Options struct {
 	// files) then dial from addresses of their own, each with the whole
 	// ephemeral port range.
 	SourceBase int
-	// Validate checks bodies while streaming: none, json, ndjson or csv.
+	// Validate checks bodies while streaming: none, json, ndjson or csv;
+	// Rows, for json, is the path of the array whose elements are the rows
+	// ("data"; "": the first array not inside another).
 	Validate result.BodyCheck
+	Rows     string
 	// Resume continues a response that broke off (truncated, stalled, or
 	// ended by an error record) with ?since=<last id seen>, until the
 	// export is complete, and checks that every row id arrives exactly
@@ -147,6 +150,8 @@ type Result struct {
 	// ResumedBy counts the breaks that were resumed, by kind (truncated,
 	// stalled, error_record, connect, status_NNN).
 	ResumedBy map[string]int64
+	// Reasons are the first few distinct reasons of failures.
+	Reasons []result.FailureReason
 	// Elapsed is the measured period, from the end of warmup until the last
 	// counted request ended.
 	Elapsed time.Duration
@@ -178,6 +183,7 @@ type Request struct {
 	Header      http.Header
 	Body        Body
 	Validate    result.BodyCheck
+	Rows        string // validate json: the rows array's path
 }
 
 // spec is a Request ready to send: its URL parsed, its upload digest made.
@@ -201,7 +207,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	f := &flood{o: o}
 	mix := o.Mix
 	if len(mix) == 0 {
-		mix = []Weighted{{Weight: 1, Request: Request{URL: o.URL, Method: o.Method, Header: o.Header, Body: o.Body, Validate: o.Validate}}}
+		mix = []Weighted{{Weight: 1, Request: Request{URL: o.URL, Method: o.Method, Header: o.Header, Body: o.Body, Validate: o.Validate, Rows: o.Rows}}}
 	}
 	for _, w := range mix {
 		sp, err := newSpec(w, o)
@@ -307,7 +313,7 @@ func newSpec(w Weighted, o Options) (*spec, error) {
 	if w.Weight <= 0 || math.IsNaN(w.Weight) || math.IsInf(w.Weight, 0) {
 		return nil, fmt.Errorf("%s: weight %v: want more than 0", name, w.Weight)
 	}
-	if _, err := validate.New(w.Validate, 0, false); err != nil {
+	if _, err := validate.New(w.Validate, validate.Options{Rows: w.Rows}); err != nil {
 		return nil, err
 	}
 	if o.Resume && (w.Validate == "" || w.Validate == result.CheckNone) {
@@ -607,20 +613,21 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 			continue
 		}
 		raise(&f.lastEnd, int64(end.Sub(f.start)))
-		res.count(outcome, end.Sub(intended), nbytes, rows, resumes, resent, f.o.ForgiveResends)
+		reason := cl.takeReason()
+		res.count(outcome, reason, end.Sub(intended), nbytes, rows, resumes, resent, f.o.ForgiveResends)
 		if sp.name != "" {
 			by := res.ByName[sp.name]
 			if by == nil {
 				by = &Result{Errors: map[string]int64{}, ResumedBy: map[string]int64{}}
 				res.ByName[sp.name] = by
 			}
-			by.count(outcome, end.Sub(intended), nbytes, rows, resumes, resent, f.o.ForgiveResends)
+			by.count(outcome, reason, end.Sub(intended), nbytes, rows, resumes, resent, f.o.ForgiveResends)
 		}
 	}
 }
 
 // count adds one counted request's figures to r.
-func (r *Result) count(outcome string, latency time.Duration, nbytes, rows, resumes, resent int64, forgive bool) {
+func (r *Result) count(outcome, reason string, latency time.Duration, nbytes, rows, resumes, resent int64, forgive bool) {
 	r.Requests++
 	// A request the transport sent again failed first: each re-send is a
 	// request of its own, and the one before it a failure (unless the
@@ -651,6 +658,7 @@ func (r *Result) count(outcome string, latency time.Duration, nbytes, rows, resu
 	default:
 		r.Failed++
 		r.Errors[outcome]++
+		r.Reasons = result.AddReason(r.Reasons, outcome, reason, 1)
 	}
 }
 
@@ -679,7 +687,7 @@ func (f *flood) export(ctx context.Context, cl *h1, sp *spec, buf []byte, abort 
 	since, _ := strconv.ParseInt(q.Get("since"), 10, 64)
 	var bytes, rows, resumes int64
 	for {
-		v, _ := validate.New(sp.Validate, since, f.o.Resume)
+		v, _ := validate.New(sp.Validate, validate.Options{Since: since, CheckIDs: f.o.Resume, Rows: sp.Rows})
 		outcome, n := f.request(ctx, cl, sp, &u, buf, abort, v, resent)
 		bytes += n
 		if v != nil {
@@ -769,10 +777,13 @@ func (f *flood) request2(ctx context.Context, cl *h1, sp *spec, rawURL string, b
 // end, to the client's abort, or (paced) at its read rate.
 func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter bool, body io.Reader, sp *spec, buf []byte, abort int64, v validate.Checker) (string, int64) {
 	if status != http.StatusOK {
+		head := make([]byte, 64)
+		k, _ := io.ReadFull(body, head)
 		_, _ = io.CopyN(io.Discard, body, 1<<20)
 		if status == http.StatusServiceUnavailable && retryAfter {
 			return outcomeShed, 0
 		}
+		cl.reason = fmt.Sprintf("HTTP %d, its body began %s", status, strconv.Quote(string(head[:k])))
 		return result.StatusOutcome(status), 0
 	}
 	if sp.Validate == result.CheckUpload {
@@ -802,13 +813,15 @@ func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter boo
 			break
 		}
 		if err != nil {
+			cl.reason = fmt.Sprintf("after %d body bytes: %v", n, err)
 			return classify(ctx, err), n
 		}
 	}
 	if v == nil {
 		return result.OutcomeOK, n
 	}
-	outcome, _, _ := v.Finish()
+	outcome, _, detail := v.Finish()
+	cl.reason = detail
 	return outcome, n
 }
 
@@ -917,6 +930,9 @@ func (r *Result) merge(o *Result) {
 	}
 	for k, v := range o.Errors {
 		r.Errors[k] += v
+	}
+	for _, why := range o.Reasons {
+		r.Reasons = result.AddReason(r.Reasons, why.Kind, why.Reason, why.Count)
 	}
 	r.Latency.Merge(&o.Latency)
 	for name, b := range o.ByName {

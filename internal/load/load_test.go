@@ -411,3 +411,21 @@ func TestUntilAnswered(t *testing.T) {
 		t.Errorf("a 200 ms bound: %d ok, %d cut off after %v; want all cut off at the bound", bounded.OK, bounded.CutOff, took)
 	}
 }
+
+// Every failed check carries its reason: a body broken at a known byte
+// names that byte, a status its first body bytes; the same reason is
+// counted, not repeated.
+func TestFailureReasons(t *testing.T) {
+	t.Parallel()
+	broken := serve(t, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"data":[{"id":1},{"id":2}`+"\x01"+`]}`) })
+	res := runLoad(t, Options{URL: broken, Concurrency: 2, Requests: 3, Validate: result.CheckJSON})
+	if len(res.Reasons) != 1 || res.Reasons[0].Kind != result.OutcomeInvalid || res.Reasons[0].Count != 6 ||
+		!strings.HasPrefix(res.Reasons[0].Reason, "byte 26: want ',' or ']', got '\\x01'") {
+		t.Errorf("reasons %+v, want one invalid_body at byte 26, 6 times", res.Reasons)
+	}
+	failing := serve(t, func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "database is locked", 500) })
+	res = runLoad(t, Options{URL: failing, Concurrency: 1, Requests: 2})
+	if c := res.Client(); len(c.FailureReasons) != 1 || c.FailureReasons[0].Reason != `HTTP 500, its body began "database is locked\n"` {
+		t.Errorf("reasons %+v, want the status's body", c.FailureReasons)
+	}
+}

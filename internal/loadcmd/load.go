@@ -48,6 +48,7 @@ func Command() *cli.Command {
 	fs.IntVar(&o.Total, "n", 0, "stop after this many requests in all (0: run for -d)")
 	fs.Float64Var(&o.Rate, "rate", 0, "open model: requests per second, latency from the intended send time")
 	fs.StringVar(&f.validate, "validate", string(result.CheckNone), "check bodies while streaming: "+joinChecks())
+	fs.StringVar(&o.Rows, "rows", "", "validate json: the path of the array whose elements are the rows, e.g. data or results.0.series.0.values")
 	fs.Var(&f.readRate, "read-rate", "read each response at most this many bytes per second (e.g. 2MiB)")
 	fs.Var(&f.abortAfter, "abort-after", "hang up after this many body bytes (e.g. 1MiB)")
 	fs.Var(&f.recvBuffer, "recv-buffer", "SO_RCVBUF per connection (e.g. 64KiB)")

@@ -21,9 +21,14 @@ func Outcome(run result.Run, somaxconn int) []string {
 		lines = append(lines, n+" during the flood: the host's limit, not the client's")
 	}
 	if run.HasNoOKResponse() {
-		return append(lines, fmt.Sprintf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error))
+		lines = append(lines, fmt.Sprintf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error))
+	} else {
+		lines = append(lines, fmt.Sprintf("%d ok / %d requests%s, peak RSS %s (%s)%s", run.OK, run.Requests, answers(run), mibs(run.PeakRSSBytes), run.PeakRSSSource, meaning(run)))
 	}
-	return append(lines, fmt.Sprintf("%d ok / %d requests%s, peak RSS %s (%s)%s", run.OK, run.Requests, answers(run), mibs(run.PeakRSSBytes), run.PeakRSSSource, meaning(run)))
+	if why := run.FailureReasons; len(why) > 0 {
+		lines = append(lines, fmt.Sprintf("why %s failed (%d of them): %s", why[0].Kind, why[0].Count, why[0].Reason))
+	}
+	return lines
 }
 
 // answers says what became of the answers that did not complete, and how

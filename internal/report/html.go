@@ -186,6 +186,12 @@ func row(run result.Run, somaxconn int, link func(string) string) rowView {
 	if k := result.KindCounts(run.Errors); k != "" {
 		rv.Failed += " (" + k + ")"
 	}
+	if w := why(run); w != "" {
+		rv.Failed += "; " + w
+		if rv.Error != "" {
+			rv.Error += "; " + w
+		}
+	}
 	for _, n := range []string{AcceptQueueNote(run, somaxconn), TCPMemoryNote(run)} {
 		if n != "" {
 			rv.Failed += "; " + n
@@ -216,4 +222,13 @@ func heapAtTop(r *result.Results, tg string, link func(string) string) (heapView
 		}
 	}
 	return heapView{}, false
+}
+
+// why is the first reason a run's requests failed, "why invalid_body:
+// byte 26: want ',' or ']'…", or "".
+func why(run result.Run) string {
+	if w := run.FailureReasons; len(w) > 0 {
+		return fmt.Sprintf("why %s: %s", w[0].Kind, w[0].Reason)
+	}
+	return ""
 }

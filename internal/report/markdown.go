@@ -33,7 +33,7 @@ func Markdown(r *result.Results) []byte {
 		for _, l := range r.Levels() {
 			for _, run := range r.Select(tg, l) {
 				if run.Error != "" {
-					fmt.Fprintf(&b, "| %s | %d | could not measure: %s | | | | | | | | |\n", md(tg), l, md(fault.FirstLine(run.Error)))
+					fmt.Fprintf(&b, "| %s | %d | could not measure: %s | | | | | | | | |\n", md(tg), l, md(strings.TrimSuffix(fault.FirstLine(run.Error)+"; "+why(run), "; ")))
 					continue
 				}
 				rv := row(run, r.Host.Somaxconn, func(string) string { return "" })

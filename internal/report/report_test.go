@@ -691,3 +691,18 @@ func TestOutcomeOfSlowAnswers(t *testing.T) {
 		t.Errorf("slow answers: %q", got)
 	}
 }
+
+// A failure's reason reaches summary.md and the console beside its kind.
+func TestReasonsAreShown(t *testing.T) {
+	t.Parallel()
+	run := result.Run{Target: "api", Concurrency: 2, Client: result.Client{Requests: 3, Failed: 3, Errors: map[string]int64{"invalid_body": 3},
+		FailureReasons: []result.FailureReason{{Kind: "invalid_body", Reason: `byte 26: want ',' or ']', got '\x01'`, Count: 3}}}}
+	run.Error = run.NoOKResponse()
+	r := &result.Results{Schema: result.Schema, Runs: []result.Run{run}}
+	if md := string(Markdown(r)); !strings.Contains(md, "why invalid_body: byte 26: want ',' or ']'") {
+		t.Errorf("summary.md has no reason:\n%s", md)
+	}
+	if got := strings.Join(Outcome(run, 0), "\n"); !strings.Contains(got, "why invalid_body failed (3 of them): byte 26") {
+		t.Errorf("console: %q", got)
+	}
+}

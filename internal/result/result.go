@@ -91,6 +91,37 @@ type Host struct {
 	Somaxconn int `json:"somaxconn,omitempty"`
 }
 
+// FailureReason is why requests failed: their kind (status_500,
+// invalid_body, truncated…), the reason in words — where a body broke
+// (the byte, what was wanted there, the bytes around it), a status code's
+// first body bytes — and how many failed with that reason.
+type FailureReason struct {
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+	Count  int64  `json:"count"`
+}
+
+// MaxReasons is how many distinct failure reasons a run keeps.
+const MaxReasons = 5
+
+// AddReason counts one failure of kind with reason in reasons, keeping
+// at most MaxReasons distinct ones (the first seen).
+func AddReason(reasons []FailureReason, kind, reason string, n int64) []FailureReason {
+	if reason == "" {
+		return reasons
+	}
+	for i := range reasons {
+		if reasons[i].Kind == kind && reasons[i].Reason == reason {
+			reasons[i].Count += n
+			return reasons
+		}
+	}
+	if len(reasons) >= MaxReasons {
+		return reasons
+	}
+	return append(reasons, FailureReason{Kind: kind, Reason: reason, Count: n})
+}
+
 // Run is one target at one concurrency level, one repeat.
 type Run struct {
 	Target      string `json:"target"`
@@ -215,6 +246,9 @@ type Client struct {
 	Rows          int64            `json:"rows"`                 // rows validated, when request.validate is set
 	Resumes       int64            `json:"resumes"`              // follow-up requests continuing broken exports (client.resume)
 	ResumedBy     map[string]int64 `json:"resumed_by,omitempty"` // what broke the resumed responses, by kind
+	// FailureReasons are the first few distinct reasons of failed
+	// requests, each with its kind and how many failed with it.
+	FailureReasons []FailureReason `json:"failure_reasons,omitempty"`
 	// Resent counts requests the client's transport sent again because
 	// their kept-alive connection died before the response began; each is
 	// also a failure (reset_before_response) unless client.forgive_resends.

@@ -158,6 +158,24 @@ func (s *Scenario) checkRequests(p *problems) {
 		p.add("request.path", "want a path starting with /, got %q", r.Path)
 	}
 	s.checkRequest(r, "request", p.add)
+	rowsNeedJSON := func(key string, rows string, v result.BodyCheck) {
+		if rows != "" && v != result.CheckJSON {
+			p.add(key, "rows names the array of a JSON body: it needs validate: json (here %s)", v)
+		}
+	}
+	rowsNeedJSON("request.rows", r.Rows, r.Validate)
+	for i, m := range s.Requests.Mix {
+		v := m.Validate
+		if v == "" {
+			v = r.Validate
+		}
+		rowsNeedJSON(fmt.Sprintf("requests[%d].rows", i), m.Rows, v)
+	}
+	for i, t := range s.Targets {
+		if t.Request != nil {
+			rowsNeedJSON(fmt.Sprintf("targets[%d].request.rows", i), t.Request.Rows, r.Validate)
+		}
+	}
 	if !slices.Contains(result.BodyChecks(), r.Validate) {
 		p.add("request.validate", "want none, json, ndjson, csv or upload, got %q", r.Validate)
 	}

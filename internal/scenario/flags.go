@@ -12,6 +12,7 @@ import (
 
 	"github.com/floodharness/harness/internal/header"
 	"github.com/floodharness/harness/internal/request"
+	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/units"
 )
 
@@ -46,6 +47,9 @@ type Flags struct {
 	Headers                             []string
 	// HTTP replaces client.http: 1.1, 2 or h2c.
 	HTTP string
+	// Validate and Rows replace request.validate and request.rows.
+	Validate result.BodyCheck
+	Rows     string
 	// Soak, "CLIENTSxDURATION" (16x30m), makes the run one long level
 	// per target with its memory trend judged.
 	Soak string
@@ -114,6 +118,14 @@ func (s *Scenario) apply(f Flags, bad map[string]bool) ([]string, []error) {
 	if f.HTTP != "" {
 		s.Client.HTTP = f.HTTP
 		set("client.http", "--http")
+	}
+	if f.Validate != "" {
+		s.Request.Validate = f.Validate
+		set("request.validate", "--validate")
+	}
+	if f.Rows != "" {
+		s.Request.Rows = f.Rows
+		set("request.rows", "--rows")
 	}
 	if f.K6Instances != 0 {
 		s.K6.Instances = f.K6Instances

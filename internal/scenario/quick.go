@@ -286,6 +286,9 @@ func requestYAML(r Request) string {
 	if r.ContentType != "" {
 		fmt.Fprintf(&b, "  content_type: %s\n", yamlString(r.ContentType))
 	}
+	if r.Rows != "" {
+		fmt.Fprintf(&b, "  rows: %s   # the array whose elements are the rows\n", yamlString(r.Rows))
+	}
 	return b.String()
 }
 

@@ -53,7 +53,7 @@ func TestQuickYAMLRoundTrip(t *testing.T) {
 		}}, Flags{Path: "/export?rows=2000&x=a b", Health: "/health", Levels: []int{1, 4}, Duration: 3 * time.Second}},
 		{"requests and clients", Quick{Cmds: []string{"srv {port}"}}, Flags{
 			Method: "put", Headers: []string{"Authorization: Bearer ${TOKEN}", "X-A: 1"}, BodySize: &size, ContentType: "application/json",
-			WriteRate: &rate, SendBuffer: &rate, HTTP: "h2c", Limit: &size, ReadRate: &rate,
+			WriteRate: &rate, SendBuffer: &rate, HTTP: "h2c", Limit: &size, ReadRate: &rate, Validate: "json", Rows: "results.0.values",
 		}},
 		{"a soak", Quick{Cmds: []string{"srv {port}"}}, Flags{Soak: "4x1m"}},
 	} {

@@ -51,6 +51,9 @@ func (s *Scenario) checkRequest(r Request, key string, bad func(key, format stri
 	if err := request.CheckBodyMethod(r.Method); n > 0 && err != nil {
 		bad(key+".method", "%v", err)
 	}
+	if r.Rows != "" && slices.Contains(strings.Split(r.Rows, "."), "") {
+		bad(key+".rows", "want a path of keys and indexes such as data or results.0.series.0.values, got %q", r.Rows)
+	}
 }
 
 // Requests is the requests: key: a count (requests: 5, each client's
@@ -130,6 +133,9 @@ func (s *Scenario) Mix() []MixRequest {
 		if r.Validate == "" {
 			r.Validate = s.Request.Validate
 		}
+		if r.Rows == "" {
+			r.Rows = s.Request.Rows
+		}
 		m.Request = s.defaulted(r)
 		out = append(out, m)
 	}
@@ -160,6 +166,9 @@ func (s *Scenario) RequestOf(t Target) Request {
 		}
 		if o.ContentType != "" {
 			r.ContentType = o.ContentType
+		}
+		if o.Rows != "" {
+			r.Rows = o.Rows
 		}
 		for k, v := range o.Headers {
 			for old := range r.Headers {

@@ -90,6 +90,11 @@ type Request struct {
 	Path string `yaml:"path"`
 	// Validate checks bodies while streaming: none, json, ndjson or csv.
 	Validate result.BodyCheck `yaml:"validate"`
+	// Rows, with validate json, is the path of the array whose elements
+	// are the rows: "data", "results.0.series.0.values" (keys, and
+	// indexes into arrays); default the first array of the body not
+	// inside another. A target's own request may give its own.
+	Rows string `yaml:"rows"`
 	// Timeout is the longest wait for the next byte before a response
 	// counts as stalled (default 30s).
 	Timeout time.Duration `yaml:"timeout"`

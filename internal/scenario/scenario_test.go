@@ -285,3 +285,21 @@ func TestDurationAuto(t *testing.T) {
 		t.Errorf("--duration 3s over duration: auto = %+v, %v; want a fixed 3s", s, err)
 	}
 }
+
+// rows: names the JSON array whose elements are the rows; it needs
+// validate json, and a path of keys and indexes.
+func TestRowsKey(t *testing.T) {
+	t.Parallel()
+	s, err := Parse("rows.yaml", []byte(good+"request: {validate: json, rows: data}\n"))
+	if err != nil || s.RequestOf(s.Targets[0]).Rows != "data" {
+		t.Fatalf("rows: data = %v, %v", s, err)
+	}
+	for yaml, want := range map[string]string{
+		good + "request: {validate: csv, rows: data}\n":  "rows.yaml:6: request.rows: rows names the array of a JSON body: it needs validate: json (here csv)",
+		good + "request: {validate: json, rows: a..b}\n": "request.rows: want a path of keys and indexes",
+	} {
+		if _, err := Parse("rows.yaml", []byte(yaml)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", yaml, err, want)
+		}
+	}
+}

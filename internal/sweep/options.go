@@ -142,6 +142,7 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		TLS:        p.TLS(), HTTP: sc.Client.HTTP,
 		SendBuffer:     int(sc.Client.SendBuffer),
 		Validate:       sc.Request.Validate,
+		Rows:           req.Rows,
 		Resume:         sc.Client.Resume,
 		ForgiveResends: sc.Client.ForgiveResends,
 		Timeout:        sc.Request.Timeout,
@@ -158,7 +159,7 @@ func mix(sc *scenario.Scenario, p *launch.Process) []load.Weighted {
 	var out []load.Weighted
 	for _, m := range sc.Mix() {
 		out = append(out, load.Weighted{Name: m.Name, Weight: m.Weight, Request: load.Request{
-			URL: p.URL(m.Path), Method: m.Method, Header: sc.HeaderOf(m.Request), Validate: m.Validate,
+			URL: p.URL(m.Path), Method: m.Method, Header: sc.HeaderOf(m.Request), Validate: m.Validate, Rows: m.Rows,
 			Body: load.Body{Data: bodyData(m.Body), File: m.BodyFile, Size: int64(m.BodySize)},
 		}})
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/floodharness/harness/internal/result"
@@ -33,7 +35,7 @@ func exportWide(t testing.TB, format string, n int64, width int) []byte {
 // check runs a Checker over body in pieces of size step.
 func check(t testing.TB, kind string, body []byte, step int) (string, int64, string) {
 	t.Helper()
-	v, err := New(result.BodyCheck(kind), 0, false)
+	v, err := New(result.BodyCheck(kind), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +86,14 @@ func TestValidatorOutcomes(t *testing.T) {
 		{"json", `[{"errors":1}]`, result.OutcomeOK, 1},
 		{"json", `[{"id":1},]`, result.OutcomeInvalid, 1},
 		{"json", `[{"id":1}]x`, result.OutcomeInvalid, 1},
-		{"json", `[1,2]`, result.OutcomeInvalid, 0},
-		{"json", `{"id":1}`, result.OutcomeInvalid, 0},
+		{"json", `[1,2]`, result.OutcomeOK, 2},                                         // any JSON: rows of any kind
+		{"json", `[[1,2],[3,4]]`, result.OutcomeOK, 2},                                 // the outermost array's elements
+		{"json", `{"id":1}`, result.OutcomeOK, 0},                                      // an object with no array: no rows
+		{"json", `{"data":[{"id":1},{"id":2}],"meta":{"n":[9]}}`, result.OutcomeOK, 2}, // the first array not inside another
+		{"json", `{"a":[1,2]}`, result.OutcomeOK, 2},
+		{"json", `"just a string"`, result.OutcomeOK, 0},
+		{"json", `{"data":[{"error":"x"}]}`, result.OutcomeErrorRecord, 0},
+		{"json", `[1] [2]`, result.OutcomeInvalid, 1},
 		{"json", `[{"a":"\q"}]`, result.OutcomeInvalid, 0},
 		{"json", `[{"a":"\u12G4"}]`, result.OutcomeInvalid, 0},
 		{"json", "[{\"a\":\"line\nbreak\"}]", result.OutcomeInvalid, 0},
@@ -93,7 +101,9 @@ func TestValidatorOutcomes(t *testing.T) {
 		{"json", `[{"a":[true,false,null,-1.5e3,{"b":{}}]}]`, result.OutcomeOK, 1},
 		{"json", `[{"id":1},{"id":2`, result.OutcomeTruncated, 1},
 		{"ndjson", "{\"id\":1}\n{\"error\":\"boom\"}\n", result.OutcomeErrorRecord, 1},
-		{"ndjson", "{\"id\":1}\n[2]\n", result.OutcomeInvalid, 1},
+		{"ndjson", "{\"id\":1}\n[2]\n", result.OutcomeOK, 2},             // any value a line
+		{"ndjson", "{\"id\":1}{\"id\":2}\n3 \"x\"", result.OutcomeOK, 4}, // concatenated documents
+		{"ndjson", "{\"id\":1}\n{x}\n", result.OutcomeInvalid, 1},
 		{"ndjson", "{\"id\":1}\n{\"id\":", result.OutcomeTruncated, 1},
 		{"csv", "id,name\r\n1,a\r\nerror,db gone\r\n", result.OutcomeErrorRecord, 1},
 		{"csv", "id,name\r\n1,\"a,\"\"b\"\"\r\nc\"\r\n", result.OutcomeOK, 1},
@@ -111,27 +121,111 @@ func TestValidatorOutcomes(t *testing.T) {
 	}
 }
 
-// The checker must agree with encoding/json on what is valid, whatever the
-// chunking, for bodies shaped as arrays of objects.
+// The checker and encoding/json agree on every input: a body is a whole
+// JSON text (ok or error_record) exactly when json.Valid says it is,
+// whatever the chunking; and when the body is an array, its rows are
+// the array's elements.
 func FuzzJSONChecker(f *testing.F) {
 	f.Add([]byte(`[{"id":1,"a":[1,{"b":"\u00e9"}]},{"error":"x"}]`), 3)
 	f.Add(export(f, "json", 3), 5)
 	f.Add([]byte(`[{"a":1e5},{"b":-0.5}]`), 1)
+	f.Add([]byte(`{"data":[[1,2],null,"x"],"meta":{"n":true}}`), 2)
+	f.Add([]byte(" -0.0e+1 "), 1)
 	f.Fuzz(func(t *testing.T, body []byte, step int) {
 		step = max(1, step%64)
-		out, rows, _ := check(t, "json", body, step)
+		out, rows, detail := check(t, "json", body, step)
 		if whole, wholeRows, _ := check(t, "json", body, 1<<20); out != whole || rows != wholeRows {
 			t.Fatalf("%q: %s with %d rows in pieces of %d, %s with %d whole", body, out, rows, step, whole, wholeRows)
 		}
-		var objs []map[string]json.RawMessage
-		valid := json.Valid(body) && json.Unmarshal(body, &objs) == nil && bytes.HasPrefix(bytes.TrimLeft(body, ws), []byte("[")) && !bytes.Contains(body, []byte("null"))
-		if valid && out != result.OutcomeOK && out != result.OutcomeErrorRecord {
-			t.Fatalf("checker says %s for valid %q", out, body)
+		whole := out == result.OutcomeOK || out == result.OutcomeErrorRecord
+		if valid := json.Valid(body); whole != valid {
+			t.Fatalf("json.Valid(%q) = %v, the checker: %s (%s)", body, valid, out, detail)
 		}
-		if !json.Valid(body) && (out == result.OutcomeOK || out == result.OutcomeErrorRecord) {
-			t.Fatalf("checker says %s for invalid %q", out, body)
+		var elems []json.RawMessage
+		if whole && json.Unmarshal(body, &elems) == nil && !bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+			var errs int64
+			for _, e := range elems {
+				var first struct{ Error json.RawMessage }
+				if bytes.HasPrefix(bytes.TrimSpace(e), []byte(`{"error"`)) && json.Unmarshal(e, &first) == nil {
+					errs++
+				}
+			}
+			if rows+errs != int64(len(elems)) && errs == 0 {
+				t.Fatalf("%q: %d rows, the array holds %d", body, rows, len(elems))
+			}
 		}
 	})
+}
+
+// NDJSON agrees with encoding/json's stream decoder: one JSON value after
+// another, separated by whitespace or not at all.
+func FuzzNDJSONChecker(f *testing.F) {
+	f.Add([]byte("{\"id\":1}\n{\"id\":2}\n"), 3)
+	f.Add([]byte(`{"a":1}[2]"x"3 4`), 1)
+	f.Fuzz(func(t *testing.T, body []byte, step int) {
+		step = max(1, step%64)
+		out, rows, detail := check(t, "ndjson", body, step)
+		dec := json.NewDecoder(bytes.NewReader(body))
+		var n int64
+		var err error
+		for {
+			var v json.RawMessage
+			if err = dec.Decode(&v); err != nil {
+				break
+			}
+			n++
+		}
+		stream := err == io.EOF
+		if whole := out == result.OutcomeOK || out == result.OutcomeErrorRecord; whole != stream {
+			t.Fatalf("%q: json.Decoder reads %d values then %v; the checker: %s (%s)", body, n, err, out, detail)
+		}
+		if stream && out == result.OutcomeOK && rows != n {
+			t.Fatalf("%q: json.Decoder reads %d values, the checker %d rows", body, n, rows)
+		}
+	})
+}
+
+// A named rows path finds the array wherever it is: by keys, and by
+// indexes into arrays; a path that names no array is a body that is not
+// what the scenario says.
+func TestRowsPath(t *testing.T) {
+	t.Parallel()
+	influx := `{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","v"],"values":[[1,2],[3,4],[5,6]]}]}]}`
+	for _, tt := range []struct {
+		path, body string
+		want       string
+		rows       int64
+	}{
+		{"data", `{"meta":[1,2,3],"data":[{"id":1},{"id":2}]}`, result.OutcomeOK, 2},
+		{"results.0.series.0.values", influx, result.OutcomeOK, 3},
+		{"results.0.series.0.columns", influx, result.OutcomeOK, 2},
+		{"results.1.series", influx, result.OutcomeInvalid, 0},
+		{"data", `{"datum":[1],"da\u0074a":[2]}`, result.OutcomeInvalid, 0},
+		{"data", `{"data":{"x":[1]}}`, result.OutcomeInvalid, 0},
+	} {
+		for _, step := range []int{1, 5, 1 << 20} {
+			v, _ := New(result.CheckJSON, Options{Rows: tt.path})
+			for b := []byte(tt.body); len(b) > 0; b = b[min(step, len(b)):] {
+				v.Write(b[:min(step, len(b))])
+			}
+			if out, rows, detail := v.Finish(); out != tt.want || rows != tt.rows {
+				t.Errorf("rows: %s of %s (step %d): %s with %d rows (%s), want %s with %d", tt.path, tt.body, step, out, rows, detail, tt.want, tt.rows)
+			}
+		}
+	}
+}
+
+// A body broken at a known byte names that byte, what was wanted there and
+// the bytes around it, control bytes escaped.
+func TestInvalidSaysWhere(t *testing.T) {
+	t.Parallel()
+	body := []byte(`[{"id":1},{"id":2}` + "\x01" + `,{"id":3}]`)
+	for _, step := range []int{1, 7, 1 << 20} {
+		out, _, detail := check(t, "json", body, step)
+		if out != result.OutcomeInvalid || !strings.HasPrefix(detail, "byte 18: want ',' or ']', got '\\x01' near ") || !strings.Contains(detail, `"\"id\":1},{\"id\":2}"[\x01]`) {
+			t.Errorf("step %d: %s: %s", step, out, detail)
+		}
+	}
 }
 
 // Any CSV encoding/csv writes — quotes, commas, line breaks in fields — is
@@ -199,7 +293,7 @@ func BenchmarkValidate(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				v, _ := New(result.BodyCheck(kind), 0, true)
+				v, _ := New(result.BodyCheck(kind), Options{CheckIDs: true})
 				for off := 0; off < len(body); off += 32 << 10 {
 					v.Write(body[off:min(off+32<<10, len(body))])
 				}
@@ -218,18 +312,18 @@ func TestIDGapIsCaught(t *testing.T) {
 		"ndjson": "{\"id\":1}\n{\"id\":1}\n",
 		"csv":    "id,x\r\n1,a\r\n3,b\r\n",
 	} {
-		v, _ := New(kind, 0, true)
+		v, _ := New(kind, Options{CheckIDs: true})
 		v.Write([]byte(body))
 		if out, _, detail := v.Finish(); out != result.OutcomeIDGap {
 			t.Errorf("%s %q: %s (%s), want %s", kind, body, out, detail, result.OutcomeIDGap)
 		}
-		v, _ = New(kind, 0, false) // without resume, ids are not checked
+		v, _ = New(kind, Options{}) // without resume, ids are not checked
 		v.Write([]byte(body))
 		if out, _, _ := v.Finish(); out != result.OutcomeOK {
 			t.Errorf("%s %q without id checks: %s", kind, body, out)
 		}
 	}
-	v, _ := New("json", 41, true)
+	v, _ := New("json", Options{Since: 41, CheckIDs: true})
 	v.Write([]byte(`[{"id":42,"a":[1,{"id":7}]},{"id":43}]`))
 	if out, rows, _ := v.Finish(); out != result.OutcomeOK || rows != 2 || v.LastID() != 43 {
 		t.Errorf("ids after since=41: %s, %d rows, last %d", out, rows, v.LastID())
