@@ -75,6 +75,9 @@ func meaning(run result.Run) string {
 			v += fmt.Sprintf(", held most by %s (%s)", top[0].Func, mibs(top[0].InuseBytes))
 		}
 	}
+	if run.Interrupted {
+		v += "; interrupted after the flood: the flood kept, nothing read after it"
+	}
 	if run.Concurrency >= perConnectionFrom && !run.OOMKilled {
 		v += perConnection(run)
 	}

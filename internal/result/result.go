@@ -130,6 +130,11 @@ type Run struct {
 	// Error is set when the run could not measure (the target never became
 	// healthy); the numbers below are then zero.
 	Error string `json:"error,omitempty"`
+	// Interrupted is set when the harness was interrupted after the flood
+	// (in the settle, or the heap fetch after it): the flood's figures
+	// stand, what comes after it (after_rss_bytes, retained_bytes, the
+	// after-settle profile) is missing.
+	Interrupted bool `json:"interrupted,omitempty"`
 
 	// Client is what the load driver saw; its fields sit at the top level
 	// of a run in JSON.

@@ -110,7 +110,15 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 				}
 				run, _ := measure(ctx, o, tg, level, rep)
 				if ctx.Err() != nil {
-					// An interrupted flood measured only part of its level: not kept.
+					// An interrupted flood measured only part of its level:
+					// not kept. One interrupted after it (in the settle, the
+					// heap fetch) is, without what came after.
+					if run.Interrupted {
+						res.Runs = append(res.Runs, run)
+						if err := result.Write(path, res); err != nil {
+							return res, err
+						}
+					}
 					return res, ctx.Err()
 				}
 				if run.Error != "" {
@@ -300,6 +308,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	}
 	before, lerr := proc.ReadListen()
 	parts.client, parts.clientErr = m.flood(ctx, p, w)
+	whole := ctx.Err() == nil // the flood ran its level: kept, whatever comes after
 	if after, err := proc.ReadListen(); err == nil && lerr == nil {
 		parts.listen = after.Sub(before)
 	}
@@ -318,6 +327,7 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 	}
 	parts.exit, _ = p.Stop()
 	run := m.assemble(parts, nil)
+	run.Interrupted = whole && ctx.Err() != nil
 	if trended && run.Error == "" && !run.OOMKilled {
 		if ts, ys, err := sample.ReadSeries(filepath.Join(o.Dir, parts.series)); err == nil {
 			tr := trend.Fit(ts, ys, sc.Warmup.Seconds(), sc.Memory.TrendMin.Seconds())

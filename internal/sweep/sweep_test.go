@@ -484,3 +484,50 @@ targets:
 		t.Errorf("series %v:\n%.200s", err, series)
 	}
 }
+
+// An interrupt during the settle after a level keeps the level's flood,
+// marked interrupted, without the settle's figures; the levels after it
+// are not run.
+func TestInterruptInTheSettleKeepsTheFlood(t *testing.T) {
+	t.Parallel()
+	sc := parse(t, fmt.Sprintf(`name: settle
+levels: [1, 2]
+duration: 1s
+grace: 1s
+memory: {settle: 60s, heap_profile: "off"}
+targets:
+  - name: streamed
+    command: [%s, serve, --impl, streamed, --port, "{port}"]
+`, harnessBin))
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The series file grows while the flood is sampled and stops with it:
+	// once it has not grown for half a second, the settle is on.
+	go func() {
+		series := filepath.Join(dir, "series", "streamed-c1-r0.csv")
+		var last int64 = -1
+		for quiet := 0; quiet < 5; time.Sleep(100 * time.Millisecond) {
+			st, err := os.Stat(series)
+			switch {
+			case err != nil || st.Size() == 0:
+			case st.Size() == last:
+				quiet++
+			default:
+				last, quiet = st.Size(), 0
+			}
+		}
+		cancel()
+	}()
+	res, err := Run(ctx, Options{Scenario: sc, Dir: dir, Logf: (&logLines{t: t}).f})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want it interrupted", err)
+	}
+	onDisk, rerr := result.Read(filepath.Join(dir, "results.json"))
+	if rerr != nil || len(onDisk.Runs) != 1 || len(res.Runs) != 1 {
+		t.Fatalf("results.json: %v, %d runs (returned %d); want the one flood", rerr, len(onDisk.Runs), len(res.Runs))
+	}
+	if run := onDisk.Runs[0]; !run.Interrupted || run.OK == 0 || run.PeakRSSBytes <= 0 || run.AfterRSSBytes != 0 {
+		t.Errorf("the kept run: interrupted %v, %d ok, peak %d, after %d; want the flood's figures without the settle's", run.Interrupted, run.OK, run.PeakRSSBytes, run.AfterRSSBytes)
+	}
+}
