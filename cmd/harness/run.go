@@ -166,6 +166,11 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(args) == 1 {
+		if err := keepScenario(sc, dir, e.Args); err != nil {
+			return err
+		}
+	}
 	ruleNotes, err := gate.CheckRules(sc)
 	if err != nil {
 		return err
@@ -218,6 +223,36 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "\nresults: %s\n", results)
 	return nil
+}
+
+// keepScenario writes the scenario file a run read into its directory as
+// scenario.yaml (a --cmd run's is written from its value), headed by where
+// it came from and the command line laid over it, so every run directory
+// holds the scenario it ran (`harness gate --rules RUN/scenario.yaml`).
+// Paths in it stay relative to the original's folder, which the header
+// names.
+func keepScenario(sc *scenario.Scenario, dir string, args []string) error {
+	data, err := os.ReadFile(sc.File)
+	if err != nil {
+		return err
+	}
+	kept := filepath.Join(dir, "scenario.yaml")
+	if abs1, _ := filepath.Abs(kept); abs1 == mustAbs(sc.File) {
+		return nil // re-running a kept file into its own directory
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	head := fmt.Sprintf("# The scenario this run read: %s (sha256 %s), as it was, run with\n#   harness %s\n# Paths in it are relative to %s.\n",
+		sc.File, sc.SHA256, strings.Join(args, " "), filepath.Dir(mustAbs(sc.File)))
+	return os.WriteFile(kept, append([]byte(head), data...), 0o644)
+}
+
+func mustAbs(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 // sayOutcome logs what the console says of each run once it is measured.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -386,11 +387,24 @@ targets:
   - name: streamed
     command: [harness, serve, --impl, streamed, --port, "{port}"]
     port: %d
+gate:
+  rules:
+    - {metric: oom, oom: never}
 `, port)), 0o644)
-	code, _, stderr := harnessRun(t, "run", "--out", filepath.Join(dir, "out"), sc)
+	out := filepath.Join(dir, "out")
+	code, _, stderr := harnessRun(t, "run", "--out", out, "--duration", "2s", sc)
 	want := fmt.Sprintf("flooding http://127.0.0.1:%d/", port)
 	if code != 0 || strings.Count(stderr, want) != 2 {
 		t.Errorf("exit %d; want both levels %q:\n%s", code, want, stderr)
+	}
+	// A file's run keeps the file it read, headed by the flags laid over
+	// it, so gate --rules RUN/scenario.yaml works on any run directory.
+	kept, err := os.ReadFile(filepath.Join(out, "scenario.yaml"))
+	if err != nil || !strings.Contains(string(kept), "port: "+strconv.Itoa(port)) || !strings.Contains(string(kept), "--duration 2s") {
+		t.Errorf("kept scenario (%v):\n%s", err, kept)
+	}
+	if code, _, stderr := harnessRun(t, "gate", "--current", filepath.Join(out, "results.json"), "--rules", filepath.Join(out, "scenario.yaml"), "--update-baseline", "--baseline", filepath.Join(dir, "base.json")); code != 0 {
+		t.Errorf("gate --rules RUN/scenario.yaml: exit %d\n%s", code, stderr)
 	}
 }
 

@@ -327,6 +327,7 @@ type Trend struct {
 // Trend verdicts.
 const (
 	TrendGrowing  = "growing"
+	TrendFalling  = "falling" // the mirror of growing: memory given back
 	TrendFlat     = "flat"
 	TrendTooShort = "too short"
 )

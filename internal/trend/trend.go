@@ -39,6 +39,7 @@ const MinRise = 4 << 20
 // Verdicts.
 const (
 	Growing  = result.TrendGrowing
+	Falling  = result.TrendFalling
 	Flat     = result.TrendFlat
 	TooShort = result.TrendTooShort
 )
@@ -94,8 +95,11 @@ func Fit(ts, ys []float64, warmup, minSpan float64) result.Trend {
 		rest[i] = my[i] - slope*mx[i]
 	}
 	tr.AtFromBytes = stats.Median(rest) + slope*t0
-	if tr.Low > Floor && low*(t1-t0) >= MinRise {
+	switch {
+	case tr.Low > Floor && low*(t1-t0) >= MinRise:
 		tr.Verdict = Growing
+	case tr.High < -Floor && -high*(t1-t0) >= MinRise:
+		tr.Verdict = Falling // a steep fall is no "flat" either
 	}
 	return tr
 }

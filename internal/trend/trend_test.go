@@ -36,6 +36,8 @@ func TestFit(t *testing.T) {
 		// A sawtooth (GC cycles): climbs 40 MiB in 7 s, drops back. Its
 		// least-squares slope over a part cycle is large; its minima are flat.
 		{"sawtooth", func(t float64) float64 { return 50*mib + 40*mib*math.Mod(t, 7)/7 }, Flat},
+		// Memory given back steadily, 30 MiB a minute: falling, not flat.
+		{"falling", func(t float64) float64 { return 200*mib - 30*mib*t/60 + rng.Float64()*mib }, Falling},
 	} {
 		ts, ys := series(60, tt.f)
 		got := Fit(ts, ys, 5, 30)
