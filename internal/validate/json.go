@@ -86,7 +86,6 @@ func newJSON(ndjson bool, rows string, d ids) *jsonChecker {
 	return j
 }
 
-
 // fail records the first problem: at which byte of the body, what was
 // wanted there, and the bytes around it.
 func (j *jsonChecker) fail(p []byte, i int, format string, args ...any) {
