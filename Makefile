@@ -39,6 +39,7 @@ deps:
 
 # -tags e2e: the long stories' files are checked too.
 vet:
+	@out=$$($$($(GO) env GOROOT)/bin/gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt'd (gofmt -w them):"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags e2e ./...
 
 staticcheck:
