@@ -71,6 +71,7 @@ func withRequest(f *scenario.Flags, r request.Flags) {
 	if r.BodySizeSet {
 		f.BodySize = &r.BodySize
 	}
+	f.Compressed = r.Compressed
 }
 
 // durationFlag is --duration: a duration, or auto.
@@ -166,17 +167,17 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(args) == 1 {
-		if err := keepScenario(sc, dir, e.Args); err != nil {
-			return err
-		}
-	}
 	ruleNotes, err := gate.CheckRules(sc)
 	if err != nil {
 		return err
 	}
 	if err := sc.Resolve(e.LookupEnv); err != nil {
 		return err
+	}
+	if len(args) == 1 { // only once nothing more can refuse the run
+		if err := keepScenario(sc, dir, e.Args); err != nil {
+			return err
+		}
 	}
 	logf := func(format string, args ...any) { // never a secret on the console
 		e.LogLine(sc.Redact(time.Now().Format("15:04:05 ") + fmt.Sprintf(format, args...)))
