@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-e2e test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-http2 bench-requests bench-capacity bench-scale bench-soak bench-sampler clean
+.PHONY: all build deps test test-e2e test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-compression bench-http2 bench-requests bench-capacity bench-scale bench-soak bench-sampler clean
 
 all: build
 
@@ -78,6 +78,13 @@ bench-flood: build
 # /upload, answers checked by hash) under 512 MiB, buffered vs streamed.
 bench-uploads: build
 	bin/harness run scenarios/uploads.yaml
+
+# What compression costs the server: slow readers asking for gzip, br or
+# zstd at 1/16/64 downloads, buffered (the body compressed whole) against
+# streamed (a compressor per response), none beside them
+# (scenarios/compression.yaml, ~5 min).
+bench-compression: build
+	bin/harness run scenarios/compression.yaml
 
 # HTTP/1.1 against cleartext HTTP/2 (h2c) for the same slow readers of
 # streamed and batched exports: the server's peak, and the client's.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -68,6 +69,11 @@ type Config struct {
 	// this many bytes forever, as a handler that caches per request would.
 	// What "memory over time" must find.
 	LeakBytes units.Bytes
+	// Compress is the coding answers are compressed with where the request
+	// accepts it: none (""), gzip, br or zstd. Buffered compresses the
+	// whole body at once; streamed and batched through one compressor per
+	// response, flushed with each chunk.
+	Compress string
 }
 
 // DefaultConfig is a streamed JSON server without admission control.
@@ -98,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.Admission != AdmitNone && c.Budget <= 0 {
 		errs = append(errs, fmt.Errorf("budget %d: must be positive with admission %q", c.Budget, c.Admission))
+	}
+	if err := checkCompress(c.Compress); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Batch < 1 {
 		errs = append(errs, fmt.Errorf("batch %d: must be at least 1", c.Batch))
@@ -327,6 +336,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 // body is ready to go out, before its first byte is written.
 func (s *Server) write(w http.ResponseWriter, r *http.Request, q Query, f Format, started func()) error {
 	w.Header().Set("Content-Type", f.ContentType())
+	if s.cfg.Compress != "" && s.cfg.Compress != "none" {
+		w.Header().Set("Vary", "Accept-Encoding")
+	}
 	if s.cfg.Impl == ImplBuffered {
 		return s.writeBuffered(w, r, q, f, started)
 	}
@@ -372,6 +384,13 @@ func (s *Server) writeBuffered(w http.ResponseWriter, r *http.Request, q Query, 
 	if err != nil {
 		http.Error(w, "marshal: "+err.Error(), http.StatusInternalServerError)
 		return err
+	}
+	if coding := s.coding(r); coding != "" {
+		if body, err = compressAll(coding, body); err != nil {
+			http.Error(w, "compress: "+err.Error(), http.StatusInternalServerError)
+			return err
+		}
+		w.Header().Set("Content-Encoding", coding)
 	}
 	started()
 	length := len(body)
@@ -461,10 +480,25 @@ func (s *Server) writeStreamed(w http.ResponseWriter, r *http.Request, q Query, 
 		buf = make([]byte, 0, chunk+slack)
 	}
 	fast := 0 // bytes written at once, in a row
+	var out io.Writer = w
+	var cw compressor // the response's own compressor, where it is compressed
+	if coding := s.coding(r); coding != "" {
+		var err error
+		if cw, err = newCompressor(coding, w); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Encoding", coding)
+		out = cw
+	}
 	flush := func() error {
 		began := time.Now()
-		if _, err := w.Write(buf); err != nil {
+		if _, err := out.Write(buf); err != nil {
 			return err
+		}
+		if cw != nil {
+			if err := cw.Flush(); err != nil {
+				return err
+			}
 		}
 		err := rc.Flush() // no Content-Length: net/http sends it chunked
 		if s.cfg.Impl == ImplStreamed && chunk < most {
@@ -509,7 +543,13 @@ func (s *Server) writeStreamed(w http.ResponseWriter, r *http.Request, q Query, 
 		return err
 	}
 	buf = f.AppendTrailer(buf)
-	return flush()
+	if err := flush(); err != nil || cw == nil {
+		return err
+	}
+	if err := cw.Close(); err != nil {
+		return err
+	}
+	return rc.Flush()
 }
 
 // breakOff ends a response that has sent part of its body without

@@ -436,18 +436,20 @@ func TestSlowAnswersAreMeasured(t *testing.T) {
 }
 
 // A server nobody here wrote, as APIs answer: health is a 204, the answer
-// an object holding the rows. Checked as JSON with rows: data, every answer
-// is valid with its 2000 rows; the same answer broken at byte 40 names
-// that byte in results.json and on the console.
+// an object holding the rows, gzipped for a client that asks. Checked as
+// JSON with rows: data, every answer is valid with its 2000 rows, decoded
+// from its gzip; the same answer broken at byte 40 names that byte (of
+// the decoded body) in results.json and on the console.
 func TestAnObjectAnswerIsValidJSON(t *testing.T) {
 	t.Parallel()
 	args := []string{"run", "--cmd", "api=python3 cmd/harness/testdata/objects.py {port}", "--health", "/ping",
-		"--levels", "2", "--duration", "1s", "--validate", "json", "--rows", "data", "--limit", "0", "--read-rate", "0"}
+		"--levels", "2", "--duration", "1s", "--validate", "json", "--rows", "data", "--limit", "0", "--read-rate", "0", "--compressed"}
 	good := t.TempDir()
 	code, stdout, stderr := harnessRun(t, append(args, "--path", "/query", "--out", good)...)
 	run := only(t, readResults(t, good), "api", 2)
-	if code != 0 || run.OK == 0 || run.Failed != 0 || run.Rows != run.OK*2000 {
-		t.Errorf("an object answer: exit %d, %d ok, %d failed %v, %d rows\n%s\n%s", code, run.OK, run.Failed, run.Errors, run.Rows, stdout, stderr)
+	if code != 0 || run.OK == 0 || run.Failed != 0 || run.Rows != run.OK*2000 || run.BytesDecoded < 5*run.BytesReceived {
+		t.Errorf("an object answer, gzipped: exit %d, %d ok, %d failed %v, %d rows, %d bytes received, %d decoded\n%s\n%s",
+			code, run.OK, run.Failed, run.Errors, run.Rows, run.BytesReceived, run.BytesDecoded, stdout, stderr)
 	}
 	broken := t.TempDir()
 	code, _, stderr = harnessRun(t, append(args, "--path", "/broken", "--out", broken)...)
@@ -455,5 +457,23 @@ func TestAnObjectAnswerIsValidJSON(t *testing.T) {
 	if code != 3 || len(run.FailureReasons) == 0 || !strings.HasPrefix(run.FailureReasons[0].Reason, "byte 40: ") ||
 		!strings.Contains(stderr, "why invalid_body failed") || !strings.Contains(stderr, "byte 40: ") {
 		t.Errorf("a body broken at byte 40: exit %d, reasons %+v\n%s", code, run.FailureReasons, stderr)
+	}
+}
+
+// The reference server compresses where asked (harness serve --compress):
+// a compressed flood checks the decoded bodies, and results.json counts
+// the bytes on the wire and decoded apart.
+func TestCompressedFlood(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	code, stdout, stderr := harnessRun(t, "run", "--cmd", "zstd=harness serve --impl streamed --compress zstd --port {port}", "--health", "/healthz",
+		"--path", "/export?rows=2000", "--levels", "2", "--duration", "1s", "--validate", "json", "--compressed", "--limit", "0", "--read-rate", "0", "--out", out)
+	run := only(t, readResults(t, out), "zstd", 2)
+	if code != 0 || run.OK == 0 || run.Failed != 0 || run.Rows != run.OK*2000 || run.BytesDecoded <= 2*run.BytesReceived {
+		t.Errorf("exit %d, %d ok, %d failed %v, %d rows, %d bytes received, %d decoded\n%s\n%s",
+			code, run.OK, run.Failed, run.Errors, run.Rows, run.BytesReceived, run.BytesDecoded, stdout, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "scenario.yaml")); err != nil || !strings.Contains(string(b), "compressed: true") {
+		t.Errorf("the kept scenario does not say compressed: %v\n%s", err, b)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,12 +34,25 @@ type h1 struct {
 	// reason is why the last response failed, in words (a body's first
 	// bad byte, a status's first body bytes), for the run's failure_reasons.
 	reason string
+	// resendReason is why the last request was sent again: the error its
+	// kept-alive connection died with.
+	resendReason string
+	// decoded counts the decoded body bytes of compressed answers since
+	// it was last taken.
+	decoded int64
 }
 
 // takeReason is the last response's reason, cleared.
 func (h *h1) takeReason() string {
 	r := h.reason
 	h.reason = ""
+	return r
+}
+
+// takeResendReason is why the last request was sent again, cleared.
+func (h *h1) takeResendReason() string {
+	r := h.resendReason
+	h.resendReason = ""
 	return r
 }
 
@@ -74,6 +88,7 @@ type response struct {
 	proto      string
 	retryAfter bool
 	keepAlive  bool
+	encoding   string // Content-Encoding
 	body       body1
 	stop       func() bool // ends the request's cancellation hook
 }
@@ -100,6 +115,7 @@ func (h *h1) roundTrip(ctx context.Context, sp *spec, u *url.URL, resent *int64)
 			return nil, err
 		}
 		*resent++
+		h.resendReason = fmt.Sprintf("%s: the server closed or dropped the connection as the request was sent (a keep-alive timeout's close crossing the request, or a worker that died); sent again on a new one", strings.TrimPrefix(err.Error(), errDeadKeepAlive.Error()+": "))
 	}
 }
 
@@ -387,6 +403,8 @@ func parseHead(b []byte) (*response, error) {
 			}
 		case bytes.EqualFold(name, []byte("Retry-After")):
 			r.retryAfter = len(value) > 0
+		case bytes.EqualFold(name, []byte("Content-Encoding")):
+			r.encoding = string(value)
 		}
 	}
 	if r.body.chunked {

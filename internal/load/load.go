@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/floodharness/harness/internal/loopback"
+	"github.com/floodharness/harness/internal/request"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/validate"
 )
@@ -65,6 +66,10 @@ type Options struct {
 	Rate float64
 	// ReadRate limits each connection's reading, in bytes per second.
 	ReadRate int64
+	// Compressed asks for compressed answers (Accept-Encoding:
+	// request.AcceptEncoding, unless the request sets its own) and decodes them as
+	// they stream: bytes on the wire in Bytes, decoded in Decoded.
+	Compressed bool
 	// AbortAfter makes the last AbortFraction of clients hang up after
 	// this many body bytes; a fraction of 0 means every client. The last:
 	// clients connect in order, and the first to arrive are the first an
@@ -138,7 +143,10 @@ type Result struct {
 	Errors  map[string]int64
 	Aborted int64 // hung up on purpose (abort_after_bytes)
 	CutOff  int64 // still running when the grace period ended
-	Bytes   int64 // body bytes received in counted requests
+	Bytes   int64 // body bytes received in counted requests (on the wire)
+	// Decoded counts the body bytes compressed answers decoded to
+	// (client.compressed, or a checked body with a Content-Encoding).
+	Decoded int64
 	Rows    int64 // rows seen by the validator
 	Resumes int64 // follow-up requests that continued a broken export
 	// Resent counts requests the transport sent again because their
@@ -210,6 +218,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		mix = []Weighted{{Weight: 1, Request: Request{URL: o.URL, Method: o.Method, Header: o.Header, Body: o.Body, Validate: o.Validate, Rows: o.Rows}}}
 	}
 	for _, w := range mix {
+		if o.Compressed && w.Header.Get("Accept-Encoding") == "" {
+			w.Header = w.Header.Clone()
+			if w.Header == nil {
+				w.Header = http.Header{}
+			}
+			w.Header.Set("Accept-Encoding", request.AcceptEncoding)
+		}
 		sp, err := newSpec(w, o)
 		if err != nil {
 			return nil, err
@@ -609,40 +624,54 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 		if n == 0 && outcome != result.OutcomeCutOff {
 			f.answered.Add(1)
 		}
+		// What the client noted of this request, taken whether it counts or not.
+		reason, resendReason, decoded := cl.takeReason(), cl.takeResendReason(), cl.decoded
+		cl.decoded = 0
 		if !counted {
 			continue
 		}
 		raise(&f.lastEnd, int64(end.Sub(f.start)))
-		reason := cl.takeReason()
-		res.count(outcome, reason, end.Sub(intended), nbytes, rows, resumes, resent, f.o.ForgiveResends)
+		d := done{outcome: outcome, reason: reason, resendReason: resendReason, latency: end.Sub(intended),
+			bytes: nbytes, decoded: decoded, rows: rows, resumes: resumes, resent: resent}
+		res.count(d, f.o.ForgiveResends)
 		if sp.name != "" {
 			by := res.ByName[sp.name]
 			if by == nil {
 				by = &Result{Errors: map[string]int64{}, ResumedBy: map[string]int64{}}
 				res.ByName[sp.name] = by
 			}
-			by.count(outcome, reason, end.Sub(intended), nbytes, rows, resumes, resent, f.o.ForgiveResends)
+			by.count(d, f.o.ForgiveResends)
 		}
 	}
 }
 
+// done is one counted request's figures.
+type done struct {
+	outcome, reason      string
+	resendReason         string // why it was sent again, where it was
+	latency              time.Duration
+	bytes, decoded, rows int64
+	resumes, resent      int64
+}
+
 // count adds one counted request's figures to r.
-func (r *Result) count(outcome, reason string, latency time.Duration, nbytes, rows, resumes, resent int64, forgive bool) {
+func (r *Result) count(d done, forgive bool) {
+	outcome, reason, latency := d.outcome, d.reason, d.latency
 	r.Requests++
 	// A request the transport sent again failed first: each re-send is a
 	// request of its own, and the one before it a failure (unless the
 	// scenario says re-sends are fine).
-	r.Resent += resent
-	if !forgive {
-		r.Requests += resent
-		r.Failed += resent
-		if resent > 0 {
-			r.Errors[result.OutcomeResetBeforeResponse] += resent
-		}
+	r.Resent += d.resent
+	if !forgive && d.resent > 0 {
+		r.Requests += d.resent
+		r.Failed += d.resent
+		r.Errors[result.OutcomeResetBeforeResponse] += d.resent
+		r.Reasons = result.AddReason(r.Reasons, result.OutcomeResetBeforeResponse, d.resendReason, d.resent)
 	}
-	r.Bytes += nbytes
-	r.Rows += rows
-	r.Resumes += resumes
+	r.Bytes += d.bytes
+	r.Decoded += d.decoded
+	r.Rows += d.rows
+	r.Resumes += d.resumes
 	if outcome == outcomeShed {
 		r.Shed++
 		outcome = result.StatusOutcome(http.StatusServiceUnavailable)
@@ -739,7 +768,7 @@ func (f *flood) request(ctx context.Context, cl *h1, sp *spec, u *url.URL, buf [
 		p := r.proto
 		f.proto.CompareAndSwap(nil, &p)
 	}
-	return f.response(ctx, cl, r.status, r.retryAfter, &r.body, sp, buf, abort, v)
+	return f.response(ctx, cl, r.status, r.retryAfter, r.encoding, &r.body, sp, buf, abort, v)
 }
 
 // request2 is request over Go's transport (HTTP/2).
@@ -770,12 +799,15 @@ func (f *flood) request2(ctx context.Context, cl *h1, sp *spec, rawURL string, b
 	}
 	defer resp.Body.Close()
 	f.proto.CompareAndSwap(nil, &resp.Proto)
-	return f.response(ctx, cl, resp.StatusCode, resp.Header.Get("Retry-After") != "", resp.Body, sp, buf, abort, v)
+	return f.response(ctx, cl, resp.StatusCode, resp.Header.Get("Retry-After") != "", resp.Header.Get("Content-Encoding"), resp.Body, sp, buf, abort, v)
 }
 
 // response judges a response by its status and reads its body: to the
-// end, to the client's abort, or (paced) at its read rate.
-func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter bool, body io.Reader, sp *spec, buf []byte, abort int64, v validate.Checker) (string, int64) {
+// end, to the client's abort, or (paced) at its read rate. A compressed
+// body (Content-Encoding) is decoded as it streams where it is checked or
+// the client asked for compression: the validator sees the decoded bytes,
+// while pacing, abort and the bytes returned count the wire's.
+func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter bool, enc string, body io.Reader, sp *spec, buf []byte, abort int64, v validate.Checker) (string, int64) {
 	if status != http.StatusOK {
 		head := make([]byte, 64)
 		k, _ := io.ReadFull(body, head)
@@ -789,7 +821,20 @@ func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter boo
 	if sp.Validate == result.CheckUpload {
 		return sp.sent.check(body)
 	}
-	var n int64
+	var dec *decoding
+	if enc != "" && (v != nil || f.o.Compressed) {
+		var err error
+		if dec, err = decode(enc, body); err != nil {
+			cl.reason = err.Error()
+			return result.OutcomeInvalid, 0
+		}
+	}
+	src := body
+	if dec != nil {
+		defer dec.close()
+		src = dec.r
+	}
+	var n, decoded int64
 	first := time.Now()
 	for {
 		size := len(buf)
@@ -803,9 +848,15 @@ func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter boo
 		if abort > 0 {
 			size = int(min(int64(size), abort-n))
 		}
-		k, err := f.read(body, buf, size, v)
-		n += int64(k)
-		f.bytes.Add(int64(k))
+		k, err := f.read(src, buf, size, v)
+		was := n
+		if decoded += int64(k); dec != nil {
+			n = dec.wire.n
+			cl.decoded += int64(k)
+		} else {
+			n = decoded
+		}
+		f.bytes.Add(n - was)
 		if abort > 0 && n >= abort {
 			return result.OutcomeAborted, n // Close on an unread body drops the connection
 		}
@@ -813,6 +864,13 @@ func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter boo
 			break
 		}
 		if err != nil {
+			if dec != nil {
+				var invalid bool
+				if err, invalid = dec.outcome(err); invalid {
+					cl.reason = fmt.Sprintf("%s body, after %d bytes on the wire (%d decoded): %v", strings.ToLower(strings.TrimSpace(enc)), n, decoded, err)
+					return result.OutcomeInvalid, n
+				}
+			}
 			cl.reason = fmt.Sprintf("after %d body bytes: %v", n, err)
 			return classify(ctx, err), n
 		}
@@ -921,6 +979,7 @@ func (r *Result) merge(o *Result) {
 	r.Aborted += o.Aborted
 	r.CutOff += o.CutOff
 	r.Bytes += o.Bytes
+	r.Decoded += o.Decoded
 	r.Rows += o.Rows
 	r.Resumes += o.Resumes
 	r.Resent += o.Resent

@@ -280,6 +280,16 @@ func TestResentRequestsAreFailures(t *testing.T) {
 	if drops == 0 || res.Failed != drops || res.OK != 10 || res.Requests != 10+drops {
 		t.Errorf("requests %d, ok %d, failed %d, errors %v; want every dropped request counted as a failure beside the 10 that succeeded", res.Requests, res.OK, res.Failed, res.Errors)
 	}
+	// Each says why: the connection's error, and that it was sent again.
+	var why int64
+	for _, r := range res.Reasons {
+		if r.Kind == result.OutcomeResetBeforeResponse && strings.Contains(r.Reason, "sent again on a new one") && !strings.Contains(r.Reason, errDeadKeepAlive.Error()) {
+			why += r.Count
+		}
+	}
+	if why != drops {
+		t.Errorf("reasons %+v: want the %d drops with their reason", res.Reasons, drops)
+	}
 }
 
 // A scenario may forgive re-sends: they are counted apart, not as failures.

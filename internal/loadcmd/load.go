@@ -107,6 +107,7 @@ func requestOptions(o *load.Options, r request.Flags, lookup func(string) (strin
 		return fmt.Errorf("--method: %w", err)
 	}
 	o.Method = request.Method(o.Method, n > 0)
+	o.Compressed = r.Compressed
 	return nil
 }
 

@@ -16,7 +16,14 @@ type Flags struct {
 	BodySize                            units.Bytes
 	// BodySizeSet: --body-size was given (0 is a size).
 	BodySizeSet bool
+	// Compressed is --compressed (curl's word): ask for compressed
+	// answers (AcceptEncoding) and decode them as they stream.
+	Compressed bool
 }
+
+// AcceptEncoding is what a compressed client asks for: curl's
+// --compressed set, every coding the client decodes.
+const AcceptEncoding = "gzip, br, zstd, deflate"
 
 // Register adds the flags to fs.
 func (r *Flags) Register(fs *flag.FlagSet) {
@@ -30,6 +37,7 @@ func (r *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&r.BodyFile, "body-file", "", "a file sent as each request's body (opened per request, never held whole)")
 	fs.Var(sizeFlag{&r.BodySize, &r.BodySizeSet}, "body-size", "a generated body of this size per request, e.g. 8MiB (an upload flood)")
 	fs.StringVar(&r.ContentType, "content-type", "", "the body's Content-Type, e.g. application/json")
+	fs.BoolVar(&r.Compressed, "compressed", false, "ask for compressed answers (Accept-Encoding: "+AcceptEncoding+") and decode them as they stream: bytes on the wire and decoded both counted")
 }
 
 // headerList is a repeatable flag: -H 'A: 1' -H 'B: 2'.

@@ -248,9 +248,13 @@ type Client struct {
 	Aborted       int64            `json:"aborted"` // hung up on purpose (abort_after_bytes)
 	CutOff        int64            `json:"cut_off"` // still running at the end of the grace period
 	BytesReceived int64            `json:"bytes_received"`
-	Rows          int64            `json:"rows"`                 // rows validated, when request.validate is set
-	Resumes       int64            `json:"resumes"`              // follow-up requests continuing broken exports (client.resume)
-	ResumedBy     map[string]int64 `json:"resumed_by,omitempty"` // what broke the resumed responses, by kind
+	// BytesDecoded is what compressed answers decoded to (client.compressed,
+	// or checked bodies with a Content-Encoding); bytes_received counts the
+	// wire's.
+	BytesDecoded int64            `json:"bytes_decoded,omitempty"`
+	Rows         int64            `json:"rows"`                 // rows validated, when request.validate is set
+	Resumes      int64            `json:"resumes"`              // follow-up requests continuing broken exports (client.resume)
+	ResumedBy    map[string]int64 `json:"resumed_by,omitempty"` // what broke the resumed responses, by kind
 	// FailureReasons are the first few distinct reasons of failed
 	// requests, each with its kind and how many failed with it.
 	FailureReasons []FailureReason `json:"failure_reasons,omitempty"`

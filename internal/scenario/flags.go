@@ -47,6 +47,8 @@ type Flags struct {
 	Headers                             []string
 	// HTTP replaces client.http: 1.1, 2 or h2c.
 	HTTP string
+	// Compressed sets client.compressed.
+	Compressed bool
 	// Validate and Rows replace request.validate and request.rows.
 	Validate result.BodyCheck
 	Rows     string
@@ -118,6 +120,10 @@ func (s *Scenario) apply(f Flags, bad map[string]bool) ([]string, []error) {
 	if f.HTTP != "" {
 		s.Client.HTTP = f.HTTP
 		set("client.http", "--http")
+	}
+	if f.Compressed {
+		s.Client.Compressed = true
+		set("client.compressed", "--compressed")
 	}
 	if f.Validate != "" {
 		s.Request.Validate = f.Validate

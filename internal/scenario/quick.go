@@ -260,6 +260,9 @@ func clientYAML(c Client) string {
 	if c.HTTP != "" {
 		fmt.Fprintf(&b, "  http: %s\n", yamlString(c.HTTP))
 	}
+	if c.Compressed {
+		b.WriteString("  compressed: true     # ask for gzip, br, zstd or deflate; bodies are decoded as they stream\n")
+	}
 	return b.String()
 }
 

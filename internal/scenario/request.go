@@ -242,6 +242,9 @@ func (s *Scenario) HeaderOf(r Request) http.Header {
 	if r.ContentType != "" {
 		h.Set("Content-Type", r.ContentType)
 	}
+	if s.Client.Compressed && h.Get("Accept-Encoding") == "" {
+		h.Set("Accept-Encoding", request.AcceptEncoding)
+	}
 	return h
 }
 

@@ -148,6 +148,10 @@ type Client struct {
 	// before their response on a kept-alive connection and were sent again
 	// (they are still counted, as resent).
 	ForgiveResends bool `yaml:"forgive_resends"`
+	// Compressed asks for compressed answers (Accept-Encoding: gzip, br,
+	// zstd, deflate, unless a request sets its own) and decodes them as
+	// they stream, for checking and for bytes_decoded.
+	Compressed bool `yaml:"compressed"`
 }
 
 // Memory says how targets are measured and capped.

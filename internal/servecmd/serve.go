@@ -56,6 +56,7 @@ func Command(open OpenSQLite) *cli.Command {
 	fs.StringVar(&o.cfg.Admission, "admission", o.cfg.Admission,
 		"byte-budget admission: none|held|early-release (KNOWN BAD: releases before the body is streamed)|reject")
 	fs.Var(&o.cfg.Budget, "budget", "admission budget (e.g. 64MiB)")
+	fs.StringVar(&o.cfg.Compress, "compress", "none", "compress answers where the request accepts it: "+strings.Join(targets.Compressions(), "|")+" (buffered: the whole body at once; streamed: a compressor per response)")
 	fs.IntVar(&o.cfg.Batch, "batch", o.cfg.Batch, "rows per chunk for --impl batched")
 	fs.Var(&o.cfg.Chunk, "chunk", "flush threshold for --impl streamed (e.g. 32KiB)")
 	fs.IntVar(&o.cfg.Width, "width", o.cfg.Width, "default payload bytes per row")

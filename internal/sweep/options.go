@@ -145,6 +145,7 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		Rows:           req.Rows,
 		Resume:         sc.Client.Resume,
 		ForgiveResends: sc.Client.ForgiveResends,
+		Compressed:     sc.Client.Compressed,
 		Timeout:        sc.Request.Timeout,
 		AllowRemote:    sc.AllowRemote,
 		Stop:           stop,

@@ -1,6 +1,8 @@
 """A server nobody here wrote, as APIs answer: a JSON object holding the rows
-(/query), and the same answer broken at byte 40 (/broken). Health: /ping
-answers 204 No Content."""
+(/query), and the same answer broken at byte 40 (/broken), gzipped where
+the request accepts gzip, as most servers' compression middleware does.
+Health: /ping answers 204 No Content."""
+import gzip
 import http.server
 import json
 import sys
@@ -22,6 +24,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Vary", "Accept-Encoding")
+        if "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
