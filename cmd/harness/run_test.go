@@ -307,9 +307,11 @@ func runAdmissionPair(t *testing.T, scenario, early, held string, clients int) *
 // The reservation bug, shown end to end under a real memory cap.
 func TestRunAdmissionUnderCap(t *testing.T) {
 	t.Parallel()
-	r := runAdmissionPair(t, "cmd/harness/testdata/admission-small.yaml", "early-release", "held", 40)
-	if reject := only(t, r, "reject", 40); reject.OOMKilled || reject.Errors["status_503"] == 0 || reject.Exit.Signal != "" {
-		t.Errorf("reject: oom=%v, errors %v, exit %+v; want 503s and no death", reject.OOMKilled, reject.Errors, reject.Exit)
+	runAdmissionPair(t, "cmd/harness/testdata/admission-small.yaml", "early-release", "held", 40)
+	dir := t.TempDir()
+	code, _, stderr := harnessRun(t, "run", "--out", dir, "cmd/harness/testdata/admission-reject-small.yaml")
+	if reject := only(t, readResults(t, dir), "reject", 40); code != 0 || reject.OOMKilled || reject.OK == 0 || reject.Errors["status_503"] == 0 || reject.Exit.Signal != "" {
+		t.Errorf("reject: exit %d, oom=%v, %d ok, errors %v, exit %+v; want some served, 503s and no death\n%s", code, reject.OOMKilled, reject.OK, reject.Errors, reject.Exit, stderr)
 	}
 }
 
@@ -475,5 +477,37 @@ func TestCompressedFlood(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(out, "scenario.yaml")); err != nil || !strings.Contains(string(b), "compressed: true") {
 		t.Errorf("the kept scenario does not say compressed: %v\n%s", err, b)
+	}
+}
+
+// A server whose memory is a mapped file that another process put in the
+// page cache (a database's mmapped blocks): its VmHWM counts the file's
+// pages, its cgroup's charge does not. The peak is split into anonymous
+// and file-backed memory, and the verdict compares the cap with what it
+// charged, saying what the peak counts beside it.
+func TestThePeakTheCapCounts(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
+	data := filepath.Join(t.TempDir(), "blocks")
+	if err := os.WriteFile(data, bytes.Repeat([]byte{1}, 96<<20), 0o644); err != nil { // page cache charged to the test
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	code, stdout, stderr := harnessRun(t, "run", "--cmd", "db=python3 cmd/harness/testdata/mmapped.py {port} "+data, "--health", "/health",
+		"--levels", "1,2", "--duration", "1s", "--limit", "256MiB", "--read-rate", "0", "--validate", "json", "--out", out)
+	r := readResults(t, out)
+	run := only(t, r, "db", 2)
+	if code != 0 || run.PeakRSSFileBytes < 90<<20 || run.PeakRSSAnonBytes <= 0 || run.PeakRSSAnonBytes+run.PeakRSSFileBytes != run.SampledPeakRSSBytes {
+		t.Errorf("exit %d, sampled peak %d = anon %d + file %d\n%s\n%s", code, run.SampledPeakRSSBytes, run.PeakRSSAnonBytes, run.PeakRSSFileBytes, stdout, stderr)
+	}
+	if !run.CapCountsOtherwise() {
+		t.Skipf("the cap's charge is not read here (limit by %s): nothing to compare", run.MemoryLimitBy)
+	}
+	if run.CgroupPeakBytes > run.PeakRSSBytes-64<<20 || !strings.Contains(stderr, "of it file-backed, the cgroup charged") {
+		t.Errorf("cgroup charge %d, VmHWM %d: want the mapped file's pages outside the charge, and the console to say so\n%s", run.CgroupPeakBytes, run.PeakRSSBytes, stderr)
+	}
+	summary, _ := os.ReadFile(filepath.Join(out, "summary.md"))
+	if !strings.Contains(string(summary), "highest cgroup charge") || !strings.Contains(string(summary), "counts file pages the cap never charged") {
+		t.Errorf("summary.md does not compare the cap with its charge:\n%s", summary)
 	}
 }

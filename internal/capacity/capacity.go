@@ -17,6 +17,7 @@ import (
 	"github.com/floodharness/harness/internal/fault"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
+	"github.com/floodharness/harness/internal/stats"
 )
 
 // Judge says whether a run served its level completely, and if not why:
@@ -130,9 +131,13 @@ func (s *search) trial(ctx context.Context, c int) (bool, error) {
 		return false, fmt.Errorf("%w: %s: %v", ErrNotStarted, s.t.Target, startErr)
 	}
 	ok, why := Judge(run, s.o.Bounds)
-	s.t.Trials = append(s.t.Trials, result.CapacityTrial{Concurrency: c, Repeat: rep, Passed: ok, Why: why,
+	tr := result.CapacityTrial{Concurrency: c, Repeat: rep, Passed: ok, Why: why,
 		PeakRSSBytes: run.PeakRSSBytes, PeakRSSSource: run.PeakRSSSource, OK: run.OK, Requests: run.Requests,
-		Shed: run.Shed, P99Ms: run.LatencyMs.P99, DurationS: run.DurationS})
+		Shed: run.Shed, P99Ms: run.LatencyMs.P99, DurationS: run.DurationS}
+	if run.CapCountsOtherwise() {
+		tr.CapChargedBytes = run.CgroupPeakBytes
+	}
+	s.t.Trials = append(s.t.Trials, tr)
 	if s.t.LimitBy == "" {
 		s.t.LimitBy, s.t.LimitBytes = run.MemoryLimitBy, run.MemoryLimitBytes
 	}
@@ -157,8 +162,12 @@ func (s *search) logTrial(c, rep int, ok bool, why string, run result.Run) {
 	if !ok {
 		verdict = "FAIL: " + why
 	}
-	s.o.Logf("capacity %s c=%d r=%d: %s; peak %.1f MiB (%s), %d ok / %d requests", s.t.Target, c, rep, verdict,
-		float64(run.PeakRSSBytes)/(1<<20), run.PeakRSSSource, run.OK, run.Requests)
+	charged := ""
+	if v, what := run.CapPeak(); run.CapCountsOtherwise() {
+		charged = fmt.Sprintf("; the cap counted %.1f MiB (%s)", float64(v)/(1<<20), what)
+	}
+	s.o.Logf("capacity %s c=%d r=%d: %s; peak %.1f MiB (%s%s), %d ok / %d requests", s.t.Target, c, rep, verdict,
+		float64(run.PeakRSSBytes)/(1<<20), run.PeakRSSSource, charged, run.OK, run.Requests)
 }
 
 func (s *search) logf(format string, args ...any) {
@@ -275,24 +284,23 @@ func (s *search) settle(pass, fail int, err error) error {
 	return err
 }
 
-// fit is the line through the passing trials' peaks: the cost of one more
-// client, and where it would reach the cap.
+// fit is the line through the passing trials' peaks as the cap counts
+// them: the cost of one more client, and where it would reach the cap.
 func (s *search) fit() {
 	var xs, ys []float64
 	for _, tr := range s.t.Trials {
 		if tr.Passed {
-			xs, ys = append(xs, float64(tr.Concurrency)), append(ys, float64(tr.PeakRSSBytes))
+			y := tr.PeakRSSBytes
+			if tr.CapChargedBytes > 0 {
+				y = tr.CapChargedBytes
+			}
+			xs, ys = append(xs, float64(tr.Concurrency)), append(ys, float64(y))
 		}
 	}
-	slope, ok := result.Slope(xs, ys)
+	slope, intercept, ok := stats.Fit(xs, ys)
 	if !ok {
 		return
 	}
-	var sx, sy float64
-	for i := range xs {
-		sx, sy = sx+xs[i], sy+ys[i]
-	}
-	intercept := sy/float64(len(ys)) - slope*sx/float64(len(xs))
 	s.t.PerClientBytes = slope
 	if slope > 0 && s.t.LimitBytes > 0 {
 		s.t.EstimateFromCurve = (float64(s.t.LimitBytes) - intercept) / slope

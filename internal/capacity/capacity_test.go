@@ -61,6 +61,30 @@ func TestSearchFindsExactlyK(t *testing.T) {
 	}
 }
 
+// Where the cap counts another figure than the peak (the cgroup's charge
+// beside a VmHWM holding 40 MiB of mapped files it never charged), the
+// curve is drawn through what the cap counted, and each trial keeps it.
+func TestTheCurveFollowsWhatTheCapCounts(t *testing.T) {
+	t.Parallel()
+	var trials int
+	inner := fake(40, &trials)
+	mapped := func(ctx context.Context, c, rep int) (result.Run, error) {
+		run, err := inner(ctx, c, rep)
+		run.CgroupPeakBytes = run.PeakRSSBytes
+		run.PeakRSSBytes += 40 << 20
+		return run, err
+	}
+	tg := &result.CapacityTarget{Target: "mapped"}
+	if err := Search(context.Background(), Options{Max: 64, Repeats: 2, Trial: mapped}, tg); err != nil {
+		t.Fatal(err)
+	}
+	// Through the charges, 10 MiB a client over 20: 49.2, not the 45.2
+	// the VmHWMs would give.
+	if math.Abs(tg.EstimateFromCurve-49.2) > 0.01 || tg.Trials[0].CapChargedBytes != tg.Trials[0].PeakRSSBytes-40<<20 {
+		t.Errorf("estimate %.2f, first trial %+v", tg.EstimateFromCurve, tg.Trials[0])
+	}
+}
+
 // A level that passed during the search and then fails a confirmation
 // lowers the answer, and says so: no number is reported that did not pass.
 func TestConfirmationThatFailsSearchesBelow(t *testing.T) {

@@ -452,7 +452,7 @@ func TestMarkdownSaysTheDemandBeyondTheCap(t *testing.T) {
 	rep := evaluate(t, cur, nil, rules(t, "rules:\n  - {metric: oom, oom: never}\n"))
 	var md bytes.Buffer
 	rep.WriteMarkdown(&md)
-	if !strings.Contains(md.String(), "**buffered was killed at its 512 MiB limit at c=64**: it would need ~740 MiB there (10.00 MiB per extra client, estimated from the uncapped levels); under the limit it holds ~41 concurrent clients.") {
+	if !strings.Contains(md.String(), "**buffered was killed at its 512 MiB limit at c=64**: it would need ~740 MiB there (10.00 MiB per extra client, estimated from the uncapped levels); under the limit it holds ~41 concurrent clients (an estimate from single peaks: `harness capacity` finds and confirms the number).") {
 		t.Errorf("markdown:\n%s", md.String())
 	}
 }

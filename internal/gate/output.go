@@ -102,7 +102,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	for _, tg := range slices.Sorted(maps.Keys(r.Demands)) {
 		d := r.Demands[tg]
-		fmt.Fprintf(&b, "\n**%s was killed at its %.0f MiB limit at c=%d**: it would need ~%.0f MiB there (%.2f MiB per extra client, estimated from the uncapped levels); under the limit it holds ~%.0f concurrent clients.\n",
+		fmt.Fprintf(&b, "\n**%s was killed at its %.0f MiB limit at c=%d**: it would need ~%.0f MiB there (%.2f MiB per extra client, estimated from the uncapped levels); under the limit it holds ~%.0f concurrent clients (an estimate from single peaks: `harness capacity` finds and confirms the number).\n",
 			esc.Replace(tg), float64(d.Limit)/(1<<20), d.Level, d.NeededBytes/(1<<20), d.BytesPerClient/(1<<20), math.Floor(d.SafeClients))
 	}
 	for _, d := range r.HeapDiffs {

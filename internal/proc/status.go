@@ -116,15 +116,24 @@ var names = [2]string{"statm", "status"}
 
 // RSS is pid's resident set in bytes now (statm).
 func (r *Reader) RSS(pid int) (int64, error) {
+	rss, _, err := r.Statm(pid)
+	return rss, err
+}
+
+// Statm is pid's resident memory and the part of it backed by files or
+// shared memory (RssFile + RssShmem: statm's third field), in bytes, from
+// one read of the kept-open statm. Resident less shared is RssAnon.
+func (r *Reader) Statm(pid int) (rss, shared int64, err error) {
 	b, err := r.read(pid, statm)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	pages, err := ParseStatm(b)
+	pages, sharedPages, err := ParseStatmShared(b)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return pages * int64(os.Getpagesize()), nil
+	page := int64(os.Getpagesize())
+	return pages * page, sharedPages * page, nil
 }
 
 // Status is pid's VmRSS and VmHWM now.
@@ -239,6 +248,23 @@ func ParseStatm(b []byte) (int64, error) {
 		return 0, fmt.Errorf("statm: bad resident pages %q", clipped(f[1]))
 	}
 	return n, nil
+}
+
+// ParseStatmShared reads the resident pages and the shared ones (file-
+// backed and shared memory), statm's second and third fields.
+func ParseStatmShared(b []byte) (resident, shared int64, err error) {
+	if resident, err = ParseStatm(b); err != nil {
+		return 0, 0, err
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return 0, 0, fmt.Errorf("statm: want at least 3 fields, got %q", clipped(b))
+	}
+	shared, err = strconv.ParseInt(string(f[2]), 10, 64)
+	if err != nil || shared < 0 || shared > resident {
+		return 0, 0, fmt.Errorf("statm: bad shared pages %q", clipped(f[2]))
+	}
+	return resident, shared, nil
 }
 
 func clipped(b []byte) []byte { return b[:min(len(b), 64)] }

@@ -80,6 +80,17 @@ func FuzzParsePSS(f *testing.F) {
 }
 
 // statm's resident pages parse or are an error, never a negative figure.
+func FuzzParseStatmShared(f *testing.F) {
+	f.Add([]byte("2411 1301 612 1 0 700 0\n"))
+	f.Add([]byte("1 2 3"))
+	f.Add([]byte("1 2"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if rss, shared, err := ParseStatmShared(b); err == nil && (shared < 0 || shared > rss) {
+			t.Errorf("%q: resident %d, shared %d", b, rss, shared)
+		}
+	})
+}
+
 func FuzzParseStatm(f *testing.F) {
 	f.Add([]byte("3183 2012 1234 264 0 820 0\n"))
 	f.Add([]byte("1"))

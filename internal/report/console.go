@@ -23,12 +23,26 @@ func Outcome(run result.Run, somaxconn int) []string {
 	if run.HasNoOKResponse() {
 		lines = append(lines, fmt.Sprintf("%d ok / %d requests: FAILED, %s (not a flood's peak: the server served nothing)", run.OK, run.Requests, run.Error))
 	} else {
-		lines = append(lines, fmt.Sprintf("%d ok / %d requests%s, peak RSS %s (%s)%s", run.OK, run.Requests, answers(run), mibs(run.PeakRSSBytes), run.PeakRSSSource, meaning(run)))
+		lines = append(lines, fmt.Sprintf("%d ok / %d requests%s, peak RSS %s (%s%s)%s", run.OK, run.Requests, answers(run), mibs(run.PeakRSSBytes), run.PeakRSSSource, fileBacked(run), meaning(run)))
 	}
 	if why := run.FailureReasons; len(why) > 0 {
 		lines = append(lines, fmt.Sprintf("why %s failed (%d of them): %s", why[0].Kind, why[0].Count, why[0].Reason))
 	}
 	return lines
+}
+
+// fileBacked says, where much of the peak was pages backed by files (a
+// mapped database, a large binary), how much, and what the cap charged:
+// "; 106.0 MiB of it file-backed, the cgroup charged 12.3 MiB".
+func fileBacked(run result.Run) string {
+	if run.PeakRSSFileBytes < 16<<20 || run.PeakRSSFileBytes*4 < run.SampledPeakRSSBytes {
+		return ""
+	}
+	s := fmt.Sprintf("; %s of it file-backed", mibs(run.PeakRSSFileBytes))
+	if run.CapCountsOtherwise() {
+		s += fmt.Sprintf(", the cgroup charged %s", mibs(run.CgroupPeakBytes))
+	}
+	return s
 }
 
 // answers says what became of the answers that did not complete, and how

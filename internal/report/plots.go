@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -187,16 +188,24 @@ func style(i int) (color.Color, []vg.Length, draw.GlyphDrawer) {
 }
 
 func peakFigure(r *result.Results, logScale bool) (*plot.Plot, error) {
-	title := "Peak RSS (kernel peak, median of repeats; bars: min–max)"
-	if logScale {
-		title = "Peak RSS, log scale (kernel peak, median of repeats)"
+	// Against a cap, each point is what the cap counts (the cgroup's
+	// charge where the peak is a VmHWM beside it): a VmHWM holding file
+	// pages the cap never charged was drawn above a cap that did not kill.
+	charged := slices.ContainsFunc(r.Runs, result.Run.CapCountsOtherwise)
+	what, ylabel := "kernel peak", "peak RSS (MiB)"
+	if charged {
+		what, ylabel = "under the cap: its cgroup charge", "peak memory (MiB, as the cap counts it)"
 	}
-	p := newPlot(r, title, "peak RSS (MiB)")
+	title := "Peak memory (" + what + ", median of repeats; bars: min–max)"
+	if logScale {
+		title = "Peak memory, log scale (" + what + ", median of repeats)"
+	}
+	p := newPlot(r, title, ylabel)
 	lg := &legend{p: p}
 	top, bottom := 0.0, math.Inf(1)
 	var ooms plotter.XYs
 	for i, tg := range r.Targets() {
-		st := stats(r, tg, func(run result.Run) float64 { return float64(run.PeakRSSBytes) / mib })
+		st := stats(r, tg, func(run result.Run) float64 { v, _ := run.CapPeak(); return float64(v) / mib })
 		if len(st) == 0 {
 			continue
 		}

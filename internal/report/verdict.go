@@ -61,7 +61,11 @@ func verdict(r *result.Results, tg string) Verdict {
 		if limit := memoryLimit(r); limit > 0 && oom.killed == "killed by the watchdog" {
 			v.Text += fmt.Sprintf(" at a %.0f MiB limit: no cgroup could be made, and the watchdog can overshoot by what grows between samples", float64(limit)/mib)
 		} else if limit > 0 {
-			v.Text += fmt.Sprintf(" under a %.0f MiB cap", float64(limit)/mib)
+			c := capCounts(r, tg, int(oom.level))
+			if c.name != "" {
+				v.Text = fmt.Sprintf("%s: %s at %s (%s", tg, oom.killed, clients(oom.level), c)
+			}
+			v.Text += fmt.Sprintf(" under a %.0f MiB cap", float64(limit)/mib) + c.files()
 		}
 		v.Text += ")"
 		if d := deaths(r, tg, int(oom.level)); d != "" {
@@ -104,13 +108,53 @@ func verdict(r *result.Results, tg string) Verdict {
 		v.Bad = !v.Shed
 	} else if v.Text += "; " + served(r, tg); !v.Bad {
 		if limit := memoryLimit(r); limit > 0 {
-			v.Text += fmt.Sprintf("; highest peak %.0f%% of the %.0f MiB cap", 100*hi/float64(limit), float64(limit)/mib)
-			if n := highestCapNote(r, tg); n != "" && (hi >= 0.9*float64(limit) || strings.Contains(n, "at the cap")) {
-				v.Text += " (" + n + ")"
+			if most := capCounts(r, tg, 0); most.name == "" { // the cap counts the peak itself
+				v.Text += fmt.Sprintf("; highest peak %.0f%% of the %.0f MiB cap", 100*hi/float64(limit), float64(limit)/mib)
+			} else {
+				v.Text += fmt.Sprintf("; highest %s: %.0f%% of the %.0f MiB cap", most, 100*most.bytes/float64(limit), float64(limit)/mib) + most.files()
+				if most.atTheCap {
+					v.Text += " (at the cap: the kernel reclaimed page cache; not killed)"
+				}
 			}
 		}
 	}
 	return v
+}
+
+// capCount is the highest figure a cap counted for a target (at one level,
+// or at any with level 0) where it is not the peak's own: the cgroup's
+// charge, with the peak beside it where that counts more.
+type capCount struct {
+	name        string // "" where the cap counts the peak itself
+	bytes, peak float64
+	atTheCap    bool // a run's charge reached the cap without a kill
+}
+
+func capCounts(r *result.Results, tg string, level int) capCount {
+	var c capCount
+	for _, run := range r.Runs {
+		if run.Target != tg || level > 0 && run.Concurrency != level {
+			continue
+		}
+		if v, name := run.CapPeak(); run.CapCountsOtherwise() && float64(v) > c.bytes {
+			c = capCount{name: name, bytes: float64(v), peak: float64(run.PeakRSSBytes), atTheCap: c.atTheCap}
+		}
+		c.atTheCap = c.atTheCap || run.AtTheCap()
+	}
+	return c
+}
+
+// String is "cgroup charge 493.0 MiB".
+func (c capCount) String() string { return fmt.Sprintf("%s %.1f MiB", c.name, c.bytes/mib) }
+
+// files says, where the peak counts clearly more than the cap did (mapped
+// files charged elsewhere), by how much: "; the peak, 550.7 MiB, counts
+// file pages the cap never charged" ("" otherwise).
+func (c capCount) files() string {
+	if c.name == "" || c.peak-c.bytes <= max(0.05*c.bytes, 16*mib) {
+		return ""
+	}
+	return fmt.Sprintf("; the peak, %.1f MiB, counts file pages the cap never charged", c.peak/mib)
 }
 
 // kept says what tg held memory.settle after its floods, at the level
@@ -150,18 +194,6 @@ func unmeasured(r *result.Results, tg string) string {
 		return ""
 	}
 	return fmt.Sprintf("%s could not measure (%s)", strings.Join(levels, ", "), why)
-}
-
-// highestCapNote is the cap note of tg's run with the highest cgroup
-// charge: what the cap counted, beside a peak measured another way.
-func highestCapNote(r *result.Results, tg string) string {
-	var best result.Run
-	for _, run := range r.Runs {
-		if run.Target == tg && run.Error == "" && run.CgroupPeakBytes > best.CgroupPeakBytes {
-			best = run
-		}
-	}
-	return CapNote(best)
 }
 
 // served says how many requests the target completed, across its runs.
@@ -209,7 +241,7 @@ func deaths(r *result.Results, tg string, level int) string {
 // needed, and how many downloads the limit holds: an estimate from the
 // levels below the cap.
 func DemandText(d result.Demand) string {
-	return fmt.Sprintf("growing %.2f MiB per extra client below that: it would need ~%s at %s (estimated from the uncapped levels); under %.0f MiB this endpoint holds ~%.0f concurrent downloads",
+	return fmt.Sprintf("growing %.2f MiB per extra client below that: it would need ~%s at %s (estimated from the uncapped levels); under %.0f MiB this endpoint holds ~%.0f concurrent downloads (an estimate from single peaks: `harness capacity` finds and confirms the number)",
 		d.BytesPerClient/mib, size(d.NeededBytes), clients(float64(d.Level)), float64(d.Limit)/mib, math.Floor(d.SafeClients))
 }
 

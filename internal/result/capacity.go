@@ -64,8 +64,12 @@ type CapacityTrial struct {
 	Why           string     `json:"why"`
 	PeakRSSBytes  int64      `json:"peak_rss_bytes"`
 	PeakRSSSource PeakSource `json:"peak_rss_source"`
-	OK            int64      `json:"ok"`
-	Requests      int64      `json:"requests"`
+	// CapChargedBytes is what the cap counted where that is not the peak
+	// (the cgroup's charge beside a VmHWM): the figure the curve's
+	// estimate is drawn through.
+	CapChargedBytes int64 `json:"cap_charged_bytes,omitempty"`
+	OK              int64 `json:"ok"`
+	Requests        int64 `json:"requests"`
 	// Shed counts the requests turned away with 503 and Retry-After.
 	Shed      int64   `json:"shed,omitempty"`
 	P99Ms     float64 `json:"p99_ms"`

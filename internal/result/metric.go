@@ -101,6 +101,23 @@ func (r Run) CapCountsOtherwise() bool {
 	return (r.MemoryLimitBy == LimitCgroup || r.MemoryLimitBy == LimitSystemdScope) && r.MemoryLimitBytes > 0 && r.CgroupPeakBytes > 0 && r.PeakRSSSource != PeakCgroup
 }
 
+// peakRSS is a run's peak; capPeak what its cap counts. What a cap would
+// need (Demand) is drawn through the second: a VmHWM holding file pages
+// the cgroup was never charged for would reach the cap too soon.
+func peakRSS(r Run) float64 { return float64(r.PeakRSSBytes) }
+func capPeak(r Run) float64 { v, _ := r.CapPeak(); return float64(v) }
+
+// CapPeak is the peak the run's cap counts, and what it is: under a
+// kernel cap whose charge was read, the cgroup's charge (what the kernel
+// holds against the cap), never a VmHWM that counts mapped file pages the
+// cap never charged; else the run's own peak and its source.
+func (r Run) CapPeak() (int64, string) {
+	if r.CapCountsOtherwise() {
+		return r.CgroupPeakBytes, "cgroup charge"
+	}
+	return r.PeakRSSBytes, string(r.PeakRSSSource)
+}
+
 // AtTheCap: the cap's charge reached it (98%) without a kill, the kernel
 // reclaiming page cache to stay under it.
 func (r Run) AtTheCap() bool {
@@ -134,20 +151,20 @@ func Slope(x, y []float64) (float64, bool) {
 // measured levels. Levels where a repeat was killed at the memory limit
 // are left out: their peak is the cap, not what the endpoint needed.
 func (r *Results) PeakSlope(target string) (float64, bool) {
-	s, _, ok := r.peakFit(target)
+	s, _, ok := r.peakFit(target, peakRSS)
 	return s, ok
 }
 
 // peakFit is the least-squares line of the uncapped levels' median peaks:
 // bytes per client and the intercept.
-func (r *Results) peakFit(target string) (slope, intercept float64, ok bool) {
+func (r *Results) peakFit(target string, figure func(Run) float64) (slope, intercept float64, ok bool) {
 	var xs, ys []float64
 	for _, l := range r.Levels() {
 		runs := r.Select(target, l)
 		if slices.ContainsFunc(runs, func(run Run) bool { return run.OOMKilled }) {
 			continue
 		}
-		m, ok := Median(runs, func(run Run) float64 { return float64(run.PeakRSSBytes) })
+		m, ok := Median(runs, figure)
 		if ok {
 			xs, ys = append(xs, float64(l)), append(ys, m)
 		}
@@ -160,7 +177,7 @@ func (r *Results) peakFit(target string) (slope, intercept float64, ok bool) {
 // own peak is only the cap's. False with fewer than two uncapped levels or
 // a line that does not grow.
 func (r *Results) DemandAt(target string, level int) (float64, bool) {
-	slope, intercept, ok := r.peakFit(target)
+	slope, intercept, ok := r.peakFit(target, capPeak)
 	if !ok || slope <= 0 {
 		return 0, false
 	}
@@ -187,7 +204,7 @@ type Demand struct {
 // Demand is the estimate for target, and false when it was not killed at
 // a limit or fewer than two uncapped levels give a growing line.
 func (r *Results) Demand(target string) (Demand, bool) {
-	slope, intercept, ok := r.peakFit(target)
+	slope, intercept, ok := r.peakFit(target, capPeak)
 	if !ok || slope <= 0 {
 		return Demand{}, false
 	}

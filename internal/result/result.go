@@ -143,7 +143,14 @@ type Run struct {
 	PeakRSSBytes        int64      `json:"peak_rss_bytes"`
 	PeakRSSSource       PeakSource `json:"peak_rss_source"`
 	SampledPeakRSSBytes int64      `json:"sampled_peak_rss_bytes"`
-	IdleRSSBytes        int64      `json:"idle_rss_bytes"`
+	// PeakRSSAnonBytes and PeakRSSFileBytes split the sampled peak (the
+	// sample of the highest RSS) into anonymous memory (RssAnon) and pages
+	// backed by files or shared memory (RssFile + RssShmem): mapped files a
+	// cap may never have charged (a binary, a database's mmapped blocks
+	// another process wrote).
+	PeakRSSAnonBytes int64 `json:"peak_rss_anon_bytes,omitempty"`
+	PeakRSSFileBytes int64 `json:"peak_rss_file_bytes,omitempty"`
+	IdleRSSBytes     int64 `json:"idle_rss_bytes"`
 	// AfterRSSBytes is the target's memory memory.settle after the flood's
 	// last request, in the same measure as idle and peak, and
 	// RetainedBytes that less idle: what the flood left behind (absent

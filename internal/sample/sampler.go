@@ -54,10 +54,13 @@ type Options struct {
 type Sample struct {
 	Elapsed time.Duration
 	RSS     int64 // summed over the tree (/proc/PID/statm)
-	HWM     int64 // VmHWM summed over the tree: exact for one process, an upper bound for several
-	Procs   int
-	Cgroup  int64 // the cgroup's charge, page cache included, when there is one
-	Anon    int64 // the anonymous part of the cgroup's charge
+	// Shared is the part of RSS backed by files or shared memory
+	// (RssFile + RssShmem), summed over the tree: RSS less it is RssAnon.
+	Shared int64
+	HWM    int64 // VmHWM summed over the tree: exact for one process, an upper bound for several
+	Procs  int
+	Cgroup int64 // the cgroup's charge, page cache included, when there is one
+	Anon   int64 // the anonymous part of the cgroup's charge
 	// OOMKills is the cgroup's count of OOM kills, where it keeps one.
 	OOMKills int64
 	// Memory is the one measure of the target's memory, whatever its
@@ -251,7 +254,7 @@ func (s *Sampler) read(rescan bool) (Sample, bool) {
 	if one || rescan || s.each == nil || due {
 		s.readEach(one || rescan || now.Sub(s.hwmAt) >= hwmGap, now)
 	}
-	smp.RSS, smp.HWM, smp.Procs, smp.Each = s.each.rss, s.each.hwm, len(s.each.procs), s.each.procs
+	smp.RSS, smp.Shared, smp.HWM, smp.Procs, smp.Each = s.each.rss, s.each.shared, s.each.hwm, len(s.each.procs), s.each.procs
 	if s.o.Cgroup != nil {
 		smp.Cgroup, _ = s.o.Cgroup.Usage()
 		smp.Anon, _ = s.o.Cgroup.Anon()
@@ -280,11 +283,12 @@ func (s *Sampler) readEach(hwm bool, now time.Time) {
 	}
 	e := &eachReading{}
 	for _, pid := range s.tree {
-		rss, err := s.rss.RSS(pid)
+		rss, shared, err := s.rss.Statm(pid)
 		if err != nil {
 			continue // exited since the last scan
 		}
 		e.rss += rss
+		e.shared += shared
 		e.procs = append(e.procs, result.ProcessMemory{PID: pid, RSSBytes: rss})
 		if _, known := s.hwm[pid]; hwm || !known {
 			if st, err := s.rss.Status(pid); err == nil {
@@ -303,8 +307,8 @@ func (s *Sampler) readEach(hwm bool, now time.Time) {
 // eachReading is the tree's processes as last read: a sample between
 // readings carries it (the slice is never changed once made).
 type eachReading struct {
-	rss, hwm int64
-	procs    []result.ProcessMemory
+	rss, hwm, shared int64
+	procs            []result.ProcessMemory
 }
 
 // countDeaths notes the members gone since the last sample that no longer

@@ -417,6 +417,7 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 		run.DiedProcesses = max(run.DiedProcesses, int(run.OOMKills))
 	}
 	run.SampledPeakRSSBytes = sum.Peak.RSS
+	run.PeakRSSAnonBytes, run.PeakRSSFileBytes = sum.Peak.RSS-sum.Peak.Shared, sum.Peak.Shared
 	serving := p.watched.serving
 	run.PeakRSSBytes, run.PeakRSSSource = serving.Peak(sum, peaks)
 	serving.Describe(&run, p.exit)
