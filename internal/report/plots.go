@@ -39,7 +39,7 @@ func Figures(r *result.Results, dir string) ([]Figure, error) {
 	}{
 		{"peak_rss", "Peak RSS against concurrency", peakPlot},
 		{"peak_rss_log", "Peak RSS against concurrency, log scale: flat targets off the zero line", peakLogPlot},
-		{"rss_timeline", "RSS over time at the highest level", timelinePlot},
+		{"rss_timeline", "Memory over time at every level, the highest drawn full", timelinePlot},
 		{"latency", "Latency against concurrency", latencyPlot},
 		{"throughput", "Throughput against concurrency", throughputPlot},
 		{"ok_ratio", "Share of requests served", okRatioPlot},
@@ -132,12 +132,14 @@ func (l *legend) add(label string, thumbs ...plot.Thumbnailer) {
 }
 
 // headroom raises the y axis so the data stay below the legend's entries
-// (top-left): each takes about 5.5% of the plot's height.
+// (top-left): each takes about 5.5% of the plot's height. The legend
+// starts a little below the top, clear of the title.
 func (l *legend) headroom(top float64) {
 	if top <= 0 {
 		top = 1
 	}
-	l.p.Y.Max = top / max(0.3, 1-0.055*float64(l.n)-0.03)
+	l.p.Legend.YOffs = -vg.Points(4)
+	l.p.Y.Max = top / max(0.3, 1-0.055*float64(l.n)-0.06)
 }
 
 // stat is one target's figure at one level across repeats.
@@ -286,7 +288,7 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 	levels := r.Levels()
 	p := plot.New()
 	p.X.Label.Text = "time since the target was healthy (s)"
-	p.Y.Label.Text = "memory (MiB, sampled, the run's one measure)"
+	p.Y.Label.Text = "memory (MiB, sampled)" // the run's one measure; the longer words were cut
 	p.Title.Text = "Memory over time, every level (first repeat; thicker: more clients)"
 	p.Y.Tick.Marker = plainTicks{}
 	p.Legend.Top, p.Legend.Left = true, true
@@ -323,6 +325,9 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 		tl.peak = math.Max(tl.peak, addCap(tl.lg, limit))
 	}
 	tl.lg.headroom(tl.peak)
+	// Room on the right for the last "kept" marker, drawn at the settle's
+	// end (it was cut in half at the edge).
+	p.X.Max = tl.right * 1.04
 	return p, nil
 }
 
@@ -332,6 +337,7 @@ func timelinePlot(r *result.Results, dir string) (*plot.Plot, error) {
 type timeline struct {
 	lg      *legend
 	peak    float64
+	right   float64 // the latest time drawn
 	afters  plotter.XYs
 	settles [][2]float64 // each run's settle
 	drawn   []plot.Plotter
@@ -360,6 +366,7 @@ func (tl *timeline) add(run result.Run, file string, c color.Color, width vg.Len
 		tl.peak = math.Max(tl.peak, xy.Y)
 	}
 	last := xys[len(xys)-1].X
+	tl.right = math.Max(tl.right, last+run.SettleS)
 	if run.AfterRSSBytes > 0 {
 		// What it kept memory.settle after the flood: drawn at the
 		// settle's end, the settle itself shaded (the series stops with
