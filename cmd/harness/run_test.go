@@ -511,3 +511,44 @@ func TestThePeakTheCapCounts(t *testing.T) {
 		t.Errorf("summary.md does not compare the cap with its charge:\n%s", summary)
 	}
 }
+
+// A server with sessions nobody here wrote: each client logs in (its
+// password from the environment, never written), sends the token its
+// login answered and the cookie it set, and logs in again when the server
+// ends its session with a 401: every request served, the re-logins
+// counted. A ${login.NAME} with no login is bad input at its line.
+func TestSessionsAgainstAServer(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "sessions.yaml")
+	os.WriteFile(sc, []byte(`name: sessions
+levels: [2]
+duration: 1s
+login:
+  path: /login
+  content_type: application/json
+  body_file: creds.json
+request:
+  path: /rows
+  validate: json
+  headers: {Authorization: "Bearer ${login.auth.token}"}
+client: {read_rate: 0}
+targets:
+  - name: app
+    command: [python3, cmd/harness/testdata/sessions.py, "{port}"]
+    health: /health
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "creds.json"), []byte(`{"user": "u", "password": "s3cret"}`), 0o600)
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
+	run := only(t, readResults(t, out), "app", 2)
+	if code != 0 || run.OK < 4 || run.Failed != 0 || run.Relogins == 0 || run.Logins < 2+run.Relogins {
+		t.Errorf("exit %d, %d ok, %d failed %v %+v, %d logins, %d relogins\n%s\n%s", code, run.OK, run.Failed, run.Errors, run.FailureReasons, run.Logins, run.Relogins, stdout, stderr)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: b\nlevels: [1]\nrequest:\n  path: /\n  headers:\n    Authorization: \"Bearer ${login.token}\"\ntargets:\n  - name: a\n    command: [harness, serve, --port, \"{port}\"]\n"), 0o644)
+	if code, _, stderr := harnessRun(t, "run", "--out", filepath.Join(dir, "bad"), bad); code != 2 || !strings.Contains(stderr, bad+":5: request.headers.Authorization") || !strings.Contains(stderr, "no login: request") {
+		t.Errorf("${login.token} without a login: exit %d\n%s", code, stderr)
+	}
+}

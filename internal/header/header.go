@@ -10,8 +10,13 @@ import (
 	"strings"
 )
 
-// ref is ${NAME} in a header value.
-var ref = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// ref is ${NAME} in a header value: an environment variable's, or
+// ${login.NAME}, what a client's login answered (a JSON field's dotted
+// path or a cookie's name), filled in by each client for itself.
+var ref = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*|login\.[A-Za-z0-9_.-]+)\}`)
+
+// LoginPrefix starts a ${login.NAME} reference's NAME.
+const LoginPrefix = "login."
 
 // Parse reads 'Name: value' (curl's -H), and checks both parts.
 func Parse(s string) (name, value string, err error) {
@@ -54,24 +59,57 @@ func validName(s string) bool {
 	return true
 }
 
-// Refs are the ${NAME} references in value, each as written and its NAME.
+// Refs are the environment's ${NAME} references in value, each as written
+// and its NAME (not ${login.NAME}: see LoginRefs).
 func Refs(value string) [][2]string {
 	var out [][2]string
 	for _, m := range ref.FindAllStringSubmatch(value, -1) {
-		out = append(out, [2]string{m[0], m[1]})
+		if !strings.HasPrefix(m[1], LoginPrefix) {
+			out = append(out, [2]string{m[0], m[1]})
+		}
 	}
 	return out
 }
 
-// Expand replaces each ${NAME} in value with values[${NAME}].
+// LoginRefs are the NAMEs of the ${login.NAME} references in value.
+func LoginRefs(value string) []string {
+	var out []string
+	for _, m := range ref.FindAllStringSubmatch(value, -1) {
+		if name, ok := strings.CutPrefix(m[1], LoginPrefix); ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Expand replaces each environment ${NAME} in value with values[${NAME}];
+// ${login.NAME} stays for the client to fill in.
 func Expand(value string, values map[string]string) string {
-	return ref.ReplaceAllStringFunc(value, func(r string) string { return values[r] })
+	return ref.ReplaceAllStringFunc(value, func(r string) string {
+		if strings.HasPrefix(r, "${"+LoginPrefix) {
+			return r
+		}
+		return values[r]
+	})
+}
+
+// ExpandLogin replaces each ${login.NAME} in value with values[NAME].
+func ExpandLogin(value string, values map[string]string) string {
+	return ref.ReplaceAllStringFunc(value, func(r string) string {
+		if name, ok := strings.CutPrefix(r[2:len(r)-1], LoginPrefix); ok {
+			return values[name]
+		}
+		return r
+	})
 }
 
 // Lookup expands value from the environment: an unset NAME is an error.
 func Lookup(value string, lookup func(string) (string, bool)) (string, error) {
 	var errs []error
 	out := ref.ReplaceAllStringFunc(value, func(r string) string {
+		if strings.HasPrefix(r, "${"+LoginPrefix) {
+			return r // the client's own, after its login
+		}
 		v, ok := lookup(r[2 : len(r)-1])
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s is not set in the environment", r))

@@ -66,3 +66,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Every ${login.NAME} found is in the value as written, and expanding
+// them all leaves none; the environment's expansion keeps them all.
+func FuzzLoginRefs(f *testing.F) {
+	f.Add("Bearer ${login.auth.token}")
+	f.Add("${A}${login.x}${login.}${login.a-b.0}")
+	f.Fuzz(func(t *testing.T, v string) {
+		vals := map[string]string{}
+		for _, name := range LoginRefs(v) {
+			if !strings.Contains(v, "${"+LoginPrefix+name+"}") {
+				t.Errorf("%q: ref %q not in it", v, name)
+			}
+			vals[name] = "x"
+		}
+		if out := ExpandLogin(v, vals); len(LoginRefs(out)) > len(LoginRefs(v)) {
+			t.Errorf("%q: expanded %q holds more refs", v, out)
+		}
+		if got := LoginRefs(Expand(v, map[string]string{})); len(got) < len(LoginRefs(v)) {
+			t.Errorf("%q: the environment's expansion lost login refs: %q", v, got)
+		}
+	})
+}

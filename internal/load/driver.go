@@ -67,7 +67,7 @@ func (r *Result) Client() result.Client {
 	c := result.Client{
 		Requests: r.Requests, OK: r.OK, Failed: r.Failed, Errors: map[string]int64{},
 		Aborted: r.Aborted, CutOff: r.CutOff, Shed: r.Shed,
-		BytesReceived: r.Bytes, BytesDecoded: r.Decoded, Rows: r.Rows, Resumes: r.Resumes, Resent: r.Resent,
+		BytesReceived: r.Bytes, BytesDecoded: r.Decoded, Logins: r.Logins, Relogins: r.Relogins, Rows: r.Rows, Resumes: r.Resumes, Resent: r.Resent,
 		DurationS: r.Elapsed.Seconds(), Protocol: r.Proto, Connected: r.Connected, RampS: r.Ramp.Seconds(),
 		LatencyMs: result.Latency{
 			P50: ms(r.Latency.Quantile(0.50)), P90: ms(r.Latency.Quantile(0.90)),

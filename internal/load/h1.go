@@ -38,8 +38,11 @@ type h1 struct {
 	// kept-alive connection died with.
 	resendReason string
 	// decoded counts the decoded body bytes of compressed answers since
-	// it was last taken.
-	decoded int64
+	// it was last taken; logins and relogins the client's logins, and
+	// those after a 401.
+	decoded, logins, relogins int64
+	// sess is the client's cookies and what its login answered.
+	sess session
 }
 
 // takeReason is the last response's reason, cleared.
@@ -88,7 +91,8 @@ type response struct {
 	proto      string
 	retryAfter bool
 	keepAlive  bool
-	encoding   string // Content-Encoding
+	encoding   string   // Content-Encoding
+	setCookies []string // Set-Cookie lines, for the client's jar
 	body       body1
 	stop       func() bool // ends the request's cancellation hook
 }
@@ -250,7 +254,7 @@ func (h *h1) send(sp *spec, u *url.URL, c net.Conn) (*response, error) {
 	}
 	bp := headPool.Get().(*[]byte)
 	defer headPool.Put(bp)
-	head := appendHead((*bp)[:0], sp, u, rc != nil, n)
+	head := appendHead((*bp)[:0], sp, u, rc != nil, n, &h.sess)
 	if _, err := c.Write(head); err != nil {
 		return nil, err
 	}
@@ -260,7 +264,12 @@ func (h *h1) send(sp *spec, u *url.URL, c net.Conn) (*response, error) {
 		}
 	}
 	*bp = head[:0]
-	return h.readHead(c, sp.Method, bp)
+	r, err := h.readHead(c, sp.Method, bp)
+	if err == nil {
+		h.sess.keep(u, r.setCookies)
+		r.setCookies = nil
+	}
+	return r, err
 }
 
 // headPool holds the buffers response heads are read through (and
@@ -269,7 +278,7 @@ func (h *h1) send(sp *spec, u *url.URL, c net.Conn) (*response, error) {
 var headPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
 
 // appendHead writes the request line and headers.
-func appendHead(b []byte, sp *spec, u *url.URL, hasBody bool, n int64) []byte {
+func appendHead(b []byte, sp *spec, u *url.URL, hasBody bool, n int64, sess *session) []byte {
 	b = append(b, sp.Method...)
 	b = append(b, ' ')
 	b = append(b, u.RequestURI()...)
@@ -290,9 +299,14 @@ func appendHead(b []byte, sp *spec, u *url.URL, hasBody bool, n int64) []byte {
 		for _, v := range vs {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			b = append(b, v...)
+			b = append(b, sess.expand(v)...)
 			b = append(b, "\r\n"...)
 		}
+	}
+	if c := sess.cookie(u); c != "" {
+		b = append(b, "Cookie: "...)
+		b = append(b, c...)
+		b = append(b, "\r\n"...)
 	}
 	switch {
 	case hasBody:
@@ -405,6 +419,8 @@ func parseHead(b []byte) (*response, error) {
 			r.retryAfter = len(value) > 0
 		case bytes.EqualFold(name, []byte("Content-Encoding")):
 			r.encoding = string(value)
+		case bytes.EqualFold(name, []byte("Set-Cookie")):
+			r.setCookies = append(r.setCookies, string(value))
 		}
 	}
 	if r.body.chunked {

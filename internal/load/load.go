@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/floodharness/harness/internal/header"
 	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/request"
 	"github.com/floodharness/harness/internal/result"
@@ -66,6 +67,11 @@ type Options struct {
 	Rate float64
 	// ReadRate limits each connection's reading, in bytes per second.
 	ReadRate int64
+	// Login, when set, is sent by each client before its first request
+	// (and again, once, after a 401): ${login.NAME} in request headers is
+	// what it answered, and the cookies it set are kept, each client its
+	// own.
+	Login *Request
 	// Compressed asks for compressed answers (Accept-Encoding:
 	// request.AcceptEncoding, unless the request sets its own) and decodes them as
 	// they stream: bytes on the wire in Bytes, decoded in Decoded.
@@ -147,8 +153,11 @@ type Result struct {
 	// Decoded counts the body bytes compressed answers decoded to
 	// (client.compressed, or a checked body with a Content-Encoding).
 	Decoded int64
-	Rows    int64 // rows seen by the validator
-	Resumes int64 // follow-up requests that continued a broken export
+	// Logins counts the clients' logins (Options.Login), and Relogins
+	// those after a 401.
+	Logins, Relogins int64
+	Rows             int64 // rows seen by the validator
+	Resumes          int64 // follow-up requests that continued a broken export
 	// Resent counts requests the transport sent again because their
 	// kept-alive connection died before the response began.
 	Resent int64
@@ -231,6 +240,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		f.specs, f.weights = append(f.specs, sp), append(f.weights, w.Weight)
 	}
+	if err := f.loginSetup(); err != nil {
+		return nil, err
+	}
 	f.readSize = readSize(o)
 	f.pool.New = func() any { b := make([]byte, f.readSize); return &b }
 	f.start = time.Now()
@@ -309,7 +321,10 @@ type flood struct {
 	weights     []float64              // each spec's weight
 	proto       atomic.Pointer[string] // the first response's protocol
 	readSize    int                    // a paced client's read (readSize)
-	pool        sync.Pool              // paced clients' read buffers, readSize each
+	loginNames  []string               // the ${login.NAME}s the requests use
+	loginOnce   sync.Once
+	loginHTTP   *http.Client
+	pool        sync.Pool // paced clients' read buffers, readSize each
 }
 
 // newSpec checks a request and makes it ready to send.
@@ -626,13 +641,14 @@ func (f *flood) worker(ctx, reqCtx context.Context, id int, arrivals <-chan time
 		}
 		// What the client noted of this request, taken whether it counts or not.
 		reason, resendReason, decoded := cl.takeReason(), cl.takeResendReason(), cl.decoded
-		cl.decoded = 0
+		logins, relogins := cl.logins, cl.relogins
+		cl.decoded, cl.logins, cl.relogins = 0, 0, 0
 		if !counted {
 			continue
 		}
 		raise(&f.lastEnd, int64(end.Sub(f.start)))
 		d := done{outcome: outcome, reason: reason, resendReason: resendReason, latency: end.Sub(intended),
-			bytes: nbytes, decoded: decoded, rows: rows, resumes: resumes, resent: resent}
+			bytes: nbytes, decoded: decoded, rows: rows, resumes: resumes, resent: resent, logins: logins, relogins: relogins}
 		res.count(d, f.o.ForgiveResends)
 		if sp.name != "" {
 			by := res.ByName[sp.name]
@@ -652,6 +668,7 @@ type done struct {
 	latency              time.Duration
 	bytes, decoded, rows int64
 	resumes, resent      int64
+	logins, relogins     int64
 }
 
 // count adds one counted request's figures to r.
@@ -670,6 +687,8 @@ func (r *Result) count(d done, forgive bool) {
 	}
 	r.Bytes += d.bytes
 	r.Decoded += d.decoded
+	r.Logins += d.logins
+	r.Relogins += d.relogins
 	r.Rows += d.rows
 	r.Resumes += d.resumes
 	if outcome == outcomeShed {
@@ -749,6 +768,40 @@ func (f *flood) export(ctx context.Context, cl *h1, sp *spec, buf []byte, abort 
 // abort) through buf, feeding v, and returns the outcome and the body
 // bytes: over the client's own HTTP/1.1 connection (cl), or Go's HTTP/2.
 func (f *flood) request(ctx context.Context, cl *h1, sp *spec, u *url.URL, buf []byte, abort int64, v validate.Checker, resent *int64) (string, int64) {
+	if f.o.Login != nil && !cl.sess.loggedIn {
+		if err := f.login(ctx, &cl.sess); err != nil {
+			cl.reason = err.Error()
+			return classifyLogin(ctx, err), 0
+		}
+		cl.logins++
+	}
+	outcome, n := f.send(ctx, cl, sp, u, buf, abort, v, resent)
+	if outcome != result.StatusOutcome(http.StatusUnauthorized) || f.o.Login == nil || ctx.Err() != nil {
+		return outcome, n
+	}
+	// A session the server ended: log in again, once, and ask again.
+	if err := f.login(ctx, &cl.sess); err != nil {
+		cl.reason = err.Error()
+		return classifyLogin(ctx, err), n
+	}
+	cl.logins++
+	cl.relogins++
+	outcome, k := f.send(ctx, cl, sp, u, buf, abort, v, resent) // v saw nothing of the 401's body
+	return outcome, n + k
+}
+
+// classifyLogin is a failed login's outcome: cut off when the flood ended
+// it, else login.
+func classifyLogin(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return result.OutcomeCutOff
+	}
+	return result.OutcomeLogin
+}
+
+// send is one request over the client's own HTTP/1.1 connection (cl), or
+// Go's HTTP/2.
+func (f *flood) send(ctx context.Context, cl *h1, sp *spec, u *url.URL, buf []byte, abort int64, v validate.Checker, resent *int64) (string, int64) {
 	if f.client != nil {
 		return f.request2(ctx, cl, sp, u.String(), buf, abort, v, resent)
 	}
@@ -783,8 +836,13 @@ func (f *flood) request2(ctx context.Context, cl *h1, sp *spec, rawURL string, b
 	if err != nil {
 		return result.OutcomeConnect, 0
 	}
-	for k, v := range sp.Header {
-		req.Header[k] = v
+	for k, vs := range sp.Header {
+		for _, v := range vs {
+			req.Header.Add(k, cl.sess.expand(v))
+		}
+	}
+	if c := cl.sess.cookie(req.URL); c != "" {
+		req.Header.Set("Cookie", c)
 	}
 	if h := sp.Header.Get("Host"); h != "" {
 		req.Host = h
@@ -798,6 +856,7 @@ func (f *flood) request2(ctx context.Context, cl *h1, sp *spec, rawURL string, b
 		return classify(ctx, err), 0
 	}
 	defer resp.Body.Close()
+	cl.sess.keep(req.URL, resp.Header.Values("Set-Cookie"))
 	f.proto.CompareAndSwap(nil, &resp.Proto)
 	return f.response(ctx, cl, resp.StatusCode, resp.Header.Get("Retry-After") != "", resp.Header.Get("Content-Encoding"), resp.Body, sp, buf, abort, v)
 }
@@ -980,6 +1039,8 @@ func (r *Result) merge(o *Result) {
 	r.CutOff += o.CutOff
 	r.Bytes += o.Bytes
 	r.Decoded += o.Decoded
+	r.Logins += o.Logins
+	r.Relogins += o.Relogins
 	r.Rows += o.Rows
 	r.Resumes += o.Resumes
 	r.Resent += o.Resent
@@ -1003,4 +1064,35 @@ func (r *Result) merge(o *Result) {
 		}
 		r.ByName[name].merge(b)
 	}
+}
+
+// loginSetup checks the login against the requests: every ${login.NAME}
+// a header uses needs a login to answer it.
+func (f *flood) loginSetup() error {
+	seen := map[string]bool{}
+	for _, sp := range f.specs {
+		for _, vs := range sp.Header {
+			for _, v := range vs {
+				for _, name := range header.LoginRefs(v) {
+					if !seen[name] {
+						seen[name] = true
+						f.loginNames = append(f.loginNames, name)
+					}
+				}
+			}
+		}
+	}
+	if f.o.Login == nil {
+		if len(f.loginNames) > 0 {
+			return fmt.Errorf("${login.%s} in a request header, but no login request to answer it", f.loginNames[0])
+		}
+		return nil
+	}
+	if err := loopback.CheckURL(f.o.Login.URL, f.o.AllowRemote); err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	if f.o.Login.Method == "" {
+		f.o.Login.Method = http.MethodPost
+	}
+	return nil
 }

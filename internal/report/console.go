@@ -59,6 +59,9 @@ func answers(run result.Run) string {
 	case run.OK > 0 && p50 >= 1:
 		s += fmt.Sprintf(" (an answer took %.1f s, median)", p50)
 	}
+	if run.Relogins > 0 {
+		s += fmt.Sprintf(", %d logged in again after a 401", run.Relogins)
+	}
 	if run.BytesDecoded > 0 {
 		s += fmt.Sprintf(", compressed: %.1f MB on the wire, %.1f MB decoded", float64(run.BytesReceived)/1e6, float64(run.BytesDecoded)/1e6)
 	}

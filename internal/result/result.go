@@ -258,10 +258,14 @@ type Client struct {
 	// BytesDecoded is what compressed answers decoded to (client.compressed,
 	// or checked bodies with a Content-Encoding); bytes_received counts the
 	// wire's.
-	BytesDecoded int64            `json:"bytes_decoded,omitempty"`
-	Rows         int64            `json:"rows"`                 // rows validated, when request.validate is set
-	Resumes      int64            `json:"resumes"`              // follow-up requests continuing broken exports (client.resume)
-	ResumedBy    map[string]int64 `json:"resumed_by,omitempty"` // what broke the resumed responses, by kind
+	BytesDecoded int64 `json:"bytes_decoded,omitempty"`
+	// Logins counts the clients' logins (scenario login:), Relogins those
+	// after a 401 ended a session (each then asked again, once).
+	Logins    int64            `json:"logins,omitempty"`
+	Relogins  int64            `json:"relogins,omitempty"`
+	Rows      int64            `json:"rows"`                 // rows validated, when request.validate is set
+	Resumes   int64            `json:"resumes"`              // follow-up requests continuing broken exports (client.resume)
+	ResumedBy map[string]int64 `json:"resumed_by,omitempty"` // what broke the resumed responses, by kind
 	// FailureReasons are the first few distinct reasons of failed
 	// requests, each with its kind and how many failed with it.
 	FailureReasons []FailureReason `json:"failure_reasons,omitempty"`

@@ -99,6 +99,7 @@ const (
 	OutcomeCutOff      = "cut_off"         // still running when the grace period ended
 	OutcomeIDGap       = "id_gap"          // a row id that does not follow the last: a row lost or repeated
 	OutcomeUploadDiff  = "upload_mismatch" // validate upload: the server got other bytes than were sent
+	OutcomeLogin       = "login"           // not sent: its client's login failed (login:)
 	// OutcomeResetBeforeResponse is a kept-alive connection that died
 	// before the response began (a killed worker's): the client's
 	// transport sent the request again on a new one, which counts apart.

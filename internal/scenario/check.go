@@ -3,12 +3,14 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/header"
 	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/units"
@@ -180,6 +182,43 @@ func (s *Scenario) checkRequests(p *problems) {
 		p.add("request.validate", "want none, json, ndjson, csv or upload, got %q", r.Validate)
 	}
 	s.checkMix(p.add)
+	s.checkLogin(p)
+}
+
+// checkLogin checks the login request, and that every ${login.NAME} a
+// header uses has one to answer it.
+func (s *Scenario) checkLogin(p *problems) {
+	if lg := s.Login; lg != nil {
+		if !strings.HasPrefix(lg.Path, "/") {
+			p.add("login.path", "want a path starting with /, got %q", lg.Path)
+		}
+		if lg.Validate != "" || lg.Rows != "" {
+			p.add("login", "a login's answer is read for its token, not checked: no validate or rows")
+		}
+		s.checkRequest(*lg, "login", p.add)
+		for name, v := range lg.Headers {
+			if len(header.LoginRefs(v)) > 0 {
+				p.add("login.headers."+name, "the login cannot use what it answers (${login.…})")
+			}
+		}
+		return
+	}
+	uses := func(key string, headers map[string]string) {
+		for _, name := range slices.Sorted(maps.Keys(headers)) {
+			if refs := header.LoginRefs(headers[name]); len(refs) > 0 {
+				p.add(key+".headers."+name, "${login.%s}: no login: request to answer it", refs[0])
+			}
+		}
+	}
+	uses("request", s.Request.Headers)
+	for i, m := range s.Requests.Mix {
+		uses(fmt.Sprintf("requests[%d]", i), m.Headers)
+	}
+	for i, t := range s.Targets {
+		if t.Request != nil {
+			uses(fmt.Sprintf("targets[%d].request", i), t.Request.Headers)
+		}
+	}
 }
 
 // checkMemory checks how targets are measured.
@@ -209,6 +248,9 @@ func (s *Scenario) checkDriver(p *problems) {
 	case result.DriverK6:
 		if len(s.Requests.Mix) > 0 {
 			p.add("requests", "a weighted mix is the harness driver's: a k6 script says its own mix")
+		}
+		if s.Login != nil {
+			p.add("login", "login: is the harness driver's: a k6 script logs in itself (its setup or each VU's first iteration)")
 		}
 		for i, t := range s.Targets {
 			if t.Request != nil {

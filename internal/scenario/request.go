@@ -187,6 +187,16 @@ func (s *Scenario) RequestOf(t Target) Request {
 
 // defaulted fills what a request does not say: its method (GET, or POST
 // with a body) and its body file's path from the scenario's folder.
+// LoginRequest is the login: as sent (its method defaulted, its body
+// file's path from here), nil without one.
+func (s *Scenario) LoginRequest() *Request {
+	if s.Login == nil {
+		return nil
+	}
+	r := s.defaulted(*s.Login)
+	return &r
+}
+
 func (s *Scenario) defaulted(r Request) Request {
 	r.Headers = maps.Clone(r.Headers)
 	if r.BodyFile != "" {
@@ -217,6 +227,9 @@ func (s *Scenario) Resolve(getenv func(string) (string, bool)) error {
 		}
 	}
 	check("request", s.Request.Headers)
+	if s.Login != nil {
+		check("login", s.Login.Headers)
+	}
 	for i, m := range s.Requests.Mix {
 		check(fmt.Sprintf("requests[%d]", i), m.Headers)
 	}

@@ -59,8 +59,13 @@ type Scenario struct {
 	K6 K6 `yaml:"k6"`
 
 	Request Request `yaml:"request"`
-	Client  Client  `yaml:"client"`
-	Memory  Memory  `yaml:"memory"`
+	// Login, when set, is the request each client sends before its first
+	// (and again, once, after a 401): ${login.NAME} in request headers is
+	// a field of its JSON answer (a dotted path) or a cookie it set, each
+	// client its own; cookies are kept per client either way.
+	Login  *Request `yaml:"login"`
+	Client Client   `yaml:"client"`
+	Memory Memory   `yaml:"memory"`
 	// Targets are the servers compared, each started fresh per run.
 	Targets []Target `yaml:"targets"`
 	// Soak, when set, runs one long level per target instead of levels and

@@ -145,6 +145,7 @@ func loadOptions(sc *scenario.Scenario, tg scenario.Target, p *launch.Process, l
 		Rows:           req.Rows,
 		Resume:         sc.Client.Resume,
 		ForgiveResends: sc.Client.ForgiveResends,
+		Login:          login(sc, p),
 		Compressed:     sc.Client.Compressed,
 		Timeout:        sc.Request.Timeout,
 		AllowRemote:    sc.AllowRemote,
@@ -165,6 +166,17 @@ func mix(sc *scenario.Scenario, p *launch.Process) []load.Weighted {
 		}})
 	}
 	return out
+}
+
+// login is the scenario's login request as the client sends it to p (nil
+// without one).
+func login(sc *scenario.Scenario, p *launch.Process) *load.Request {
+	lg := sc.LoginRequest()
+	if lg == nil {
+		return nil
+	}
+	return &load.Request{URL: p.URL(lg.Path), Method: lg.Method, Header: sc.HeaderOf(*lg),
+		Body: load.Body{Data: bodyData(lg.Body), File: lg.BodyFile, Size: int64(lg.BodySize)}}
 }
 
 // bodyData is a request body given as a string, nil for none.
