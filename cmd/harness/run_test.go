@@ -552,3 +552,33 @@ targets:
 		t.Errorf("${login.token} without a login: exit %d\n%s", code, stderr)
 	}
 }
+
+// heap: auto on a Python server nobody here wrote, with no profiling
+// endpoint: the run's peak is a plain run's, its heap top comes from a
+// repeat with tracemalloc injected (no change to the server), names the
+// server's own function and line, and says what that repeat's peak was.
+func TestHeapAutoOnAPythonServer(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "heap.yaml")
+	os.WriteFile(sc, []byte(`name: heap-auto
+levels: [2]
+duration: 3s
+request: {path: /rows, validate: json}
+client: {read_rate: 0}
+memory: {settle: 0s}
+targets:
+  - name: whole
+    command: [python3, cmd/harness/testdata/whole.py, "{port}"]
+    health: /health
+    heap: auto
+`), 0o644)
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
+	run := only(t, readResults(t, out), "whole", 2)
+	if code != 0 || len(run.HeapTop) == 0 || !strings.Contains(run.HeapTop[0].Func, "cmd/harness/testdata/whole.py:") || !strings.HasPrefix(run.HeapMechanism, "tracemalloc") ||
+		run.HeapEvidencePeakBytes <= 0 || run.HeapToolBytes <= 0 || !strings.Contains(stderr, "(heap evidence): flooding") {
+		t.Errorf("exit %d, heap top %+v, mechanism %q, evidence peak %d, tool %d, note %q\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapEvidencePeakBytes, run.HeapToolBytes, run.HeapNote, stdout, stderr)
+	}
+}

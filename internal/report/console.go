@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/units"
@@ -94,6 +95,12 @@ func meaning(run result.Run) string {
 		if top := run.AfterHeapTop; len(top) > 0 && run.RetainedBytes > 8<<20 {
 			v += fmt.Sprintf(", held most by %s (%s)", top[0].Func, mibs(top[0].InuseBytes))
 		}
+	}
+	if run.HeapEvidencePeakBytes > 0 && len(run.HeapTop) > 0 {
+		v += fmt.Sprintf("; at the peak %s held most (%s), from a repeat under %s whose peak was %s",
+			run.HeapTop[0].Func, mibs(run.HeapTop[0].InuseBytes), strings.SplitN(run.HeapMechanism, " (", 2)[0], mibs(run.HeapEvidencePeakBytes))
+	} else if run.HeapNote != "" && run.HeapMechanism != "" {
+		v += "; " + run.HeapNote
 	}
 	if run.Interrupted {
 		v += "; interrupted after the flood: the flood kept, nothing read after it"

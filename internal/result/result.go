@@ -222,6 +222,18 @@ type Run struct {
 	Restarts    int     `json:"restarts,omitempty"`
 	RestartGapS float64 `json:"restart_gap_s,omitempty"`
 
+	// HeapMechanism says what took the heap evidence where the harness
+	// took it from outside (heap: auto), and HeapToolBytes what that
+	// mechanism itself held in the target at the profile kept (tracemalloc's
+	// own memory): the cost of measuring.
+	HeapMechanism string `json:"heap_mechanism,omitempty"`
+	HeapToolBytes int64  `json:"heap_tool_bytes,omitempty"`
+	// HeapEvidencePeakBytes is the peak of the repeat the evidence came
+	// from (heap: auto measures twice: the run's figures uninstrumented).
+	HeapEvidencePeakBytes int64 `json:"heap_evidence_peak_bytes,omitempty"`
+	// HeapNote says why a target with heap: auto has no heap top.
+	HeapNote string `json:"heap_note,omitempty"`
+
 	HeapProfile   string     `json:"heap_profile"`    // relative to the run directory
 	HeapProfileAt HeapMode   `json:"heap_profile_at"` // peak or end
 	HeapTop       []HeapFunc `json:"heap_top"`

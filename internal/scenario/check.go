@@ -424,10 +424,14 @@ func checkHeap(t Target, key string, p *problems) {
 		p.add(key+".tracemalloc", "give pprof or tracemalloc, not both")
 	}
 	switch {
-	case t.Heap != "" && t.Heap != "pprof" && t.Heap != "tracemalloc":
-		p.add(key+".heap", "want pprof or tracemalloc, got %q", t.Heap)
+	case t.Heap != "" && t.Heap != "pprof" && t.Heap != "tracemalloc" && t.Heap != HeapAuto:
+		p.add(key+".heap", "want auto, pprof or tracemalloc, got %q", t.Heap)
 	case t.Heap == "pprof" && t.Tracemalloc != "", t.Heap == "tracemalloc" && t.Pprof != "":
 		p.add(key+".heap", "heap: %s contradicts the target's other heap endpoint", t.Heap)
+	case t.Heap == HeapAuto && (t.Pprof != "" || t.Tracemalloc != ""):
+		p.add(key+".heap", "heap: auto takes the evidence itself: drop the target's pprof or tracemalloc endpoint, or name that kind")
+	case t.Heap == HeapAuto && (t.Container != nil || t.Attach != nil):
+		p.add(key+".heap", "heap: auto works on servers the harness starts (command:); a container or an attached server needs an endpoint of its own (pprof, tracemalloc)")
 	}
 }
 

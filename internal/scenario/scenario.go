@@ -565,6 +565,11 @@ func (s *Scenario) setDefaults() {
 	}
 }
 
+// HeapAuto is heap: auto: the harness takes the heap evidence from
+// outside with the runtime's own mechanism (CPython: tracemalloc started
+// by an injected sitecustomize), no change to the server.
+const HeapAuto = "auto"
+
 // Default heap endpoints for a target's heap: pprof|tracemalloc.
 const (
 	DefaultPprof       = "/debug/pprof/heap"

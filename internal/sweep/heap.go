@@ -2,14 +2,17 @@ package sweep
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/floodharness/harness/internal/heapprof"
+	"github.com/floodharness/harness/internal/pyheap"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
@@ -20,10 +23,20 @@ import (
 // over, so this keeps the best candidate as it goes.
 type heapProfiler struct {
 	ctx         context.Context
-	url         string // "" when the target has no heap endpoint or profiles are off
-	tracemalloc bool   // url answers a JSON heap top, not a pprof profile
+	url         string // the heap endpoint, "" for none
+	tracemalloc bool   // profiles are JSON heap tops, not pprof profiles
 	mode        result.HeapMode
 	client      *http.Client // the target's (HTTPS where it serves that)
+	// fetch takes a profile (end: after the flood, a GC first where the
+	// mechanism can); nil when the target has no heap evidence or
+	// profiles are off.
+	fetch func(end bool) ([]byte, error)
+	// hook is heap: auto's injected tracemalloc, pids the target's
+	// processes now; mechanism and toolBytes what results say of it.
+	hook      *pyheap.Hook
+	pids      func() []int
+	mechanism string
+	toolBytes atomic.Int64
 
 	mu      sync.Mutex
 	wg      sync.WaitGroup
@@ -36,22 +49,49 @@ type heapProfiler struct {
 	flooded chan struct{} // closed by finish: a steady profile not yet taken is not
 }
 
-// newHeapProfiler watches tg's heap endpoint; url makes a path absolute.
-func newHeapProfiler(ctx context.Context, tg scenario.Target, url func(path string) string, client *http.Client, mode result.HeapMode, idle int64) *heapProfiler {
-	h := &heapProfiler{ctx: ctx, mode: mode, nextAt: idle + idle/4, client: client}
+// newHeapProfiler watches tg's heap endpoint, or with heap: auto the hook
+// injected into its processes (pids lists them); url makes a path
+// absolute.
+func newHeapProfiler(ctx context.Context, tg scenario.Target, url func(path string) string, client *http.Client, mode result.HeapMode, idle int64, hook *pyheap.Hook, pids func() []int) *heapProfiler {
+	h := &heapProfiler{ctx: ctx, mode: mode, nextAt: idle + idle/4, client: client, hook: hook, pids: pids}
 	switch {
 	case mode == result.HeapOff:
+	case hook != nil:
+		h.tracemalloc, h.mechanism, h.fetch = true, pyheap.Mechanism, h.fetchHook
 	case tg.Pprof != "":
 		h.url = url(tg.Pprof)
 	case tg.Tracemalloc != "":
 		h.url, h.tracemalloc = url(tg.Tracemalloc), true
 	}
+	if h.url != "" {
+		h.fetch = h.fetchURL
+	}
 	return h
+}
+
+// fetchURL fetches the heap endpoint.
+func (h *heapProfiler) fetchURL(end bool) ([]byte, error) {
+	u := h.url
+	if end {
+		u = h.endURL()
+	}
+	return sample.FetchHeapWith(h.ctx, h.client, u)
+}
+
+// fetchHook asks the target's processes for their tracemalloc tops,
+// merged, as a JSON heap top; what tracemalloc itself holds is kept.
+func (h *heapProfiler) fetchHook(bool) ([]byte, error) {
+	top, err := h.hook.Fetch(h.pids(), 10, 15*time.Second) // a busy process under tracemalloc answers slowly
+	if err != nil {
+		return nil, err
+	}
+	h.toolBytes.Store(top.TracemallocBytes)
+	return json.Marshal(top.Funcs)
 }
 
 // observe is called with every RSS sample.
 func (h *heapProfiler) observe(rss int64) {
-	if h.url == "" || h.mode != result.HeapPeak {
+	if h.fetch == nil || h.mode != result.HeapPeak {
 		return
 	}
 	h.mu.Lock()
@@ -61,15 +101,35 @@ func (h *heapProfiler) observe(rss int64) {
 	}
 	h.busy, h.lastTry, h.nextAt = true, time.Now(), rss+rss/4
 	h.wg.Go(func() {
-		b, err := sample.FetchHeapWith(h.ctx, h.client, h.url)
+		b, err := h.fetch(false)
 		usable := err == nil && h.usable(b)
+		score := rss
+		if h.hook != nil && usable {
+			// An injected snapshot is taken when the busy process gets to
+			// it, seconds after it was asked for (7 s at 4 clients here):
+			// what it holds says when, not the RSS that asked.
+			score = heldBy(b)
+		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.busy = false
-		if usable && rss >= h.bestRSS {
-			h.best, h.bestRSS = b, rss
+		if usable && score >= h.bestRSS {
+			h.best, h.bestRSS = b, score
 		}
 	})
+}
+
+// heldBy is what a JSON heap top's entries hold together.
+func heldBy(b []byte) int64 {
+	top, err := heapprof.JSONTop(b, 1<<20)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, f := range top {
+		n += f.InuseBytes
+	}
+	return n
 }
 
 // top reads a fetched profile's heap top.
@@ -113,6 +173,9 @@ type heapProfile struct {
 	top  []result.HeapFunc
 	note string // what fell back, and why
 	data []byte
+	// mechanism took it from outside (heap: auto), holding toolBytes.
+	mechanism string
+	toolBytes int64
 }
 
 // steadyAfter fetches one profile d from now, while the flood goes on (no
@@ -120,7 +183,7 @@ type heapProfile struct {
 // of a long run its memory trend is fit over, which the after-flood
 // profile is later diffed against.
 func (h *heapProfiler) steadyAfter(d time.Duration) {
-	if h.url == "" || h.mode == result.HeapOff {
+	if h.fetch == nil {
 		return
 	}
 	h.flooded = make(chan struct{})
@@ -132,7 +195,7 @@ func (h *heapProfiler) steadyAfter(d time.Duration) {
 		case <-h.ctx.Done():
 			return
 		}
-		if b, err := sample.FetchHeapWith(h.ctx, h.client, h.url); err == nil {
+		if b, err := h.fetch(false); err == nil {
 			h.mu.Lock()
 			h.steady = b
 			h.mu.Unlock()
@@ -177,7 +240,7 @@ func (h *heapProfiler) save(dir, name string, b []byte) (string, bool) {
 // alive (dead is closed when it is not), and stores it under dir as
 // profiles/<name>.
 func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfile {
-	if h.url == "" {
+	if h.fetch == nil {
 		return heapProfile{}
 	}
 	if h.flooded != nil {
@@ -191,14 +254,17 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 			return heapProfile{} // the target died (OOM): nothing left to ask
 		default:
 		}
-		if b, err := sample.FetchHeapWith(h.ctx, h.client, h.endURL()); err == nil {
+		b, err := h.fetch(true)
+		if err == nil {
 			h.best, at = b, result.HeapEnd
+		} else if h.hook != nil {
+			return heapProfile{note: "heap: auto: " + err.Error()}
 		}
 	}
 	if h.best == nil {
 		return heapProfile{}
 	}
-	hp := heapProfile{at: at}
+	hp := heapProfile{at: at, mechanism: h.mechanism, toolBytes: h.toolBytes.Load()}
 	var ok bool
 	if hp.path, ok = h.save(dir, name, h.best); !ok {
 		return heapProfile{}
@@ -220,10 +286,10 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 // function. It is kept as profiles/<name>-after with its top; nothing when
 // the target has no heap endpoint or profiles are off.
 func (h *heapProfiler) after(dir, name string) heapProfile {
-	if h.url == "" || h.mode == result.HeapOff {
+	if h.fetch == nil {
 		return heapProfile{}
 	}
-	b, err := sample.FetchHeapWith(h.ctx, h.client, h.endURL())
+	b, err := h.fetch(true)
 	if err != nil {
 		return heapProfile{}
 	}

@@ -33,7 +33,7 @@ func watchOnce(t *testing.T, tg scenario.Target, answer func(query string, n int
 		w.Write(answer(r.URL.RawQuery, n))
 	}))
 	defer srv.Close()
-	h := newHeapProfiler(context.Background(), tg, func(p string) string { return srv.URL + p }, http.DefaultClient, result.HeapPeak, 100)
+	h := newHeapProfiler(context.Background(), tg, func(p string) string { return srv.URL + p }, http.DefaultClient, result.HeapPeak, 100, nil, nil)
 	h.observe(1000) // well past idle: one fetch during the flood
 	h.wg.Wait()
 	dir := t.TempDir()

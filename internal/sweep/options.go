@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/floodharness/harness/internal/k6"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
+	"github.com/floodharness/harness/internal/pyheap"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 )
@@ -72,6 +74,11 @@ func (m *measurement) spec() (launch.Spec, error) {
 		LogDir:      filepath.Join(m.o.Dir, "logs"),
 		MemoryLimit: int64(sc.Memory.Limit),
 		Cgroups:     m.o.Cgroups,
+	}
+	if m.traced {
+		if err := m.inject(&spec); err != nil {
+			return spec, err
+		}
 	}
 	tlsConfig, err := sc.TLSConfig(tg)
 	if err != nil {
@@ -195,4 +202,30 @@ func untilAnswered(sc *scenario.Scenario) time.Duration {
 		return scenario.AutoBound
 	}
 	return 0
+}
+
+// inject prepares heap: auto's tracemalloc hook in a directory of its own
+// (removed after the run) and adds what loads it to the server's
+// environment: PYTHONPATH first, the server's own after it. A server that
+// is not CPython ignores both.
+func (m *measurement) inject(spec *launch.Spec) error {
+	dir, err := os.MkdirTemp("", "flood-pyheap-")
+	if err != nil {
+		return err
+	}
+	pythonPath, ok := m.tg.Env["PYTHONPATH"]
+	if !ok {
+		pythonPath = os.Getenv("PYTHONPATH")
+	}
+	if m.hook, err = pyheap.Prepare(dir, pythonPath); err != nil {
+		os.RemoveAll(dir)
+		return err
+	}
+	env := maps.Clone(spec.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, m.hook.Env)
+	spec.Env = env
+	return nil
 }

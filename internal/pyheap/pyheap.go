@@ -1,0 +1,158 @@
+// Package pyheap takes a CPython server's heap top from outside, with no
+// change to its code or its command line: a sitecustomize put first on
+// PYTHONPATH starts tracemalloc in every process of the server (workers
+// forked after start included), and answers a request file with each
+// process's top — allocation sites led on to the first frame in the
+// server's own files, named by their enclosing function — which Fetch
+// merges into one.
+package pyheap
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+//go:embed sitecustomize.py
+var hook []byte
+
+// Mechanism is what results say took the evidence.
+const Mechanism = "tracemalloc (injected: sitecustomize on PYTHONPATH)"
+
+// Hook is a prepared injection: the environment a server starts with, and
+// where its processes answer.
+type Hook struct {
+	Dir string // the processes' answers (ready-PID, PID-SEQ.json)
+	Env map[string]string
+}
+
+// Prepare writes the hook under dir and returns the environment that
+// loads it; pythonPath is the PYTHONPATH the server would have had, kept
+// after the hook's.
+func Prepare(dir, pythonPath string) (*Hook, error) {
+	code, answers := filepath.Join(dir, "py"), filepath.Join(dir, "answers")
+	for _, d := range []string{code, answers} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(code, "sitecustomize.py"), hook, 0o644); err != nil {
+		return nil, err
+	}
+	path := code
+	if pythonPath != "" {
+		path += string(os.PathListSeparator) + pythonPath
+	}
+	return &Hook{Dir: answers, Env: map[string]string{"PYTHONPATH": path, "FLOOD_PYHEAP_DIR": answers}}, nil
+}
+
+// answer is one process's heap top.
+type answer struct {
+	PID              int               `json:"pid"`
+	Top              []result.HeapFunc `json:"top"`
+	TracedBytes      int64             `json:"traced_bytes"`
+	TracemallocBytes int64             `json:"tracemalloc_bytes"`
+	Error            string            `json:"error"`
+}
+
+// Top is the merged heap top of a server's processes.
+type Top struct {
+	Funcs []result.HeapFunc `json:"top"`
+	// Processes answered, and what tracemalloc itself held in them: the
+	// cost of measuring.
+	Processes        int   `json:"processes"`
+	TracedBytes      int64 `json:"traced_bytes"`
+	TracemallocBytes int64 `json:"tracemalloc_bytes"`
+}
+
+// ErrNoPython says no process of the target loaded the hook: not CPython,
+// or started with -S or -I.
+var ErrNoPython = errors.New("no process of the target loaded the tracemalloc hook (not CPython, or started with -S or -I)")
+
+// Fetch asks every process in pids that loaded the hook for its top n
+// and merges what they answer within wait (a busy process answers between
+// its own work); a process gone meanwhile is not waited for.
+func (h *Hook) Fetch(pids []int, n int, wait time.Duration) (*Top, error) {
+	var ready []int
+	for _, pid := range pids {
+		if _, err := os.Stat(filepath.Join(h.Dir, "ready-"+strconv.Itoa(pid))); err == nil {
+			ready = append(ready, pid)
+		}
+	}
+	if len(ready) == 0 {
+		return nil, ErrNoPython
+	}
+	seq := strconv.FormatInt(time.Now().UnixNano(), 10)
+	tmp := filepath.Join(h.Dir, ".req")
+	if err := os.WriteFile(tmp, []byte(seq+" "+strconv.Itoa(n)), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, filepath.Join(h.Dir, "req")); err != nil {
+		return nil, err
+	}
+	got := map[int]answer{}
+	for deadline := time.Now().Add(wait); len(got) < len(ready) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, pid := range ready {
+			if _, ok := got[pid]; ok {
+				continue
+			}
+			file := filepath.Join(h.Dir, fmt.Sprintf("%d-%s.json", pid, seq))
+			b, err := os.ReadFile(file)
+			if err != nil {
+				continue
+			}
+			os.Remove(file)
+			var a answer
+			if json.Unmarshal(b, &a) == nil {
+				got[pid] = a
+			}
+		}
+	}
+	return merge(got, n)
+}
+
+// merge sums the processes' tops by function: workers running the same
+// code hold memory at the same sites.
+func merge(got map[int]answer, n int) (*Top, error) {
+	t := &Top{}
+	sizes := map[string]int64{}
+	var errs []string
+	for _, a := range got {
+		if a.Error != "" {
+			errs = append(errs, fmt.Sprintf("pid %d: %s", a.PID, a.Error))
+			continue
+		}
+		t.Processes++
+		t.TracedBytes += a.TracedBytes
+		t.TracemallocBytes += a.TracemallocBytes
+		for _, f := range a.Top {
+			sizes[f.Func] += f.InuseBytes
+		}
+	}
+	if t.Processes == 0 {
+		if len(errs) > 0 {
+			return nil, errors.New("tracemalloc: " + strings.Join(errs, "; "))
+		}
+		return nil, errors.New("tracemalloc: no process answered in time")
+	}
+	for f, b := range sizes {
+		t.Funcs = append(t.Funcs, result.HeapFunc{Func: f, InuseBytes: b})
+	}
+	sort.Slice(t.Funcs, func(i, j int) bool {
+		if t.Funcs[i].InuseBytes != t.Funcs[j].InuseBytes {
+			return t.Funcs[i].InuseBytes > t.Funcs[j].InuseBytes
+		}
+		return t.Funcs[i].Func < t.Funcs[j].Func
+	})
+	t.Funcs = t.Funcs[:min(n, len(t.Funcs))]
+	return t, nil
+}

@@ -1,0 +1,91 @@
+package pyheap
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/pgroup"
+)
+
+// app is a server's code as its author wrote it: rows parsed by the json
+// library (a pure-Python caller of a C parser), and a worker forked after
+// start that holds 40 MiB of its own.
+const app = `import json, os, sys, time
+
+def build():
+    return json.loads("[" + ",".join(['{"a": "%s"}' % ("x" * 100)] * 50000) + "]")
+
+HELD = build()
+if os.fork() == 0:
+    CHILD = bytearray(40 << 20)
+    time.sleep(30)
+    os._exit(0)
+time.sleep(30)
+`
+
+// Unedited, a CPython process and a worker it forks after start answer
+// with their heap tops, merged: each site named by its enclosing function
+// and file:line in the app's own file, a library's allocation led on to
+// the app's line that called it.
+func TestHeapTopFromOutside(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(app), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := Prepare(filepath.Join(dir, "heap"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := pgroup.Command("python3", "app.py")
+	cmd.Dir, cmd.Stderr = dir, os.Stderr
+	for k, v := range h.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(os.Environ(), cmd.Env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { pgroup.Signal(cmd, syscall.SIGKILL); cmd.Wait() }()
+	var pids []int
+	for deadline := time.Now().Add(20 * time.Second); len(pids) < 2 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		pids = readyPIDs(t, h.Dir)
+	}
+	if len(pids) < 2 {
+		t.Fatalf("ready: %v; want the process and its forked worker", pids)
+	}
+	top, err := h.Fetch(pids, 5, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worker, rows bool
+	for _, f := range top.Funcs {
+		worker = worker || strings.HasPrefix(f.Func, "<module> (app.py:8)") && f.InuseBytes >= 40<<20
+		rows = rows || strings.HasPrefix(f.Func, "build (app.py:4) via decoder.py:") && f.InuseBytes >= 10<<20
+	}
+	if top.Processes != 2 || !worker || !rows || top.TracemallocBytes <= 0 {
+		t.Errorf("top %+v; want 2 processes, the worker's bytearray at app.py:8 and the rows at build (app.py:4) via the json decoder", top)
+	}
+	if _, err := (&Hook{Dir: h.Dir}).Fetch([]int{1}, 5, time.Second); err != ErrNoPython {
+		t.Errorf("a process without the hook: %v", err)
+	}
+}
+
+func readyPIDs(t *testing.T, dir string) []int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "ready-*"))
+	var pids []int
+	for _, f := range files {
+		if pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(f), "ready-")); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
