@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/floodharness/harness/internal/result"
@@ -117,22 +119,22 @@ func (b Body) digest() (digest, error) {
 
 // check reads an upload's answer, {"bytes": N, "sha256": "…"}, and says
 // whether the server got what was sent.
-func (d digest) check(answer io.Reader) (string, int64) {
+func (d digest) check(answer io.Reader) (outcome string, n int64, reason string) {
 	body, err := io.ReadAll(io.LimitReader(answer, 64<<10))
 	if err != nil {
-		return result.OutcomeTruncated, int64(len(body))
+		return result.OutcomeTruncated, int64(len(body)), fmt.Sprintf("after %d body bytes: %v", len(body), err)
 	}
 	var got struct {
 		Bytes  int64  `json:"bytes"`
 		SHA256 string `json:"sha256"`
 	}
-	if json.Unmarshal(body, &got) != nil {
-		return result.OutcomeInvalid, int64(len(body))
+	if err := json.Unmarshal(body, &got); err != nil {
+		return result.OutcomeInvalid, int64(len(body)), fmt.Sprintf("want {\"bytes\", \"sha256\"}: %v, in %s", err, strconv.Quote(string(body[:min(len(body), 64)])))
 	}
 	if got.Bytes != d.bytes || got.SHA256 != d.sha256 {
-		return result.OutcomeUploadDiff, int64(len(body))
+		return result.OutcomeUploadDiff, int64(len(body)), fmt.Sprintf("the server got %d bytes, sha256 %.12s…; %d were sent, sha256 %.12s…", got.Bytes, got.SHA256, d.bytes, d.sha256)
 	}
-	return result.OutcomeOK, int64(len(body))
+	return result.OutcomeOK, int64(len(body)), ""
 }
 
 // pattern is what generated bodies repeat: printable, so a server that

@@ -105,8 +105,12 @@ func TestUploadAnswerIsChecked(t *testing.T) {
 		`{"bytes": 3, "sha256": "00"}`: "upload_mismatch",
 		`not json`:                     "invalid_body",
 	} {
-		if got, _ := d.check(strings.NewReader(answer)); got != want {
-			t.Errorf("check(%s) = %s, want %s", answer, got, want)
+		got, _, reason := d.check(strings.NewReader(answer))
+		if got != want || (want == "ok") != (reason == "") {
+			t.Errorf("check(%s) = %s (%q), want %s with a reason unless ok", answer, got, reason, want)
+		}
+		if want == "upload_mismatch" && !strings.Contains(reason, "3 were sent, sha256 ba7816bf8f01") {
+			t.Errorf("check(%s): reason %q does not say what was sent", answer, reason)
 		}
 	}
 }

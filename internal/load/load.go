@@ -878,7 +878,9 @@ func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter boo
 		return result.StatusOutcome(status), 0
 	}
 	if sp.Validate == result.CheckUpload {
-		return sp.sent.check(body)
+		outcome, n, reason := sp.sent.check(body)
+		cl.reason = reason
+		return outcome, n
 	}
 	var dec *decoding
 	if enc != "" && (v != nil || f.o.Compressed) {

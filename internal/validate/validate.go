@@ -108,10 +108,13 @@ type csvChecker struct {
 	atRecordStart                bool
 	started                      bool
 	bad                          string
+	pos, recordAt                int64  // bytes before this Write; where the record began
+	firstErr                     string // where the first error record is
 	ids
 }
 
 func (c *csvChecker) Write(p []byte) {
+	defer func() { c.pos += int64(len(p)) }()
 	for i := 0; i < len(p); i++ {
 		if c.bad != "" {
 			return
@@ -152,7 +155,7 @@ func (c *csvChecker) Write(p []byte) {
 			c.afterCR = true
 			continue
 		case '\n':
-			c.endRecord()
+			c.endRecord(c.pos + int64(i) + 1)
 		default:
 			if c.fieldNo > 0 {
 				// An unquoted field past the first ends at a comma or line end.
@@ -175,23 +178,27 @@ func (c *csvChecker) keep(b byte) {
 	}
 }
 
-func (c *csvChecker) endRecord() {
+// endRecord ends the record at next, the offset after its line end.
+func (c *csvChecker) endRecord(next int64) {
 	n := c.fieldNo + 1
 	switch {
 	case c.records == 0:
 		c.fields = n
 	case n != c.fields:
-		c.bad = fmt.Sprintf("record %d has %d fields, the header %d", c.records, n, c.fields)
+		c.bad = fmt.Sprintf("byte %d: record %d has %d fields, the header %d", c.recordAt, c.records, n, c.fields)
 	case string(c.field) == "error":
-		c.errRecords++
+		if c.errRecords++; c.firstErr == "" {
+			c.firstErr = fmt.Sprintf("byte %d: record %d is an error record", c.recordAt, c.records)
+		}
 	default:
 		id, err := strconv.ParseInt(string(c.field), 10, 64)
 		if err != nil && c.check {
-			c.bad = fmt.Sprintf("record %d: id %q is not a number", c.records, c.field)
+			c.bad = fmt.Sprintf("byte %d: record %d: id %q is not a number", c.recordAt, c.records, c.field)
 		}
 		c.next(id)
 	}
 	c.records++
+	c.recordAt = next
 	c.fieldNo, c.field, c.atRecordStart = 0, c.field[:0], true
 }
 
@@ -204,10 +211,12 @@ func (c *csvChecker) Finish() (string, int64, string) {
 		return result.OutcomeInvalid, rows, c.bad
 	case c.gap != "":
 		return result.OutcomeIDGap, rows, c.gap
-	case !c.started || !c.atRecordStart || c.inQuotes:
-		return result.OutcomeTruncated, rows, "body ended inside a record"
+	case !c.started:
+		return result.OutcomeTruncated, rows, "an empty body: no header record"
+	case !c.atRecordStart || c.inQuotes:
+		return result.OutcomeTruncated, rows, fmt.Sprintf("the body ended at byte %d inside record %d (it began at byte %d)", c.pos, c.records, c.recordAt)
 	case c.errRecords > 0:
-		return result.OutcomeErrorRecord, rows, ""
+		return result.OutcomeErrorRecord, rows, c.firstErr
 	}
 	return result.OutcomeOK, rows, ""
 }

@@ -228,6 +228,23 @@ func TestInvalidSaysWhere(t *testing.T) {
 	}
 }
 
+// A CSV says where too: the byte its bad record, first error record or
+// cut begins at, however the body is cut into writes.
+func TestCSVSaysWhere(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ body, want, detail string }{
+		{"id,v\n1,a\n2,b,c\n3,d\n", result.OutcomeInvalid, "byte 9: record 2 has 3 fields, the header 2"},
+		{"id,v\n1,a\nerror,oops\n", result.OutcomeErrorRecord, "byte 9: record 2 is an error record"},
+		{"id,v\n1,a\n2,\"b", result.OutcomeTruncated, "the body ended at byte 13 inside record 2 (it began at byte 9)"},
+	} {
+		for _, step := range []int{1, 3, 1 << 20} {
+			if out, _, detail := check(t, "csv", []byte(tt.body), step); out != tt.want || detail != tt.detail {
+				t.Errorf("%q (step %d): %s (%s), want %s (%s)", tt.body, step, out, detail, tt.want, tt.detail)
+			}
+		}
+	}
+}
+
 // Any CSV encoding/csv writes — quotes, commas, line breaks in fields — is
 // read as the same number of rows by the checker, however the body is cut;
 // and on any input at all, the verdict does not depend on the cuts (the
