@@ -582,3 +582,60 @@ targets:
 		t.Errorf("exit %d, heap top %+v, mechanism %q, evidence peak %d, tool %d, note %q\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapEvidencePeakBytes, run.HeapToolBytes, run.HeapNote, stdout, stderr)
 	}
 }
+
+// A real server nobody here wrote that gzips (nginx, gzip on) serving an
+// object holding the rows: flooded with --compressed and checked as JSON,
+// every answer is valid after its gzip, none a false failure; bytes on the
+// wire and decoded counted apart.
+func TestNginxGzipsAnObject(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs nginx-light", "nginx")
+	dir := t.TempDir()
+	var rows []string
+	for i := 1; i <= 5000; i++ {
+		rows = append(rows, fmt.Sprintf(`{"id": %d, "v": "%s"}`, i, strings.Repeat("x", 100)))
+	}
+	os.WriteFile(filepath.Join(dir, "rows.json"), []byte(`{"data": [`+strings.Join(rows, ",")+`], "meta": {"rows": 5000}}`), 0o644)
+	port := freeTestPort(t)
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`worker_processes 1;
+user root; # its worker reads the test's own directory
+pid %[1]s/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  types { application/json json; }
+  gzip on;
+  gzip_types application/json;
+  client_body_temp_path %[1]s; proxy_temp_path %[1]s; fastcgi_temp_path %[1]s; uwsgi_temp_path %[1]s; scgi_temp_path %[1]s;
+  server {
+    listen 127.0.0.1:%[2]d;
+    root %[1]s;
+    location = /health { return 204; }
+  }
+}
+`, dir, port)), 0o644)
+	sc := filepath.Join(dir, "nginx.yaml")
+	os.WriteFile(sc, []byte(fmt.Sprintf(`name: nginx-gzip
+levels: [2]
+duration: 1s
+request: {path: /rows.json, validate: json, rows: data}
+client: {compressed: true, read_rate: 0}
+targets:
+  - name: nginx
+    command: [nginx, -c, %s, -p, %s, -g, "daemon off;"] # the port is in its config
+    port: %d
+    health: /health
+`, conf, dir, port)), 0o644)
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	run := only(t, readResults(t, out), "nginx", 2)
+	if code != 0 || run.OK == 0 || run.Failed != 0 || run.Rows != run.OK*5000 || run.BytesDecoded < 5*run.BytesReceived {
+		t.Errorf("exit %d, %d ok, %d failed %v %+v, %d rows, %d bytes received, %d decoded\n%s\n%s",
+			code, run.OK, run.Failed, run.Errors, run.FailureReasons, run.Rows, run.BytesReceived, run.BytesDecoded, stdout, stderr)
+	}
+}

@@ -869,7 +869,12 @@ func (f *flood) request2(ctx context.Context, cl *h1, sp *spec, rawURL string, b
 func (f *flood) response(ctx context.Context, cl *h1, status int, retryAfter bool, enc string, body io.Reader, sp *spec, buf []byte, abort int64, v validate.Checker) (string, int64) {
 	if status != http.StatusOK {
 		head := make([]byte, 64)
-		k, _ := io.ReadFull(body, head)
+		src := body
+		if dec, err := decode(enc, body); err == nil && dec != nil {
+			defer dec.close()
+			src = dec.r // the reason in words, not in gzip
+		}
+		k, _ := io.ReadFull(src, head)
 		_, _ = io.CopyN(io.Discard, body, 1<<20)
 		if status == http.StatusServiceUnavailable && retryAfter {
 			return outcomeShed, 0

@@ -413,8 +413,10 @@ func checkStarted(t Target, key string, bad func(key, format string, args ...any
 		}
 	case len(t.Command) == 0:
 		bad(key+".command", "want the command that starts the server (or container: to run an image)")
-	case !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }):
-		bad(key+".command", "no argument contains {port}: the harness picks the port")
+	case t.Port == 0 && !slices.ContainsFunc(t.Command, func(a string) bool { return strings.Contains(a, "{port}") }):
+		// With a fixed port: the server may take it from its own config
+		// file (nginx's listen), as most servers people bring do.
+		bad(key+".command", "no argument contains {port}: the harness picks the port (or give the port the server listens on: port:)")
 	}
 }
 
