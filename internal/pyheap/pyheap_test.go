@@ -73,6 +73,19 @@ func TestHeapTopFromOutside(t *testing.T) {
 	if top.Processes != 2 || !worker || !rows || top.TracemallocBytes <= 0 {
 		t.Errorf("top %+v; want 2 processes, the worker's bytearray at app.py:8 and the rows at build (app.py:4) via the json decoder", top)
 	}
+	// Marked idle, the same memory is no longer the flood's: a top counts
+	// what was allocated since and is still held.
+	if err := h.Mark(pids, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if top, err = h.Fetch(pids, 5, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range top.Funcs {
+		if f.InuseBytes >= 1<<20 {
+			t.Errorf("after the idle mark: %+v; want nothing held since", f)
+		}
+	}
 	if _, err := (&Hook{Dir: h.Dir}).Fetch([]int{1}, 5, time.Second); err != ErrNoPython {
 		t.Errorf("a process without the hook: %v", err)
 	}

@@ -48,6 +48,7 @@ def _library_dirs():
 
 
 _FUNCS = {}
+_IDLE = {}  # site -> bytes held when the harness marked the server idle
 
 
 def _enclosing(filename, lineno):
@@ -82,6 +83,8 @@ def _enclosing(filename, lineno):
 
 
 def _top(n):
+    """The n sites holding most, less what each held at the idle mark (n
+    = 0: take the mark): memory the flood made, not the imports'."""
     import tracemalloc
 
     libs = _library_dirs()
@@ -117,8 +120,17 @@ def _top(n):
         k = ((own or inner)[0], (own or inner)[1], None if own is None or own == inner else inner)
         per_site[k] = per_site.get(k, 0) + size
     del by_stack
+    if n == 0:
+        _IDLE.clear()
+        _IDLE.update(per_site)
+        return {"pid": os.getpid(), "top": [], "traced_bytes": tracemalloc.get_traced_memory()[0], "tracemalloc_bytes": tracemalloc.get_tracemalloc_memory()}
+    for site, size in _IDLE.items():
+        if site in per_site:
+            per_site[site] = max(0, per_site[site] - size)
     sizes = {}
     for (filename, lineno, via), size in sorted(per_site.items(), key=lambda kv: -kv[1])[:n]:
+        if size <= 0:
+            break
         name = filename[len(cwd):] if filename.startswith(cwd) else filename
         key = "%s (%s:%d)" % (_enclosing(filename, lineno), name, lineno)
         if via is not None:
@@ -152,7 +164,7 @@ def _serve():
             last = req
             seq, _, n = req.partition(" ")
             try:
-                out = _top(int(n or "10"))
+                out = _top(int(n or "10") if n != "0" else 0)
             except Exception as e:
                 out = {"pid": me, "error": repr(e)}
             tmp = os.path.join(_DIR, ".%d-%s.json" % (me, seq))

@@ -333,6 +333,12 @@ func measureOnce(ctx context.Context, m *measurement) (result.Run, error) {
 	}
 	defer series.Close()
 
+	if m.hook != nil {
+		// Tops count what the flood allocated and holds, not the imports.
+		if err := m.hook.Mark(sample.Tree(p.PID()), 10*time.Second); err != nil {
+			m.logf("heap: auto: %v", err)
+		}
+	}
 	w := m.watch(ctx, p, series, parts.idle, parts.limitBy)
 	up := ""
 	if p.HealthStatus != 0 && p.HealthStatus != http.StatusOK {
