@@ -37,8 +37,8 @@ func Figures(r *result.Results, dir string) ([]Figure, error) {
 		name, title string
 		build       func(*result.Results, string) (*plot.Plot, error)
 	}{
-		{"peak_rss", "Peak RSS against concurrency", peakPlot},
-		{"peak_rss_log", "Peak RSS against concurrency, log scale: flat targets off the zero line", peakLogPlot},
+		{"peak_rss", "Peak memory against concurrency", peakPlot},
+		{"peak_rss_log", "Peak memory against concurrency, log scale: flat targets off the zero line", peakLogPlot},
 		{"rss_timeline", "Memory over time at every level, the highest drawn full", timelinePlot},
 		{"latency", "Latency against concurrency", latencyPlot},
 		{"throughput", "Throughput against concurrency", throughputPlot},

@@ -537,7 +537,7 @@ func TestNoHeapTopShowsHowToAddOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"No target served a heap profile", `net/http/pprof`, "heap: pprof", "/debug/tracemalloc?top=10", "heap: tracemalloc"} {
+	for _, want := range []string{"No target served a heap profile", `net/http/pprof`, "heap: pprof", "/debug/tracemalloc?top=10", "heap: tracemalloc", "heap: auto"} {
 		if !strings.Contains(html.UnescapeString(string(page)), want) {
 			t.Errorf("report.html does not say %q", want)
 		}
