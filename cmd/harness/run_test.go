@@ -639,3 +639,34 @@ targets:
 			code, run.OK, run.Failed, run.Errors, run.FailureReasons, run.Rows, run.BytesReceived, run.BytesDecoded, stdout, stderr)
 	}
 }
+
+// heap: auto on a Ruby app under Puma in cluster mode, unedited: the heap
+// top comes from ObjectSpace's allocation tracing injected through RUBYOPT
+// into the master and the workers it forks, by method and file:line.
+func TestHeapAutoOnRubyUnderPuma(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs puma", "puma")
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "heap.yaml")
+	os.WriteFile(sc, []byte(`name: heap-auto-ruby
+levels: [2]
+duration: 3s
+request: {path: "/export?rows=4000&width=2000&mode=render", validate: json}
+client: {read_rate: 0}
+memory: {settle: 0s}
+targets:
+  - name: puma
+    command: [puma, --dir, targets/ruby, -w, "2", -t, "4:4", -b, "tcp://127.0.0.1:{port}", config.ru]
+    heap: auto
+`), 0o644)
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
+	run := only(t, readResults(t, out), "puma", 2)
+	named := false
+	for _, f := range run.HeapTop {
+		named = named || strings.Contains(f.Func, "(rows.rb:") || strings.Contains(f.Func, "(config.ru:")
+	}
+	if code != 0 || !named || !strings.HasPrefix(run.HeapMechanism, "ObjectSpace") || run.HeapEvidencePeakBytes <= 0 {
+		t.Errorf("exit %d, heap top %+v, mechanism %q, evidence peak %d, note %q; want the app's own lines\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapEvidencePeakBytes, run.HeapNote, stdout, stderr)
+	}
+}

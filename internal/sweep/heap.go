@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/floodharness/harness/internal/heaphook"
 	"github.com/floodharness/harness/internal/heapprof"
-	"github.com/floodharness/harness/internal/pyheap"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
@@ -33,9 +33,9 @@ type heapProfiler struct {
 	fetch func(end bool) ([]byte, error)
 	// hook is heap: auto's injected tracemalloc, pids the target's
 	// processes now; mechanism and toolBytes what results say of it.
-	hook      *pyheap.Hook
+	hook      *heaphook.Hook
 	pids      func() []int
-	mechanism string
+	mechanism atomic.Pointer[string] // what answered (heap: auto)
 	toolBytes atomic.Int64
 
 	mu      sync.Mutex
@@ -52,12 +52,12 @@ type heapProfiler struct {
 // newHeapProfiler watches tg's heap endpoint, or with heap: auto the hook
 // injected into its processes (pids lists them); url makes a path
 // absolute.
-func newHeapProfiler(ctx context.Context, tg scenario.Target, url func(path string) string, client *http.Client, mode result.HeapMode, idle int64, hook *pyheap.Hook, pids func() []int) *heapProfiler {
+func newHeapProfiler(ctx context.Context, tg scenario.Target, url func(path string) string, client *http.Client, mode result.HeapMode, idle int64, hook *heaphook.Hook, pids func() []int) *heapProfiler {
 	h := &heapProfiler{ctx: ctx, mode: mode, nextAt: idle + idle/4, client: client, hook: hook, pids: pids}
 	switch {
 	case mode == result.HeapOff:
 	case hook != nil:
-		h.tracemalloc, h.mechanism, h.fetch = true, pyheap.Mechanism, h.fetchHook
+		h.tracemalloc, h.fetch = true, h.fetchHook
 	case tg.Pprof != "":
 		h.url = url(tg.Pprof)
 	case tg.Tracemalloc != "":
@@ -86,6 +86,7 @@ func (h *heapProfiler) fetchHook(bool) ([]byte, error) {
 		return nil, err
 	}
 	h.toolBytes.Store(top.TracemallocBytes)
+	h.mechanism.Store(&top.Mechanism)
 	return json.Marshal(top.Funcs)
 }
 
@@ -267,7 +268,10 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 	if h.best == nil {
 		return heapProfile{}
 	}
-	hp := heapProfile{at: at, mechanism: h.mechanism, toolBytes: h.toolBytes.Load()}
+	hp := heapProfile{at: at, toolBytes: h.toolBytes.Load()}
+	if m := h.mechanism.Load(); m != nil {
+		hp.mechanism = *m
+	}
 	var ok bool
 	if hp.path, ok = h.save(dir, name, h.best); !ok {
 		return heapProfile{}

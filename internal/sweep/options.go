@@ -8,10 +8,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/floodharness/harness/internal/heaphook"
 	"github.com/floodharness/harness/internal/k6"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
-	"github.com/floodharness/harness/internal/pyheap"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 )
@@ -204,28 +204,30 @@ func untilAnswered(sc *scenario.Scenario) time.Duration {
 	return 0
 }
 
-// inject prepares heap: auto's tracemalloc hook in a directory of its own
-// (removed after the run) and adds what loads it to the server's
-// environment: PYTHONPATH first, the server's own after it. A server that
-// is not CPython ignores both.
+// inject prepares heap: auto's hooks in a directory of their own (removed
+// after the run) and adds what loads them to the server's environment:
+// PYTHONPATH first (the server's own after it), RUBYOPT's -r last. A
+// server in neither language ignores both.
 func (m *measurement) inject(spec *launch.Spec) error {
-	dir, err := os.MkdirTemp("", "flood-pyheap-")
+	dir, err := os.MkdirTemp("", "flood-heaphook-")
 	if err != nil {
 		return err
 	}
-	pythonPath, ok := m.tg.Env["PYTHONPATH"]
-	if !ok {
-		pythonPath = os.Getenv("PYTHONPATH")
+	env := func(k string) (string, bool) { // what the server would have had
+		if v, ok := m.tg.Env[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
 	}
-	if m.hook, err = pyheap.Prepare(dir, pythonPath); err != nil {
+	if m.hook, err = heaphook.Prepare(dir, env); err != nil {
 		os.RemoveAll(dir)
 		return err
 	}
-	env := maps.Clone(spec.Env)
-	if env == nil {
-		env = map[string]string{}
+	all := maps.Clone(spec.Env)
+	if all == nil {
+		all = map[string]string{}
 	}
-	maps.Copy(env, m.hook.Env)
-	spec.Env = env
+	maps.Copy(all, m.hook.Env)
+	spec.Env = all
 	return nil
 }

@@ -16,10 +16,10 @@ import (
 
 	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/heaphook"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/proc"
-	"github.com/floodharness/harness/internal/pyheap"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
 	"github.com/floodharness/harness/internal/scenario"
@@ -487,10 +487,10 @@ type measurement struct {
 	tg         scenario.Target
 	level, rep int
 	label      string
-	launched   launch.Spec  // how the target was started (a chaos restart starts it again)
-	hook       *pyheap.Hook // heap: auto's tracemalloc, injected at start
-	traced     bool         // heap: auto's evidence repeat: inject the hook
-	aside      string       // what the console calls the run beside its name
+	launched   launch.Spec    // how the target was started (a chaos restart starts it again)
+	hook       *heaphook.Hook // heap: auto's tracemalloc, injected at start
+	traced     bool           // heap: auto's evidence repeat: inject the hook
+	aside      string         // what the console calls the run beside its name
 }
 
 // pidsOf are the target's processes at a sample (its main one before the

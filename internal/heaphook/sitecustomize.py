@@ -2,11 +2,11 @@
 # harness, never written into the app: it starts tracemalloc in this
 # process (and in every process forked or spawned from it), runs the
 # user's own sitecustomize after it, and answers the harness's requests
-# for a heap top by writing one into FLOOD_PYHEAP_DIR.
+# for a heap top by writing one into FLOOD_HEAP_DIR.
 import os
 import sys
 
-_DIR = os.environ.get("FLOOD_PYHEAP_DIR", "")
+_DIR = os.environ.get("FLOOD_HEAP_DIR", "")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -139,6 +139,7 @@ def _top(n):
     top = sorted(sizes.items(), key=lambda kv: -kv[1])[:n]
     return {
         "pid": os.getpid(),
+        "mechanism": "tracemalloc (injected: sitecustomize on PYTHONPATH)",
         "top": [{"func": k, "inuse_bytes": v} for k, v in top],
         "traced_bytes": tracemalloc.get_traced_memory()[0],
         "tracemalloc_bytes": tracemalloc.get_tracemalloc_memory(),
@@ -184,7 +185,7 @@ if _DIR and os.path.isdir(_DIR):
     import tracemalloc
 
     if not tracemalloc.is_tracing():
-        tracemalloc.start(int(os.environ.get("FLOOD_PYHEAP_FRAMES", "16")))
+        tracemalloc.start(int(os.environ.get("FLOOD_HEAP_FRAMES", "16")))
     _start()
     os.register_at_fork(after_in_child=_start)
 _chain()

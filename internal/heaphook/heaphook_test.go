@@ -1,4 +1,4 @@
-package pyheap
+package heaphook
 
 import (
 	"os"
@@ -40,7 +40,7 @@ func TestHeapTopFromOutside(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(app), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h, err := Prepare(filepath.Join(dir, "heap"), "")
+	h, err := Prepare(filepath.Join(dir, "heap"), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestHeapTopFromOutside(t *testing.T) {
 			t.Errorf("after the idle mark: %+v; want nothing held since", f)
 		}
 	}
-	if _, err := (&Hook{Dir: h.Dir}).Fetch([]int{1}, 5, time.Second); err != ErrNoPython {
+	if _, err := (&Hook{Dir: h.Dir}).Fetch([]int{1}, 5, time.Second); err != ErrNoRuntime {
 		t.Errorf("a process without the hook: %v", err)
 	}
 }
@@ -101,4 +101,65 @@ func readyPIDs(t *testing.T, dir string) []int {
 		}
 	}
 	return pids
+}
+
+// rbApp is a Ruby server's code as its author wrote it: an answer made by
+// the json library, and a worker forked after start holding 20 MiB.
+const rbApp = `require 'json'
+def build
+  JSON.generate((1..20000).map { |i| { id: i, v: 'x' * 100 } })
+end
+HELD = build
+if fork.nil?
+  CHILD = 'y' * (20 << 20)
+  sleep 30
+  exit!
+end
+sleep 30
+`
+
+// Unedited, a Ruby process and a worker it forks answer with their heap
+// tops from ObjectSpace's allocation tracing, merged: the worker's string
+// at its line, by method; the json library's allocation at the library's
+// line, marked as the library's (Ruby's tracing keeps one frame).
+func TestRubyHeapTopFromOutside(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "ruby")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.rb"), []byte(rbApp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := Prepare(filepath.Join(dir, "heap"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := pgroup.Command("ruby", "app.rb")
+	cmd.Dir, cmd.Stderr = dir, os.Stderr
+	cmd.Env = os.Environ()
+	for k, v := range h.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { pgroup.Signal(cmd, syscall.SIGKILL); cmd.Wait() }()
+	var pids []int
+	for deadline := time.Now().Add(20 * time.Second); len(pids) < 2 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		pids = readyPIDs(t, h.Dir)
+	}
+	if len(pids) < 2 {
+		t.Fatalf("ready: %v; want the process and its forked worker", pids)
+	}
+	top, err := h.Fetch(pids, 5, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worker, library bool
+	for _, f := range top.Funcs {
+		worker = worker || f.Func == "String#* (app.rb:7)" && f.InuseBytes >= 20<<20
+		library = library || strings.Contains(f.Func, "json/common.rb:") && strings.HasSuffix(f.Func, "(library)")
+	}
+	if top.Processes != 2 || top.Mechanism != Ruby || !worker || !library {
+		t.Errorf("top %+v; want 2 processes, the worker's string at app.rb:7 and the json library's line marked", top)
+	}
 }

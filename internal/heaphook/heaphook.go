@@ -1,11 +1,12 @@
-// Package pyheap takes a CPython server's heap top from outside, with no
-// change to its code or its command line: a sitecustomize put first on
-// PYTHONPATH starts tracemalloc in every process of the server (workers
-// forked after start included), and answers a request file with each
-// process's top — allocation sites led on to the first frame in the
-// server's own files, named by their enclosing function — which Fetch
-// merges into one.
-package pyheap
+// Package heaphook takes an interpreted server's heap top from outside,
+// with no change to its code or its command line, through the
+// environment its runtime reads at start: for CPython a sitecustomize put
+// first on PYTHONPATH starts tracemalloc, for Ruby (MRI) a file RUBYOPT
+// requires starts ObjectSpace's allocation tracing, in every process of
+// the server (workers forked after start included). Each process answers
+// a request file with its top — allocation sites by file:line and their
+// function — which Fetch merges into one.
+package heaphook
 
 import (
 	_ "embed"
@@ -23,10 +24,16 @@ import (
 )
 
 //go:embed sitecustomize.py
-var hook []byte
+var pyHook []byte
 
-// Mechanism is what results say took the evidence.
-const Mechanism = "tracemalloc (injected: sitecustomize on PYTHONPATH)"
+//go:embed flood_heap.rb
+var rbHook []byte
+
+// Mechanisms are what results say took the evidence, by runtime.
+const (
+	Python = "tracemalloc (injected: sitecustomize on PYTHONPATH)"
+	Ruby   = "ObjectSpace allocation tracing (injected: RUBYOPT -r)"
+)
 
 // Hook is a prepared injection: the environment a server starts with, and
 // where its processes answer.
@@ -35,29 +42,37 @@ type Hook struct {
 	Env map[string]string
 }
 
-// Prepare writes the hook under dir and returns the environment that
-// loads it; pythonPath is the PYTHONPATH the server would have had, kept
-// after the hook's.
-func Prepare(dir, pythonPath string) (*Hook, error) {
+// Prepare writes the hooks under dir and returns the environment that
+// loads them; env is what the server's environment would have held
+// (its PYTHONPATH kept after the hook's, its RUBYOPT before the hook's).
+func Prepare(dir string, env func(string) (string, bool)) (*Hook, error) {
 	code, answers := filepath.Join(dir, "py"), filepath.Join(dir, "answers")
 	for _, d := range []string{code, answers} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(code, "sitecustomize.py"), hook, 0o644); err != nil {
-		return nil, err
+	rb := filepath.Join(code, "flood_heap.rb")
+	for name, b := range map[string][]byte{filepath.Join(code, "sitecustomize.py"): pyHook, rb: rbHook} {
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	path := code
-	if pythonPath != "" {
-		path += string(os.PathListSeparator) + pythonPath
+	if p, ok := env("PYTHONPATH"); ok && p != "" {
+		path += string(os.PathListSeparator) + p
 	}
-	return &Hook{Dir: answers, Env: map[string]string{"PYTHONPATH": path, "FLOOD_PYHEAP_DIR": answers}}, nil
+	rubyopt := "-r" + rb
+	if o, ok := env("RUBYOPT"); ok && o != "" {
+		rubyopt = o + " " + rubyopt
+	}
+	return &Hook{Dir: answers, Env: map[string]string{"PYTHONPATH": path, "RUBYOPT": rubyopt, "FLOOD_HEAP_DIR": answers}}, nil
 }
 
 // answer is one process's heap top.
 type answer struct {
 	PID              int               `json:"pid"`
+	Mechanism        string            `json:"mechanism"`
 	Top              []result.HeapFunc `json:"top"`
 	TracedBytes      int64             `json:"traced_bytes"`
 	TracemallocBytes int64             `json:"tracemalloc_bytes"`
@@ -67,11 +82,13 @@ type answer struct {
 // Top is the merged heap top of a server's processes.
 type Top struct {
 	Funcs []result.HeapFunc `json:"top"`
-	// Processes answered, and what tracemalloc itself held in them: the
-	// cost of measuring.
-	Processes        int   `json:"processes"`
-	TracedBytes      int64 `json:"traced_bytes"`
-	TracemallocBytes int64 `json:"tracemalloc_bytes"`
+	// Mechanism is what took it (Python, Ruby); Processes how many
+	// answered, and TracemallocBytes what tracemalloc itself held in them
+	// (Ruby's tracing does not say): the cost of measuring.
+	Mechanism        string `json:"mechanism"`
+	Processes        int    `json:"processes"`
+	TracedBytes      int64  `json:"traced_bytes"`
+	TracemallocBytes int64  `json:"tracemalloc_bytes"`
 }
 
 // Mark has every process of pids that loaded the hook remember what each
@@ -83,9 +100,10 @@ func (h *Hook) Mark(pids []int, wait time.Duration) error {
 	return err
 }
 
-// ErrNoPython says no process of the target loaded the hook: not CPython,
-// or started with -S or -I.
-var ErrNoPython = errors.New("no process of the target loaded the tracemalloc hook (not CPython, or started with -S or -I)")
+// ErrNoRuntime says no process of the target loaded a hook: neither
+// CPython nor Ruby, or one started so as to skip its environment (-S,
+// -I, --disable-gems).
+var ErrNoRuntime = errors.New("no process of the target loaded a heap hook: not CPython or Ruby (Go: serve net/http/pprof and set heap: pprof; Node and native servers are not covered yet)")
 
 // Fetch asks every process in pids that loaded the hook for its top n
 // and merges what they answer within wait (a busy process answers between
@@ -108,7 +126,7 @@ func (h *Hook) ask(pids []int, n int, wait time.Duration) (map[int]answer, error
 		}
 	}
 	if len(ready) == 0 {
-		return nil, ErrNoPython
+		return nil, ErrNoRuntime
 	}
 	seq := strconv.FormatInt(time.Now().UnixNano(), 10)
 	tmp := filepath.Join(h.Dir, ".req")
@@ -151,6 +169,7 @@ func merge(got map[int]answer, n int) (*Top, error) {
 			continue
 		}
 		t.Processes++
+		t.Mechanism = a.Mechanism
 		t.TracedBytes += a.TracedBytes
 		t.TracemallocBytes += a.TracemallocBytes
 		for _, f := range a.Top {
@@ -159,9 +178,9 @@ func merge(got map[int]answer, n int) (*Top, error) {
 	}
 	if t.Processes == 0 {
 		if len(errs) > 0 {
-			return nil, errors.New("tracemalloc: " + strings.Join(errs, "; "))
+			return nil, errors.New("heap hook: " + strings.Join(errs, "; "))
 		}
-		return nil, errors.New("tracemalloc: no process answered in time")
+		return nil, errors.New("heap hook: no process answered in time")
 	}
 	for f, b := range sizes {
 		t.Funcs = append(t.Funcs, result.HeapFunc{Func: f, InuseBytes: b})
