@@ -670,3 +670,36 @@ targets:
 		t.Errorf("exit %d, heap top %+v, mechanism %q, evidence peak %d, note %q; want the app's own lines\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapEvidencePeakBytes, run.HeapNote, stdout, stderr)
 	}
 }
+
+// heap: auto on a Node server, unedited: its inspector opened through
+// NODE_OPTIONS on a loopback port the harness picked, the heap top from a
+// snapshot with allocation tracking — the Buffers outside the V8 heap on
+// the function that made them or the variable that holds them.
+func TestHeapAutoOnANodeServer(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "install Node 20 (Debian's nodejs)", "node")
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "heap.yaml")
+	os.WriteFile(sc, []byte(`name: heap-auto-node
+levels: [2]
+duration: 2s
+request: {path: /rows, validate: json}
+client: {read_rate: 0}
+memory: {settle: 0s}
+targets:
+  - name: node
+    command: [node, cmd/harness/testdata/buffers.js, "{port}"]
+    health: /health
+    heap: auto
+`), 0o644)
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
+	run := only(t, readResults(t, out), "node", 2)
+	named := false
+	for _, f := range run.HeapTop {
+		named = named || strings.Contains(f.Func, "held by `cache`") || strings.Contains(f.Func, "render (testdata/buffers.js:")
+	}
+	if code != 0 || !named || !strings.HasPrefix(run.HeapMechanism, "V8 heap snapshot") {
+		t.Errorf("exit %d, heap top %+v, mechanism %q, note %q\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapNote, stdout, stderr)
+	}
+}

@@ -3,12 +3,16 @@
 // environment its runtime reads at start: for CPython a sitecustomize put
 // first on PYTHONPATH starts tracemalloc, for Ruby (MRI) a file RUBYOPT
 // requires starts ObjectSpace's allocation tracing, in every process of
-// the server (workers forked after start included). Each process answers
-// a request file with its top — allocation sites by file:line and their
-// function — which Fetch merges into one.
+// the server (workers forked after start included), and each process
+// answers a request file with its top — allocation sites by file:line and
+// their function; for Node, NODE_OPTIONS opens the inspector on a loopback
+// port picked here, and a heap snapshot with allocation tracking names
+// what holds the memory, Buffers outside the V8 heap included. Fetch
+// merges them into one.
 package heaphook
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -38,8 +42,9 @@ const (
 // Hook is a prepared injection: the environment a server starts with, and
 // where its processes answer.
 type Hook struct {
-	Dir string // the processes' answers (ready-PID, PID-SEQ.json)
-	Env map[string]string
+	Dir  string // the processes' answers (ready-PID, PID-SEQ.json)
+	Env  map[string]string
+	node *inspector // a Node server's inspector, on a loopback port picked here
 }
 
 // Prepare writes the hooks under dir and returns the environment that
@@ -66,7 +71,23 @@ func Prepare(dir string, env func(string) (string, bool)) (*Hook, error) {
 	if o, ok := env("RUBYOPT"); ok && o != "" {
 		rubyopt = o + " " + rubyopt
 	}
-	return &Hook{Dir: answers, Env: map[string]string{"PYTHONPATH": path, "RUBYOPT": rubyopt, "FLOOD_HEAP_DIR": answers}}, nil
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	nodeOpts := fmt.Sprintf("--inspect=127.0.0.1:%d", port)
+	if o, ok := env("NODE_OPTIONS"); ok && o != "" {
+		nodeOpts = o + " " + nodeOpts
+	}
+	return &Hook{Dir: answers, node: &inspector{port: port},
+		Env: map[string]string{"PYTHONPATH": path, "RUBYOPT": rubyopt, "NODE_OPTIONS": nodeOpts, "FLOOD_HEAP_DIR": answers}}, nil
+}
+
+// Close closes a Node server's inspector connection, if one was opened.
+func (h *Hook) Close() {
+	if h.node != nil {
+		h.node.close()
+	}
 }
 
 // answer is one process's heap top.
@@ -97,19 +118,36 @@ type Top struct {
 // imports' (25 MiB of a gunicorn app's three processes here).
 func (h *Hook) Mark(pids []int, wait time.Duration) error {
 	_, err := h.ask(pids, 0, wait)
-	return err
+	if h.node == nil || !waitInspector(context.Background(), h.node.port, time.Second) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	return h.node.mark(ctx) // Node: allocation tracking from now on
 }
 
 // ErrNoRuntime says no process of the target loaded a hook: neither
 // CPython nor Ruby, or one started so as to skip its environment (-S,
 // -I, --disable-gems).
-var ErrNoRuntime = errors.New("no process of the target loaded a heap hook: not CPython or Ruby (Go: serve net/http/pprof and set heap: pprof; Node and native servers are not covered yet)")
+var ErrNoRuntime = errors.New("no process of the target loaded a heap hook: not CPython or Ruby, nor a Node server whose inspector answered (Go: serve net/http/pprof and set heap: pprof; native servers are not covered yet)")
 
 // Fetch asks every process in pids that loaded the hook for its top n
 // and merges what they answer within wait (a busy process answers between
 // its own work); a process gone meanwhile is not waited for.
 func (h *Hook) Fetch(pids []int, n int, wait time.Duration) (*Top, error) {
 	got, err := h.ask(pids, n, wait)
+	if h.node != nil && h.node.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		a, nerr := h.node.top(ctx, n)
+		if nerr != nil {
+			return nil, nerr
+		}
+		if got == nil {
+			got = map[int]answer{}
+		}
+		got[0], err = *a, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -185,12 +223,17 @@ func merge(got map[int]answer, n int) (*Top, error) {
 	for f, b := range sizes {
 		t.Funcs = append(t.Funcs, result.HeapFunc{Func: f, InuseBytes: b})
 	}
-	sort.Slice(t.Funcs, func(i, j int) bool {
-		if t.Funcs[i].InuseBytes != t.Funcs[j].InuseBytes {
-			return t.Funcs[i].InuseBytes > t.Funcs[j].InuseBytes
-		}
-		return t.Funcs[i].Func < t.Funcs[j].Func
-	})
+	sortTop(t.Funcs)
 	t.Funcs = t.Funcs[:min(n, len(t.Funcs))]
 	return t, nil
+}
+
+// sortTop orders a heap top largest first, ties by name.
+func sortTop(top []result.HeapFunc) {
+	sort.Slice(top, func(i, j int) bool {
+		if top[i].InuseBytes != top[j].InuseBytes {
+			return top[i].InuseBytes > top[j].InuseBytes
+		}
+		return top[i].Func < top[j].Func
+	})
 }

@@ -1,6 +1,9 @@
 package heaphook
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -162,4 +165,101 @@ func TestRubyHeapTopFromOutside(t *testing.T) {
 	if top.Processes != 2 || top.Mechanism != Ruby || !worker || !library {
 		t.Errorf("top %+v; want 2 processes, the worker's string at app.rb:7 and the json library's line marked", top)
 	}
+}
+
+// nodeApp is a Node server as its author wrote it: each answer rendered
+// whole into a Buffer (outside the V8 heap), the last four kept.
+const nodeApp = `const http = require('http');
+const held = [];
+function render(n) {
+  const rows = [];
+  for (let i = 0; i < n; i++) rows.push({ id: i, v: 'x'.repeat(100) });
+  return Buffer.from(JSON.stringify(rows));
+}
+http.createServer((req, res) => {
+  if (req.url === '/health') return res.end('ok');
+  const b = render(20000);
+  held.push(b);
+  if (held.length > 4) held.shift();
+  res.end(b);
+}).listen(Number(process.argv[2]), '127.0.0.1');
+`
+
+// Unedited, a Node server's inspector (opened on a loopback port the hook
+// picked, through NODE_OPTIONS) gives the heap top from a snapshot with
+// allocation tracking: the Buffers' bytes, outside the V8 heap, on the
+// server's own function that made them.
+func TestNodeHeapTopFromOutside(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "install Node 20 (Debian's nodejs)", "node")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.js"), []byte(nodeApp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := Prepare(filepath.Join(dir, "heap"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	port, err := freeLoopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := pgroup.Command("node", "app.js", strconv.Itoa(port))
+	cmd.Dir, cmd.Env = dir, os.Environ()
+	for k, v := range h.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { pgroup.Signal(cmd, syscall.SIGKILL); cmd.Wait() }()
+	base := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(base + "health"); err == nil {
+			resp.Body.Close()
+			break
+		}
+	}
+	if err := h.Mark([]int{cmd.Process.Pid}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		resp, err := http.Get(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	top, err := h.Fetch([]int{cmd.Process.Pid}, 5, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Large Buffers are named by what holds them (V8's allocation
+	// tracker left most without a stack, some on stacks that never made
+	// them).
+	if top.Mechanism != Node || len(top.Funcs) == 0 || !strings.HasPrefix(top.Funcs[0].Func, "held by `held`, a closure's variable, through Array") || top.Funcs[0].InuseBytes < 4*2300000 {
+		t.Errorf("top %+v; want the four Buffers (~9.6 MB) on the variable holding them", top)
+	}
+}
+
+// A heap snapshot's reader takes any bytes without a panic, and what it
+// attributes adds up to no more than it read.
+func FuzzSnapshotTop(f *testing.F) {
+	f.Add([]byte(`{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"]],"trace_function_info_fields":["function_id","name","script_name","script_id","line","column"]}},"nodes":[3,0,1,100,1,1,8,1,2,2000000,0,0],"edges":[3,2,6],"trace_function_infos":[1,0,3,1,5,1],"trace_tree":[1,0,1,100,[]],"strings":["render","ArrayBuffer","backing_store","/srv/app.js"]}`))
+	f.Add([]byte(`{"nodes":[1,2,3],"edges":[-1]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		top, total, err := snapshotTop(b, 5)
+		if err != nil {
+			return
+		}
+		var sum int64
+		for _, h := range top {
+			sum += h.InuseBytes
+		}
+		if sum > total && total >= 0 {
+			t.Errorf("top %+v adds to %d, more than the total %d", top, sum, total)
+		}
+	})
 }

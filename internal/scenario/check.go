@@ -432,6 +432,8 @@ func checkHeap(t Target, key string, p *problems) {
 		p.add(key+".heap", "heap: %s contradicts the target's other heap endpoint", t.Heap)
 	case t.Heap == HeapAuto && (t.Pprof != "" || t.Tracemalloc != ""):
 		p.add(key+".heap", "heap: auto takes the evidence itself: drop the target's pprof or tracemalloc endpoint, or name that kind")
+	case t.Heap == HeapAuto && !loopback.Host(t.Host):
+		p.add(key+".heap", "heap: auto opens a Node server's inspector, a remote-code door: only for a target on loopback, not %s", t.Host)
 	case t.Heap == HeapAuto && (t.Container != nil || t.Attach != nil):
 		p.add(key+".heap", "heap: auto works on servers the harness starts (command:); a container or an attached server needs an endpoint of its own (pprof, tracemalloc)")
 	}

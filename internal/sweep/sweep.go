@@ -315,6 +315,7 @@ func measureOnce(ctx context.Context, m *measurement) (result.Run, error) {
 	}
 	if m.hook != nil {
 		defer os.RemoveAll(filepath.Dir(m.hook.Dir))
+		defer m.hook.Close() // a Node server's inspector connection
 	}
 	m.launched = spec
 	p, err := launch.Start(ctx, spec)

@@ -1,0 +1,400 @@
+package heaphook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/cdproto"
+	"github.com/chromedp/cdproto/heapprofiler"
+	"github.com/coder/websocket"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+// Node is what results say took a Node server's evidence.
+const Node = "V8 heap snapshot with allocation tracking (injected: NODE_OPTIONS --inspect on loopback)"
+
+// inspector is a Node server's inspector, opened by NODE_OPTIONS on a
+// loopback port the harness picked: a remote-code door, so never on
+// another host, and closed with the target. Allocation tracking starts at
+// the idle mark; each top is a heap snapshot read for what the flood
+// allocated, ArrayBuffer backing stores (Buffers, outside the V8 heap)
+// included.
+type inspector struct {
+	port int
+	mu   sync.Mutex
+	conn *websocket.Conn
+	next int64
+}
+
+// freeLoopbackPort is a port nothing listens on now, on 127.0.0.1.
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// open connects to the inspector's first target (the main process).
+func (in *inspector) open(ctx context.Context) error {
+	if in.conn != nil {
+		return nil
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/json/list", in.port), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("inspector on 127.0.0.1:%d: %w", in.port, err)
+	}
+	defer resp.Body.Close()
+	var targets []struct {
+		WS string `json:"webSocketDebuggerUrl"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&targets); err != nil || len(targets) == 0 || targets[0].WS == "" {
+		return fmt.Errorf("inspector on 127.0.0.1:%d lists no target (%v)", in.port, err)
+	}
+	if u, err := url.Parse(targets[0].WS); err != nil || u.Hostname() != "127.0.0.1" {
+		return fmt.Errorf("inspector answered %q: not on loopback, not used", targets[0].WS)
+	}
+	c, _, err := websocket.Dial(ctx, targets[0].WS, nil)
+	if err != nil {
+		return err
+	}
+	c.SetReadLimit(1 << 30) // snapshot chunks
+	in.conn = c
+	return nil
+}
+
+// call sends one command and waits for its answer; events before it go to
+// onEvent.
+func (in *inspector) call(ctx context.Context, method cdproto.MethodType, params any, onEvent func(cdproto.Message)) error {
+	in.next++
+	id := in.next
+	p, err := json.Marshal(params)
+	if err != nil {
+		return err
+	}
+	msg, err := json.Marshal(map[string]any{"id": id, "method": method, "params": json.RawMessage(p)})
+	if err != nil {
+		return err
+	}
+	if err := in.conn.Write(ctx, websocket.MessageText, msg); err != nil {
+		return err
+	}
+	for {
+		_, b, err := in.conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		var m struct {
+			ID     int64              `json:"id"`
+			Method cdproto.MethodType `json:"method"`
+			Params json.RawMessage    `json:"params"`
+			Error  *cdproto.Error     `json:"error"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return err
+		}
+		switch {
+		case m.ID == id && m.Error != nil:
+			return fmt.Errorf("%s: %s", method, m.Error.Message)
+		case m.ID == id:
+			return nil
+		case m.ID == 0 && onEvent != nil:
+			onEvent(cdproto.Message{Method: m.Method, Params: []byte(m.Params)})
+		}
+	}
+}
+
+// mark starts allocation tracking: objects allocated from now on carry
+// the stack that allocated them.
+func (in *inspector) mark(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err := in.open(ctx); err != nil {
+		return err
+	}
+	if err := in.call(ctx, heapprofiler.CommandEnable, struct{}{}, nil); err != nil {
+		return err
+	}
+	return in.call(ctx, heapprofiler.CommandStartTrackingHeapObjects, heapprofiler.StartTrackingHeapObjectsParams{TrackAllocations: true}, nil)
+}
+
+// top takes a heap snapshot and reads its top n.
+func (in *inspector) top(ctx context.Context, n int) (*answer, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.conn == nil {
+		return nil, errors.New("inspector not marked")
+	}
+	var snap strings.Builder
+	err := in.call(ctx, heapprofiler.CommandTakeHeapSnapshot, heapprofiler.TakeHeapSnapshotParams{}, func(m cdproto.Message) {
+		if m.Method == cdproto.EventHeapProfilerAddHeapSnapshotChunk {
+			var c heapprofiler.EventAddHeapSnapshotChunk
+			if json.Unmarshal(m.Params, &c) == nil {
+				snap.WriteString(c.Chunk)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	funcs, total, err := snapshotTop([]byte(snap.String()), n)
+	if err != nil {
+		return nil, err
+	}
+	return &answer{Mechanism: Node, Top: funcs, TracedBytes: total}, nil
+}
+
+// close ends the connection (the target's end closes the inspector).
+func (in *inspector) close() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.conn != nil {
+		in.conn.Close(websocket.StatusNormalClosure, "")
+		in.conn = nil
+	}
+}
+
+// snapshot is a V8 heap snapshot as the inspector sends it.
+type snapshot struct {
+	Snapshot struct {
+		Meta struct {
+			NodeFields        []string          `json:"node_fields"`
+			NodeTypes         []json.RawMessage `json:"node_types"`
+			EdgeFields        []string          `json:"edge_fields"`
+			EdgeTypes         []json.RawMessage `json:"edge_types"`
+			TraceFunctionInfo []string          `json:"trace_function_info_fields"`
+			TraceNodeFields   []string          `json:"trace_node_fields"`
+		} `json:"meta"`
+	} `json:"snapshot"`
+	Nodes              []int64         `json:"nodes"`
+	Edges              []int64         `json:"edges"`
+	TraceFunctionInfos []int64         `json:"trace_function_infos"`
+	TraceTree          json.RawMessage `json:"trace_tree"`
+	Strings            []string        `json:"strings"`
+}
+
+// snapshotTop attributes what each object allocated since tracking began
+// holds — its own size, and for an ArrayBuffer its backing store (a
+// Buffer's bytes, outside the V8 heap) — to the stack that allocated it,
+// named by its first frame in the server's own files, and returns the n
+// largest with the total.
+func snapshotTop(data []byte, n int) ([]result.HeapFunc, int64, error) {
+	var s snapshot
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, 0, fmt.Errorf("heap snapshot: %w", err)
+	}
+	m := s.Snapshot.Meta
+	nf, ef := len(m.NodeFields), len(m.EdgeFields)
+	col := func(fields []string, name string) int {
+		for i, f := range fields {
+			if f == name {
+				return i
+			}
+		}
+		return -1
+	}
+	nType, nName, nSize, nEdges, nTrace := col(m.NodeFields, "type"), col(m.NodeFields, "name"), col(m.NodeFields, "self_size"), col(m.NodeFields, "edge_count"), col(m.NodeFields, "trace_node_id")
+	eName, eTo := col(m.EdgeFields, "name_or_index"), col(m.EdgeFields, "to_node")
+	eType := col(m.EdgeFields, "type")
+	if nf == 0 || ef == 0 || nType < 0 || nName < 0 || nSize < 0 || nEdges < 0 || nTrace < 0 || eName < 0 || eTo < 0 || eType < 0 || len(s.Nodes)%nf != 0 {
+		return nil, 0, errors.New("heap snapshot: an unknown layout")
+	}
+	var edgeTypes []string
+	if len(m.EdgeTypes) > 0 {
+		_ = json.Unmarshal(m.EdgeTypes[0], &edgeTypes)
+	}
+	str := func(i int64) string {
+		if i < 0 || int(i) >= len(s.Strings) {
+			return ""
+		}
+		return s.Strings[i]
+	}
+	parents, fns := traceTree(s.TraceTree)
+	kind := func(t int64) string {
+		if int(t) < len(edgeTypes) {
+			return edgeTypes[t]
+		}
+		return ""
+	}
+	traced := map[int64]int64{}    // trace node → bytes
+	held := map[int]int64{}        // ArrayBuffer node → its backing store, 1 MiB or more
+	retainer := map[int][3]int64{} // node → its first strong retainer: from node, edge type, name
+	edge := 0
+	for i := 0; i+nf <= len(s.Nodes); i += nf {
+		count := int(s.Nodes[i+nEdges])
+		trace := s.Nodes[i+nTrace]
+		size := s.Nodes[i+nSize]
+		for k := 0; k < count && (edge+k+1)*ef <= len(s.Edges); k++ {
+			e := s.Edges[(edge+k)*ef:]
+			to, t := int(e[eTo]), kind(e[eType])
+			if _, seen := retainer[to]; !seen && t != "weak" && t != "shortcut" {
+				retainer[to] = [3]int64{int64(i), e[eType], e[eName]}
+			}
+			if t != "element" && t != "hidden" && str(e[eName]) == "backing_store" && to+nSize < len(s.Nodes) {
+				if b := s.Nodes[to+nSize]; b >= 1<<20 {
+					held[i] = b // a large Buffer: named by what holds it (below)
+				} else if trace != 0 {
+					size += b // an ArrayBuffer's bytes outside the V8 heap
+				}
+			}
+		}
+		edge += count
+		if trace != 0 {
+			traced[trace] += size
+		}
+	}
+	sites := map[string]int64{}
+	var total int64
+	for trace, size := range traced {
+		total += size
+		sites[siteOf(trace, parents, fns, s.TraceFunctionInfos, len(m.TraceFunctionInfo), str)] += size
+	}
+	// A large Buffer is named by what holds it: V8's allocation tracker
+	// left most of them without a stack here, and put some on stacks of
+	// node's HTTP parser that never made them (an address reused).
+	for ab, size := range held {
+		total += size
+		sites[heldBy(ab, retainer, s.Nodes, nName, kind, str)] += size
+	}
+	var out []result.HeapFunc
+	for f, b := range sites {
+		out = append(out, result.HeapFunc{Func: f, InuseBytes: b})
+	}
+	sortTop(out)
+	return out[:min(n, len(out))], total, nil
+}
+
+// heldBy names what retains node: up its first strong retainers to the
+// closure variable or property that holds it ("held by `held`, a
+// closure's variable, through Array, Buffer"), or where the walk ends.
+func heldBy(node int, retainer map[int][3]int64, nodes []int64, nName int, kind func(int64) string, str func(int64) string) string {
+	var through []string
+	for range 8 {
+		r, ok := retainer[node]
+		if !ok {
+			break
+		}
+		from, t, name := int(r[0]), kind(r[1]), str(r[2])
+		switch t {
+		case "context":
+			return fmt.Sprintf("held by `%s`, a closure's variable, through %s", name, strings.Join(through, ", "))
+		case "property":
+			owner := str(nodes[from+nName])
+			if !strings.HasPrefix(owner, "system /") && name != "" {
+				return fmt.Sprintf("held by %s.%s, through %s", owner, name, strings.Join(through, ", "))
+			}
+		}
+		through = append([]string{str(nodes[from+nName])}, through...)
+		node = from
+	}
+	return "ArrayBuffers with no named holder"
+}
+
+// traceTree reads the allocation trace tree ([id, function_info_index,
+// count, size, [children…]] nested) into each node's parent and function.
+func traceTree(raw json.RawMessage) (parents, fns map[int64]int64) {
+	parents, fns = map[int64]int64{}, map[int64]int64{}
+	var walk func(flat []json.RawMessage, parent int64)
+	walk = func(flat []json.RawMessage, parent int64) {
+		for i := 0; i+5 <= len(flat); i += 5 {
+			var id, fn int64
+			if json.Unmarshal(flat[i], &id) != nil || json.Unmarshal(flat[i+1], &fn) != nil {
+				return
+			}
+			parents[id], fns[id] = parent, fn
+			var kids []json.RawMessage
+			if json.Unmarshal(flat[i+4], &kids) == nil {
+				walk(kids, id)
+			}
+		}
+	}
+	var top []json.RawMessage
+	if json.Unmarshal(raw, &top) == nil {
+		walk(top, 0)
+	}
+	return parents, fns
+}
+
+// siteOf names an allocation's stack: its first frame in the server's own
+// scripts (not node: internals, not node_modules), with the innermost
+// frame after it where that is another's: "render (app.js:12) via
+// buffer:345".
+func siteOf(trace int64, parents, fns map[int64]int64, infos []int64, stride int, str func(int64) string) string {
+	frame := func(id int64) (name, script string, line int64, ok bool) {
+		fi, found := fns[id]
+		if !found || stride < 6 || fi < 0 || int(fi+1)*stride > len(infos) {
+			return "", "", 0, false
+		}
+		f := infos[int(fi)*stride:]
+		return str(f[1]), str(f[2]), f[4], true
+	}
+	label := func(name, script string, line int64) string {
+		if name == "" {
+			name = "(anonymous)"
+		}
+		if script == "" {
+			return name
+		}
+		return fmt.Sprintf("%s (%s:%d)", name, script, line)
+	}
+	innerName, innerScript, innerLine, _ := frame(trace)
+	for id := trace; id != 0; id = parents[id] {
+		name, script, line, ok := frame(id)
+		if !ok {
+			break
+		}
+		if own(script) {
+			s := label(name, short(script), line)
+			if id != trace {
+				s += " via " + label(innerName, short(innerScript), innerLine)
+			}
+			return s
+		}
+	}
+	return label(innerName, short(innerScript), innerLine)
+}
+
+// own is a script of the server's own: a file, not a node: internal or a
+// package's.
+func own(script string) bool {
+	return (strings.HasPrefix(script, "/") || strings.HasPrefix(script, "file://")) && !strings.Contains(script, "/node_modules/")
+}
+
+// short is a script's name without its directories' noise: file:// and
+// the path up to the server's own folder.
+func short(script string) string {
+	script = strings.TrimPrefix(script, "file://")
+	if i := strings.LastIndex(script, "/node_modules/"); i >= 0 {
+		return script[i+len("/node_modules/"):]
+	}
+	if strings.HasPrefix(script, "/") {
+		return path.Join(path.Base(path.Dir(script)), path.Base(script))
+	}
+	return script
+}
+
+// waitInspector waits for the inspector to listen (the server starting).
+func waitInspector(ctx context.Context, port int, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond); err == nil {
+			c.Close()
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
