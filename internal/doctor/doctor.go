@@ -98,7 +98,36 @@ func Run(o Options) Report {
 	var r Report
 	r.Checks = append(r.Checks, capChecks(o, &r)...)
 	r.Checks = append(r.Checks, scaleCheck(), networkCheck(o), k6Check(o), containerCheck(o), chromiumCheck(o), pythonCheck(o))
+	r.Checks = append(r.Checks, heapChecks(o)...)
 	return r
+}
+
+// heapChecks say which runtimes heap: auto reaches on this host, each by
+// asking the runtime itself for the mechanism it would use.
+func heapChecks(o Options) []Check {
+	var out []Check
+	for _, rt := range []struct{ name, bin, probe, mechanism, fix string }{
+		{"heap: auto (CPython)", "python3", "import tracemalloc, sysconfig", "tracemalloc, through a sitecustomize on PYTHONPATH", "bash scripts/install-deps.sh (python3)"},
+		{"heap: auto (Ruby)", "ruby", "require 'objspace'; ObjectSpace.trace_object_allocations_start; Process.respond_to?(:_fork) or exit 1", "ObjectSpace allocation tracing, through RUBYOPT -r (forked workers: Process._fork, Ruby 3.1+)", "bash scripts/install-deps.sh (ruby)"},
+		{"heap: auto (Node)", "node", "require('inspector'); if (!process.execArgv) process.exit(1)", "the inspector on a loopback port (NODE_OPTIONS --inspect) and V8 heap snapshots", "install Node 20 (Debian's nodejs)"},
+	} {
+		path, err := o.LookPath(rt.bin)
+		if err != nil {
+			out = append(out, Check{Name: rt.name, Status: Missing, Detail: rt.bin + " not on PATH", Fix: rt.fix})
+			continue
+		}
+		flag := "-c"
+		if rt.bin == "ruby" || rt.bin == "node" {
+			flag = "-e"
+		}
+		if err := o.Run(path, flag, rt.probe); err != nil {
+			out = append(out, Check{Name: rt.name, Status: Weak, Detail: rt.bin + " cannot use " + rt.mechanism + ": " + err.Error()})
+			continue
+		}
+		out = append(out, Check{Name: rt.name, Status: OK, Detail: rt.mechanism})
+	}
+	out = append(out, Check{Name: "heap: auto (native)", Status: Missing, Detail: "C, C++ and Rust servers give no heap top yet (Go: serve net/http/pprof, heap: pprof)"})
+	return out
 }
 
 // scaleCheck says the largest level this host holds: open files (after

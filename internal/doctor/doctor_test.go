@@ -150,3 +150,26 @@ func TestDoctorContainersOnlyWhenAnEngineWorks(t *testing.T) {
 		t.Errorf("podman and a broken docker: %v %q", c.Status, c.Detail)
 	}
 }
+
+// heap: auto is listed by runtime: ok where the runtime itself says it
+// has the mechanism, weak where it is there without it, missing where it
+// is not on PATH; native servers are said to be uncovered.
+func TestDoctorHeapAuto(t *testing.T) {
+	t.Parallel()
+	o := fakeOptions(t, cgroup.FS{Root: t.TempDir(), SelfFile: filepath.Join(t.TempDir(), "missing")}, "python3", "node")
+	o.Run = func(name string, args ...string) error {
+		if strings.HasSuffix(name, "node") {
+			return errors.New("exit status 1")
+		}
+		return nil
+	}
+	var b strings.Builder
+	if err := Run(o).Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ok       heap: auto (CPython)", "missing  heap: auto (Ruby)", "weak     heap: auto (Node)", "missing  heap: auto (native)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("doctor says\n%s\nwant %q", b.String(), want)
+		}
+	}
+}
