@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,31 +40,8 @@ time.sleep(30)
 func TestHeapTopFromOutside(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(app), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h, err := Prepare(filepath.Join(dir, "heap"), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := pgroup.Command("python3", "app.py")
-	cmd.Dir, cmd.Stderr = dir, os.Stderr
-	for k, v := range h.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Env = append(os.Environ(), cmd.Env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { pgroup.Signal(cmd, syscall.SIGKILL); cmd.Wait() }()
-	var pids []int
-	for deadline := time.Now().Add(20 * time.Second); len(pids) < 2 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		pids = readyPIDs(t, h.Dir)
-	}
-	if len(pids) < 2 {
-		t.Fatalf("ready: %v; want the process and its forked worker", pids)
-	}
+	h, _ := startHooked(t, "app.py", app, "python3", "app.py")
+	pids := readyForked(t, h)
 	top, err := h.Fetch(pids, 5, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +70,46 @@ func TestHeapTopFromOutside(t *testing.T) {
 	if _, err := (&Hook{Dir: h.Dir}).Fetch([]int{1}, 5, time.Second); err != ErrNoRuntime {
 		t.Errorf("a process without the hook: %v", err)
 	}
+}
+
+// startHooked writes src as file in a directory of its own and runs it
+// there (its own process group, killed at the test's end) with the hooks
+// prepared for it in its environment.
+func startHooked(t *testing.T, file, src, bin string, args ...string) (*Hook, *exec.Cmd) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := Prepare(filepath.Join(dir, "heap"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	cmd := pgroup.Command(bin, args...)
+	cmd.Dir, cmd.Stderr, cmd.Env = dir, os.Stderr, os.Environ()
+	for k, v := range h.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pgroup.Signal(cmd, syscall.SIGKILL); cmd.Wait() })
+	return h, cmd
+}
+
+// readyForked waits for a process and the worker it forks to load the
+// hook, and returns their pids.
+func readyForked(t *testing.T, h *Hook) []int {
+	t.Helper()
+	var pids []int
+	for deadline := time.Now().Add(20 * time.Second); len(pids) < 2 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		pids = readyPIDs(t, h.Dir)
+	}
+	if len(pids) < 2 {
+		t.Fatalf("ready: %v; want the process and its forked worker", pids)
+	}
+	return pids
 }
 
 func readyPIDs(t *testing.T, dir string) []int {
@@ -128,32 +146,8 @@ sleep 30
 func TestRubyHeapTopFromOutside(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "ruby")
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "app.rb"), []byte(rbApp), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h, err := Prepare(filepath.Join(dir, "heap"), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := pgroup.Command("ruby", "app.rb")
-	cmd.Dir, cmd.Stderr = dir, os.Stderr
-	cmd.Env = os.Environ()
-	for k, v := range h.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { pgroup.Signal(cmd, syscall.SIGKILL); cmd.Wait() }()
-	var pids []int
-	for deadline := time.Now().Add(20 * time.Second); len(pids) < 2 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		pids = readyPIDs(t, h.Dir)
-	}
-	if len(pids) < 2 {
-		t.Fatalf("ready: %v; want the process and its forked worker", pids)
-	}
-	top, err := h.Fetch(pids, 5, 10*time.Second)
+	h, _ := startHooked(t, "app.rb", rbApp, "ruby", "app.rb")
+	top, err := h.Fetch(readyForked(t, h), 5, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,28 +186,11 @@ http.createServer((req, res) => {
 func TestNodeHeapTopFromOutside(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "install Node 20 (Debian's nodejs)", "node")
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "app.js"), []byte(nodeApp), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h, err := Prepare(filepath.Join(dir, "heap"), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	port, err := freeLoopbackPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := pgroup.Command("node", "app.js", strconv.Itoa(port))
-	cmd.Dir, cmd.Env = dir, os.Environ()
-	for k, v := range h.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { pgroup.Signal(cmd, syscall.SIGKILL); cmd.Wait() }()
+	h, cmd := startHooked(t, "app.js", nodeApp, "node", "app.js", strconv.Itoa(port))
 	base := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if resp, err := http.Get(base + "health"); err == nil {

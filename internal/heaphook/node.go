@@ -229,9 +229,9 @@ func snapshotTop(data []byte, n int) ([]result.HeapFunc, int64, error) {
 		}
 		return ""
 	}
-	traced := map[int64]int64{}    // trace node → bytes
-	held := map[int]int64{}        // ArrayBuffer node → its backing store, 1 MiB or more
-	retainer := map[int][3]int64{} // node → its first strong retainer: from node, edge type, name
+	traced := map[int64]int64{}       // trace node → bytes
+	held := map[int]int64{}           // ArrayBuffer node → its backing store, 1 MiB or more
+	retainers := map[int][][3]int64{} // node → its strong retainers: from node, edge type, name
 	edge := 0
 	for i := 0; i+nf <= len(s.Nodes); i += nf {
 		count := int(s.Nodes[i+nEdges])
@@ -240,8 +240,8 @@ func snapshotTop(data []byte, n int) ([]result.HeapFunc, int64, error) {
 		for k := 0; k < count && (edge+k+1)*ef <= len(s.Edges); k++ {
 			e := s.Edges[(edge+k)*ef:]
 			to, t := int(e[eTo]), kind(e[eType])
-			if _, seen := retainer[to]; !seen && t != "weak" && t != "shortcut" {
-				retainer[to] = [3]int64{int64(i), e[eType], e[eName]}
+			if t != "weak" && t != "shortcut" {
+				retainers[to] = append(retainers[to], [3]int64{int64(i), e[eType], e[eName]})
 			}
 			if t != "element" && t != "hidden" && str(e[eName]) == "backing_store" && to+nSize < len(s.Nodes) {
 				if b := s.Nodes[to+nSize]; b >= 1<<20 {
@@ -267,7 +267,7 @@ func snapshotTop(data []byte, n int) ([]result.HeapFunc, int64, error) {
 	// node's HTTP parser that never made them (an address reused).
 	for ab, size := range held {
 		total += size
-		sites[heldBy(ab, retainer, s.Nodes, nName, kind, str)] += size
+		sites[heldBy(ab, retainers, s.Nodes, nName, kind, str)] += size
 	}
 	var out []result.HeapFunc
 	for f, b := range sites {
@@ -277,28 +277,41 @@ func snapshotTop(data []byte, n int) ([]result.HeapFunc, int64, error) {
 	return out[:min(n, len(out))], total, nil
 }
 
-// heldBy names what retains node: up its first strong retainers to the
-// closure variable or property that holds it ("held by `held`, a
-// closure's variable, through Array, Buffer"), or where the walk ends.
-func heldBy(node int, retainer map[int][3]int64, nodes []int64, nName int, kind func(int64) string, str func(int64) string) string {
-	var through []string
+// heldBy names what retains node, searching its strong retainers
+// breadth first, at most 8 deep: the nearest closure variable that holds
+// it ("held by `held`, a closure's variable, through Array, Buffer") —
+// the server's own code's name for it — else the nearest named property
+// (a pending write's chunk holds a Buffer too, for a moment).
+func heldBy(node int, retainers map[int][][3]int64, nodes []int64, nName int, kind func(int64) string, str func(int64) string) string {
+	type step struct {
+		node    int
+		through []string
+	}
+	seen := map[int]bool{node: true}
+	level, property := []step{{node: node}}, ""
 	for range 8 {
-		r, ok := retainer[node]
-		if !ok {
-			break
-		}
-		from, t, name := int(r[0]), kind(r[1]), str(r[2])
-		switch t {
-		case "context":
-			return fmt.Sprintf("held by `%s`, a closure's variable, through %s", name, strings.Join(through, ", "))
-		case "property":
-			owner := str(nodes[from+nName])
-			if !strings.HasPrefix(owner, "system /") && name != "" {
-				return fmt.Sprintf("held by %s.%s, through %s", owner, name, strings.Join(through, ", "))
+		var next []step
+		for _, st := range level {
+			for _, r := range retainers[st.node] {
+				from, t, name := int(r[0]), kind(r[1]), str(r[2])
+				through := strings.Join(st.through, ", ")
+				owner := str(nodes[from+nName])
+				switch {
+				case t == "context":
+					return fmt.Sprintf("held by `%s`, a closure's variable, through %s", name, through)
+				case t == "property" && property == "" && name != "" && !strings.HasPrefix(owner, "system /"):
+					property = fmt.Sprintf("held by %s.%s, through %s", owner, name, through)
+				}
+				if !seen[from] {
+					seen[from] = true
+					next = append(next, step{from, append([]string{owner}, st.through...)})
+				}
 			}
 		}
-		through = append([]string{str(nodes[from+nName])}, through...)
-		node = from
+		level = next
+	}
+	if property != "" {
+		return property
 	}
 	return "ArrayBuffers with no named holder"
 }
