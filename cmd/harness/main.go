@@ -20,6 +20,7 @@ import (
 func commands() map[string]*cli.Command {
 	return map[string]*cli.Command{
 		"capacity": capacityCmd(),
+		"compare":  compareCmd(),
 		"doctor":   doctorCmd(),
 		"fixtures": fixturesCmd(),
 		"init":     initCmd(),

@@ -297,7 +297,7 @@ func checkLevel(r rule, tg string, level int, o Options) (c Check) {
 		noise := math.Max(r.m.floor, math.Max(spread(base), spread(cur))/2)
 		if regressed(r, c.Baseline, c.Current, noise) {
 			if len(base) >= 3 && len(cur) >= 3 {
-				p := mannWhitneyP(base, cur, r.m.worse)
+				p := stats.MannWhitneyP(base, cur, r.m.worse)
 				if p > 0.05 {
 					c.Note = joinNote(c.Note, fmt.Sprintf("beyond tolerance, but not significant (Mann–Whitney p=%.2f)", p))
 					return c

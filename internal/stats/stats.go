@@ -1,6 +1,6 @@
 // Package stats is the arithmetic the harness's verdicts share: the median
-// of a sample and the least-squares line through points. It knows nothing
-// of runs, bytes or verdicts.
+// of a sample, the least-squares line through points and the Mann–Whitney
+// U test of a shift. It knows nothing of runs, bytes or verdicts.
 package stats
 
 import "slices"

@@ -1,13 +1,13 @@
-package gate
+package stats
 
 import "math"
 
-// mannWhitneyP is the one-sided p-value of the Mann–Whitney U test for
+// MannWhitneyP is the one-sided p-value of the Mann–Whitney U test for
 // "cur is shifted in the worse direction from base" (worse = +1: larger).
 // It is exact (by counting rank arrangements) for small samples, which is
 // what repeats are, and uses the normal approximation beyond; ties share
 // their mean rank.
-func mannWhitneyP(base, cur []float64, worse int) float64 {
+func MannWhitneyP(base, cur []float64, worse int) float64 {
 	n1, n2 := len(base), len(cur)
 	// U counts pairs where cur is worse than base; ties count one half.
 	u := 0.0
@@ -67,4 +67,11 @@ func exactUpperTail(n1, n2 int, u float64) float64 {
 		}
 	}
 	return tail / total
+}
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

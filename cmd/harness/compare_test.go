@@ -1,0 +1,68 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/floodharness/harness/internal/result"
+)
+
+// writeRuns writes a results.json of one target at 16 clients, one run a
+// peak in MiB, from the scenario file name with its sha256 and the host's
+// CPU model.
+func writeRuns(t *testing.T, dir, sha, cpu string, peaks ...int64) string {
+	t.Helper()
+	r := &result.Results{Schema: result.Schema, Scenario: result.Scenario{Name: "quick", File: "scenarios/quick.yaml", SHA256: sha},
+		Host: result.Host{CPUs: 2, CPUModel: cpu, Kernel: "6.1", Cgroup: "v1"}}
+	for i, p := range peaks {
+		r.Runs = append(r.Runs, result.Run{Target: "streamed", Concurrency: 16, Repeat: i, PeakRSSBytes: p << 20, PeakRSSSource: result.PeakVmHWM,
+			Client: result.Client{Requests: 10, OK: 10, DurationS: 1, BytesReceived: 1e7, LatencyMs: result.Latency{P50: 10, P99: 20}}})
+	}
+	path := filepath.Join(dir, "results.json")
+	if err := result.Write(path, r); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// harness compare sets two runs side by side: a peak that rose in every
+// repeat is worse and significant; the two ran other scenario files on
+// other CPUs, and the comparison says so first; Markdown and HTML too.
+func TestCompareTwoRuns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := writeRuns(t, t.TempDir(), "aaaa", "cpu A", 12, 13, 12)
+	b := writeRuns(t, t.TempDir(), "bbbb", "cpu B", 15, 16, 15)
+	mdFile, htmlFile := filepath.Join(dir, "c.md"), filepath.Join(dir, "c.html")
+	code, stdout, stderr := harnessRun(t, "compare", "--markdown", mdFile, "--html", htmlFile, a, b)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var peak string
+	for _, l := range strings.Split(stdout, "\n") {
+		if strings.Contains(l, "peak (MiB)") {
+			peak = l
+		}
+	}
+	for _, want := range []string{"12.0 (3)", "15.0 (3)", "+3.0 (+25%) worse", "p=0.050, significant"} {
+		if !strings.Contains(peak, want) {
+			t.Errorf("peak line %q does not say %q\n%s", peak, want, stdout)
+		}
+	}
+	for _, want := range []string{"NOTE: the two ran different scenarios", "NOTE: measured on different hosts"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("compare does not say %q:\n%s", want, stdout)
+		}
+	}
+	if b, err := os.ReadFile(mdFile); err != nil || !strings.Contains(string(b), "| streamed | 16 | peak (MiB) | 12.0 (3) | 15.0 (3) |") {
+		t.Errorf("markdown (%v):\n%s", err, b)
+	}
+	if b, err := os.ReadFile(htmlFile); err != nil || !strings.Contains(string(b), `<tr class="worse"><td>streamed</td>`) {
+		t.Errorf("html (%v):\n%s", err, b)
+	}
+	if code, _, _ := harnessRun(t, "compare", a); code != 2 {
+		t.Errorf("one results.json: exit %d, want 2", code)
+	}
+}
