@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/floodharness/harness/internal/history"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -64,5 +66,39 @@ func TestCompareTwoRuns(t *testing.T) {
 	}
 	if code, _, _ := harnessRun(t, "compare", a); code != 2 {
 		t.Errorf("one results.json: exit %d, want 2", code)
+	}
+}
+
+// gate --history appends each judged run to DIR/<scenario>.jsonl, one
+// line a run: its medians per target × level × metric with their spread,
+// the commit and the host; the file is read back line by line.
+func TestGateKeepsHistory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - {metric: oom, oom: never}\n"), 0o644)
+	hist := filepath.Join(dir, "history")
+	for i, peaks := range [][]int64{{12, 13, 12}, {15, 16, 15}} {
+		cur := writeRuns(t, t.TempDir(), "aaaa", "cpu A", peaks...)
+		code, stdout, stderr := harnessRun(t, "gate", "--current", cur, "--rules", rules, "--history", hist, "--commit", fmt.Sprintf("c%d", i))
+		if code != 0 || !strings.Contains(stdout, "history: "+filepath.Join(hist, "quick.jsonl")) {
+			t.Fatalf("gate %d: exit %d\n%s\n%s", i, code, stdout, stderr)
+		}
+	}
+	entries, err := history.Read(filepath.Join(hist, "quick.jsonl"))
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("history: %d entries, %v", len(entries), err)
+	}
+	for i, want := range []float64{12, 15} {
+		e := entries[i]
+		var peak *history.Figure
+		for j := range e.Figures {
+			if f := &e.Figures[j]; f.Target == "streamed" && f.Level == 16 && f.Metric == "peak" {
+				peak = f
+			}
+		}
+		if e.Commit != fmt.Sprintf("c%d", i) || e.Host.CPUModel != "cpu A" || peak == nil || peak.Median != want || peak.N != 3 || peak.Max != want+1 {
+			t.Errorf("entry %d: commit %q, host %+v, peak %+v; want median %v of 3", i, e.Commit, e.Host, peak, want)
+		}
 	}
 }

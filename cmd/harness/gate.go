@@ -21,6 +21,8 @@ func gateCmd() *cli.Command {
 	fs.BoolVar(&o.AllowHostChange, "allow-host-change", false, "compare runs measured differently from the baseline (another peak source or cap mechanism)")
 	fs.BoolVar(&o.UpdateBaseline, "update-baseline", false, "write the current results as the new baseline instead of gating")
 	fs.BoolVar(&o.Force, "force", false, "with --update-baseline: replace a baseline made from another scenario")
+	fs.StringVar(&o.History, "history", "", "append the judged run to DIR/<scenario>.jsonl (medians per target × level × metric, commit, time, host)")
+	fs.StringVar(&o.Commit, "commit", "", "with --history: the commit the run is recorded under (default $GITHUB_SHA, else git rev-parse HEAD where the scenario lives)")
 	return &cli.Command{
 		FS:    fs,
 		Usage: "judge a run against rules and a baseline (exit 1 on a regression)",
@@ -28,7 +30,7 @@ func gateCmd() *cli.Command {
 			if len(args) > 0 {
 				return cli.UsageErrorf("unexpected arguments %q", args)
 			}
-			o.Stdout = e.Stdout
+			o.Stdout, o.Getenv = e.Stdout, e.LookupEnv
 			return gate.Run(o)
 		},
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/history"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 )
@@ -32,6 +34,12 @@ type RunOptions struct {
 	UpdateBaseline, Force bool
 	// AllowPartial and AllowHostChange: see Options.
 	AllowPartial, AllowHostChange bool
+	// History, when set, is the directory the judged run is appended to
+	// (DIR/<scenario>.jsonl), with Commit (default: $GITHUB_SHA, else
+	// git rev-parse HEAD where the scenario lives).
+	History, Commit string
+	// Getenv reads the environment (os.LookupEnv when nil).
+	Getenv func(string) (string, bool)
 	// Stdout receives the verdict table (or the baseline note).
 	Stdout io.Writer
 }
@@ -61,6 +69,13 @@ func Run(o RunOptions) error {
 	basePath := o.Baseline
 	if basePath == "" {
 		basePath = rules.Baseline
+	}
+	if o.History != "" {
+		path, err := history.Append(o.History, history.Of(cur, o.commit(rulesPath)))
+		if err != nil {
+			return fmt.Errorf("--history: %w", err)
+		}
+		fmt.Fprintf(o.Stdout, "history: %s\n", path)
 	}
 	if o.UpdateBaseline {
 		return updateBaseline(o, basePath, rulesPath, cur)
@@ -217,4 +232,26 @@ func copyProfiles(r *result.Results, from, to string) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// commit is the commit the judged run is recorded under: --commit, else
+// $GITHUB_SHA, else git rev-parse HEAD in the scenario's directory ("" when
+// none says).
+func (o RunOptions) commit(scenarioFile string) string {
+	if o.Commit != "" {
+		return o.Commit
+	}
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	if sha, ok := getenv("GITHUB_SHA"); ok && sha != "" {
+		return sha
+	}
+	cmd := exec.Command("git", "rev-parse", "HEAD")
+	cmd.Dir = filepath.Dir(scenarioFile)
+	if out, err := cmd.Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	return ""
 }
