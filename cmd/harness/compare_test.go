@@ -102,3 +102,27 @@ func TestGateKeepsHistory(t *testing.T) {
 		}
 	}
 }
+
+// Over a history, the gate finds the change point a single baseline
+// cannot: 8 runs at ~12 MiB then 4 at ~15, each within a loose tolerance
+// of the one before, fail as a change for the worse with where it began.
+func TestGateFindsAChangePointInHistory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - {metric: oom, oom: never}\n"), 0o644)
+	hist := filepath.Join(dir, "history")
+	peaks := []int64{12, 12, 13, 12, 12, 13, 12, 12, 15, 15, 16, 15}
+	var code int
+	var stdout, stderr string
+	for i, p := range peaks {
+		cur := writeRuns(t, t.TempDir(), "aaaa", "cpu A", p, p, p)
+		code, stdout, stderr = harnessRun(t, "gate", "--current", cur, "--rules", rules, "--history", hist, "--commit", fmt.Sprintf("c%d", i))
+		if i < 11 && code != 0 {
+			t.Fatalf("run %d: exit %d before the change has 4 runs after it\n%s\n%s", i, code, stdout, stderr)
+		}
+	}
+	if code != 1 || !strings.Contains(stdout, "streamed c=16 peak rose 24% [17%, 32%]") || !strings.Contains(stdout, "from c8 (4 runs ago)") {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -70,12 +70,12 @@ func Run(o RunOptions) error {
 	if basePath == "" {
 		basePath = rules.Baseline
 	}
+	histPath := ""
 	if o.History != "" {
-		path, err := history.Append(o.History, history.Of(cur, o.commit(rulesPath)))
-		if err != nil {
+		if histPath, err = history.Append(o.History, history.Of(cur, o.commit(rulesPath))); err != nil {
 			return fmt.Errorf("--history: %w", err)
 		}
-		fmt.Fprintf(o.Stdout, "history: %s\n", path)
+		fmt.Fprintf(o.Stdout, "history: %s\n", histPath)
 	}
 	if o.UpdateBaseline {
 		return updateBaseline(o, basePath, rulesPath, cur)
@@ -94,7 +94,29 @@ func Run(o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	if histPath != "" {
+		if err := judgeHistory(rep, histPath); err != nil {
+			return err
+		}
+	}
 	return emit(o, rep, func(b *bytes.Buffer) error { return WriteBenchstat(b, cur) }, func(b *bytes.Buffer) error { return WriteBMF(b, cur) })
+}
+
+// judgeHistory adds to rep a failing check for every series of the
+// history whose newest runs sit after a significant change for the worse
+// (E-divisive means, as Otava finds them), beside the rules' checks.
+func judgeHistory(rep *Report, path string) error {
+	entries, err := history.Read(path)
+	if err != nil {
+		return err
+	}
+	changes, notes := history.Regressions(entries, history.Defaults)
+	rep.Notes = append(rep.Notes, notes...)
+	for _, c := range changes {
+		rep.Checks = append(rep.Checks, Check{Rule: "history: no change point for the worse", Metric: c.Metric.Name, Unit: c.Metric.Unit,
+			Target: c.Target, Level: c.Level, Baseline: c.MeanL, HasBaseline: true, Current: c.MeanR, HasCurrent: true, Note: c.String()})
+	}
+	return nil
 }
 
 // emit prints rep's table, writes the side outputs o names (benchstat and

@@ -140,3 +140,107 @@ func Read(path string) ([]Entry, error) {
 	}
 	return out, nil
 }
+
+// Change is a change point over a series of a history, for the worse.
+type Change struct {
+	Target string
+	Level  int
+	Metric compare.Metric
+	stats.ChangePoint
+	// Since is the commit of the first run after the change, Ago how many
+	// runs ago that was (1: the newest).
+	Since string
+	Ago   int
+}
+
+// Defaults of the change-point search: Otava's significance (p ≤ 0.001),
+// a change of at least 5% (this project's gate allows the same run-to-run
+// spread on a host), over at least 4 runs each side. Chosen, not yet
+// measured over a long history here.
+var Defaults = stats.ChangeOptions{MinSegment: 4, MaxP: 0.001, MinMagnitude: 0.05}
+
+// Regressions are the series of entries (those of the newest's host only:
+// another runner starts another series) whose newest runs sit after a
+// significant change for the worse, and notes on what was left out.
+func Regressions(entries []Entry, o stats.ChangeOptions) ([]Change, []string) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	newest := entries[len(entries)-1]
+	var same []Entry
+	for _, e := range entries {
+		if e.Host == newest.Host {
+			same = append(same, e)
+		}
+	}
+	var notes []string
+	if len(same) < len(entries) {
+		notes = append(notes, fmt.Sprintf("history: %d of %d runs were on another host; this host's series has %d (a new runner starts a new series)", len(entries)-len(same), len(entries), len(same)))
+	}
+	type key struct {
+		target, metric string
+		level          int
+	}
+	series := map[key][]float64{}
+	commits := map[key][]string{}
+	var order []key
+	for _, e := range same {
+		for _, f := range e.Figures {
+			k := key{f.Target, f.Metric, f.Level}
+			if _, ok := series[k]; !ok {
+				order = append(order, k)
+			}
+			series[k] = append(series[k], f.Median)
+			commits[k] = append(commits[k], e.Commit)
+		}
+	}
+	var out []Change
+	for _, k := range order {
+		m, ok := metricNamed(k.metric)
+		xs := series[k]
+		if !ok || len(xs) < 2*o.MinSegment {
+			continue
+		}
+		cps := stats.ChangePoints(xs, o)
+		if len(cps) == 0 {
+			continue
+		}
+		last := cps[len(cps)-1]
+		if (last.MeanR-last.MeanL)*float64(m.Worse) <= 0 {
+			continue // the latest change was for the better
+		}
+		out = append(out, Change{Target: k.target, Level: k.level, Metric: m, ChangePoint: last, Since: commits[k][last.Index], Ago: len(xs) - last.Index})
+	}
+	return out, notes
+}
+
+func metricNamed(name string) (compare.Metric, bool) {
+	for _, m := range compare.Metrics() {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return compare.Metric{}, false
+}
+
+// String is the change in the gate's words: "streamed c=16 peak rose 15%
+// [11%, 19%] from c8 (5 runs ago)".
+func (c Change) String() string {
+	verb := "rose"
+	if c.MeanR < c.MeanL {
+		verb = "fell"
+	}
+	since := c.Since
+	if since == "" {
+		since = "an unnamed commit"
+	}
+	return fmt.Sprintf("%s c=%d %s %s %.0f%% [%.0f%%, %.0f%%] from %.12s (%d runs ago)", c.Target, c.Level, c.Metric.Name, verb,
+		100*abs(c.Rel()), 100*c.Low, 100*c.High, since, c.Ago)
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
