@@ -76,11 +76,11 @@ func TestGateKeepsHistory(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "rules.yaml")
-	os.WriteFile(rules, []byte("rules:\n  - {metric: oom, oom: never}\n"), 0o644)
 	hist := filepath.Join(dir, "history")
+	os.WriteFile(rules, []byte("history: "+hist+"\nrules:\n  - {metric: oom, oom: never}\n"), 0o644) // the rules' history, no flag
 	for i, peaks := range [][]int64{{12, 13, 12}, {15, 16, 15}} {
 		cur := writeRuns(t, t.TempDir(), "aaaa", "cpu A", peaks...)
-		code, stdout, stderr := harnessRun(t, "gate", "--current", cur, "--rules", rules, "--history", hist, "--commit", fmt.Sprintf("c%d", i))
+		code, stdout, stderr := harnessRun(t, "gate", "--current", cur, "--rules", rules, "--commit", fmt.Sprintf("c%d", i))
 		if code != 0 || !strings.Contains(stdout, "history: "+filepath.Join(hist, "quick.jsonl")) {
 			t.Fatalf("gate %d: exit %d\n%s\n%s", i, code, stdout, stderr)
 		}

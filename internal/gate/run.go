@@ -71,6 +71,9 @@ func Run(o RunOptions) error {
 		basePath = rules.Baseline
 	}
 	histPath := ""
+	if o.History == "" {
+		o.History = rules.History // the scenario's gate: {history: DIR}
+	}
 	if o.History != "" {
 		if histPath, err = history.Append(o.History, history.Of(cur, o.commit(rulesPath))); err != nil {
 			return fmt.Errorf("--history: %w", err)

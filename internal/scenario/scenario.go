@@ -320,7 +320,10 @@ type Chaos struct {
 // Gate is the scenario's regression rules; `harness gate` interprets them.
 type Gate struct {
 	Baseline string `yaml:"baseline"`
-	Rules    []Rule `yaml:"rules"`
+	// History, when set, is where judged runs are kept and their change
+	// points found (harness gate --history, which wins over it).
+	History string `yaml:"history"`
+	Rules   []Rule `yaml:"rules"`
 	// File is where the rules were read from, for error messages.
 	File string `yaml:"-"`
 }
