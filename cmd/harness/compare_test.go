@@ -125,4 +125,14 @@ func TestGateFindsAChangePointInHistory(t *testing.T) {
 	if code != 1 || !strings.Contains(stdout, "streamed c=16 peak rose 24% [17%, 32%]") || !strings.Contains(stdout, "from c8 (4 runs ago)") {
 		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	// harness history draws it: a page, a summary, a plot per series.
+	if code, stdout, stderr := harnessRun(t, "history", hist); code != 0 || !strings.Contains(stdout, "quick: 12 runs") {
+		t.Fatalf("history: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	page, _ := os.ReadFile(filepath.Join(hist, "quick", "history.html"))
+	summary, _ := os.ReadFile(filepath.Join(hist, "quick", "history.md"))
+	svg, err := os.ReadFile(filepath.Join(hist, "quick", "history-streamed-c16-peak.svg"))
+	if !strings.Contains(string(page), "streamed c=16 peak rose 24%") || !strings.Contains(string(summary), "❌ streamed c=16 peak rose 24%") || err != nil || !strings.Contains(string(svg), "c8") {
+		t.Errorf("history page:\n%s\nsummary:\n%s\nplot: %v", page, summary, err)
+	}
 }

@@ -25,6 +25,7 @@ func commands() map[string]*cli.Command {
 		"fixtures": fixturesCmd(),
 		"init":     initCmd(),
 		"gate":     gateCmd(),
+		"history":  historyCmd(),
 		"load":     loadcmd.Command(),
 		"report":   reportCmd(),
 		"run":      runCmd(),

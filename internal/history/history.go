@@ -196,7 +196,7 @@ func Regressions(entries []Entry, o stats.ChangeOptions) ([]Change, []string) {
 	}
 	var out []Change
 	for _, k := range order {
-		m, ok := metricNamed(k.metric)
+		m, ok := MetricNamed(k.metric)
 		xs := series[k]
 		if !ok || len(xs) < 2*o.MinSegment {
 			continue
@@ -214,7 +214,8 @@ func Regressions(entries []Entry, o stats.ChangeOptions) ([]Change, []string) {
 	return out, notes
 }
 
-func metricNamed(name string) (compare.Metric, bool) {
+// MetricNamed is the compared metric of that name.
+func MetricNamed(name string) (compare.Metric, bool) {
 	for _, m := range compare.Metrics() {
 		if m.Name == name {
 			return m, true
@@ -244,3 +245,6 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// ChangePoints are a series' change points with the defaults.
+func ChangePoints(xs []float64) []stats.ChangePoint { return stats.ChangePoints(xs, Defaults) }
