@@ -15,7 +15,7 @@ import (
 func historyCmd() *cli.Command {
 	var out string
 	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	fs.StringVar(&out, "out", "", "directory for history.html, history.md and the plots (default: DIR/<scenario>/ beside each history file)")
+	fs.StringVar(&out, "out", "", "directory under which each scenario's history.html, history.md and plots go, in <scenario>/ (default: beside each history file)")
 	return &cli.Command{
 		FS:       fs,
 		Usage:    "plot a gate history (harness gate --history): every metric over runs, change points marked, and a summary",
@@ -41,11 +41,7 @@ func renderHistory(e *cli.Env, out string, args []string) error {
 			return err
 		}
 		name := strings.TrimSuffix(filepath.Base(f), ".jsonl")
-		dir := out
-		if dir == "" || len(files) > 1 {
-			dir = filepath.Join(orDefault(out, filepath.Dir(f)), name)
-		}
-		page, err := report.WriteHistory(entries, name, dir)
+		page, err := report.WriteHistory(entries, name, filepath.Join(orDefault(out, filepath.Dir(f)), name))
 		if err != nil {
 			return err
 		}

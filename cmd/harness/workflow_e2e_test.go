@@ -66,6 +66,11 @@ func runWorkflow(t *testing.T, file, repo, name string) (int, string) {
 				continue
 			}
 			switch {
+			case strings.HasPrefix(st.Uses, "actions/cache"):
+				if st.With["path"] != "reports/history" {
+					t.Errorf("step %d caches %q, not the gate's history", i, st.With["path"])
+				}
+				continue // the history stays in the repository between the test's jobs
 			case strings.HasPrefix(st.Uses, "actions/upload-artifact"):
 				if _, err := os.Stat(filepath.Join(repo, st.With["path"])); err != nil {
 					t.Errorf("step %d uploads %s: %v", i, st.With["path"], err)
@@ -193,6 +198,12 @@ harness gate --current reports/baseline-run/results.json --rules scenarios/memor
 	code, summary := runWorkflow(t, filepath.Join(root, "examples/github/memory-gate.yml"), repo, "memory-gate")
 	if code != 0 || !strings.Contains(summary, "## flood gate: ✅ passed") || !strings.Contains(summary, "pyapp") {
 		t.Errorf("the job exited %d; summary:\n%s", code, tail([]byte(summary), 3000))
+	}
+	// The next run finds the history the first kept (the cache restores
+	// reports/history; here it stays in the repository).
+	code, summary = runWorkflow(t, filepath.Join(root, "examples/github/memory-gate.yml"), repo, "memory-gate")
+	if code != 0 || !strings.Contains(summary, "pyapp: 2 runs in the history") {
+		t.Errorf("the second job exited %d; summary:\n%s", code, tail([]byte(summary), 3000))
 	}
 }
 
