@@ -9,7 +9,9 @@ out=${GATE_OUT:-reports/gate}
 rm -rf "$out"
 bin/harness run --out "$out" scenarios/quick.yaml
 rc=0
-bin/harness gate --current "$out/results.json" --rules scenarios/quick.yaml \
+# FLOOD_HISTORY, where CI keeps one between runs, adds the history's
+# change points to the verdicts (docs/gate.md).
+bin/harness gate --current "$out/results.json" --rules scenarios/quick.yaml ${FLOOD_HISTORY:+--history "$FLOOD_HISTORY"} \
 	--junit "$out/junit.xml" --markdown "$out/gate.md" --benchstat "$out/bench.txt" >"$out/gate.txt" || rc=$?
 echo
 [ -f "$out/gate.md" ] && cat "$out/summary.md" "$out/gate.md"
