@@ -53,10 +53,16 @@ func TestCompareTwoRuns(t *testing.T) {
 			t.Errorf("peak line %q does not say %q\n%s", peak, want, stdout)
 		}
 	}
-	for _, want := range []string{"NOTE: the two ran different scenarios", "NOTE: measured on different hosts"} {
+	for _, want := range []string{"NOTE: A ran another scenario file", "NOTE: A ran on another host: CPU cpu A → cpu B"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("compare does not say %q:\n%s", want, stdout)
 		}
+	}
+	// The gate's tables say the same of a baseline from another scenario.
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - {metric: peak_rss_bytes, target: streamed, tolerance: 50%}\n"), 0o644)
+	if _, stdout, _ := harnessRun(t, "gate", "--current", b, "--baseline", a, "--rules", rules, "--allow-host-change"); !strings.Contains(stdout, "the baseline ran another scenario file") {
+		t.Errorf("the gate does not say the baseline ran another scenario:\n%s", stdout)
 	}
 	if b, err := os.ReadFile(mdFile); err != nil || !strings.Contains(string(b), "| streamed | 16 | peak (MiB) | 12.0 (3) | 15.0 (3) |") {
 		t.Errorf("markdown (%v):\n%s", err, b)

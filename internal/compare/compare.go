@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/stats"
@@ -85,7 +86,7 @@ type Comparison struct {
 
 // Of compares b with a.
 func Of(a, b *result.Results) *Comparison {
-	c := &Comparison{A: a, B: b, Notes: notes(a, b)}
+	c := &Comparison{A: a, B: b, Notes: Notes(a, b, "A")}
 	var targets []string
 	for _, r := range []*result.Results{a, b} {
 		for _, t := range r.Targets() {
@@ -137,28 +138,44 @@ func median(v []float64) (float64, bool) {
 	return stats.Median(v), true
 }
 
-// notes say what makes two runs not the same experiment: another
-// scenario (its file's sha256), another host.
-func notes(a, b *result.Results) []string {
+// Notes say what makes b not the same experiment as a (called name):
+// another scenario (its file's sha256, or its name), another host — the
+// words the gate and compare both print.
+func Notes(a, b *result.Results, name string) []string {
 	var out []string
 	switch {
 	case a.Scenario.SHA256 != "" && b.Scenario.SHA256 != "" && a.Scenario.SHA256 != b.Scenario.SHA256:
-		out = append(out, fmt.Sprintf("the two ran different scenarios (%s sha256 %.12s…, %s sha256 %.12s…): their requests may differ, and so may what the figures mean",
-			a.Scenario.File, a.Scenario.SHA256, b.Scenario.File, b.Scenario.SHA256))
+		out = append(out, fmt.Sprintf("%s ran another scenario file (%s sha256 %.12s…, now %s sha256 %.12s…): its requests may differ, and so may what the figures mean",
+			name, a.Scenario.File, a.Scenario.SHA256, b.Scenario.File, b.Scenario.SHA256))
 	case a.Scenario.Name != b.Scenario.Name:
-		out = append(out, fmt.Sprintf("the two ran scenarios of different names (%s, %s)", a.Scenario.Name, b.Scenario.Name))
+		out = append(out, fmt.Sprintf("%s ran a scenario of another name (%s, now %s)", name, a.Scenario.Name, b.Scenario.Name))
 	}
 	ha, hb := a.Host, b.Host
-	if ha.CPUs != hb.CPUs || ha.CPUModel != hb.CPUModel || ha.Kernel != hb.Kernel || ha.Cgroup != hb.Cgroup {
-		out = append(out, fmt.Sprintf("measured on different hosts (%d × %s, %s, cgroup %s; %d × %s, %s, cgroup %s): a change may be the host's",
-			ha.CPUs, orUnknown(ha.CPUModel), ha.Kernel, ha.Cgroup, hb.CPUs, orUnknown(hb.CPUModel), hb.Kernel, hb.Cgroup))
+	var host []string
+	if ha.CPUs != hb.CPUs {
+		host = append(host, fmt.Sprintf("CPUs %d → %d", ha.CPUs, hb.CPUs))
+	}
+	if ha.CPUModel != "" && hb.CPUModel != "" && ha.CPUModel != hb.CPUModel {
+		host = append(host, fmt.Sprintf("CPU %s → %s", ha.CPUModel, hb.CPUModel))
+	}
+	if ha.MemBytes != 0 && hb.MemBytes != 0 && math.Abs(float64(hb.MemBytes-ha.MemBytes)) > 0.05*float64(ha.MemBytes) {
+		host = append(host, fmt.Sprintf("memory %.1f → %.1f GiB", float64(ha.MemBytes)/(1<<30), float64(hb.MemBytes)/(1<<30)))
+	}
+	if ha.Kernel != "" && hb.Kernel != "" && ha.Kernel != hb.Kernel {
+		host = append(host, fmt.Sprintf("kernel %s → %s", ha.Kernel, hb.Kernel))
+	}
+	if ha.Cgroup != hb.Cgroup || ha.CgroupMode != hb.CgroupMode {
+		host = append(host, fmt.Sprintf("cgroup %s → %s", hostCgroup(ha), hostCgroup(hb)))
+	}
+	if len(host) > 0 {
+		out = append(out, name+" ran on another host: "+strings.Join(host, ", "))
 	}
 	return out
 }
 
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown CPU"
+func hostCgroup(h result.Host) string {
+	if h.CgroupMode != "" {
+		return h.Cgroup + " (" + h.CgroupMode + ")"
 	}
-	return s
+	return h.Cgroup
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/floodharness/harness/internal/compare"
 	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
@@ -89,7 +90,10 @@ func Evaluate(o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Method: Method, Notes: hostChanges(o.Baseline, o.Current), Single: report.SingleNote(o.Current)}
+	rep := &Report{Method: Method, Single: report.SingleNote(o.Current)}
+	if o.Baseline != nil {
+		rep.Notes = compare.Notes(o.Baseline, o.Current, "the baseline")
+	}
 	if o.Current.Partial && !o.AllowPartial {
 		rep.Checks = append(rep.Checks, Check{Rule: "complete results", Metric: "partial", Target: "all", Note: fmt.Sprintf(
 			"the run was interrupted after %d run(s): partial results are not judged (--allow-partial to judge them)", len(o.Current.Runs))})
@@ -195,35 +199,6 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-// hostChanges says how the current run's host differs from the baseline's.
-func hostChanges(base, cur *result.Results) []string {
-	if base == nil {
-		return nil
-	}
-	b, c := base.Host, cur.Host
-	var out []string
-	if b.CPUs != c.CPUs {
-		out = append(out, fmt.Sprintf("CPUs %d → %d", b.CPUs, c.CPUs))
-	}
-	if b.MemBytes != 0 && c.MemBytes != 0 && math.Abs(float64(c.MemBytes-b.MemBytes)) > 0.05*float64(b.MemBytes) {
-		out = append(out, fmt.Sprintf("memory %.1f → %.1f GiB", float64(b.MemBytes)/(1<<30), float64(c.MemBytes)/(1<<30)))
-	}
-	if b.Cgroup != c.Cgroup || b.CgroupMode != c.CgroupMode {
-		out = append(out, fmt.Sprintf("cgroup %s → %s", hostCgroup(b), hostCgroup(c)))
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return []string{"the baseline ran on another host: " + strings.Join(out, ", ")}
-}
-
-func hostCgroup(h result.Host) string {
-	if h.CgroupMode != "" {
-		return h.Cgroup + " (" + h.CgroupMode + ")"
-	}
-	return h.Cgroup
 }
 
 func newCheck(r rule, tg string, level int) Check {
