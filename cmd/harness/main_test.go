@@ -42,7 +42,7 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	// Only commands that exist are listed; later issues add run, report, gate, load.
-	if want := []string{"capacity", "doctor", "fixtures", "gate", "init", "load", "report", "run", "serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
+	if want := []string{"capacity", "compare", "doctor", "fixtures", "gate", "history", "init", "load", "report", "run", "serve"}; strings.Join(listed, ",") != strings.Join(want, ",") {
 		t.Errorf("listed commands %q, want %q", listed, want)
 	}
 	if code, _, stderr := runInProcess("frobnicate"); code != cli.ExitUsage || !strings.Contains(stderr, `unknown command "frobnicate"`) {
