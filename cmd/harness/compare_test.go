@@ -58,6 +58,14 @@ func TestCompareTwoRuns(t *testing.T) {
 			t.Errorf("compare does not say %q:\n%s", want, stdout)
 		}
 	}
+	// report --baseline writes the same table beside the report.
+	out := t.TempDir()
+	if code, stdout, stderr := harnessRun(t, "report", "--baseline", a, "--out", out, b); code != 0 || !strings.Contains(stdout, "against the baseline: "+filepath.Join(out, "compare.html")) {
+		t.Errorf("report --baseline: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "compare.md")); err != nil || !strings.Contains(string(b), "| streamed | 16 | peak (MiB) | 12.0 (3) | 15.0 (3) |") {
+		t.Errorf("report --baseline compare.md (%v):\n%s", err, b)
+	}
 	// The gate's tables say the same of a baseline from another scenario.
 	rules := filepath.Join(dir, "rules.yaml")
 	os.WriteFile(rules, []byte("rules:\n  - {metric: peak_rss_bytes, target: streamed, tolerance: 50%}\n"), 0o644)

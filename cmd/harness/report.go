@@ -3,9 +3,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/floodharness/harness/internal/cli"
+	"github.com/floodharness/harness/internal/compare"
 	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/report"
 	"github.com/floodharness/harness/internal/result"
@@ -40,9 +42,9 @@ func renderReport(e *cli.Env, o reportOpts, args []string) error {
 		out = dir
 	}
 	var diffs []heapprof.RunDiff
+	var base *result.Results
 	if o.baseline != "" {
-		base, err := result.Read(o.baseline)
-		if err != nil {
+		if base, err = result.Read(o.baseline); err != nil {
 			return err
 		}
 		diffs = heapprof.RunDiffs(r, base, dir, filepath.Dir(o.baseline))
@@ -52,5 +54,19 @@ func renderReport(e *cli.Env, o reportOpts, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "report: %s\n", page)
+	if base != nil {
+		// The same side-by-side table as harness compare, beside the report.
+		c := compare.Of(base, r)
+		for _, f := range []struct {
+			name  string
+			write func(io.Writer, *compare.Comparison) error
+		}{{"compare.md", report.CompareMarkdown}, {"compare.html", report.CompareHTML}} {
+			path := filepath.Join(out, f.name)
+			if err := writeFileWith(path, func(w io.Writer) error { return f.write(w, c) }); err != nil {
+				return fmt.Errorf("write %s: %w", path, err)
+			}
+		}
+		fmt.Fprintf(e.Stdout, "against the baseline: %s\n", filepath.Join(out, "compare.html"))
+	}
 	return nil
 }
