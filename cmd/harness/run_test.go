@@ -453,6 +453,11 @@ func TestAnObjectAnswerIsValidJSON(t *testing.T) {
 		t.Errorf("an object answer, gzipped: exit %d, %d ok, %d failed %v, %d rows, %d bytes received, %d decoded\n%s\n%s",
 			code, run.OK, run.Failed, run.Errors, run.Rows, run.BytesReceived, run.BytesDecoded, stdout, stderr)
 	}
+	// A Python server the harness started gets heap: auto by default: its
+	// runtime found, the evidence from a repeat of its own.
+	if run.Runtime != "python" || !strings.HasPrefix(run.HeapMechanism, "tracemalloc") {
+		t.Errorf("runtime %q, heap mechanism %q: want heap: auto by default for a Python server", run.Runtime, run.HeapMechanism)
+	}
 	broken := t.TempDir()
 	code, _, stderr = harnessRun(t, append(args, "--path", "/broken", "--out", broken)...)
 	run = only(t, readResults(t, broken), "api", 2)

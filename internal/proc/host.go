@@ -61,6 +61,23 @@ func SysctlUint(name string) (uint64, error) {
 	return strconv.ParseUint(f[0], 10, 64)
 }
 
+// Runtime names the interpreter pid runs, from its executable
+// (/proc/PID/exe): "python", "ruby" or "node"; "" for anything else (a Go
+// or other native server) or a process gone.
+func Runtime(pid int) string {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return ""
+	}
+	base := filepath.Base(exe)
+	for _, rt := range []string{"python", "ruby", "node"} {
+		if strings.HasPrefix(base, rt) {
+			return rt
+		}
+	}
+	return ""
+}
+
 // Exists says whether process pid exists (a zombie too).
 func Exists(pid int) bool {
 	_, err := os.Stat("/proc/" + strconv.Itoa(pid))

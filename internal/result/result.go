@@ -222,6 +222,10 @@ type Run struct {
 	Restarts    int     `json:"restarts,omitempty"`
 	RestartGapS float64 `json:"restart_gap_s,omitempty"`
 
+	// Runtime is the interpreter the target's main process ran (python,
+	// ruby, node; absent for a Go or other native server, or one the
+	// harness did not start), by which heap: auto's default chooses.
+	Runtime string `json:"runtime,omitempty"`
 	// HeapMechanism says what took the heap evidence where the harness
 	// took it from outside (heap: auto), and HeapToolBytes what that
 	// mechanism itself held in the target at the profile kept (tracemalloc's

@@ -426,8 +426,8 @@ func checkHeap(t Target, key string, p *problems) {
 		p.add(key+".tracemalloc", "give pprof or tracemalloc, not both")
 	}
 	switch {
-	case t.Heap != "" && t.Heap != "pprof" && t.Heap != "tracemalloc" && t.Heap != HeapAuto:
-		p.add(key+".heap", "want auto, pprof or tracemalloc, got %q", t.Heap)
+	case t.Heap != "" && t.Heap != "pprof" && t.Heap != "tracemalloc" && t.Heap != HeapAuto && t.Heap != HeapOff:
+		p.add(key+".heap", "want auto, off, pprof or tracemalloc, got %q", t.Heap)
 	case t.Heap == "pprof" && t.Tracemalloc != "", t.Heap == "tracemalloc" && t.Pprof != "":
 		p.add(key+".heap", "heap: %s contradicts the target's other heap endpoint", t.Heap)
 	case t.Heap == HeapAuto && (t.Pprof != "" || t.Tracemalloc != ""):

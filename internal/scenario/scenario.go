@@ -573,6 +573,10 @@ func (s *Scenario) setDefaults() {
 // by an injected sitecustomize), no change to the server.
 const HeapAuto = "auto"
 
+// HeapOff is heap: off: no heap evidence for the target (heap: auto is
+// the default for a Python, Ruby or Node server the harness starts).
+const HeapOff = "off"
+
 // Default heap endpoints for a target's heap: pprof|tracemalloc.
 const (
 	DefaultPprof       = "/debug/pprof/heap"

@@ -59,7 +59,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax", "name: [unclosed\n", []string{"bad.yaml:"}},
 		{"empty", "", []string{"bad.yaml: empty file"}},
 		{"not a mapping", "- 1\n- 2\n", []string{"bad.yaml:1: want a mapping, got a list"}},
-		{"unknown heap kind", good + "    heap: jemalloc\n", []string{"bad.yaml:6: targets[0].heap: want auto, pprof or tracemalloc, got \"jemalloc\""}},
+		{"unknown heap kind", good + "    heap: jemalloc\n", []string{"bad.yaml:6: targets[0].heap: want auto, off, pprof or tracemalloc, got \"jemalloc\""}},
 		{"heap auto with an endpoint", good + "    heap: auto\n    pprof: /debug/pprof/heap\n", []string{"bad.yaml:6: targets[0].heap: heap: auto takes the evidence itself"}},
 		{"heap contradicts", good + "    heap: tracemalloc\n    pprof: /debug/pprof/heap\n", []string{"bad.yaml:6: targets[0].heap: heap: tracemalloc contradicts"}},
 		{"empty gate", good + "gate:\n  baseline: b.json\n", []string{"bad.yaml:6: gate.rules: a gate: block wants at least one rule"}},

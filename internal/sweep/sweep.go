@@ -19,6 +19,7 @@ import (
 	"github.com/floodharness/harness/internal/heaphook"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
+	"github.com/floodharness/harness/internal/loopback"
 	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/sample"
@@ -199,9 +200,15 @@ func Fits(sc *scenario.Scenario, level int) error {
 // fresh target, measured and stopped. o.Scenario's duration is used as
 // given: a caller that needs longer trials sets it. The error is the
 // target's failure to start (the run says it too): no level would start
-// it, so a search ends there.
+// it, so a search ends there. A trial takes no heap: auto evidence (a
+// capacity is peaks and failures: a repeat under tracing would double
+// every trial).
 func Trial(ctx context.Context, o Options, tg scenario.Target, level, rep int) (result.Run, error) {
-	return measure(ctx, o, tg, level, rep)
+	run, err := measureOnce(ctx, &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d", level, rep)})
+	if o.Outcome != nil {
+		o.Outcome(run)
+	}
+	return run, err
 }
 
 // Host describes this machine and how o's cgroups cap targets.
@@ -272,9 +279,8 @@ func logCap(o Options) {
 // here: 75.3 → 164.0 MiB at 4 clients), whose peak the run keeps beside
 // its own: what measuring cost.
 func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int) (result.Run, error) {
-	evidence := tg.Heap == scenario.HeapAuto && o.Scenario.Memory.HeapProfile != result.HeapOff
 	run, err := measureOnce(ctx, &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d", level, rep)})
-	if evidence && err == nil && run.Error == "" && ctx.Err() == nil {
+	if heapAuto(o.Scenario, tg, run) && err == nil && run.Error == "" && ctx.Err() == nil {
 		ev, _ := measureOnce(ctx, &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d-heap", level, rep), traced: true, aside: " (heap evidence)"})
 		if ctx.Err() == nil {
 			withEvidence(&run, ev)
@@ -284,6 +290,21 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 		o.Outcome(run)
 	}
 	return run, err
+}
+
+// heapAuto says whether run's target gets heap: auto's evidence repeat:
+// asked for, or by default a server the harness started whose main
+// process is an interpreter a hook reaches (python, ruby, node), on
+// loopback (a Node server's inspector is opened for it), and that names no
+// heap endpoint of its own; never with heap profiles off.
+func heapAuto(sc *scenario.Scenario, tg scenario.Target, run result.Run) bool {
+	switch {
+	case sc.Memory.HeapProfile == result.HeapOff || tg.Heap == scenario.HeapOff:
+		return false
+	case tg.Heap == scenario.HeapAuto:
+		return true
+	}
+	return tg.Heap == "" && tg.Pprof == "" && tg.Tracemalloc == "" && run.Runtime != "" && loopback.Host(tg.Host)
 }
 
 // withEvidence takes the heap evidence of an instrumented repeat ev into
@@ -325,6 +346,9 @@ func measureOnce(ctx context.Context, m *measurement) (result.Run, error) {
 	}
 	defer p.Stop() // also on panic: no target outlives the sweep
 	parts.idle = p.Memory()
+	if tg.Attach == nil && tg.Container == nil {
+		parts.runtime = proc.Runtime(p.PID())
+	}
 	parts.limitBy, parts.limitNote = p.LimitBy(int64(o.Scenario.Memory.Limit), o.Cgroups)
 
 	parts.series = filepath.Join("series", tg.Name+"-"+m.label+".csv")
@@ -403,13 +427,14 @@ type parts struct {
 	afterHeap   heapProfile        // the heap profile then (what is still held)
 	steadyHeap  string             // the profile at the start of the trend's part
 	growth      []result.HeapDelta // what grew from it to afterHeap
+	runtime     string             // the main process's interpreter (proc.Runtime)
 }
 
 // assemble is the one place a run is made: from what the steps found, or
 // from the error that stopped them.
 func (m *measurement) assemble(p parts, failed error) result.Run {
 	run := result.Run{
-		Target: m.tg.Name, Concurrency: m.level, Repeat: m.rep,
+		Target: m.tg.Name, Concurrency: m.level, Repeat: m.rep, Runtime: p.runtime,
 		MemoryLimitBytes: int64(m.o.Scenario.Memory.Limit),
 		Log:              p.log,
 		HeapTop:          []result.HeapFunc{},
@@ -559,7 +584,15 @@ type watchSummary struct {
 func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.File, idle int64, by result.LimitBy) *floodWatch {
 	sc := m.o.Scenario
 	w := &floodWatch{loadStop: p.Done()}
-	pids := func() []int { return pidsOf(w.smp.Latest(), p.PID()) }
+	// The processes as the latest sample saw them, for heap: auto's hook
+	// (kept here: the first sample comes before sample.Start returns).
+	var seen atomic.Pointer[sample.Sample]
+	pids := func() []int {
+		if s := seen.Load(); s != nil {
+			return pidsOf(*s, p.PID())
+		}
+		return []int{p.PID()}
+	}
 	w.heap = newHeapProfiler(ctx, m.tg, p.URL, p.Client(30*time.Second), sc.Memory.HeapProfile, idle, m.hook, pids)
 	w.serving.Store(p)
 	watchdog := by == result.LimitWatchdog
@@ -571,6 +604,7 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 			if watchdog && s.Memory >= int64(sc.Memory.Limit) && w.fired.CompareAndSwap(false, true) {
 				w.serving.Load().Kill()
 			}
+			seen.Store(&s)
 			w.heap.observe(s.Memory)
 		},
 	}

@@ -390,6 +390,7 @@ duration: 1s
 targets:
   - name: prefork
     command: [python3, testdata/prefork.py, "{port}", "96", "3"]
+    heap: off # memory accounting is what these measure: no heap: auto repeat
 `)
 		res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Cgroups: tt.cg, Logf: t.Logf})
 		if err != nil {
@@ -431,6 +432,7 @@ memory:
 targets:
   - name: prefork
     command: [python3, testdata/prefork_dying.py, "{port}", "3"]
+    heap: off # memory accounting is what these measure: no heap: auto repeat
 `)
 	res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Cgroups: cgroups, Logf: t.Logf})
 	if err != nil {
@@ -468,6 +470,7 @@ memory:
 targets:
   - name: prefork
     command: [python3, testdata/prefork.py, "{port}", "96", "3"]
+    heap: off # memory accounting is what these measure: no heap: auto repeat
 `)
 	dir := t.TempDir()
 	res, err := Run(context.Background(), Options{Scenario: sc, Dir: dir, Cgroups: none, Logf: t.Logf})
