@@ -565,9 +565,7 @@ targets:
 func TestHeapAutoOnAPythonServer(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
-	dir := t.TempDir()
-	sc := filepath.Join(dir, "heap.yaml")
-	os.WriteFile(sc, []byte(`name: heap-auto
+	code, stdout, stderr, run := runScenarioText(t, `name: heap-auto
 levels: [2]
 duration: 3s
 request: {path: /rows, validate: json}
@@ -578,10 +576,7 @@ targets:
     command: [python3, cmd/harness/testdata/whole.py, "{port}"]
     health: /health
     heap: auto
-`), 0o644)
-	out := filepath.Join(dir, "out")
-	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
-	run := only(t, readResults(t, out), "whole", 2)
+`, "whole", 2)
 	if code != 0 || len(run.HeapTop) == 0 || !strings.Contains(run.HeapTop[0].Func, "cmd/harness/testdata/whole.py:") || !strings.HasPrefix(run.HeapMechanism, "tracemalloc") ||
 		run.HeapEvidencePeakBytes <= 0 || run.HeapToolBytes <= 0 || !strings.Contains(stderr, "(heap evidence): flooding") {
 		t.Errorf("exit %d, heap top %+v, mechanism %q, evidence peak %d, tool %d, note %q\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapEvidencePeakBytes, run.HeapToolBytes, run.HeapNote, stdout, stderr)
@@ -651,9 +646,7 @@ targets:
 func TestHeapAutoOnRubyUnderPuma(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs puma", "puma")
-	dir := t.TempDir()
-	sc := filepath.Join(dir, "heap.yaml")
-	os.WriteFile(sc, []byte(`name: heap-auto-ruby
+	code, stdout, stderr, run := runScenarioText(t, `name: heap-auto-ruby
 levels: [2]
 duration: 3s
 request: {path: "/export?rows=4000&width=2000&mode=render", validate: json}
@@ -663,10 +656,7 @@ targets:
   - name: puma
     command: [puma, --dir, targets/ruby, -w, "2", -t, "4:4", -b, "tcp://127.0.0.1:{port}", config.ru]
     heap: auto
-`), 0o644)
-	out := filepath.Join(dir, "out")
-	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
-	run := only(t, readResults(t, out), "puma", 2)
+`, "puma", 2)
 	named := false
 	for _, f := range run.HeapTop {
 		named = named || strings.Contains(f.Func, "(rows.rb:") || strings.Contains(f.Func, "(config.ru:")
@@ -683,9 +673,7 @@ targets:
 func TestHeapAutoOnANodeServer(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "install Node 20 (Debian's nodejs)", "node")
-	dir := t.TempDir()
-	sc := filepath.Join(dir, "heap.yaml")
-	os.WriteFile(sc, []byte(`name: heap-auto-node
+	code, stdout, stderr, run := runScenarioText(t, `name: heap-auto-node
 levels: [2]
 duration: 2s
 request: {path: /rows, validate: json}
@@ -696,10 +684,7 @@ targets:
     command: [node, cmd/harness/testdata/buffers.js, "{port}"]
     health: /health
     heap: auto
-`), 0o644)
-	out := filepath.Join(dir, "out")
-	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
-	run := only(t, readResults(t, out), "node", 2)
+`, "node", 2)
 	named := false
 	for _, f := range run.HeapTop {
 		named = named || strings.Contains(f.Func, "held by `cache`") || strings.Contains(f.Func, "render (testdata/buffers.js:")
@@ -707,4 +692,17 @@ targets:
 	if code != 0 || !named || !strings.HasPrefix(run.HeapMechanism, "V8 heap snapshot") {
 		t.Errorf("exit %d, heap top %+v, mechanism %q, note %q\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapNote, stdout, stderr)
 	}
+}
+
+// runScenarioText writes a scenario to a file of its own, runs it, and
+// returns the exit code, the output and target's run at level.
+func runScenarioText(t *testing.T, text, target string, level int) (int, string, string, result.Run) {
+	t.Helper()
+	dir := t.TempDir()
+	sc, out := filepath.Join(dir, "scenario.yaml"), filepath.Join(dir, "out")
+	if err := os.WriteFile(sc, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
+	return code, stdout, stderr, only(t, readResults(t, out), target, level)
 }
