@@ -196,6 +196,13 @@ func Start(o Options) *Sampler {
 			if g := s.gap(); g != gap && clk.reset(g) == nil {
 				gap = g
 			}
+			if !ok {
+				// The kernel counts an OOM kill as it kills: the sample
+				// that reads the count may find the process already gone
+				// (a lone container's, killed and reaped between two
+				// samples), and the count may leave with its cgroup next.
+				s.recordKills(smp.OOMKills)
+			}
 			if ok {
 				s.record(smp)
 				if bw != nil {
@@ -395,6 +402,13 @@ func (s *Sampler) record(smp Sample) {
 	}
 	s.sum.Last = smp
 	s.sum.Samples++
+}
+
+// recordKills keeps an OOM-kill count read in a sample that is not kept.
+func (s *Sampler) recordKills(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sum.OOMKills = max(s.sum.OOMKills, n)
 }
 
 // Latest is the most recent sample.

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -237,5 +238,52 @@ func TestOOMKillsAreReadAsTheyMayVanish(t *testing.T) {
 	}
 	if reads[true] != samples[true] || reads[false] > int(500*time.Millisecond/treeGap)+2 || samples[false] < 4*reads[false] {
 		t.Errorf("OOM count read %d times in %d samples where it may vanish, %d in %d where it stays", reads[true], samples[true], reads[false], samples[false])
+	}
+}
+
+// killedOOM holds one process, and counts one OOM kill once it has been
+// killed.
+type killedOOM struct {
+	fakeCgroup
+	pid    int
+	killed atomic.Bool
+}
+
+func (c *killedOOM) PIDs() ([]int, error) {
+	if c.killed.Load() {
+		return nil, nil
+	}
+	return []int{c.pid}, nil
+}
+
+func (c *killedOOM) OOMKills() (int64, error) {
+	if c.killed.Load() {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+func (c *killedOOM) OOMKillsMayVanish() bool { return true }
+
+// A lone process killed and reaped between two samples: the kill is read
+// in a sample that finds no process, and still counted (CI lost a
+// container's kill this way: its cgroup went with it before the next).
+func TestAKillReadAfterTheProcessIsGoneIsCounted(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cg := &killedOOM{pid: cmd.Process.Pid}
+	s := Start(Options{PID: cmd.Process.Pid, Interval: time.Millisecond, Cgroup: cg})
+	for deadline := time.Now().Add(10 * time.Second); s.Latest().Procs == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	cg.killed.Store(true)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	time.Sleep(20 * time.Millisecond)
+	if sum := s.Stop(); sum.OOMKills != 1 {
+		t.Errorf("%d OOM kills counted (last kept sample %d); want the 1 read after the process was gone", sum.OOMKills, sum.Last.OOMKills)
 	}
 }
