@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # (crun, podman's default runtime, refuses hybrid cgroup v1 layouts);
 # docker.io for the same tests with docker (they start a dockerd of their
 # own); iproute2 for the tests' network namespaces; nginx-light, a real
-# server that gzips what it serves.
-packages=(gcc libc6-dev make python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma podman runc docker.io iproute2 nginx-light)
+# server that gzips what it serves; heaptrack, heap: auto's evidence for
+# native (C, C++, Rust) servers.
+packages=(gcc libc6-dev make heaptrack python3 chromium python3-flask python3-simplejson gunicorn python3-starlette uvicorn ruby ruby-rack puma podman runc docker.io iproute2 nginx-light)
 # Benchmarks name extra packages on the command line (bench-client: wrk hey time bc nginx curl).
 packages+=("$@")
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/harnesstest"
+	"github.com/floodharness/harness/internal/heaphook"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -627,6 +628,7 @@ targets:
     command: [nginx, -c, %s, -p, %s, -g, "daemon off;"] # the port is in its config
     port: %d
     health: /health
+    heap: off # what is measured here is the answers; heap: auto would repeat it under heaptrack (its master only)
 `, conf, dir, port)), 0o644)
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
@@ -691,6 +693,38 @@ targets:
 	}
 	if code != 0 || !named || !strings.HasPrefix(run.HeapMechanism, "V8 heap snapshot") {
 		t.Errorf("exit %d, heap top %+v, mechanism %q, note %q\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapNote, stdout, stderr)
+	}
+}
+
+// heap: auto on a C server, unedited and by default (its runtime read from
+// its executable): the heap top at the peak comes from a repeat under
+// heaptrack, preloaded through the harness's cgroup wrapper into the
+// server alone, and names the function that builds each whole answer;
+// heaptrack's own trace is kept.
+func TestHeapAutoOnANativeServer(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs gcc and heaptrack", "gcc", "heaptrack_print")
+	bin := filepath.Join(t.TempDir(), "export")
+	if out, err := exec.Command("gcc", "-O1", "-g", "-pthread", "-o", bin, "../../targets/c/export.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	code, stdout, stderr, run := runScenarioText(t, `name: heap-auto-native
+levels: [4]
+duration: 2s
+request: {path: "/export?rows=2000&width=2000", validate: json}
+client: {read_rate: 2MiB}
+memory: {settle: 0s, limit: 1GiB}
+targets:
+  - name: c
+    command: [`+bin+`, "{port}"]
+    health: /health
+`, "c", 4)
+	if code != 0 || run.Runtime != "native" || len(run.HeapTop) == 0 || !strings.HasPrefix(run.HeapTop[0].Func, "build_export (export.c:") ||
+		run.HeapTop[0].InuseBytes < 2*4e6 || run.HeapMechanism != heaphook.Native || run.HeapEvidencePeakBytes <= 0 || run.HeapTrace == "" {
+		t.Fatalf("exit %d, runtime %q, heap top %+v, mechanism %q, evidence peak %d, trace %q, note %q\n%s\n%s", code, run.Runtime, run.HeapTop, run.HeapMechanism, run.HeapEvidencePeakBytes, run.HeapTrace, run.HeapNote, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "at the peak build_export (export.c:") {
+		t.Errorf("the run's line does not name what held most at the peak:\n%s", stderr)
 	}
 }
 

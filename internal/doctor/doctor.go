@@ -17,6 +17,7 @@ import (
 
 	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/fault"
+	"github.com/floodharness/harness/internal/heaphook"
 	"github.com/floodharness/harness/internal/launch"
 	"github.com/floodharness/harness/internal/load"
 	"github.com/floodharness/harness/internal/pgroup"
@@ -126,7 +127,12 @@ func heapChecks(o Options) []Check {
 		}
 		out = append(out, Check{Name: rt.name, Status: OK, Detail: rt.mechanism})
 	}
-	out = append(out, Check{Name: "heap: auto (native)", Status: Missing, Detail: "C, C++ and Rust servers give no heap top yet (Go: serve net/http/pprof, heap: pprof)"})
+	switch _, err := heaphook.FindHeaptrackWith(o.LookPath); {
+	case err == nil:
+		out = append(out, Check{Name: "heap: auto (native)", Status: OK, Detail: "heaptrack, preloaded (LD_PRELOAD) into a C, C++ or Rust server's main process (Go: serve net/http/pprof, heap: pprof)"})
+	default:
+		out = append(out, Check{Name: "heap: auto (native)", Status: Missing, Detail: "C, C++ and Rust servers give no heap top: " + err.Error(), Fix: "bash scripts/install-deps.sh (heaptrack)"})
+	}
 	return out
 }
 

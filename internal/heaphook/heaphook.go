@@ -7,7 +7,9 @@
 // answers a request file with its top — allocation sites by file:line and
 // their function; for Node, NODE_OPTIONS opens the inspector on a loopback
 // port picked here, and a heap snapshot with allocation tracking names
-// what holds the memory, Buffers outside the V8 heap included. Fetch
+// what holds the memory, Buffers outside the V8 heap included; for native
+// code (C, C++, Rust), LD_PRELOAD loads heaptrack, whose trace of every
+// allocation gives the stacks holding the most at the heap's peak. Fetch
 // merges them into one.
 package heaphook
 
@@ -19,11 +21,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/floodharness/harness/internal/proc"
 	"github.com/floodharness/harness/internal/result"
 )
 
@@ -42,15 +46,32 @@ const (
 // Hook is a prepared injection: the environment a server starts with, and
 // where its processes answer.
 type Hook struct {
-	Dir  string // the processes' answers (ready-PID, PID-SEQ.json)
-	Env  map[string]string
-	node *inspector // a Node server's inspector, on a loopback port picked here
+	Dir    string // the processes' answers (ready-PID, PID-SEQ.json)
+	Env    map[string]string
+	node   *inspector   // a Node server's inspector, on a loopback port picked here
+	native *nativeTrace // a native server's heaptrack trace
 }
 
-// Prepare writes the hooks under dir and returns the environment that
-// loads them; env is what the server's environment would have held
-// (its PYTHONPATH kept after the hook's, its RUBYOPT before the hook's).
-func Prepare(dir string, env func(string) (string, bool)) (*Hook, error) {
+// Prepare writes the hooks for a server of runtime (proc.Runtime: a
+// native server gets heaptrack, any other every interpreter's hook) under
+// dir and returns the environment that loads them; env is what the
+// server's environment would have held (its PYTHONPATH kept after the
+// hook's, its RUBYOPT before the hook's, its LD_PRELOAD after heaptrack's).
+func Prepare(dir, runtime string, env func(string) (string, bool)) (*Hook, error) {
+	if runtime == "native" {
+		tool, err := FindHeaptrack()
+		if err != nil {
+			return nil, err
+		}
+		// Dir is one below dir, as the other hooks' answers are: the
+		// caller removes its parent.
+		native := filepath.Join(dir, "native")
+		if err := os.MkdirAll(native, 0o755); err != nil {
+			return nil, err
+		}
+		t := &nativeTrace{tool: tool, raw: filepath.Join(native, "heaptrack.raw")}
+		return &Hook{Dir: native, native: t, Env: t.env(env)}, nil
+	}
 	code, answers := filepath.Join(dir, "py"), filepath.Join(dir, "answers")
 	for _, d := range []string{code, answers} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -117,9 +138,15 @@ type Top struct {
 // what was allocated since and is still held: the flood's memory, not the
 // imports' (25 MiB of a gunicorn app's three processes here).
 func (h *Hook) Mark(pids []int, wait time.Duration) error {
+	if h.native != nil {
+		return nil // heaptrack's peak is the heap's: what the flood added tops it
+	}
 	_, err := h.ask(pids, 0, wait)
 	if h.node == nil || !waitInspector(context.Background(), h.node.port, time.Second) {
-		return err
+		if err != nil {
+			return ownInspector(pids, err)
+		}
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -129,12 +156,31 @@ func (h *Hook) Mark(pids []int, wait time.Duration) error {
 // ErrNoRuntime says no process of the target loaded a hook: neither
 // CPython nor Ruby, or one started so as to skip its environment (-S,
 // -I, --disable-gems).
-var ErrNoRuntime = errors.New("no process of the target loaded a heap hook: not CPython or Ruby, nor a Node server whose inspector answered (Go: serve net/http/pprof and set heap: pprof; native servers are not covered yet)")
+var ErrNoRuntime = errors.New("no process of the target loaded a heap hook: not CPython or Ruby, nor a Node server whose inspector answered (Go: serve net/http/pprof and set heap: pprof; a native server needs heaptrack)")
+
+// KeepsPeak says whether the mechanism finds the heap's peak itself
+// (heaptrack traces every allocation): one reading after the flood is the
+// top at the peak, even of a server killed at its cap.
+func (h *Hook) KeepsPeak() bool { return h.native != nil }
+
+// Trace is the native trace's file for heaptrack's own tools, "" for none.
+func (h *Hook) Trace() string {
+	if h.native == nil {
+		return ""
+	}
+	return h.native.Interpreted()
+}
 
 // Fetch asks every process in pids that loaded the hook for its top n
 // and merges what they answer within wait (a busy process answers between
-// its own work); a process gone meanwhile is not waited for.
-func (h *Hook) Fetch(pids []int, n int, wait time.Duration) (*Top, error) {
+// its own work); a process gone meanwhile is not waited for. A native
+// trace is read instead: its top at the heap's peak, or with end what is
+// held now.
+func (h *Hook) Fetch(pids []int, n int, wait time.Duration, end bool) (*Top, error) {
+	if h.native != nil {
+		alive := func() bool { return slices.ContainsFunc(pids, proc.Exists) }
+		return h.native.top(context.Background(), n, end, alive, wait)
+	}
 	got, err := h.ask(pids, n, wait)
 	if h.node != nil && h.node.conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -149,9 +195,23 @@ func (h *Hook) Fetch(pids []int, n int, wait time.Duration) (*Top, error) {
 		got[0], err = *a, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, ownInspector(pids, err)
 	}
 	return merge(got, n)
+}
+
+// ownInspector says, for a Node server whose command line opens its own
+// inspector (a command-line --inspect overrides NODE_OPTIONS'), why the
+// harness's could not be reached; err otherwise.
+func ownInspector(pids []int, err error) error {
+	for _, pid := range pids {
+		for _, arg := range proc.Cmdline(pid) {
+			if strings.HasPrefix(arg, "--inspect") {
+				return fmt.Errorf("the server opens an inspector of its own (%s in its command line), which overrides the one heap: auto opens on a port of its own: take it out of the command, or set heap: off", arg)
+			}
+		}
+	}
+	return err
 }
 
 // ask writes a request for the top n (0: the idle mark) and gathers the

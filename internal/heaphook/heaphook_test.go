@@ -42,7 +42,7 @@ func TestHeapTopFromOutside(t *testing.T) {
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
 	h, _ := startHooked(t, "app.py", app, "python3", "app.py")
 	pids := readyForked(t, h)
-	top, err := h.Fetch(pids, 5, 10*time.Second)
+	top, err := h.Fetch(pids, 5, 10*time.Second, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestHeapTopFromOutside(t *testing.T) {
 	if err := h.Mark(pids, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if top, err = h.Fetch(pids, 5, 10*time.Second); err != nil {
+	if top, err = h.Fetch(pids, 5, 10*time.Second, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range top.Funcs {
@@ -67,7 +67,7 @@ func TestHeapTopFromOutside(t *testing.T) {
 			t.Errorf("after the idle mark: %+v; want nothing held since", f)
 		}
 	}
-	if _, err := (&Hook{Dir: h.Dir}).Fetch([]int{1}, 5, time.Second); err != ErrNoRuntime {
+	if _, err := (&Hook{Dir: h.Dir}).Fetch([]int{1}, 5, time.Second, false); err != ErrNoRuntime {
 		t.Errorf("a process without the hook: %v", err)
 	}
 }
@@ -81,7 +81,7 @@ func startHooked(t *testing.T, file, src, bin string, args ...string) (*Hook, *e
 	if err := os.WriteFile(filepath.Join(dir, file), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h, err := Prepare(filepath.Join(dir, "heap"), func(string) (string, bool) { return "", false })
+	h, err := Prepare(filepath.Join(dir, "heap"), "", func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestRubyHeapTopFromOutside(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "ruby")
 	h, _ := startHooked(t, "app.rb", rbApp, "ruby", "app.rb")
-	top, err := h.Fetch(readyForked(t, h), 5, 10*time.Second)
+	top, err := h.Fetch(readyForked(t, h), 5, 10*time.Second, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestNodeHeapTopFromOutside(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	top, err := h.Fetch([]int{cmd.Process.Pid}, 5, 30*time.Second)
+	top, err := h.Fetch([]int{cmd.Process.Pid}, 5, 30*time.Second, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,4 +239,20 @@ func FuzzSnapshotTop(f *testing.F) {
 			t.Errorf("top %+v adds to %d, more than the total %d", top, sum, total)
 		}
 	})
+}
+
+// A Node server whose command line opens its own inspector (overriding
+// NODE_OPTIONS'): the hook says so in a line, and what to do.
+func TestNodeWithAnInspectorOfItsOwn(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "install Node 20 (Debian's nodejs)", "node")
+	h, cmd := startHooked(t, "idle.js", "setInterval(() => {}, 1000);\n", "node", "--inspect=127.0.0.1:0", "idle.js")
+	pids := []int{cmd.Process.Pid}
+	time.Sleep(300 * time.Millisecond)
+	if err := h.Mark(pids, time.Second); err == nil || !strings.Contains(err.Error(), "an inspector of its own (--inspect=127.0.0.1:0 in its command line)") {
+		t.Errorf("Mark: %v; want the server's own inspector named", err)
+	}
+	if _, err := h.Fetch(pids, 5, time.Second, false); err == nil || !strings.Contains(err.Error(), "set heap: off") {
+		t.Errorf("Fetch: %v; want the server's own inspector named, and what to do", err)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -37,9 +39,26 @@ func (k *started) up(p *Process) error {
 		if _, err := exec.LookPath(argv[0]); err != nil {
 			return fmt.Errorf("run %q: %w", argv[0], err)
 		}
+		argv, env = preloadLast(argv, env)
 		argv = p.Cgroup.Wrap(argv)
 	}
 	return k.run(p, argv, env, "")
+}
+
+// preloadLast keeps a library the server's environment preloads
+// (LD_PRELOAD: heap: auto's heaptrack, or the user's own) out of the
+// programs that put it in its cgroup and into the server alone: they are
+// run first, and heaptrack, loaded into the first program, takes its
+// trace file and clears LD_PRELOAD before the server is exec'd.
+func preloadLast(argv, env []string) ([]string, []string) {
+	i := slices.IndexFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "LD_PRELOAD=") })
+	if i < 0 {
+		return argv, env
+	}
+	env = slices.Clone(env)
+	env[i] = "FLOOD_PRELOAD=" + strings.TrimPrefix(env[i], "LD_PRELOAD=")
+	rearm := []string{"/bin/sh", "-c", `export LD_PRELOAD="$FLOOD_PRELOAD"; unset FLOOD_PRELOAD; exec "$@"`, "sh"}
+	return append(rearm, argv...), env
 }
 
 // run starts argv as the target's one child, its output in the target's

@@ -1,9 +1,11 @@
 package proc
 
 import (
+	"debug/buildinfo"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -61,21 +63,44 @@ func SysctlUint(name string) (uint64, error) {
 	return strconv.ParseUint(f[0], 10, 64)
 }
 
-// Runtime names the interpreter pid runs, from its executable
-// (/proc/PID/exe): "python", "ruby" or "node"; "" for anything else (a Go
-// or other native server) or a process gone.
+// Runtime names what pid runs, from its executable (/proc/PID/exe):
+// "python", "ruby" or "node" for those interpreters, "go" for a Go
+// program (its build information), "native" for any other executable
+// (C, C++, Rust); "" for a shell or another wrapper (what it runs is not
+// known from it) or a process gone.
 func Runtime(pid int) string {
-	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	exe := "/proc/" + strconv.Itoa(pid) + "/exe"
+	path, err := os.Readlink(exe)
 	if err != nil {
 		return ""
 	}
-	base := filepath.Base(exe)
+	base := filepath.Base(strings.TrimSuffix(path, " (deleted)"))
 	for _, rt := range []string{"python", "ruby", "node"} {
 		if strings.HasPrefix(base, rt) {
 			return rt
 		}
 	}
-	return ""
+	if slices.Contains(wrappers, base) {
+		return ""
+	}
+	if _, err := buildinfo.ReadFile(exe); err == nil {
+		return "go"
+	}
+	return "native"
+}
+
+// wrappers run another program: a target started through one is not
+// known by its executable.
+var wrappers = []string{"sh", "bash", "dash", "zsh", "busybox", "env", "timeout", "tini", "dumb-init", "setsid", "nohup", "stdbuf", "nice", "taskset", "chrt", "systemd-run"}
+
+// Cmdline is process pid's command line, its arguments as it was
+// started; nil for a process gone.
+func Cmdline(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 }
 
 // Exists says whether process pid exists (a zombie too).

@@ -99,7 +99,10 @@ func meaning(run result.Run) string {
 	if run.HeapEvidencePeakBytes > 0 && len(run.HeapTop) > 0 {
 		v += fmt.Sprintf("; at the peak %s held most (%s), from a repeat under %s whose peak was %s",
 			run.HeapTop[0].Func, mibs(run.HeapTop[0].InuseBytes), strings.SplitN(run.HeapMechanism, " (", 2)[0], mibs(run.HeapEvidencePeakBytes))
-	} else if run.HeapNote != "" && run.HeapMechanism != "" {
+		if run.HeapNote != "" {
+			v += " (" + run.HeapNote + ")" // what the evidence leaves out
+		}
+	} else if run.HeapNote != "" && (run.HeapMechanism != "" || strings.HasPrefix(run.HeapNote, "heap: auto") && run.Runtime != "go") {
 		v += "; " + run.HeapNote
 	}
 	if run.Interrupted {

@@ -222,8 +222,8 @@ type Run struct {
 	Restarts    int     `json:"restarts,omitempty"`
 	RestartGapS float64 `json:"restart_gap_s,omitempty"`
 
-	// Runtime is the interpreter the target's main process ran (python,
-	// ruby, node; absent for a Go or other native server, or one the
+	// Runtime is what the target's main process ran (python, ruby, node,
+	// go, native; absent for a wrapper such as sh, or a server the
 	// harness did not start), by which heap: auto's default chooses.
 	Runtime string `json:"runtime,omitempty"`
 	// HeapMechanism says what took the heap evidence where the harness
@@ -237,6 +237,9 @@ type Run struct {
 	HeapEvidencePeakBytes int64 `json:"heap_evidence_peak_bytes,omitempty"`
 	// HeapNote says why a target with heap: auto has no heap top.
 	HeapNote string `json:"heap_note,omitempty"`
+	// HeapTrace is the native tool's own file of the evidence (heaptrack's
+	// trace, gzip), relative to the run directory.
+	HeapTrace string `json:"heap_trace,omitempty"`
 
 	HeapProfile   string     `json:"heap_profile"`    // relative to the run directory
 	HeapProfileAt HeapMode   `json:"heap_profile_at"` // peak or end

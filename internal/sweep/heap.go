@@ -1,8 +1,11 @@
 package sweep
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -80,8 +83,8 @@ func (h *heapProfiler) fetchURL(end bool) ([]byte, error) {
 
 // fetchHook asks the target's processes for their tracemalloc tops,
 // merged, as a JSON heap top; what tracemalloc itself holds is kept.
-func (h *heapProfiler) fetchHook(bool) ([]byte, error) {
-	top, err := h.hook.Fetch(h.pids(), 10, 15*time.Second) // a busy process under tracemalloc answers slowly
+func (h *heapProfiler) fetchHook(end bool) ([]byte, error) {
+	top, err := h.hook.Fetch(h.pids(), 10, 15*time.Second, end) // a busy process under tracemalloc answers slowly
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +95,7 @@ func (h *heapProfiler) fetchHook(bool) ([]byte, error) {
 
 // observe is called with every RSS sample.
 func (h *heapProfiler) observe(rss int64) {
-	if h.fetch == nil || h.mode != result.HeapPeak {
+	if h.fetch == nil || h.mode != result.HeapPeak || h.keepsPeak() {
 		return
 	}
 	h.mu.Lock()
@@ -122,6 +125,10 @@ func (h *heapProfiler) observe(rss int64) {
 		}
 	})
 }
+
+// keepsPeak: the mechanism finds the heap's peak itself (heaptrack): it
+// is read once, after the flood.
+func (h *heapProfiler) keepsPeak() bool { return h.hook != nil && h.hook.KeepsPeak() }
 
 // heldBy is what a JSON heap top's entries hold together.
 func heldBy(b []byte) int64 {
@@ -176,7 +183,10 @@ type heapProfile struct {
 	at   result.HeapMode
 	top  []result.HeapFunc
 	note string // what fell back, and why
-	data []byte
+	// trace is the native tool's own file (heaptrack's), relative to the
+	// run directory.
+	trace string
+	data  []byte
 	// mechanism took it from outside (heap: auto), holding toolBytes.
 	mechanism string
 	toolBytes int64
@@ -199,7 +209,8 @@ func (h *heapProfiler) steadyAfter(d time.Duration) {
 		case <-h.ctx.Done():
 			return
 		}
-		if b, err := h.fetch(false); err == nil {
+		// What is held then: heaptrack's peak so far is not it.
+		if b, err := h.fetch(h.keepsPeak()); err == nil {
 			h.mu.Lock()
 			h.steady = b
 			h.mu.Unlock()
@@ -252,6 +263,14 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 	}
 	h.wg.Wait()
 	at := result.HeapPeak
+	if h.best == nil && h.keepsPeak() {
+		// The trace is on disk, a killed server's too: its peak is read.
+		b, err := h.fetch(false)
+		if err != nil {
+			return heapProfile{note: "heap: auto: " + err.Error()}
+		}
+		h.best = b
+	}
 	if h.best == nil {
 		select {
 		case <-dead:
@@ -277,7 +296,17 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 		return heapProfile{}
 	}
 	hp.top, _ = h.top(h.best, 10)
+	if h.hook != nil && h.hook.Trace() != "" {
+		trace := filepath.Join("profiles", name+".heaptrack.gz")
+		if err := gzipFile(h.hook.Trace(), filepath.Join(dir, trace)); err == nil {
+			hp.trace = trace
+		}
+	}
 	switch {
+	case h.keepsPeak() && len(h.pids()) > 1:
+		// heaptrack traces the process that loaded it first; a fork
+		// is not traced (a pre-fork server's workers: nginx's).
+		hp.note = fmt.Sprintf("heaptrack traced the main process only, not the %d it started (a pre-fork server's workers are not traced)", len(h.pids())-1)
 	case len(hp.top) == 0:
 		// Go samples one allocation per 512 KiB on average: a heap that
 		// small can show nothing in use in any profile.
@@ -307,4 +336,29 @@ func (h *heapProfiler) after(dir, name string) heapProfile {
 	}
 	hp.top, _ = h.top(b, 10)
 	return hp
+}
+
+// gzipFile writes src gzipped to dst (heaptrack's tools read .gz).
+func gzipFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	zw := gzip.NewWriter(out)
+	_, err = io.Copy(zw, in)
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst)
+	}
+	return err
 }

@@ -219,7 +219,7 @@ func (m *measurement) inject(spec *launch.Spec) error {
 		}
 		return os.LookupEnv(k)
 	}
-	if m.hook, err = heaphook.Prepare(dir, env); err != nil {
+	if m.hook, err = heaphook.Prepare(dir, m.runtime, env); err != nil {
 		os.RemoveAll(dir)
 		return err
 	}

@@ -280,11 +280,15 @@ func logCap(o Options) {
 // its own: what measuring cost.
 func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int) (result.Run, error) {
 	run, err := measureOnce(ctx, &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d", level, rep)})
-	if heapAuto(o.Scenario, tg, run) && err == nil && run.Error == "" && ctx.Err() == nil {
-		ev, _ := measureOnce(ctx, &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d-heap", level, rep), traced: true, aside: " (heap evidence)"})
+	repeat, why := heapAuto(o.Scenario, tg, run)
+	switch {
+	case repeat && err == nil && run.Error == "" && ctx.Err() == nil:
+		ev, _ := measureOnce(ctx, &measurement{o: o, tg: tg, level: level, rep: rep, label: fmt.Sprintf("c%d-r%d-heap", level, rep), traced: true, runtime: run.Runtime, aside: " (heap evidence)"})
 		if ctx.Err() == nil {
 			withEvidence(&run, ev)
 		}
+	case why != "" && run.HeapNote == "":
+		run.HeapNote = why
 	}
 	if o.Outcome != nil {
 		o.Outcome(run)
@@ -294,23 +298,35 @@ func measure(ctx context.Context, o Options, tg scenario.Target, level, rep int)
 
 // heapAuto says whether run's target gets heap: auto's evidence repeat:
 // asked for, or by default a server the harness started whose main
-// process is an interpreter a hook reaches (python, ruby, node), on
-// loopback (a Node server's inspector is opened for it), and that names no
-// heap endpoint of its own; never with heap profiles off.
-func heapAuto(sc *scenario.Scenario, tg scenario.Target, run result.Run) bool {
+// process is an interpreter a hook reaches (python, ruby, node) or native
+// code heaptrack traces, on loopback (a Node server's inspector is opened
+// for it), and that names no heap endpoint of its own; never with heap
+// profiles off. Where evidence was asked for or expected and cannot be
+// taken, why says so in a line.
+func heapAuto(sc *scenario.Scenario, tg scenario.Target, run result.Run) (repeat bool, why string) {
+	asked := tg.Heap == scenario.HeapAuto
 	switch {
 	case sc.Memory.HeapProfile == result.HeapOff || tg.Heap == scenario.HeapOff:
-		return false
-	case tg.Heap == scenario.HeapAuto:
-		return true
+		return false, ""
+	case !asked && (tg.Heap != "" || tg.Pprof != "" || tg.Tracemalloc != "" || tg.Attach != nil || tg.Container != nil || !loopback.Host(tg.Host)):
+		return false, ""
+	case run.Runtime == "go":
+		return false, "heap: auto: a Go heap cannot be read from outside the process: serve net/http/pprof and name it (pprof: /debug/pprof/heap)"
+	case run.Runtime == "native":
+		if _, err := heaphook.FindHeaptrack(); err != nil {
+			return false, "heap: auto: a native server's heap is traced with heaptrack: " + err.Error()
+		}
+		return true, ""
+	case asked:
+		return true, ""
 	}
-	return tg.Heap == "" && tg.Pprof == "" && tg.Tracemalloc == "" && run.Runtime != "" && loopback.Host(tg.Host)
+	return run.Runtime != "", ""
 }
 
 // withEvidence takes the heap evidence of an instrumented repeat ev into
 // run, with the repeat's peak.
 func withEvidence(run *result.Run, ev result.Run) {
-	run.HeapMechanism, run.HeapToolBytes, run.HeapEvidencePeakBytes = ev.HeapMechanism, ev.HeapToolBytes, ev.PeakRSSBytes
+	run.HeapMechanism, run.HeapToolBytes, run.HeapEvidencePeakBytes, run.HeapTrace = ev.HeapMechanism, ev.HeapToolBytes, ev.PeakRSSBytes, ev.HeapTrace
 	run.HeapTop, run.HeapProfile, run.HeapProfileAt = ev.HeapTop, ev.HeapProfile, ev.HeapProfileAt
 	run.AfterHeapTop, run.AfterHeapProfile = ev.AfterHeapTop, ev.AfterHeapProfile
 	run.SteadyHeapProfile, run.HeapGrowth = ev.SteadyHeapProfile, ev.HeapGrowth
@@ -495,7 +511,7 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	serving.Describe(&run, p.exit)
 	run.Restarts, run.RestartGapS = p.watched.restarts, p.watched.gap.Seconds()
 	run.HeapProfile, run.HeapProfileAt = p.heap.path, p.heap.at
-	run.HeapMechanism, run.HeapToolBytes, run.HeapNote = p.heap.mechanism, p.heap.toolBytes, p.heap.note
+	run.HeapMechanism, run.HeapToolBytes, run.HeapNote, run.HeapTrace = p.heap.mechanism, p.heap.toolBytes, p.heap.note, p.heap.trace
 	if p.heap.top != nil {
 		run.HeapTop = p.heap.top
 	}
@@ -516,6 +532,7 @@ type measurement struct {
 	launched   launch.Spec    // how the target was started (a chaos restart starts it again)
 	hook       *heaphook.Hook // heap: auto's tracemalloc, injected at start
 	traced     bool           // heap: auto's evidence repeat: inject the hook
+	runtime    string         // what the plain run's main process ran (proc.Runtime): which hook
 	aside      string         // what the console calls the run beside its name
 }
 
