@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -34,8 +35,16 @@ func TestRuntime(t *testing.T) {
 		}
 	}
 	if _, err := exec.LookPath("python3"); err == nil {
-		if got := Runtime(start("python3", "-c", "import time; time.sleep(30)")); got != "python" {
-			t.Errorf("python3: %q, want python", got)
+		// python3 may be a shim (pyenv's is a bash script) that execs
+		// the interpreter when it gets to it.
+		pid := start("python3", "-c", "import time; time.sleep(30)")
+		got := Runtime(pid)
+		for deadline := time.Now().Add(10 * time.Second); got != "python" && time.Now().Before(deadline); got = Runtime(pid) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got != "python" {
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			t.Errorf("python3 (%s, %v): %q, want python", exe, err, got)
 		}
 	}
 	if got := Runtime(1 << 30); got != "" {
