@@ -176,7 +176,7 @@ func waitUntil(t *testing.T, what string, cond func() bool, logs *lockedBuffer) 
 
 // The Node/Express seed: res.json of every row grows with each concurrent
 // slow download (the body waits in Buffers for the socket), a stream that
-// honours backpressure stays flat; the heap top from process.memoryUsage()
+// honours backpressure stays flat; heap: auto's top, taken from outside,
 // says where the memory is.
 func TestSeedsNode(t *testing.T) {
 	t.Parallel()
@@ -204,9 +204,15 @@ func TestSeedsNode(t *testing.T) {
 	}
 	r := runSeed(t, "cmd/harness/testdata/seeds-node.yaml")
 	streamedWins(t, r, "express-buffered", "express-streamed", 16)
+	// heap: auto, by default: the inspector opened from outside; the
+	// handler's own line is among what holds the most at the peak.
 	js := only(t, r, "express-buffered", 16)
-	if len(js.HeapTop) != 3 || !strings.HasPrefix(js.HeapTop[0].Func, "external") && !strings.HasPrefix(js.HeapTop[0].Func, "v8 heap used") {
-		t.Errorf("heap top from process.memoryUsage(): %+v", js.HeapTop)
+	named := false
+	for _, f := range js.HeapTop[:min(3, len(js.HeapTop))] {
+		named = named || strings.Contains(f.Func, "export_app.js:")
+	}
+	if !named || !strings.HasPrefix(js.HeapMechanism, "V8 heap snapshot") {
+		t.Errorf("heap top %+v (%s, note %q); want the handler's line (export_app.js) in the first three", js.HeapTop, js.HeapMechanism, js.HeapNote)
 	}
 }
 
@@ -282,7 +288,7 @@ targets:
 // The Rails-style Rack app under Puma in cluster mode: a process tree,
 // measured as its cgroup's anonymous memory; `render json:` of everything
 // holds more per download than an Enumerator body of batches; the heap top
-// comes from ObjectSpace.
+// comes from ObjectSpace's tracing, injected (heap: auto).
 func TestSeedsRuby(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs ruby, ruby-rack and puma", "puma")
@@ -292,8 +298,10 @@ func TestSeedsRuby(t *testing.T) {
 	if each.PeakRSSSource != result.PeakCgroupAnon || render.PeakRSSSource != result.PeakCgroupAnon || len(each.PeakProcesses) < 3 {
 		t.Errorf("sources %s/%s, %d processes at the peak; want the tree (master and 2 workers) measured as cgroup_anon", render.PeakRSSSource, each.PeakRSSSource, len(each.PeakProcesses))
 	}
-	if len(each.HeapTop) == 0 || each.HeapTop[0].Func != "ObjectSpace.memsize_of_all" {
-		t.Errorf("heap top %+v, want ObjectSpace's figures", each.HeapTop)
+	// heap: auto, by default: ObjectSpace's tracing injected into the
+	// master and the workers it forks, the app unedited.
+	if len(render.HeapTop) == 0 || !strings.HasPrefix(render.HeapMechanism, "ObjectSpace") || render.HeapEvidencePeakBytes <= 0 {
+		t.Errorf("render: heap top %+v, mechanism %q, note %q; want ObjectSpace's tracing, from outside", render.HeapTop, render.HeapMechanism, render.HeapNote)
 	}
 }
 

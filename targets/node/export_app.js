@@ -3,9 +3,10 @@
 //   GET /export?mode=stream  '[' row batches ']' written as the client reads,
 //                            waiting for 'drain' when the socket is full (backpressure)
 // ?rows=N&width=W as the reference servers take them. GET /health answers ok;
-// GET /debug/heap answers the process's memory as a heap top the harness
-// reads (target key heap: tracemalloc, path /debug/heap): V8's used heap,
-// external and ArrayBuffer memory, from process.memoryUsage();
+// GET /debug/heap answers the process's memory in the shape of a heap top
+// (V8's used heap, external and ArrayBuffer memory, from
+// process.memoryUsage()): the harness no longer needs it, heap: auto
+// takes the heap top from outside through the inspector;
 // GET /debug/heap-snapshot-size the size of a V8 heap snapshot taken then.
 // Usage: node export_app.js PORT
 'use strict';

@@ -7,25 +7,20 @@ sqlite3 under uvicorn, a bare ASGI app.
                              each written as it is read: memory stays one page
   ?_next=ID (Datasette's continuation) or ?since=ID (the harness's resume):
                              rows after ID only; ?_size=N caps the rows
-GET /healthz answers "ok"; GET /debug/tracemalloc?top=10 the biggest
-allocation sites (TRACEMALLOC=1). The database is $FIXTURE_DB.
+GET /healthz answers "ok"; no heap endpoint (the harness's heap: auto
+takes the heap top from outside). The database is $FIXTURE_DB.
 """
 
 import csv
 import io
-import json
 import os
 import sqlite3
-import tracemalloc
 from urllib.parse import parse_qs
 
-from seedrows import tracemalloc_top
 
 DB = os.environ["FIXTURE_DB"]
 PAGE = 100  # rows per keyset page: about 100 KiB of CSV at 1000-byte payloads
 HEADER = ["id", "name", "note", "blob", "payload"]
-if os.environ.get("TRACEMALLOC") == "1":
-    tracemalloc.start()
 
 
 def rows_after(con, after, limit):
@@ -54,8 +49,6 @@ async def app(scope, receive, send):
     q = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
     if path == "/healthz":
         return await send_text(send, 200, b"ok")
-    if path == "/debug/tracemalloc":
-        return await send_text(send, 200, json.dumps(tracemalloc_top(int(q.get("top", "10")))).encode(), b"application/json")
     if path != "/rows.csv":
         return await send_text(send, 404, b"not found")
     after = int(q.get("_next", q.get("since", "0")))

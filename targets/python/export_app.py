@@ -15,26 +15,22 @@ POST /query does the same for a JSON query body {"rows": N, "width": W}, the
 shape of snuba's query API (seed 000); when QUERY_TOKEN is set it wants
 "Authorization: Bearer $QUERY_TOKEN" and answers 401 without it.
 
-GET /healthz answers "ok"; GET /debug/tracemalloc?top=10 the biggest
-allocation sites (when TRACEMALLOC=1), for the harness's heap top.
+GET /healthz answers "ok". It serves no heap endpoint: the harness's
+heap: auto takes its heap top from outside (tracemalloc, injected).
 """
 
 import json
 import os
 import sys
-import tracemalloc
 
 import simplejson
 from flask import Flask, Response, request
 
-from seedrows import make_row, tracemalloc_top
+from seedrows import make_row
 
 MODE = os.environ.get("EXPORT_MODE", "buffered")
 CHUNK = 32 * 1024
 MAX_WIDTH = 64 * 1024
-
-if os.environ.get("TRACEMALLOC") == "1":
-    tracemalloc.start()
 
 app = Flask(__name__)
 
@@ -46,11 +42,6 @@ def bad(msg):
 @app.get("/healthz")
 def healthz():
     return "ok"
-
-
-@app.get("/debug/tracemalloc")
-def heap_top():
-    return Response(json.dumps(tracemalloc_top(int(request.args.get("top", "10")))), mimetype="application/json")
 
 
 @app.get("/export")

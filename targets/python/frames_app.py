@@ -17,28 +17,22 @@ LIMITER chooses when the reservation ends:
                  task, which Starlette skips when send() raises.
 
 GET /debug/vars shows the budget's counters, so tests can prove that every
-reservation was released exactly once; GET /debug/tracemalloc?top=10 the
-biggest allocation sites (when TRACEMALLOC=1).
+reservation was released exactly once. No heap endpoint: the harness's
+heap: auto takes the heap top from outside (tracemalloc, injected).
 """
 
 import asyncio
-import json
 import os
-import tracemalloc
 
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
-from seedrows import tracemalloc_top
 
 LIMITER = os.environ.get("LIMITER", "held")
 FRAME_BYTES = int(os.environ.get("FRAME_BYTES", str(8 * 1000 * 1000)))
 BUDGET_BYTES = int(os.environ.get("BUDGET_BYTES", str(64 * 1024 * 1024)))
 PIECE = 64 * 1024
-
-if os.environ.get("TRACEMALLOC") == "1":
-    tracemalloc.start()
 
 
 class ByteBudget:
@@ -133,14 +127,8 @@ async def debug_vars(request):
                          "acquires": b.acquires, "releases": b.releases, "in_flight": b.in_flight})
 
 
-async def heap_top(request):
-    return PlainTextResponse(json.dumps(tracemalloc_top(int(request.query_params.get("top", "10")))),
-                             media_type="application/json")
-
-
 app = Starlette(routes=[
     Route("/frames/{frame_id}", frame),
     Route("/healthz", healthz),
     Route("/debug/vars", debug_vars),
-    Route("/debug/tracemalloc", heap_top),
 ])

@@ -2,7 +2,6 @@
 
 import json
 import os
-import tracemalloc
 
 # The row every export target writes, in any language: fixtures/rows.json
 # and the recipe in fixtures/README.md (targets/row.go is the reference).
@@ -42,13 +41,3 @@ def make_row(i, width):
         "blob": "%016x%016x" % (splitmix(i), splitmix(~i & MASK)),
         "payload": PATTERN[off:off + width],
     }
-
-
-def tracemalloc_top(n):
-    """The n source lines holding the most traced memory, in the shape of
-    the harness's heap_top: [{"func": "file.py:42", "inuse_bytes": N}]."""
-    if not tracemalloc.is_tracing():
-        return []
-    stats = tracemalloc.take_snapshot().statistics("lineno")[:n]
-    return [{"func": "%s:%d" % (s.traceback[0].filename.rsplit("/", 1)[-1], s.traceback[0].lineno),
-             "inuse_bytes": s.size} for s in stats]

@@ -5,9 +5,10 @@
 #                            of 100 (the find_each shape), ']': one batch in
 #                            memory at a time
 # ?rows=N&width=W as the reference servers take them. GET /healthz answers
-# ok; GET /debug/heap answers this worker's Ruby heap as a heap top the
-# harness reads (heap: tracemalloc, path /debug/heap): ObjectSpace's
-# memsize of all objects, and GC.stat's live slots.
+# ok; GET /debug/heap answers this worker's Ruby heap in the shape of a
+# heap top (ObjectSpace's memsize of all objects, GC.stat's live slots):
+# the harness no longer needs it, heap: auto takes the heap top from
+# outside (ObjectSpace's allocation tracing, through RUBYOPT).
 require 'json'
 require 'objspace'
 require_relative 'rows' # the row every export target shares (fixtures/rows.json)
