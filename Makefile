@@ -3,7 +3,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build deps test test-e2e test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-compression bench-http2 bench-requests bench-capacity bench-scale bench-soak bench-sampler clean
+.PHONY: all build deps test test-e2e test-cgroup2 bench-seeds-node bench-seeds-datasette bench-seeds-ruby bench-seeds-python bench-containers bench-k6-scale vet staticcheck fuzz bench-serve bench-flood bench-admission report-check gate gate-baseline gate-check bench-client bench-seeds k6 test-k6 bench-failures bench-uploads bench-compression bench-http2 bench-requests bench-capacity bench-scale bench-soak bench-sampler bench-history clean
 
 all: build
 
@@ -138,6 +138,11 @@ report-check: deps build
 # judged against reports/baseline/results.json.
 gate: build
 	bash scripts/gate.sh
+
+# The history's change-point defaults, measured: quick.yaml FLOOD_RUNS
+# times (30) unchanged, each gated with --history (~9 min here).
+bench-history: build
+	bash scripts/bench-history.sh
 
 # Refresh the committed baseline from a fresh quick.yaml run on this machine.
 gate-baseline: build

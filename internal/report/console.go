@@ -92,11 +92,23 @@ func meaning(run result.Run) string {
 	}
 	if run.AfterRSSBytes > 0 {
 		v += fmt.Sprintf("; kept %s after the flood (idle %s)", mibs(run.AfterRSSBytes), mibs(run.IdleRSSBytes))
-		if top := run.AfterHeapTop; len(top) > 0 && run.RetainedBytes > 8<<20 {
+		switch top := run.AfterHeapTop; {
+		case len(top) == 0 || run.RetainedBytes <= 8<<20:
+		case top[0].InuseBytes >= minNamed:
 			v += fmt.Sprintf(", held most by %s (%s)", top[0].Func, mibs(top[0].InuseBytes))
+		default:
+			// A top of crumbs names nothing: the memory kept is not in
+			// live objects (freed, kept by the allocator).
+			v += ", none of it in live objects the heap top traces (freed, kept by the allocator)"
 		}
 	}
-	if run.HeapEvidencePeakBytes > 0 && len(run.HeapTop) > 0 {
+	if run.HeapEvidencePeakBytes > 0 && len(run.HeapTop) > 0 && run.HeapTop[0].InuseBytes < minNamed {
+		v += fmt.Sprintf("; the heap evidence (a repeat under %s whose peak was %s) held under 1 MiB in any one place at its snapshots",
+			strings.SplitN(run.HeapMechanism, " (", 2)[0], mibs(run.HeapEvidencePeakBytes))
+		if run.HeapNote != "" {
+			v += " (" + run.HeapNote + ")"
+		}
+	} else if run.HeapEvidencePeakBytes > 0 && len(run.HeapTop) > 0 {
 		v += fmt.Sprintf("; at the peak %s held most (%s), from a repeat under %s whose peak was %s",
 			run.HeapTop[0].Func, mibs(run.HeapTop[0].InuseBytes), strings.SplitN(run.HeapMechanism, " (", 2)[0], mibs(run.HeapEvidencePeakBytes))
 		if run.HeapNote != "" {
@@ -133,3 +145,8 @@ func perConnection(run result.Run) string {
 
 // mibs is "12.3 MiB".
 func mibs(b int64) string { return fmt.Sprintf("%.1f MiB", units.MiB(b)) }
+
+// minNamed is the least a heap top's first entry holds for a sentence to
+// say it held the most: below it the top is crumbs (a snapshot that
+// missed the answers in flight, or a server killed before its snapshot).
+const minNamed = 1 << 20

@@ -733,3 +733,30 @@ func TestReasonsAreShown(t *testing.T) {
 		t.Errorf("console: %q", got)
 	}
 }
+
+// A heap top of crumbs is not said to hold the most: an after-flood top
+// under 1 MiB beside 30 MiB kept says the memory is not in live objects;
+// an evidence repeat's says so of its snapshots. A real one is named.
+func TestOutcomeNamesOnlyAHeapTopThatHolds(t *testing.T) {
+	t.Parallel()
+	run := result.Run{Target: "t", Concurrency: 8, Client: result.Client{Requests: 8, OK: 8}, PeakRSSBytes: 200 << 20, PeakRSSSource: result.PeakVmHWM,
+		AfterRSSBytes: 70 << 20, IdleRSSBytes: 40 << 20, RetainedBytes: 30 << 20,
+		AfterHeapTop:          []result.HeapFunc{{Func: "Condition.__init__ (threading.py:258)", InuseBytes: 2048}},
+		HeapTop:               []result.HeapFunc{{Func: "<module> (gunicorn:33)", InuseBytes: 4096}},
+		HeapMechanism:         "tracemalloc (injected: sitecustomize on PYTHONPATH)",
+		HeapEvidencePeakBytes: 300 << 20}
+	got := strings.Join(Outcome(run, 4096), "\n")
+	for _, want := range []string{"none of it in live objects the heap top traces", "held under 1 MiB in any one place at its snapshots"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("outcome %q; want %q", got, want)
+		}
+	}
+	if strings.Contains(got, "held most") {
+		t.Errorf("outcome %q names crumbs as holding the most", got)
+	}
+	run.HeapTop[0].InuseBytes, run.AfterHeapTop[0].InuseBytes = 60<<20, 25<<20
+	got = strings.Join(Outcome(run, 4096), "\n")
+	if !strings.Contains(got, "held most by Condition.__init__ (threading.py:258) (25.0 MiB)") || !strings.Contains(got, "at the peak <module> (gunicorn:33) held most (60.0 MiB)") {
+		t.Errorf("outcome %q; want both tops named", got)
+	}
+}
