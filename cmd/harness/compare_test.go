@@ -119,7 +119,8 @@ func TestGateKeepsHistory(t *testing.T) {
 
 // Over a history, the gate finds the change point a single baseline
 // cannot: 8 runs at ~12 MiB then 4 at ~15, each within a loose tolerance
-// of the one before, fail as a change for the worse with where it began.
+// of the one before, fail as a change for the worse with where it began,
+// once a segment's worth of runs (history.Defaults) sits after it.
 func TestGateFindsAChangePointInHistory(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -132,8 +133,8 @@ func TestGateFindsAChangePointInHistory(t *testing.T) {
 	for i, p := range peaks {
 		cur := writeRuns(t, t.TempDir(), "aaaa", "cpu A", p, p, p)
 		code, stdout, stderr = harnessRun(t, "gate", "--current", cur, "--rules", rules, "--history", hist, "--commit", fmt.Sprintf("c%d", i))
-		if i < 11 && code != 0 {
-			t.Fatalf("run %d: exit %d before the change has 4 runs after it\n%s\n%s", i, code, stdout, stderr)
+		if after := i - 7; after < history.Defaults.MinSegment && code != 0 {
+			t.Fatalf("run %d: exit %d with %d runs after the change\n%s\n%s", i, code, after, stdout, stderr)
 		}
 	}
 	if code != 1 || !strings.Contains(stdout, "streamed c=16 peak rose 24% [17%, 32%]") || !strings.Contains(stdout, "from c8 (4 runs ago)") {

@@ -153,16 +153,30 @@ type Change struct {
 	Ago   int
 }
 
-// Defaults of the change-point search: Otava's significance (p ≤ 0.001),
-// a change of at least 5% (this project's gate allows the same run-to-run
-// spread on a host), over at least 4 runs each side. Chosen, not yet
-// measured over a long history here.
-var Defaults = stats.ChangeOptions{MinSegment: 4, MaxP: 0.001, MinMagnitude: 0.05}
+// Options are the change-point search's own, and the least change a
+// timing series (latency, throughput) must make to count.
+type Options struct {
+	stats.ChangeOptions
+	TimingMagnitude float64
+}
+
+// Defaults of the change-point search: a change of at least 5% in memory,
+// significant at p ≤ 0.005 (Welch's t over the runs either side), with at
+// least 3 runs each side; a timing must move at least 25%. Measured with
+// make bench-history (30 unchanged runs of quick.yaml on this project's
+// 2-core VM, 2026-12-03; internal/history/testdata): no series had a
+// change point for the worse judged after any of the runs; p ≤ 0.01 had
+// one, p ≤ 0.05 five. Timings drifted with the shared machine by up to
+// 17% [10%, 24%] over minutes (p50 up, throughput down, nothing
+// changed), which a 5% floor failed at 13 of the 30 runs. A 15% step in
+// a peak was caught within 3 to 4 runs where the peak's run-to-run spread
+// is 1–3%, 7 where it is 6%; Otava's p ≤ 0.001 took 4 to 9.
+var Defaults = Options{ChangeOptions: stats.ChangeOptions{MinSegment: 3, MaxP: 0.005, MinMagnitude: 0.05}, TimingMagnitude: 0.25}
 
 // Regressions are the series of entries (those of the newest's host only:
 // another runner starts another series) whose newest runs sit after a
 // significant change for the worse, and notes on what was left out.
-func Regressions(entries []Entry, o stats.ChangeOptions) ([]Change, []string) {
+func Regressions(entries []Entry, o Options) ([]Change, []string) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
@@ -201,7 +215,7 @@ func Regressions(entries []Entry, o stats.ChangeOptions) ([]Change, []string) {
 		if !ok || len(xs) < 2*o.MinSegment {
 			continue
 		}
-		cps := stats.ChangePoints(xs, o)
+		cps := stats.ChangePoints(xs, o.of(k.metric))
 		if len(cps) == 0 {
 			continue
 		}
@@ -246,5 +260,18 @@ func abs(x float64) float64 {
 	return x
 }
 
-// ChangePoints are a series' change points with the defaults.
-func ChangePoints(xs []float64) []stats.ChangePoint { return stats.ChangePoints(xs, Defaults) }
+// ChangePoints are the change points of a series of metric, with the
+// defaults.
+func ChangePoints(metric string, xs []float64) []stats.ChangePoint {
+	return stats.ChangePoints(xs, Defaults.of(metric))
+}
+
+// of is the search's options for a series of metric: a timing's least
+// change is TimingMagnitude.
+func (o Options) of(metric string) stats.ChangeOptions {
+	so := o.ChangeOptions
+	if m, ok := MetricNamed(metric); ok && (m.Unit == "ms" || m.Unit == "MB/s") {
+		so.MinMagnitude = max(so.MinMagnitude, o.TimingMagnitude)
+	}
+	return so
+}

@@ -124,7 +124,7 @@ func WriteHistory(entries []history.Entry, name, dir string) (string, error) {
 		for _, f := range s.Figures {
 			xs = append(xs, f.Median)
 		}
-		s.Changes = historyChanges(xs)
+		s.Changes = historyChanges(s.Metric, xs)
 		if m, ok := history.MetricNamed(s.Metric); ok {
 			s.Unit = m.Unit
 		}
@@ -166,10 +166,11 @@ func WriteHistory(entries []history.Entry, name, dir string) (string, error) {
 	return path, os.WriteFile(filepath.Join(dir, "history.md"), md.Bytes(), 0o644)
 }
 
-// historyChanges are the indexes where change points begin in a series.
-func historyChanges(xs []float64) []int {
+// historyChanges are the indexes where change points begin in a series
+// of metric, found as the gate finds them.
+func historyChanges(metric string, xs []float64) []int {
 	var out []int
-	for _, cp := range history.ChangePoints(xs) {
+	for _, cp := range history.ChangePoints(metric, xs) {
 		out = append(out, cp.Index)
 	}
 	return out
