@@ -191,6 +191,12 @@ func Regressions(entries []Entry, o Options) ([]Change, []string) {
 	if len(same) < len(entries) {
 		notes = append(notes, fmt.Sprintf("history: %d of %d runs were on another host; this host's series has %d (a new runner starts a new series)", len(entries)-len(same), len(entries), len(same)))
 	}
+	for i := len(same) - 1; i > 0; i-- {
+		if a, b := same[i-1].SHA256, same[i].SHA256; a != "" && b != "" && a != b {
+			notes = append(notes, fmt.Sprintf("history: the scenario file changed %d runs ago (sha256 %.12s → %.12s, at %s): a change point there may be the scenario's, not the code's", len(same)-i, a, b, orUnnamed(same[i].Commit)))
+			break
+		}
+	}
 	type key struct {
 		target, metric string
 		level          int
@@ -245,12 +251,17 @@ func (c Change) String() string {
 	if c.MeanR < c.MeanL {
 		verb = "fell"
 	}
-	since := c.Since
-	if since == "" {
-		since = "an unnamed commit"
-	}
+	since := orUnnamed(c.Since)
 	return fmt.Sprintf("%s c=%d %s %s %.0f%% [%.0f%%, %.0f%%] from %.12s (%d runs ago)", c.Target, c.Level, c.Metric.Name, verb,
 		100*abs(c.Rel()), 100*c.Low, 100*c.High, since, c.Ago)
+}
+
+// orUnnamed is a commit, or what stands for one not recorded.
+func orUnnamed(commit string) string {
+	if commit == "" {
+		return "an unnamed commit"
+	}
+	return commit
 }
 
 func abs(x float64) float64 {

@@ -3,6 +3,7 @@ package history
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -199,5 +200,24 @@ func TestARunnerChangeStartsANewSeries(t *testing.T) {
 	changes, notes := Regressions(moved, Defaults)
 	if len(changes) != 0 || len(notes) != 1 || notes[0] != fmt.Sprintf("history: %d of %d runs were on another host; this host's series has 5 (a new runner starts a new series)", len(moved)-5, len(moved)) {
 		t.Errorf("a new runner 50%% higher: changes %v, notes %q; want none, and the runs left out said", changes, notes)
+	}
+}
+
+// A history whose scenario file changed says where: a change point from
+// there may be the scenario's.
+func TestAScenarioChangeIsSaid(t *testing.T) {
+	t.Parallel()
+	entries := realHistory(t)
+	changed := make([]Entry, len(entries))
+	copy(changed, entries)
+	for i := range changed {
+		changed[i].SHA256 = "aaaaaaaaaaaaaaaa"
+		if i >= len(changed)-3 {
+			changed[i].SHA256 = "bbbbbbbbbbbbbbbb"
+		}
+	}
+	_, notes := Regressions(changed, Defaults)
+	if len(notes) != 1 || !strings.Contains(notes[0], "the scenario file changed 3 runs ago (sha256 aaaaaaaaaaaa → bbbbbbbbbbbb, at unchanged-28)") {
+		t.Errorf("notes %q; want the scenario's change said, with where", notes)
 	}
 }
