@@ -29,6 +29,25 @@ func writeRuns(t *testing.T, dir, sha, cpu string, peaks ...int64) string {
 	return path
 }
 
+// Two runs of one scenario file with other flags laid over it are not the
+// same experiment, and compare says so.
+func TestCompareSaysOtherFlags(t *testing.T) {
+	t.Parallel()
+	a := writeRuns(t, t.TempDir(), "aaaa", "cpu A", 12, 13, 12)
+	b := writeRuns(t, t.TempDir(), "aaaa", "cpu A", 12, 13, 12)
+	r, err := result.Read(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Scenario.Flags = []string{"--duration", "5s"}
+	if err := result.Write(b, r); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := harnessRun(t, "compare", a, b); code != 0 || !strings.Contains(stdout, "NOTE: A laid other flags over its scenario file (none, now --duration 5s)") {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
 // harness compare sets two runs side by side: a peak that rose in every
 // repeat is worse and significant; the two ran other scenario files on
 // other CPUs, and the comparison says so first; Markdown and HTML too.

@@ -196,8 +196,12 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 			logf("undo cgroup set-up: %v", cerr)
 		}
 	}()
+	var flags []string
+	if len(args) == 1 {
+		flags = laidOver(e.Args, args[0])
+	}
 	res, err := sweep.Run(e.Ctx, sweep.Options{
-		Scenario: sc, Dir: dir, Cgroups: cgroups, Programs: sweep.SelfPrograms(),
+		Scenario: sc, Dir: dir, Cgroups: cgroups, Programs: sweep.SelfPrograms(), Flags: flags,
 		Logf: logf, Progress: progress, Outcome: sayOutcome(logf),
 	})
 	e.ClearProgress()
@@ -224,6 +228,23 @@ func runScenario(e *cli.Env, f runFlags, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "\nresults: %s\n", results)
 	return nil
+}
+
+// laidOver are the flags a run laid over its scenario file, as given:
+// not the command's name, --out (where the run went), nor the file.
+func laidOver(args []string, file string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case i == 0 && a == "run", a == file:
+		case a == "--out" || a == "-out":
+			i++
+		case strings.HasPrefix(a, "--out=") || strings.HasPrefix(a, "-out="):
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // keepScenario writes the scenario file a run read into its directory as

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -405,6 +406,11 @@ gate:
 	kept, err := os.ReadFile(filepath.Join(out, "scenario.yaml"))
 	if err != nil || !strings.Contains(string(kept), "port: "+strconv.Itoa(port)) || !strings.Contains(string(kept), "--duration 2s") {
 		t.Errorf("kept scenario (%v):\n%s", err, kept)
+	}
+	// Its results record those flags: compare and the gate say when two
+	// runs of one file had others.
+	if r := readResults(t, out); !slices.Equal(r.Scenario.Flags, []string{"--duration", "2s"}) {
+		t.Errorf("results' scenario.flags %q, want the flags laid over the file", r.Scenario.Flags)
 	}
 	if code, _, stderr := harnessRun(t, "gate", "--current", filepath.Join(out, "results.json"), "--rules", filepath.Join(out, "scenario.yaml"), "--update-baseline", "--baseline", filepath.Join(dir, "base.json")); code != 0 {
 		t.Errorf("gate --rules RUN/scenario.yaml: exit %d\n%s", code, stderr)

@@ -138,6 +138,14 @@ func median(v []float64) (float64, bool) {
 	return stats.Median(v), true
 }
 
+// flagsOf says a run's flags over its scenario file.
+func flagsOf(s result.Scenario) string {
+	if len(s.Flags) == 0 {
+		return "none"
+	}
+	return strings.Join(s.Flags, " ")
+}
+
 // Notes say what makes b not the same experiment as a (called name):
 // another scenario (its file's sha256, or its name), another host — the
 // words the gate and compare both print.
@@ -149,6 +157,9 @@ func Notes(a, b *result.Results, name string) []string {
 			name, a.Scenario.File, a.Scenario.SHA256, b.Scenario.File, b.Scenario.SHA256))
 	case a.Scenario.Name != b.Scenario.Name:
 		out = append(out, fmt.Sprintf("%s ran a scenario of another name (%s, now %s)", name, a.Scenario.Name, b.Scenario.Name))
+	case !slices.Equal(a.Scenario.Flags, b.Scenario.Flags):
+		out = append(out, fmt.Sprintf("%s laid other flags over its scenario file (%s, now %s): its requests may differ, and so may what the figures mean",
+			name, flagsOf(a.Scenario), flagsOf(b.Scenario)))
 	}
 	ha, hb := a.Host, b.Host
 	var host []string

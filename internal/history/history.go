@@ -30,6 +30,7 @@ type Entry struct {
 	Schema   string    `json:"schema"`
 	Scenario string    `json:"scenario"`
 	SHA256   string    `json:"scenario_sha256"`
+	Flags    []string  `json:"flags,omitempty"` // laid over the scenario file
 	Commit   string    `json:"commit"`
 	Time     time.Time `json:"time"`
 	Host     Host      `json:"host"`
@@ -60,7 +61,7 @@ type Figure struct {
 
 // Of is the entry for a run, from the commit given.
 func Of(r *result.Results, commit string) Entry {
-	e := Entry{Schema: Schema, Scenario: r.Scenario.Name, SHA256: r.Scenario.SHA256, Commit: commit, Time: r.StartedAt.UTC(),
+	e := Entry{Schema: Schema, Scenario: r.Scenario.Name, SHA256: r.Scenario.SHA256, Flags: r.Scenario.Flags, Commit: commit, Time: r.StartedAt.UTC(),
 		Host: Host{CPUModel: r.Host.CPUModel, CPUs: r.Host.CPUs, Kernel: r.Host.Kernel, Cgroup: r.Host.Cgroup, Go: r.Host.Go}}
 	for _, tg := range r.Targets() {
 		for _, l := range r.Levels() {
@@ -194,6 +195,10 @@ func Regressions(entries []Entry, o Options) ([]Change, []string) {
 	for i := len(same) - 1; i > 0; i-- {
 		if a, b := same[i-1].SHA256, same[i].SHA256; a != "" && b != "" && a != b {
 			notes = append(notes, fmt.Sprintf("history: the scenario file changed %d runs ago (sha256 %.12s → %.12s, at %s): a change point there may be the scenario's, not the code's", len(same)-i, a, b, orUnnamed(same[i].Commit)))
+			break
+		}
+		if a, b := same[i-1].Flags, same[i].Flags; !slices.Equal(a, b) {
+			notes = append(notes, fmt.Sprintf("history: the flags laid over the scenario file changed %d runs ago (%q → %q, at %s): a change point there may be theirs, not the code's", len(same)-i, a, b, orUnnamed(same[i].Commit)))
 			break
 		}
 	}

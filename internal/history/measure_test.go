@@ -221,3 +221,18 @@ func TestAScenarioChangeIsSaid(t *testing.T) {
 		t.Errorf("notes %q; want the scenario's change said, with where", notes)
 	}
 }
+
+// So do flags laid over the file that changed between runs.
+func TestAFlagsChangeIsSaid(t *testing.T) {
+	t.Parallel()
+	entries := realHistory(t)
+	changed := make([]Entry, len(entries))
+	copy(changed, entries)
+	for i := len(changed) - 2; i < len(changed); i++ {
+		changed[i].Flags = []string{"--duration", "5s"}
+	}
+	_, notes := Regressions(changed, Defaults)
+	if len(notes) != 1 || !strings.Contains(notes[0], `the flags laid over the scenario file changed 2 runs ago ([] → ["--duration" "5s"], at unchanged-29)`) {
+		t.Errorf("notes %q; want the flags' change said", notes)
+	}
+}

@@ -70,6 +70,9 @@ type Scenario struct {
 	Name   string `json:"name"`
 	File   string `json:"file"`
 	SHA256 string `json:"sha256"`
+	// Flags are what the command line laid over the file (--duration 5s,
+	// --levels 1,8), as given: a run with others is another experiment.
+	Flags []string `json:"flags,omitempty"`
 }
 
 // Host is the machine the run measured on.

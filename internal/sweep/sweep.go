@@ -37,6 +37,9 @@ type Options struct {
 	// Cgroups is where memory caps are made
 	// (cgroup.System().Prepare()); nil: nowhere, the watchdog caps.
 	Cgroups *cgroup.Maker
+	// Flags are what the command line laid over the scenario file
+	// (results: scenario.flags).
+	Flags []string
 	// Programs says which binaries "harness" means in a target's command.
 	Programs Programs
 	// Logf receives one line per event; Progress, when set, a status line
@@ -92,7 +95,7 @@ func Run(ctx context.Context, o Options) (*result.Results, error) {
 	}
 	res := &result.Results{
 		Schema:    result.Schema,
-		Scenario:  result.Scenario{Name: sc.Name, File: sc.File, SHA256: sc.SHA256},
+		Scenario:  result.Scenario{Name: sc.Name, File: sc.File, SHA256: sc.SHA256, Flags: o.Flags},
 		StartedAt: time.Now().UTC(),
 		Partial:   true,
 		Host:      host(o.Cgroups),
