@@ -48,3 +48,27 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// An append killed mid-write leaves at most its temporary file: the
+// history reads as it was, and the next append keeps every line.
+func TestAnInterruptedAppendLosesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 2 {
+		if _, err := Append(dir, Entry{Schema: Schema, Scenario: "s", Commit: string(rune('a' + i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := File(dir, "s")
+	kept, _ := os.ReadFile(path)
+	os.WriteFile(path+".tmp", kept[:len(kept)/2], 0o644) // the write the kill cut short
+	if got, err := Read(path); err != nil || len(got) != 2 {
+		t.Fatalf("after an interrupted append: %d entries, %v; want the 2 kept", len(got), err)
+	}
+	if _, err := Append(dir, Entry{Schema: Schema, Scenario: "s", Commit: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Read(path); err != nil || len(got) != 3 || got[0].Commit != "a" || got[2].Commit != "c" {
+		t.Errorf("the next append: %+v, %v; want a, b, c", got, err)
+	}
+}
