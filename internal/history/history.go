@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,14 +184,23 @@ func Regressions(entries []Entry, o Options) ([]Change, []string) {
 	}
 	newest := entries[len(entries)-1]
 	var same []Entry
+	var notes []string
+	others := map[string]int{} // runs of another scenario, by its name
 	for _, e := range entries {
-		if e.Host == newest.Host {
+		switch {
+		case e.Scenario != newest.Scenario:
+			others[e.Scenario]++
+		case e.Host == newest.Host:
 			same = append(same, e)
 		}
 	}
-	var notes []string
-	if len(same) < len(entries) {
-		notes = append(notes, fmt.Sprintf("history: %d of %d runs were on another host; this host's series has %d (a new runner starts a new series)", len(entries)-len(same), len(entries), len(same)))
+	ofThis := len(entries)
+	for _, name := range slices.Sorted(maps.Keys(others)) {
+		notes = append(notes, fmt.Sprintf("history: %d runs are of another scenario (%q, not %q): left out", others[name], name, newest.Scenario))
+		ofThis -= others[name]
+	}
+	if elsewhere := ofThis - len(same); elsewhere > 0 {
+		notes = append(notes, fmt.Sprintf("history: %d of %d runs were on another host; this host's series has %d (a new runner starts a new series)", elsewhere, ofThis, len(same)))
 	}
 	for i := len(same) - 1; i > 0; i-- {
 		if a, b := same[i-1].SHA256, same[i].SHA256; a != "" && b != "" && a != b {

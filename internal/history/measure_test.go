@@ -236,3 +236,24 @@ func TestAFlagsChangeIsSaid(t *testing.T) {
 		t.Errorf("notes %q; want the flags' change said", notes)
 	}
 }
+
+// Runs of another scenario in the file (one copied over another) are left
+// out of the series, and said.
+func TestAnotherScenariosRunsAreLeftOut(t *testing.T) {
+	t.Parallel()
+	entries := realHistory(t)
+	mixed := append([]Entry{}, entries[:5]...)
+	for _, e := range entries[:5] {
+		e.Scenario = "flood"
+		e.Figures = append([]Figure(nil), e.Figures...)
+		for j := range e.Figures {
+			e.Figures[j].Median *= 3
+		}
+		mixed = append(mixed, e)
+	}
+	mixed = append(mixed, entries[5:]...)
+	changes, notes := Regressions(mixed, Defaults)
+	if len(changes) != 0 || len(notes) != 1 || notes[0] != `history: 5 runs are of another scenario ("flood", not "quick"): left out` {
+		t.Errorf("changes %v, notes %q; want another scenario's runs left out, said", changes, notes)
+	}
+}
