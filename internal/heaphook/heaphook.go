@@ -163,6 +163,20 @@ var ErrNoRuntime = errors.New("no process of the target loaded a heap hook: not 
 // top at the peak, even of a server killed at its cap.
 func (h *Hook) KeepsPeak() bool { return h.native != nil }
 
+// TraceBytes is how much the native trace holds now (0 for none): a
+// malloc-heavy server writes it fast (a loop of malloc and free wrote
+// 700 MB in 2 s here).
+func (h *Hook) TraceBytes() int64 {
+	if h.native == nil {
+		return 0
+	}
+	st, err := os.Stat(h.native.raw)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
 // Trace is the native trace's file for heaptrack's own tools, "" for none.
 func (h *Hook) Trace() string {
 	if h.native == nil {

@@ -1,9 +1,13 @@
 package sweep
 
 import (
+	"context"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/result"
 	"github.com/floodharness/harness/internal/scenario"
 )
@@ -38,5 +42,35 @@ func TestHeapAutoChoosesByRuntime(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no heaptrack
 	if repeat, why := heapAuto(sc, local, result.Run{Runtime: "native"}); repeat || !strings.Contains(why, "heaptrack is not installed (scripts/install-deps.sh installs it)") {
 		t.Errorf("native without heaptrack: repeat %v, why %q; want no repeat, said", repeat, why)
+	}
+}
+
+// heaptrack's trace is bounded: past traceCap the traced repeat's target
+// is stopped, and the run says so; its own figures are the plain run's.
+// (Not parallel: it lowers traceCap, which every run reads.)
+func TestHeaptrackTraceIsBounded(t *testing.T) {
+	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs gcc and heaptrack", "gcc", "heaptrack_print")
+	bin := filepath.Join(t.TempDir(), "export")
+	if out, err := exec.Command("gcc", "-O1", "-g", "-pthread", "-o", bin, "../../targets/c/export.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	defer func(was int64) { traceCap = was }(traceCap)
+	traceCap = 1 // any trace at all
+	sc := parse(t, `name: capped
+levels: [2]
+duration: 2s
+request: {path: "/export?rows=500&width=1000"}
+targets:
+  - name: c
+    command: [`+bin+`, "{port}"]
+    health: /health
+`)
+	res, err := Run(context.Background(), Options{Scenario: sc, Dir: t.TempDir(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := res.Runs[0]
+	if run.OK == 0 || run.Runtime != "native" || !strings.HasPrefix(run.HeapNote, traceCappedNote) {
+		t.Errorf("%d ok, runtime %q, heap note %q; want the plain run measured and the traced repeat stopped at the trace's cap, said", run.OK, run.Runtime, run.HeapNote)
 	}
 }

@@ -326,6 +326,13 @@ func heapAuto(sc *scenario.Scenario, tg scenario.Target, run result.Run) (repeat
 	return run.Runtime != "", ""
 }
 
+// traceCap bounds heaptrack's trace of a traced repeat: past it the
+// target is stopped (a malloc-heavy server writes hundreds of MB a
+// second), and traceCappedNote begins what the run says of it.
+var traceCap int64 = 2 << 30
+
+const traceCappedNote = "heap: auto: heaptrack's trace passed"
+
 // withEvidence takes the heap evidence of an instrumented repeat ev into
 // run, with the repeat's peak.
 func withEvidence(run *result.Run, ev result.Run) {
@@ -334,6 +341,8 @@ func withEvidence(run *result.Run, ev result.Run) {
 	run.AfterHeapTop, run.AfterHeapProfile = ev.AfterHeapTop, ev.AfterHeapProfile
 	run.SteadyHeapProfile, run.HeapGrowth = ev.SteadyHeapProfile, ev.HeapGrowth
 	switch {
+	case strings.HasPrefix(ev.HeapNote, traceCappedNote):
+		run.HeapNote = ev.HeapNote
 	case ev.Error != "":
 		run.HeapNote = "heap: auto: the repeat with " + ev.HeapMechanism + " failed: " + fault.FirstLine(ev.Error)
 	case ev.OOMKilled:
@@ -515,6 +524,9 @@ func (m *measurement) assemble(p parts, failed error) result.Run {
 	run.Restarts, run.RestartGapS = p.watched.restarts, p.watched.gap.Seconds()
 	run.HeapProfile, run.HeapProfileAt = p.heap.path, p.heap.at
 	run.HeapMechanism, run.HeapToolBytes, run.HeapNote, run.HeapTrace = p.heap.mechanism, p.heap.toolBytes, p.heap.note, p.heap.trace
+	if p.watched.traceCapped {
+		run.HeapNote = fmt.Sprintf("%s %s; the repeat was stopped there, and its evidence is the trace until then", traceCappedNote, mib(traceCap))
+	}
 	if p.heap.top != nil {
 		run.HeapTop = p.heap.top
 	}
@@ -582,12 +594,15 @@ func (m *measurement) settle(ctx context.Context, p *launch.Process) int64 {
 // sampler, the heap profiler, the no-cgroup watchdog and the chaos
 // restarter, which replaces the process (and its sampler) mid-flood.
 type floodWatch struct {
-	serving  atomic.Pointer[launch.Process] // the process answering now
-	smp      *sample.Sampler
-	heap     *heapProfiler
-	chaos    *restarter
-	fired    atomic.Bool     // the watchdog killed a process at the cap
-	loadStop <-chan struct{} // ends the flood early: the target died
+	serving atomic.Pointer[launch.Process] // the process answering now
+	smp     *sample.Sampler
+	heap    *heapProfiler
+	chaos   *restarter
+	fired   atomic.Bool // the watchdog killed a process at the cap
+	// traceCapped: heaptrack's trace passed traceCap and the target was
+	// stopped there.
+	traceCapped atomic.Bool
+	loadStop    <-chan struct{} // ends the flood early: the target died
 }
 
 // watchSummary is what the watcher saw, once stopped.
@@ -595,6 +610,7 @@ type watchSummary struct {
 	serving       *launch.Process // the process serving at the end
 	sum           sample.Summary  // what the samplers saw
 	watchdogFired bool
+	traceCapped   bool
 	restarts      int
 	gap           time.Duration
 	restartErr    error
@@ -616,6 +632,7 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 	w.heap = newHeapProfiler(ctx, m.tg, p.URL, p.Client(30*time.Second), sc.Memory.HeapProfile, idle, m.hook, pids)
 	w.serving.Store(p)
 	watchdog := by == result.LimitWatchdog
+	var traceAt time.Time // when heaptrack's trace was last measured
 	opts := sample.Options{
 		PID: p.PID(), Interval: sc.Memory.SampleInterval, Cgroup: p.Usage(), Series: series, Start: time.Now(),
 		OnSample: func(s sample.Sample) {
@@ -623,6 +640,12 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 			// page once per process (a pre-fork server read ~4x its memory).
 			if watchdog && s.Memory >= int64(sc.Memory.Limit) && w.fired.CompareAndSwap(false, true) {
 				w.serving.Load().Kill()
+			}
+			if m.hook != nil && m.hook.KeepsPeak() && time.Since(traceAt) >= 500*time.Millisecond {
+				traceAt = time.Now()
+				if m.hook.TraceBytes() > traceCap && w.traceCapped.CompareAndSwap(false, true) {
+					w.serving.Load().Kill() // the disk is not the trace's
+				}
 			}
 			seen.Store(&s)
 			w.heap.observe(s.Memory)
@@ -639,10 +662,10 @@ func (m *measurement) watch(ctx context.Context, p *launch.Process, series *os.F
 // stop ends the watching and returns what it saw.
 func (w *floodWatch) stop() watchSummary {
 	if w.chaos == nil {
-		return watchSummary{serving: w.serving.Load(), sum: w.smp.Stop(), watchdogFired: w.fired.Load()}
+		return watchSummary{serving: w.serving.Load(), sum: w.smp.Stop(), watchdogFired: w.fired.Load(), traceCapped: w.traceCapped.Load()}
 	}
 	p, sum := w.chaos.finish()
-	return watchSummary{serving: p, sum: sum, watchdogFired: w.fired.Load(),
+	return watchSummary{serving: p, sum: sum, watchdogFired: w.fired.Load(), traceCapped: w.traceCapped.Load(),
 		restarts: w.chaos.restarts, gap: w.chaos.gap, restartErr: w.chaos.err, killed: w.chaos.exits}
 }
 
