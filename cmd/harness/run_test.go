@@ -709,11 +709,7 @@ targets:
 // heaptrack's own trace is kept.
 func TestHeapAutoOnANativeServer(t *testing.T) {
 	t.Parallel()
-	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs gcc and heaptrack", "gcc", "heaptrack_print")
-	bin := filepath.Join(t.TempDir(), "export")
-	if out, err := exec.Command("gcc", "-O1", "-g", "-pthread", "-o", bin, "../../targets/c/export.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+	bin := harnesstest.NativeExport(t)
 	code, stdout, stderr, run := runScenarioText(t, `name: heap-auto-native
 levels: [4]
 duration: 2s

@@ -45,6 +45,22 @@ func Build(dir string) (string, error) {
 	return bin, nil
 }
 
+// NativeExport builds targets/c/export.c, the native export server with
+// no heap endpoint, into a directory of the test's own and returns its
+// path; without gcc or heaptrack (what heap: auto traces it with) the
+// test stops as Need says.
+func NativeExport(t testing.TB) string {
+	t.Helper()
+	NeedProgram(t, "scripts/install-deps.sh installs gcc and heaptrack", "gcc", "heaptrack_print")
+	_, self, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(self), "..", "..", "targets", "c", "export.c")
+	bin := filepath.Join(t.TempDir(), "export")
+	if out, err := exec.Command("gcc", "-O1", "-g", "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", src, err, out)
+	}
+	return bin
+}
+
 // Proc is a started harness process.
 type Proc struct {
 	Cmd  *exec.Cmd

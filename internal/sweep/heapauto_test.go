@@ -2,8 +2,6 @@ package sweep
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -49,11 +47,7 @@ func TestHeapAutoChoosesByRuntime(t *testing.T) {
 // is stopped, and the run says so; its own figures are the plain run's.
 // (Not parallel: it lowers traceCap, which every run reads.)
 func TestHeaptrackTraceIsBounded(t *testing.T) {
-	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs gcc and heaptrack", "gcc", "heaptrack_print")
-	bin := filepath.Join(t.TempDir(), "export")
-	if out, err := exec.Command("gcc", "-O1", "-g", "-pthread", "-o", bin, "../../targets/c/export.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
+	bin := harnesstest.NativeExport(t)
 	defer func(was int64) { traceCap = was }(traceCap)
 	traceCap = 1 // any trace at all
 	sc := parse(t, `name: capped
