@@ -665,12 +665,15 @@ targets:
     command: [puma, --dir, targets/ruby, -w, "2", -t, "4:4", -b, "tcp://127.0.0.1:{port}", config.ru]
     heap: auto
 `, "puma", 2)
+	// The answers are JSON.generate's (a library's line to ObjectSpace),
+	// their buffers moved into puma's slices as it writes: both lead on
+	// to the app's line that asked for them, within the top three.
 	named := false
-	for _, f := range run.HeapTop {
-		named = named || strings.Contains(f.Func, "(rows.rb:") || strings.Contains(f.Func, "(config.ru:")
+	for i, f := range run.HeapTop {
+		named = named || i < 3 && strings.HasPrefix(f.Func, "block (2 levels) in <main> (config.ru:47) via ")
 	}
 	if code != 0 || !named || !strings.HasPrefix(run.HeapMechanism, "ObjectSpace") || run.HeapEvidencePeakBytes <= 0 {
-		t.Errorf("exit %d, heap top %+v, mechanism %q, evidence peak %d, note %q; want the app's own lines\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapEvidencePeakBytes, run.HeapNote, stdout, stderr)
+		t.Errorf("exit %d, heap top %+v, mechanism %q, evidence peak %d, note %q; want the app's JSON.generate line (config.ru:47) in the top three\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapEvidencePeakBytes, run.HeapNote, stdout, stderr)
 	}
 }
 
