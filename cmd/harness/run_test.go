@@ -18,7 +18,9 @@ import (
 	"github.com/floodharness/harness/internal/cgroup"
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/heaphook"
+	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/result"
+	"github.com/google/go-cmp/cmp"
 )
 
 // harnessRun runs the real binary from the module root (scenarios name
@@ -572,7 +574,7 @@ targets:
 func TestHeapAutoOnAPythonServer(t *testing.T) {
 	t.Parallel()
 	harnesstest.NeedProgram(t, "scripts/install-deps.sh installs it", "python3")
-	code, stdout, stderr, run := runScenarioText(t, `name: heap-auto
+	code, stdout, stderr, run, out := runScenarioTextOut(t, `name: heap-auto
 levels: [2]
 duration: 3s
 request: {path: /rows, validate: json}
@@ -587,6 +589,23 @@ targets:
 	if code != 0 || len(run.HeapTop) == 0 || !strings.Contains(run.HeapTop[0].Func, "cmd/harness/testdata/whole.py:") || !strings.HasPrefix(run.HeapMechanism, "tracemalloc") ||
 		run.HeapEvidencePeakBytes <= 0 || run.HeapToolBytes <= 0 || !strings.Contains(stderr, "(heap evidence): flooding") {
 		t.Errorf("exit %d, heap top %+v, mechanism %q, evidence peak %d, tool %d, note %q\n%s\n%s", code, run.HeapTop, run.HeapMechanism, run.HeapEvidencePeakBytes, run.HeapToolBytes, run.HeapNote, stdout, stderr)
+	}
+	// The evidence is saved as a pprof profile: pprof's own tool lists
+	// the server's function by file:line, and the profile's top is the
+	// run's.
+	if !strings.HasSuffix(run.HeapProfile, ".pb.gz") {
+		t.Fatalf("heap profile %q; want a pprof profile", run.HeapProfile)
+	}
+	b, err := os.ReadFile(filepath.Join(out, run.HeapProfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top, err := heapprof.Top(b, len(run.HeapTop)); err != nil || !cmp.Equal(top, run.HeapTop) {
+		t.Errorf("the saved profile's top %+v, %v; want the run's %+v", top, err, run.HeapTop)
+	}
+	lines, err := exec.Command("go", "tool", "pprof", "-top", "-lines", filepath.Join(out, run.HeapProfile)).CombinedOutput()
+	if err != nil || !strings.Contains(string(lines), "whole.py:") {
+		t.Errorf("go tool pprof -top -lines: %v\n%s", err, lines)
 	}
 }
 
@@ -677,6 +696,37 @@ targets:
 	}
 }
 
+// A Node cluster under heap: auto: its workers inherit NODE_OPTIONS and
+// with it the port of the inspector the main process holds, so only the
+// main process is reached, and the run says so rather than showing the
+// master's top as the server's.
+func TestHeapAutoOnANodeClusterSaysWhatItReached(t *testing.T) {
+	t.Parallel()
+	harnesstest.NeedProgram(t, "install Node 20 (Debian's nodejs)", "node")
+	app := filepath.Join(t.TempDir(), "cluster.js")
+	os.WriteFile(app, []byte(`const cluster = require('cluster'), http = require('http');
+if (cluster.isPrimary) {
+  for (let i = 0; i < 2; i++) cluster.fork();
+} else {
+  http.createServer((req, res) => res.end(req.url === '/health' ? 'ok' : JSON.stringify(Array.from({length: 20000}, (_, i) => ({id: i}))))).listen(Number(process.argv[2]), '127.0.0.1');
+}
+`), 0o644)
+	code, stdout, stderr, run := runScenarioText(t, `name: heap-auto-node-cluster
+levels: [2]
+duration: 2s
+request: {path: /rows, validate: json}
+client: {read_rate: 0}
+memory: {settle: 0s}
+targets:
+  - name: node
+    command: [node, `+app+`, "{port}"]
+    health: /health
+`, "node", 2)
+	if code != 0 || run.OK == 0 || !strings.Contains(run.HeapNote, "the inspector reached the main process only, not the 2 it started") {
+		t.Errorf("exit %d, %d ok, heap note %q, top %+v\n%s\n%s", code, run.OK, run.HeapNote, run.HeapTop, stdout, stderr)
+	}
+}
+
 // heap: auto on a Node server, unedited: its inspector opened through
 // NODE_OPTIONS on a loopback port the harness picked, the heap top from a
 // snapshot with allocation tracking — the Buffers outside the V8 heap on
@@ -737,11 +787,18 @@ targets:
 // returns the exit code, the output and target's run at level.
 func runScenarioText(t *testing.T, text, target string, level int) (int, string, string, result.Run) {
 	t.Helper()
+	code, stdout, stderr, run, _ := runScenarioTextOut(t, text, target, level)
+	return code, stdout, stderr, run
+}
+
+// runScenarioTextOut is runScenarioText, with the run's directory.
+func runScenarioTextOut(t *testing.T, text, target string, level int) (int, string, string, result.Run, string) {
+	t.Helper()
 	dir := t.TempDir()
 	sc, out := filepath.Join(dir, "scenario.yaml"), filepath.Join(dir, "out")
 	if err := os.WriteFile(sc, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := harnessRun(t, "run", "--out", out, sc)
-	return code, stdout, stderr, only(t, readResults(t, out), target, level)
+	return code, stdout, stderr, only(t, readResults(t, out), target, level), out
 }

@@ -20,7 +20,7 @@ module FloodHeap
   IDLE = {}
   BIG = 64 << 10 # strings from this size up are followed to the app
   MADE = ObjectSpace::WeakMap.new # a large string a library returned => the app frame that called it
-  FRAMES = {} # the frames' names, held: a WeakMap's values are weak
+  FRAMES = {} # name => [name, frame]: the names held (a WeakMap's values are weak), the frames for the stack
 
   module_function
 
@@ -48,8 +48,10 @@ module FloodHeap
       !library?(path)
     end
     return nil unless loc
-    name = "#{loc.label} (#{short(loc.absolute_path || loc.path)}:#{loc.lineno})"
-    FRAMES[name] ||= name
+    path = loc.absolute_path || loc.path
+    name = "#{loc.label} (#{short(path)}:#{loc.lineno})"
+    FRAMES[name] ||= [name, { func: loc.label, file: path, line: loc.lineno }]
+    FRAMES[name][0]
   end
 
   # Tags a large string a method returns with the app's frame below, the
@@ -64,10 +66,10 @@ module FloodHeap
   # A string that took over another's buffer (a slice of it: ruby moves
   # the buffer into a new shared root) => the string whose buffer it was,
   # the one made by the app if any.
-  def owners(strings)
+  def owners(objs)
     own = {}
-    strings.each do |s|
-      next if s.bytesize < BIG || ObjectSpace.memsize_of(s) >= s.bytesize
+    objs.each do |s|
+      next if !(String === s) || s.bytesize < BIG || ObjectSpace.memsize_of(s) >= s.bytesize
       ObjectSpace.reachable_objects_from(s)&.each do |r|
         next unless String === r && !r.equal?(s)
         cur = own[r.object_id]
@@ -94,7 +96,7 @@ module FloodHeap
     # would hold it alive.
     GC.start
     objs = ObjectSpace.each_object.to_a
-    own = owners(objs.grep(String))
+    own = owners(objs)
     # Popped as they are counted: an answer done meanwhile is let go.
     big = []
     while (o = objs.pop)
@@ -117,11 +119,20 @@ module FloodHeap
     sizes
   end
 
+  def where(klass, meth)
+    meth ? "#{klass && !klass.empty? ? "#{klass}#" : ''}#{meth}" : '<main>'
+  end
+
   def name(file, line, klass, meth, via)
-    where = meth ? "#{klass && !klass.empty? ? "#{klass}#" : ''}#{meth}" : '<main>'
-    at = "#{where} (#{short(file)}:#{line})"
+    at = "#{where(klass, meth)} (#{short(file)}:#{line})"
     return "#{via} via #{at}" if via
     "#{at}#{library?(file) ? ' (library)' : ''}"
+  end
+
+  # The stack, innermost first: the allocation's frame, and the app's
+  # that asked the library for it.
+  def stack(file, line, klass, meth, via)
+    [{ func: where(klass, meth), file: file, line: line }] + (via ? [FRAMES[via][1]] : [])
   end
 
   def top(n)
@@ -135,7 +146,7 @@ module FloodHeap
     {
       pid: Process.pid,
       mechanism: 'ObjectSpace allocation tracing (injected: RUBYOPT -r)',
-      top: best.map { |key, size| { func: name(*key), inuse_bytes: size } },
+      top: best.map { |key, size| { func: name(*key), inuse_bytes: size, stack: stack(*key) } },
       traced_bytes: ObjectSpace.memsize_of_all,
       tracemalloc_bytes: 0,
     }

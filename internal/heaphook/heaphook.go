@@ -22,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -113,17 +112,20 @@ func (h *Hook) Close() {
 
 // answer is one process's heap top.
 type answer struct {
-	PID              int               `json:"pid"`
-	Mechanism        string            `json:"mechanism"`
-	Top              []result.HeapFunc `json:"top"`
-	TracedBytes      int64             `json:"traced_bytes"`
-	TracemallocBytes int64             `json:"tracemalloc_bytes"`
-	Error            string            `json:"error"`
+	PID              int     `json:"pid"`
+	Mechanism        string  `json:"mechanism"`
+	Top              []entry `json:"top"`
+	TracedBytes      int64   `json:"traced_bytes"`
+	TracemallocBytes int64   `json:"tracemalloc_bytes"`
+	Error            string  `json:"error"`
 }
 
 // Top is the merged heap top of a server's processes.
 type Top struct {
 	Funcs []result.HeapFunc `json:"top"`
+	// Stacks are the entries' stacks by name (the largest part's,
+	// innermost frame first), where the runtime gave one: Profile's.
+	Stacks map[string][]Frame `json:"-"`
 	// Mechanism is what took it (Python, Ruby); Processes how many
 	// answered, and TracemallocBytes what tracemalloc itself held in them
 	// (Ruby's tracing does not say): the cost of measuring.
@@ -273,7 +275,7 @@ func (h *Hook) ask(pids []int, n int, wait time.Duration) (map[int]answer, error
 // code hold memory at the same sites.
 func merge(got map[int]answer, n int) (*Top, error) {
 	t := &Top{}
-	sizes := map[string]int64{}
+	var all tally
 	var errs []string
 	for _, a := range got {
 		if a.Error != "" {
@@ -284,8 +286,8 @@ func merge(got map[int]answer, n int) (*Top, error) {
 		t.Mechanism = a.Mechanism
 		t.TracedBytes += a.TracedBytes
 		t.TracemallocBytes += a.TracemallocBytes
-		for _, f := range a.Top {
-			sizes[f.Func] += f.InuseBytes
+		for _, e := range a.Top {
+			all.add(e)
 		}
 	}
 	if t.Processes == 0 {
@@ -294,20 +296,6 @@ func merge(got map[int]answer, n int) (*Top, error) {
 		}
 		return nil, errors.New("heap hook: no process answered in time")
 	}
-	for f, b := range sizes {
-		t.Funcs = append(t.Funcs, result.HeapFunc{Func: f, InuseBytes: b})
-	}
-	sortTop(t.Funcs)
-	t.Funcs = t.Funcs[:min(n, len(t.Funcs))]
+	t.Funcs, t.Stacks = all.top(n)
 	return t, nil
-}
-
-// sortTop orders a heap top largest first, ties by name.
-func sortTop(top []result.HeapFunc) {
-	sort.Slice(top, func(i, j int) bool {
-		if top[i].InuseBytes != top[j].InuseBytes {
-			return top[i].InuseBytes > top[j].InuseBytes
-		}
-		return top[i].Func < top[j].Func
-	})
 }

@@ -54,6 +54,7 @@ func TestHeapTopFromOutside(t *testing.T) {
 	if top.Processes != 2 || !worker || !rows || top.TracemallocBytes <= 0 {
 		t.Errorf("top %+v; want 2 processes, the worker's bytearray at app.py:8 and the rows at build (app.py:4) via the json decoder", top)
 	}
+	wantStack(t, top, "build (app.py:4) via decoder.py:", Frame{File: "json/decoder.py"}, Frame{Func: "build", File: "/app.py", Line: 4})
 	// Marked idle, the same memory is no longer the flood's: a top counts
 	// what was allocated since and is still held.
 	if err := h.Mark(pids, 10*time.Second); err != nil {
@@ -161,6 +162,7 @@ func TestRubyHeapTopFromOutside(t *testing.T) {
 	if top.Processes != 2 || top.Mechanism != Ruby || !worker || !library {
 		t.Errorf("top %+v; want 2 processes, the worker's string at app.rb:8 and the json library's answers (2 MiB, one in each process) on build (app.rb:3)", top)
 	}
+	wantStack(t, top, "build (app.rb:3) via ", Frame{Func: "JSON::Ext::Generator::State#generate", File: "json/common.rb"}, Frame{Func: "build", File: "/app.rb", Line: 3})
 }
 
 // nodeApp is a Node server as its author wrote it: each answer rendered
@@ -221,6 +223,7 @@ func TestNodeHeapTopFromOutside(t *testing.T) {
 	if top.Mechanism != Node || len(top.Funcs) == 0 || !strings.HasPrefix(top.Funcs[0].Func, "held by `held`, a closure's variable, through Array") || top.Funcs[0].InuseBytes < 4*2300000 {
 		t.Errorf("top %+v; want the four Buffers (~9.6 MB) on the variable holding them", top)
 	}
+	sameProfile(t, top)
 }
 
 // A heap snapshot's reader takes any bytes without a panic, and what it

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/floodharness/harness/internal/result"
 )
 
 // Native is what results say took a native server's evidence.
@@ -158,7 +156,7 @@ func (t *nativeTrace) Interpreted() string { return t.raw + ".interpreted" }
 // the heap's peak ("peak heap memory consumption").
 func ParseHeaptrack(b []byte, n int) (*Top, error) {
 	t := &Top{}
-	sizes := map[string]int64{}
+	var sizes tally
 	var (
 		in     bool    // within the section of stacks
 		size   int64   // the current stack's bytes
@@ -167,7 +165,7 @@ func ParseHeaptrack(b []byte, n int) (*Top, error) {
 	)
 	flush := func() {
 		if size > 0 && len(frames) > 0 {
-			sizes[nameStack(frames)] += size
+			sizes.add(entry{Func: nameStack(frames), InuseBytes: size, Stack: stackOf(frames)})
 		}
 		size, frames, module = 0, nil, ""
 	}
@@ -212,12 +210,23 @@ func ParseHeaptrack(b []byte, n int) (*Top, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	for f, s := range sizes {
-		t.Funcs = append(t.Funcs, result.HeapFunc{Func: f, InuseBytes: s})
-	}
-	sortTop(t.Funcs)
-	t.Funcs = t.Funcs[:min(n, len(t.Funcs))]
+	t.Funcs, t.Stacks = sizes.top(n)
 	return t, nil
+}
+
+// stackOf is a backtrace's frames as a profile's: the function without
+// its parameters, its file and line, or its module without them.
+func stackOf(frames []frame) []Frame {
+	out := make([]Frame, len(frames))
+	for i, f := range frames {
+		out[i] = Frame{Func: f.short(), File: f.module}
+		if at := strings.LastIndex(f.file, ":"); at > 0 {
+			if n, err := strconv.ParseInt(f.file[at+1:], 10, 64); err == nil {
+				out[i].File, out[i].Line = f.file[:at], n
+			}
+		}
+	}
+	return out
 }
 
 // frame is one line of a heaptrack backtrace.

@@ -33,6 +33,8 @@ func TestParseHeaptrack(t *testing.T) {
 	if !strings.HasPrefix(top.Funcs[1].Func, "load_cache (s.cc:6)") || top.TracedBytes != 25760000 {
 		t.Errorf("second %+v, heap peak %d; want load_cache (its vector, inlined from system headers, named by the program's line) and 25.76M", top.Funcs[1], top.TracedBytes)
 	}
+	wantStack(t, top, "render_rows (s.cc:5)", Frame{Func: "std::__cxx11::basic_string<>::operator+=", File: "bits/basic_string.h", Line: 1340},
+		Frame{Func: "render_rows", File: "/tmp/ht/s.cc", Line: 5}, Frame{Func: "main", File: "/tmp/ht/s.cc", Line: 7})
 	b, err = os.ReadFile("testdata/heaptrack-leaks.txt")
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,6 @@ import (
 	"github.com/chromedp/cdproto"
 	"github.com/chromedp/cdproto/heapprofiler"
 	"github.com/coder/websocket"
-
-	"github.com/floodharness/harness/internal/result"
 )
 
 // Node is what results say took a Node server's evidence.
@@ -150,11 +148,11 @@ func (in *inspector) top(ctx context.Context, n int) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	funcs, total, err := snapshotTop([]byte(snap.String()), n)
+	top, total, err := snapshotTop([]byte(snap.String()), n)
 	if err != nil {
 		return nil, err
 	}
-	return &answer{Mechanism: Node, Top: funcs, TracedBytes: total}, nil
+	return &answer{Mechanism: Node, Top: top, TracedBytes: total}, nil
 }
 
 // close ends the connection (the target's end closes the inspector).
@@ -190,8 +188,8 @@ type snapshot struct {
 // holds — its own size, and for an ArrayBuffer its backing store (a
 // Buffer's bytes, outside the V8 heap) — to the stack that allocated it,
 // named by its first frame in the server's own files, and returns the n
-// largest with the total.
-func snapshotTop(data []byte, n int) ([]result.HeapFunc, int64, error) {
+// largest, each with the stack that held the most of it, and the total.
+func snapshotTop(data []byte, n int) ([]entry, int64, error) {
 	var s snapshot
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, 0, fmt.Errorf("heap snapshot: %w", err)
@@ -256,25 +254,26 @@ func snapshotTop(data []byte, n int) ([]result.HeapFunc, int64, error) {
 			traced[trace] += size
 		}
 	}
-	sites := map[string]int64{}
+	var sites tally
 	var total int64
 	for trace, size := range traced {
 		total += size
-		sites[siteOf(trace, parents, fns, s.TraceFunctionInfos, len(m.TraceFunctionInfo), str)] += size
+		name, stack := siteOf(trace, parents, fns, s.TraceFunctionInfos, len(m.TraceFunctionInfo), str)
+		sites.add(entry{Func: name, InuseBytes: size, Stack: stack})
 	}
 	// A large Buffer is named by what holds it: V8's allocation tracker
 	// left most of them without a stack here, and put some on stacks of
 	// node's HTTP parser that never made them (an address reused).
 	for ab, size := range held {
 		total += size
-		sites[heldBy(ab, retainers, s.Nodes, nName, kind, str)] += size
+		sites.add(entry{Func: heldBy(ab, retainers, s.Nodes, nName, kind, str), InuseBytes: size})
 	}
-	var out []result.HeapFunc
-	for f, b := range sites {
-		out = append(out, result.HeapFunc{Func: f, InuseBytes: b})
+	funcs, stacks := sites.top(n)
+	out := make([]entry, len(funcs))
+	for i, f := range funcs {
+		out[i] = entry{Func: f.Func, InuseBytes: f.InuseBytes, Stack: stacks[f.Func]}
 	}
-	sortTop(out)
-	return out[:min(n, len(out))], total, nil
+	return out, total, nil
 }
 
 // heldBy names what retains node, searching its strong retainers
@@ -344,40 +343,47 @@ func traceTree(raw json.RawMessage) (parents, fns map[int64]int64) {
 // siteOf names an allocation's stack: its first frame in the server's own
 // scripts (not node: internals, not node_modules), with the innermost
 // frame after it where that is another's: "render (app.js:12) via
-// buffer:345".
-func siteOf(trace int64, parents, fns map[int64]int64, infos []int64, stride int, str func(int64) string) string {
-	frame := func(id int64) (name, script string, line int64, ok bool) {
+// buffer:345"; and returns the stack, innermost first (64 frames at most).
+func siteOf(trace int64, parents, fns map[int64]int64, infos []int64, stride int, str func(int64) string) (string, []Frame) {
+	frame := func(id int64) (Frame, bool) {
 		fi, found := fns[id]
 		if !found || stride < 6 || fi < 0 || int(fi+1)*stride > len(infos) {
-			return "", "", 0, false
+			return Frame{}, false
 		}
 		f := infos[int(fi)*stride:]
-		return str(f[1]), str(f[2]), f[4], true
-	}
-	label := func(name, script string, line int64) string {
+		name := str(f[1])
 		if name == "" {
 			name = "(anonymous)"
 		}
-		if script == "" {
-			return name
-		}
-		return fmt.Sprintf("%s (%s:%d)", name, script, line)
+		return Frame{Func: name, File: str(f[2]), Line: f[4]}, true
 	}
-	innerName, innerScript, innerLine, _ := frame(trace)
-	for id := trace; id != 0; id = parents[id] {
-		name, script, line, ok := frame(id)
+	label := func(f Frame) string {
+		if f.File == "" {
+			return f.Func
+		}
+		return fmt.Sprintf("%s (%s:%d)", f.Func, short(f.File), f.Line)
+	}
+	var stack []Frame
+	for id := trace; id != 0 && len(stack) < 64; id = parents[id] {
+		f, ok := frame(id)
 		if !ok {
 			break
 		}
-		if own(script) {
-			s := label(name, short(script), line)
-			if id != trace {
-				s += " via " + label(innerName, short(innerScript), innerLine)
+		stack = append(stack, f)
+	}
+	if len(stack) == 0 {
+		return "(anonymous)", nil
+	}
+	for i, f := range stack {
+		if own(f.File) {
+			s := label(f)
+			if i > 0 {
+				s += " via " + label(stack[0])
 			}
-			return s
+			return s, stack
 		}
 	}
-	return label(innerName, short(innerScript), innerLine)
+	return label(stack[0]), stack
 }
 
 // own is a script of the server's own: a file, not a node: internal or a

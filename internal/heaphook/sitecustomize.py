@@ -112,6 +112,7 @@ def _top(n):
             by_stack[stack] = by_stack.get(stack, 0) + trace.size
     del snap, raw
     per_site = {}  # (own frame, inner frame) -> bytes: the top n named below
+    widest = {}  # the same -> (bytes, stack): its stack that held the most
     for stack, size in by_stack.items():
         if not stack or any(f[0].startswith(_HERE) for f in stack):
             continue  # this hook's own (its source cache)
@@ -119,6 +120,8 @@ def _top(n):
         own = next((f for f in stack if is_mine(f[0])), None)
         k = ((own or inner)[0], (own or inner)[1], None if own is None or own == inner else inner)
         per_site[k] = per_site.get(k, 0) + size
+        if size > widest.get(k, (0, None))[0]:
+            widest[k] = (size, stack)
     del by_stack
     if n == 0:
         _IDLE.clear()
@@ -127,20 +130,24 @@ def _top(n):
     for site, size in _IDLE.items():
         if site in per_site:
             per_site[site] = max(0, per_site[site] - size)
-    sizes = {}
-    for (filename, lineno, via), size in sorted(per_site.items(), key=lambda kv: -kv[1])[:n]:
+    sizes, stacks = {}, {}
+    for site, size in sorted(per_site.items(), key=lambda kv: -kv[1])[:n]:
         if size <= 0:
             break
+        filename, lineno, via = site
         name = filename[len(cwd):] if filename.startswith(cwd) else filename
         key = "%s (%s:%d)" % (_enclosing(filename, lineno), name, lineno)
         if via is not None:
             key += " via %s:%d" % (os.path.basename(via[0]), via[1])
         sizes[key] = sizes.get(key, 0) + size
+        stacks.setdefault(key, widest.get(site, (0, ()))[1])
     top = sorted(sizes.items(), key=lambda kv: -kv[1])[:n]
     return {
         "pid": os.getpid(),
         "mechanism": "tracemalloc (injected: sitecustomize on PYTHONPATH)",
-        "top": [{"func": k, "inuse_bytes": v} for k, v in top],
+        # Each entry's stack that held the most of it, innermost first:
+        # the profile the harness saves (pprof) shows it.
+        "top": [{"func": k, "inuse_bytes": v, "stack": [{"func": _enclosing(f, l), "file": f, "line": l} for f, l in stacks[k]]} for k, v in top],
         "traced_bytes": tracemalloc.get_traced_memory()[0],
         "tracemalloc_bytes": tracemalloc.get_tracemalloc_memory(),
     }

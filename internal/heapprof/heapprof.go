@@ -25,7 +25,8 @@ func JSONTop(data []byte, n int) ([]result.HeapFunc, error) {
 
 // Top parses a heap profile and returns the n functions holding the
 // most in-use bytes, each allocation charged to the innermost frame outside
-// the Go runtime (runtime.growslice tells nobody anything).
+// the Go runtime (runtime.growslice tells nobody anything), or to the
+// site its entry label names.
 func Top(data []byte, n int) ([]result.HeapFunc, error) {
 	p, err := profile.Parse(bytes.NewReader(data))
 	if err != nil {
@@ -50,7 +51,19 @@ func Top(data []byte, n int) ([]result.HeapFunc, error) {
 	return top[:min(n, len(top))], nil
 }
 
+// EntryLabel is the sample label that names a sample's site where the
+// profile was made from a runtime's own heap top (heap: auto: tracemalloc,
+// ObjectSpace, a V8 snapshot, heaptrack): the name the run's top gives
+// it, which a frame's function alone would not (a library's frame "via"
+// the server's own).
+const EntryLabel = "entry"
+
+// allocSite names a sample's site: its entry label, else the innermost
+// frame outside the Go runtime.
 func allocSite(s *profile.Sample) string {
+	if e := s.Label[EntryLabel]; len(e) == 1 {
+		return e[0]
+	}
 	leaf := "unknown"
 	for _, loc := range s.Location {
 		for _, ln := range loc.Line { // innermost first, inlined frames included

@@ -2,6 +2,8 @@ package heapprof
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -105,5 +107,19 @@ func TestJSONHeapTop(t *testing.T) {
 	}
 	if _, err := JSONTop([]byte(`{"not":"a list"}`), 2); err == nil {
 		t.Error("JSONTop accepted an object")
+	}
+}
+
+// A baseline's JSON heap top against a run's pprof profile (heap: auto's
+// evidence before and after it was saved as pprof): no diff, and a line
+// that says why and what to do.
+func TestDiffOfAnotherKindSaysSo(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cur, base := filepath.Join(dir, "a.pb.gz"), filepath.Join(dir, "a.tracemalloc.json")
+	os.WriteFile(cur, heapProfile(t), 0o644)
+	os.WriteFile(base, []byte(`[{"func":"a.py:1","inuse_bytes":5}]`), 0o644)
+	if top, why := diffFiles(cur, base); top != nil || !strings.Contains(why, "not the same kind of profile") || !strings.Contains(why, "--update-baseline") {
+		t.Errorf("diffFiles = %+v, %q", top, why)
 	}
 }

@@ -1,6 +1,7 @@
 package heapprof
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +63,10 @@ func diffFiles(cur, base string) ([]Delta, string) {
 	b, err := os.ReadFile(base)
 	if err != nil {
 		return nil, err.Error() + " (harness gate --update-baseline keeps the profiles beside the baseline)"
+	}
+	if strings.HasSuffix(cur, ".json") != strings.HasSuffix(base, ".json") {
+		// heap: auto's tops were JSON before they were saved as pprof.
+		return nil, fmt.Sprintf("%s and %s are not the same kind of profile (a JSON heap top and a pprof one): the baseline was taken by another harness; harness gate --update-baseline takes a new one", filepath.Base(cur), filepath.Base(base))
 	}
 	top, err := DiffOf(strings.HasSuffix(cur, ".json"), c, b, 10)
 	if err != nil {

@@ -3,7 +3,6 @@ package sweep
 import (
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -60,7 +59,7 @@ func newHeapProfiler(ctx context.Context, tg scenario.Target, url func(path stri
 	switch {
 	case mode == result.HeapOff:
 	case hook != nil:
-		h.tracemalloc, h.fetch = true, h.fetchHook
+		h.fetch = h.fetchHook
 	case tg.Pprof != "":
 		h.url = url(tg.Pprof)
 	case tg.Tracemalloc != "":
@@ -81,8 +80,9 @@ func (h *heapProfiler) fetchURL(end bool) ([]byte, error) {
 	return sample.FetchHeapWith(h.ctx, h.client, u)
 }
 
-// fetchHook asks the target's processes for their tracemalloc tops,
-// merged, as a JSON heap top; what tracemalloc itself holds is kept.
+// fetchHook asks the target's processes for their heap tops, merged, as
+// a pprof profile (heaphook.Top.Profile); what the mechanism itself
+// holds (tracemalloc's) is kept.
 func (h *heapProfiler) fetchHook(end bool) ([]byte, error) {
 	top, err := h.hook.Fetch(h.pids(), 10, 15*time.Second, end) // a busy process under tracemalloc answers slowly
 	if err != nil {
@@ -90,7 +90,7 @@ func (h *heapProfiler) fetchHook(end bool) ([]byte, error) {
 	}
 	h.toolBytes.Store(top.TracemallocBytes)
 	h.mechanism.Store(&top.Mechanism)
-	return json.Marshal(top.Funcs)
+	return top.Profile()
 }
 
 // observe is called with every RSS sample.
@@ -119,7 +119,7 @@ func (h *heapProfiler) observe(rss int64) {
 			// An injected snapshot is taken when the busy process gets to
 			// it, seconds after it was asked for (7 s at 4 clients here):
 			// what it holds says when, not the RSS that asked.
-			score = heldBy(b)
+			score = h.heldBy(b)
 		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -141,9 +141,9 @@ func (h *heapProfiler) neverAsked() bool {
 // is read once, after the flood.
 func (h *heapProfiler) keepsPeak() bool { return h.hook != nil && h.hook.KeepsPeak() }
 
-// heldBy is what a JSON heap top's entries hold together.
-func heldBy(b []byte) int64 {
-	top, err := heapprof.JSONTop(b, 1<<20)
+// heldBy is what a heap top's entries hold together.
+func (h *heapProfiler) heldBy(b []byte) int64 {
+	top, err := h.top(b, 1<<20)
 	if err != nil {
 		return 0
 	}
@@ -318,6 +318,10 @@ func (h *heapProfiler) finish(dir, name string, dead <-chan struct{}) heapProfil
 		// heaptrack traces the process that loaded it first; a fork
 		// is not traced (a pre-fork server's workers: nginx's).
 		hp.note = fmt.Sprintf("heaptrack traced the main process only, not the %d it started (a pre-fork server's workers are not traced)", len(h.pids())-1)
+	case hp.mechanism == heaphook.Node && len(h.pids()) > 1:
+		// The workers a cluster forks inherit NODE_OPTIONS, and with it
+		// the inspector's port, which the main process holds.
+		hp.note = fmt.Sprintf("the inspector reached the main process only, not the %d it started (a cluster's workers are not reached)", len(h.pids())-1)
 	case len(hp.top) == 0:
 		// Go samples one allocation per 512 KiB on average: a heap that
 		// small can show nothing in use in any profile.
