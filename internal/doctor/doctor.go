@@ -358,12 +358,16 @@ func pythonCheck(o Options) Check {
 
 // Write prints the report, one check per line, fixes indented below.
 func (r Report) Write(w io.Writer) error {
+	width := 0 // the names' column: the longest name's
 	for _, c := range r.Checks {
-		if _, err := fmt.Fprintf(w, "%-8s %-17s %s\n", c.Status, c.Name, c.Detail); err != nil {
+		width = max(width, len(c.Name))
+	}
+	for _, c := range r.Checks {
+		if _, err := fmt.Fprintf(w, "%-8s %-*s %s\n", c.Status, width, c.Name, c.Detail); err != nil {
 			return err
 		}
 		if c.Fix != "" && c.Status != OK && c.Status != Info {
-			fmt.Fprintf(w, "%-8s %-17s fix: %s\n", "", "", c.Fix)
+			fmt.Fprintf(w, "%-8s %-*s fix: %s\n", "", width, "", c.Fix)
 		}
 	}
 	verdict := "a kernel memory cap and a kernel peak work here"

@@ -343,7 +343,8 @@ func traceTree(raw json.RawMessage) (parents, fns map[int64]int64) {
 // siteOf names an allocation's stack: its first frame in the server's own
 // scripts (not node: internals, not node_modules), with the innermost
 // frame after it where that is another's: "render (app.js:12) via
-// buffer:345"; and returns the stack, innermost first (64 frames at most).
+// buffer:345"; and returns the stack, innermost first (256 frames at most:
+// a malformed tree may loop).
 func siteOf(trace int64, parents, fns map[int64]int64, infos []int64, stride int, str func(int64) string) (string, []Frame) {
 	frame := func(id int64) (Frame, bool) {
 		fi, found := fns[id]
@@ -364,7 +365,7 @@ func siteOf(trace int64, parents, fns map[int64]int64, infos []int64, stride int
 		return fmt.Sprintf("%s (%s:%d)", f.Func, short(f.File), f.Line)
 	}
 	var stack []Frame
-	for id := trace; id != 0 && len(stack) < 64; id = parents[id] {
+	for id := trace; id != 0 && len(stack) < 256; id = parents[id] {
 		f, ok := frame(id)
 		if !ok {
 			break
