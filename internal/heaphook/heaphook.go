@@ -36,6 +36,9 @@ var pyHook []byte
 //go:embed flood_heap.rb
 var rbHook []byte
 
+//go:embed flood_heap.js
+var jsHook []byte
+
 // Mechanisms are what results say took the evidence, by runtime.
 const (
 	Python = "tracemalloc (injected: sitecustomize on PYTHONPATH)"
@@ -77,8 +80,8 @@ func Prepare(dir, runtime string, env func(string) (string, bool)) (*Hook, error
 			return nil, err
 		}
 	}
-	rb := filepath.Join(code, "flood_heap.rb")
-	for name, b := range map[string][]byte{filepath.Join(code, "sitecustomize.py"): pyHook, rb: rbHook} {
+	rb, js := filepath.Join(code, "flood_heap.rb"), filepath.Join(code, "flood_heap.js")
+	for name, b := range map[string][]byte{filepath.Join(code, "sitecustomize.py"): pyHook, rb: rbHook, js: jsHook} {
 		if err := os.WriteFile(name, b, 0o644); err != nil {
 			return nil, err
 		}
@@ -95,7 +98,7 @@ func Prepare(dir, runtime string, env func(string) (string, bool)) (*Hook, error
 	if err != nil {
 		return nil, err
 	}
-	nodeOpts := fmt.Sprintf("--inspect=127.0.0.1:%d", port)
+	nodeOpts := fmt.Sprintf("--require %s --inspect=127.0.0.1:%d", js, port)
 	if o, ok := env("NODE_OPTIONS"); ok && o != "" {
 		nodeOpts = o + " " + nodeOpts
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/floodharness/harness/internal/harnesstest"
 	"github.com/floodharness/harness/internal/pgroup"
+	"github.com/google/go-cmp/cmp"
 )
 
 // app is a server's code as its author wrote it: rows parsed by the json
@@ -217,18 +218,39 @@ func TestNodeHeapTopFromOutside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Large Buffers are named by what holds them (V8's allocation
-	// tracker left most without a stack, some on stacks that never made
-	// them).
-	if top.Mechanism != Node || len(top.Funcs) == 0 || !strings.HasPrefix(top.Funcs[0].Func, "held by `held`, a closure's variable, through Array") || top.Funcs[0].InuseBytes < 4*2300000 {
-		t.Errorf("top %+v; want the four Buffers (~9.6 MB) on the variable holding them", top)
+	// Large Buffers are named by the stack the injected tagger put on
+	// each (V8's allocation tracker left most without a stack, some on
+	// stacks that never made them).
+	if top.Mechanism != Node || len(top.Funcs) == 0 || !strings.HasPrefix(top.Funcs[0].Func, "render (") || !strings.HasSuffix(top.Funcs[0].Func, "/app.js:6)") || top.Funcs[0].InuseBytes < 4*2300000 {
+		t.Errorf("top %+v; want the four Buffers (~9.6 MB) on the function that made them, render (app.js:6)", top.Funcs)
 	}
-	sameProfile(t, top)
+	wantStack(t, top, "render (", Frame{Func: "render", File: "/app.js", Line: 6}, Frame{Func: "(anonymous)", File: "/app.js", Line: 10})
+}
+
+// taggedSnapshot is a heap snapshot of one Buffer the tagger marked,
+// holding a 2 MB ArrayBuffer outside the V8 heap.
+const taggedSnapshot = `{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"]],"trace_function_info_fields":["function_id","name","script_name","script_id","line","column"]}},` +
+	`"nodes":[3,0,1,80,2,0, 2,4,2,100,0,0, 3,1,3,88,1,0, 9,6,4,2000000,0,0],"edges":[2,3,6, 3,5,12, 3,2,18],"trace_function_infos":[],"trace_tree":[],` +
+	`"strings":["Buffer","ArrayBuffer","backing_store","__flood_site","render\t/srv/app.js\t9\n(anonymous)\t/srv/app.js\t14\nemit\tnode:events\t524","buffer","system / JSArrayBufferData"]}`
+
+// A large Buffer the tagger marked is named by the stack in its tag, the
+// server's own frame first, and keeps that stack.
+func TestSnapshotTopNamesATaggedBuffer(t *testing.T) {
+	t.Parallel()
+	top, total, err := snapshotTop([]byte(taggedSnapshot), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []entry{{Func: "render (srv/app.js:9)", InuseBytes: 2000000, Stack: []Frame{{Func: "render", File: "/srv/app.js", Line: 9}, {Func: "(anonymous)", File: "/srv/app.js", Line: 14}, {Func: "emit", File: "node:events", Line: 524}}}}
+	if diff := cmp.Diff(want, top); diff != "" || total != 2000000 {
+		t.Errorf("snapshotTop: total %d, top (-want +got):\n%s", total, diff)
+	}
 }
 
 // A heap snapshot's reader takes any bytes without a panic, and what it
 // attributes adds up to no more than it read.
 func FuzzSnapshotTop(f *testing.F) {
+	f.Add([]byte(taggedSnapshot))
 	f.Add([]byte(`{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"]],"trace_function_info_fields":["function_id","name","script_name","script_id","line","column"]}},"nodes":[3,0,1,100,1,1,8,1,2,2000000,0,0],"edges":[3,2,6],"trace_function_infos":[1,0,3,1,5,1],"trace_tree":[1,0,1,100,[]],"strings":["render","ArrayBuffer","backing_store","/srv/app.js"]}`))
 	f.Add([]byte(`{"nodes":[1,2,3],"edges":[-1]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

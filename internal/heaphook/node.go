@@ -20,7 +20,7 @@ import (
 )
 
 // Node is what results say took a Node server's evidence.
-const Node = "V8 heap snapshot with allocation tracking (injected: NODE_OPTIONS --inspect on loopback)"
+const Node = "V8 heap snapshot with allocation tracking (injected: NODE_OPTIONS --inspect on loopback, --require of a Buffer tagger)"
 
 // inspector is a Node server's inspector, opened by NODE_OPTIONS on a
 // loopback port the harness picked: a remote-code door, so never on
@@ -230,6 +230,7 @@ func snapshotTop(data []byte, n int) ([]entry, int64, error) {
 	traced := map[int64]int64{}       // trace node → bytes
 	held := map[int]int64{}           // ArrayBuffer node → its backing store, 1 MiB or more
 	retainers := map[int][][3]int64{} // node → its strong retainers: from node, edge type, name
+	tags := map[int]string{}          // a Buffer → the stack that made it (flood_heap.js's tag)
 	edge := 0
 	for i := 0; i+nf <= len(s.Nodes); i += nf {
 		count := int(s.Nodes[i+nEdges])
@@ -240,6 +241,9 @@ func snapshotTop(data []byte, n int) ([]entry, int64, error) {
 			to, t := int(e[eTo]), kind(e[eType])
 			if t != "weak" && t != "shortcut" {
 				retainers[to] = append(retainers[to], [3]int64{int64(i), e[eType], e[eName]})
+			}
+			if t == "property" && str(e[eName]) == siteKey && to+nName < len(s.Nodes) {
+				tags[i] = str(s.Nodes[to+nName])
 			}
 			if t != "element" && t != "hidden" && str(e[eName]) == "backing_store" && to+nSize < len(s.Nodes) {
 				if b := s.Nodes[to+nSize]; b >= 1<<20 {
@@ -261,11 +265,16 @@ func snapshotTop(data []byte, n int) ([]entry, int64, error) {
 		name, stack := siteOf(trace, parents, fns, s.TraceFunctionInfos, len(m.TraceFunctionInfo), str)
 		sites.add(entry{Func: name, InuseBytes: size, Stack: stack})
 	}
-	// A large Buffer is named by what holds it: V8's allocation tracker
-	// left most of them without a stack here, and put some on stacks of
-	// node's HTTP parser that never made them (an address reused).
+	// A large Buffer is named by the stack its tag says made it, else by
+	// what holds it: V8's allocation tracker left most of them without a
+	// stack here, and put some on stacks of node's HTTP parser that never
+	// made them (an address reused).
 	for ab, size := range held {
 		total += size
+		if stack := taggedStack(ab, retainers, tags); len(stack) > 0 {
+			sites.add(entry{Func: nameStackOf(stack), InuseBytes: size, Stack: stack})
+			continue
+		}
 		sites.add(entry{Func: heldBy(ab, retainers, s.Nodes, nName, kind, str), InuseBytes: size})
 	}
 	funcs, stacks := sites.top(n)
@@ -340,40 +349,38 @@ func traceTree(raw json.RawMessage) (parents, fns map[int64]int64) {
 	return parents, fns
 }
 
-// siteOf names an allocation's stack: its first frame in the server's own
-// scripts (not node: internals, not node_modules), with the innermost
-// frame after it where that is another's: "render (app.js:12) via
-// buffer:345"; and returns the stack, innermost first (256 frames at most:
-// a malformed tree may loop).
+// siteOf is an allocation's stack, innermost first (256 frames at most:
+// a malformed tree may loop), and its name (nameStackOf).
 func siteOf(trace int64, parents, fns map[int64]int64, infos []int64, stride int, str func(int64) string) (string, []Frame) {
-	frame := func(id int64) (Frame, bool) {
+	var stack []Frame
+	for id := trace; id != 0 && len(stack) < 256; id = parents[id] {
 		fi, found := fns[id]
 		if !found || stride < 6 || fi < 0 || int(fi+1)*stride > len(infos) {
-			return Frame{}, false
+			break
 		}
 		f := infos[int(fi)*stride:]
 		name := str(f[1])
 		if name == "" {
 			name = "(anonymous)"
 		}
-		return Frame{Func: name, File: str(f[2]), Line: f[4]}, true
+		stack = append(stack, Frame{Func: name, File: str(f[2]), Line: f[4]})
 	}
+	if len(stack) == 0 {
+		return "(anonymous)", nil
+	}
+	return nameStackOf(stack), stack
+}
+
+// nameStackOf names a stack by its first frame in the server's own
+// scripts (not node: internals, not node_modules), with the innermost
+// frame after it where that is another's: "render (app.js:12) via
+// buffer:345".
+func nameStackOf(stack []Frame) string {
 	label := func(f Frame) string {
 		if f.File == "" {
 			return f.Func
 		}
 		return fmt.Sprintf("%s (%s:%d)", f.Func, short(f.File), f.Line)
-	}
-	var stack []Frame
-	for id := trace; id != 0 && len(stack) < 256; id = parents[id] {
-		f, ok := frame(id)
-		if !ok {
-			break
-		}
-		stack = append(stack, f)
-	}
-	if len(stack) == 0 {
-		return "(anonymous)", nil
 	}
 	for i, f := range stack {
 		if own(f.File) {
@@ -381,10 +388,38 @@ func siteOf(trace int64, parents, fns map[int64]int64, infos []int64, stride int
 			if i > 0 {
 				s += " via " + label(stack[0])
 			}
-			return s, stack
+			return s
 		}
 	}
-	return label(stack[0]), stack
+	return label(stack[0])
+}
+
+// siteKey is the property flood_heap.js gives a Buffer it made: its
+// stack, a line "function\tfile\tline" a frame, innermost first.
+const siteKey = "__flood_site"
+
+// taggedStack is the stack tagged on a Buffer that holds ArrayBuffer ab
+// (one of its retainers), nil for none.
+func taggedStack(ab int, retainers map[int][][3]int64, tags map[int]string) []Frame {
+	for _, r := range retainers[ab] {
+		tag, ok := tags[int(r[0])]
+		if !ok {
+			continue
+		}
+		var stack []Frame
+		for line := range strings.SplitSeq(tag, "\n") {
+			f := strings.Split(line, "\t")
+			if len(f) != 3 {
+				continue
+			}
+			n, _ := strconv.ParseInt(f[2], 10, 64)
+			stack = append(stack, Frame{Func: f[0], File: f[1], Line: n})
+		}
+		if len(stack) > 0 {
+			return stack
+		}
+	}
+	return nil
 }
 
 // own is a script of the server's own: a file, not a node: internal or a
