@@ -178,7 +178,7 @@ bench-seeds-ruby: build
 bench-seeds-python: deps build
 	bin/harness run scenarios/seeds-python.yaml
 
-# Every seed stack, one after the other (~7 min): Python, Node/Express, the
+# Every seed stack, one after the other (24m30s here with heap: auto's repeats): Python, Node/Express, the
 # Datasette-shaped export, Rack under Puma.
 bench-seeds: bench-seeds-python bench-seeds-node bench-seeds-datasette bench-seeds-ruby
 

@@ -82,6 +82,11 @@ def _enclosing(filename, lineno):
     return best[2] if best else "<module>"
 
 
+def _frame(filename, lineno, mine):
+    name = _enclosing(filename, lineno) if mine else "%s:%d" % (os.path.basename(filename), lineno)
+    return {"func": name, "file": filename, "line": lineno}
+
+
 def _top(n):
     """The n sites holding most, less what each held at the idle mark (n
     = 0: take the mark): memory the flood made, not the imports'."""
@@ -146,8 +151,11 @@ def _top(n):
         "pid": os.getpid(),
         "mechanism": "tracemalloc (injected: sitecustomize on PYTHONPATH)",
         # Each entry's stack that held the most of it, innermost first:
-        # the profile the harness saves (pprof) shows it.
-        "top": [{"func": k, "inuse_bytes": v, "stack": [{"func": _enclosing(f, l), "file": f, "line": l} for f, l in stacks[k]]} for k, v in top],
+        # the profile the harness saves (pprof) shows it. A library's
+        # frame is named by its file and line: parsing the library's
+        # sources for function names, in the traced server, at its peak,
+        # costs memory the repeat may not have.
+        "top": [{"func": k, "inuse_bytes": v, "stack": [_frame(f, l, is_mine(f)) for f, l in stacks[k]]} for k, v in top],
         "traced_bytes": tracemalloc.get_traced_memory()[0],
         "tracemalloc_bytes": tracemalloc.get_tracemalloc_memory(),
     }
