@@ -190,92 +190,29 @@ type snapshot struct {
 // named by its first frame in the server's own files, and returns the n
 // largest, each with the stack that held the most of it, and the total.
 func snapshotTop(data []byte, n int) ([]entry, int64, error) {
-	var s snapshot
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, 0, fmt.Errorf("heap snapshot: %w", err)
+	g, err := readGraph(data)
+	if err != nil {
+		return nil, 0, err
 	}
-	m := s.Snapshot.Meta
-	nf, ef := len(m.NodeFields), len(m.EdgeFields)
-	col := func(fields []string, name string) int {
-		for i, f := range fields {
-			if f == name {
-				return i
-			}
-		}
-		return -1
-	}
-	nType, nName, nSize, nEdges, nTrace := col(m.NodeFields, "type"), col(m.NodeFields, "name"), col(m.NodeFields, "self_size"), col(m.NodeFields, "edge_count"), col(m.NodeFields, "trace_node_id")
-	eName, eTo := col(m.EdgeFields, "name_or_index"), col(m.EdgeFields, "to_node")
-	eType := col(m.EdgeFields, "type")
-	if nf == 0 || ef == 0 || nType < 0 || nName < 0 || nSize < 0 || nEdges < 0 || nTrace < 0 || eName < 0 || eTo < 0 || eType < 0 || len(s.Nodes)%nf != 0 {
-		return nil, 0, errors.New("heap snapshot: an unknown layout")
-	}
-	var edgeTypes []string
-	if len(m.EdgeTypes) > 0 {
-		_ = json.Unmarshal(m.EdgeTypes[0], &edgeTypes)
-	}
-	str := func(i int64) string {
-		if i < 0 || int(i) >= len(s.Strings) {
-			return ""
-		}
-		return s.Strings[i]
-	}
-	parents, fns := traceTree(s.TraceTree)
-	kind := func(t int64) string {
-		if int(t) < len(edgeTypes) {
-			return edgeTypes[t]
-		}
-		return ""
-	}
-	traced := map[int64]int64{}       // trace node → bytes
-	held := map[int]int64{}           // ArrayBuffer node → its backing store, 1 MiB or more
-	retainers := map[int][][3]int64{} // node → its strong retainers: from node, edge type, name
-	tags := map[int]string{}          // a Buffer → the stack that made it (flood_heap.js's tag)
-	edge := 0
-	for i := 0; i+nf <= len(s.Nodes); i += nf {
-		count := int(s.Nodes[i+nEdges])
-		trace := s.Nodes[i+nTrace]
-		size := s.Nodes[i+nSize]
-		for k := 0; k < count && (edge+k+1)*ef <= len(s.Edges); k++ {
-			e := s.Edges[(edge+k)*ef:]
-			to, t := int(e[eTo]), kind(e[eType])
-			if t != "weak" && t != "shortcut" {
-				retainers[to] = append(retainers[to], [3]int64{int64(i), e[eType], e[eName]})
-			}
-			if t == "property" && str(e[eName]) == siteKey && to+nName < len(s.Nodes) {
-				tags[i] = str(s.Nodes[to+nName])
-			}
-			if t != "element" && t != "hidden" && str(e[eName]) == "backing_store" && to+nSize < len(s.Nodes) {
-				if b := s.Nodes[to+nSize]; b >= 1<<20 {
-					held[i] = b // a large Buffer: named by what holds it (below)
-				} else if trace != 0 {
-					size += b // an ArrayBuffer's bytes outside the V8 heap
-				}
-			}
-		}
-		edge += count
-		if trace != 0 {
-			traced[trace] += size
-		}
-	}
+	w := g.walk()
 	var sites tally
 	var total int64
-	for trace, size := range traced {
+	for trace, size := range w.traced {
 		total += size
-		name, stack := siteOf(trace, parents, fns, s.TraceFunctionInfos, len(m.TraceFunctionInfo), str)
+		name, stack := siteOf(trace, g.parents, g.fns, g.s.TraceFunctionInfos, len(g.s.Snapshot.Meta.TraceFunctionInfo), g.str)
 		sites.add(entry{Func: name, InuseBytes: size, Stack: stack})
 	}
 	// A large Buffer is named by the stack its tag says made it, else by
 	// what holds it: V8's allocation tracker left most of them without a
 	// stack here, and put some on stacks of node's HTTP parser that never
 	// made them (an address reused).
-	for ab, size := range held {
+	for ab, size := range w.held {
 		total += size
-		if stack := taggedStack(ab, retainers, tags); len(stack) > 0 {
+		if stack := taggedStack(ab, w.retainers, w.tags); len(stack) > 0 {
 			sites.add(entry{Func: nameStackOf(stack), InuseBytes: size, Stack: stack})
 			continue
 		}
-		sites.add(entry{Func: heldBy(ab, retainers, s.Nodes, nName, kind, str), InuseBytes: size})
+		sites.add(entry{Func: g.heldBy(ab, w.retainers), InuseBytes: size})
 	}
 	funcs, stacks := sites.top(n)
 	out := make([]entry, len(funcs))
@@ -285,12 +222,110 @@ func snapshotTop(data []byte, n int) ([]entry, int64, error) {
 	return out, total, nil
 }
 
+// graph is a heap snapshot with its layout read: the columns of its
+// nodes and edges, and its allocation trace tree.
+type graph struct {
+	s                            snapshot
+	nf, ef                       int // fields per node, per edge
+	nName, nSize, nEdges, nTrace int // node columns
+	eType, eName, eTo            int // edge columns
+	edgeTypes                    []string
+	parents, fns                 map[int64]int64
+}
+
+// readGraph parses a snapshot and finds its columns.
+func readGraph(data []byte) (*graph, error) {
+	g := &graph{}
+	if err := json.Unmarshal(data, &g.s); err != nil {
+		return nil, fmt.Errorf("heap snapshot: %w", err)
+	}
+	m := g.s.Snapshot.Meta
+	g.nf, g.ef = len(m.NodeFields), len(m.EdgeFields)
+	col := func(fields []string, name string) int {
+		for i, f := range fields {
+			if f == name {
+				return i
+			}
+		}
+		return -1
+	}
+	nType := col(m.NodeFields, "type")
+	g.nName, g.nSize, g.nEdges, g.nTrace = col(m.NodeFields, "name"), col(m.NodeFields, "self_size"), col(m.NodeFields, "edge_count"), col(m.NodeFields, "trace_node_id")
+	g.eType, g.eName, g.eTo = col(m.EdgeFields, "type"), col(m.EdgeFields, "name_or_index"), col(m.EdgeFields, "to_node")
+	if g.nf == 0 || g.ef == 0 || nType < 0 || g.nName < 0 || g.nSize < 0 || g.nEdges < 0 || g.nTrace < 0 || g.eName < 0 || g.eTo < 0 || g.eType < 0 || len(g.s.Nodes)%g.nf != 0 {
+		return nil, errors.New("heap snapshot: an unknown layout")
+	}
+	if len(m.EdgeTypes) > 0 {
+		_ = json.Unmarshal(m.EdgeTypes[0], &g.edgeTypes)
+	}
+	g.parents, g.fns = traceTree(g.s.TraceTree)
+	return g, nil
+}
+
+// str is the snapshot's string i, "" for none.
+func (g *graph) str(i int64) string {
+	if i < 0 || int(i) >= len(g.s.Strings) {
+		return ""
+	}
+	return g.s.Strings[i]
+}
+
+// kind is an edge type's name.
+func (g *graph) kind(t int64) string {
+	if t >= 0 && int(t) < len(g.edgeTypes) {
+		return g.edgeTypes[t]
+	}
+	return ""
+}
+
+// walked is what one pass over a snapshot's nodes and edges finds.
+type walked struct {
+	traced    map[int64]int64    // trace node → bytes
+	held      map[int]int64      // ArrayBuffer node → its backing store, 1 MiB or more
+	retainers map[int][][3]int64 // node → its strong retainers: from node, edge type, name
+	tags      map[int]string     // a Buffer → the stack that made it (flood_heap.js's tag)
+}
+
+// walk goes over every node and its edges once.
+func (g *graph) walk() walked {
+	w := walked{traced: map[int64]int64{}, held: map[int]int64{}, retainers: map[int][][3]int64{}, tags: map[int]string{}}
+	nodes, edges := g.s.Nodes, g.s.Edges
+	edge := 0
+	for i := 0; i+g.nf <= len(nodes); i += g.nf {
+		count := int(nodes[i+g.nEdges])
+		trace := nodes[i+g.nTrace]
+		size := nodes[i+g.nSize]
+		for k := 0; k < count && (edge+k+1)*g.ef <= len(edges); k++ {
+			e := edges[(edge+k)*g.ef:]
+			to, t := int(e[g.eTo]), g.kind(e[g.eType])
+			if t != "weak" && t != "shortcut" {
+				w.retainers[to] = append(w.retainers[to], [3]int64{int64(i), e[g.eType], e[g.eName]})
+			}
+			if t == "property" && g.str(e[g.eName]) == siteKey && to >= 0 && to+g.nName < len(nodes) {
+				w.tags[i] = g.str(nodes[to+g.nName])
+			}
+			if t != "element" && t != "hidden" && g.str(e[g.eName]) == "backing_store" && to >= 0 && to+g.nSize < len(nodes) {
+				if b := nodes[to+g.nSize]; b >= 1<<20 {
+					w.held[i] = b // a large Buffer: named below
+				} else if trace != 0 {
+					size += b // an ArrayBuffer's bytes outside the V8 heap
+				}
+			}
+		}
+		edge += count
+		if trace != 0 {
+			w.traced[trace] += size
+		}
+	}
+	return w
+}
+
 // heldBy names what retains node, searching its strong retainers
 // breadth first, at most 8 deep: the nearest closure variable that holds
 // it ("held by `held`, a closure's variable, through Array, Buffer") —
 // the server's own code's name for it — else the nearest named property
 // (a pending write's chunk holds a Buffer too, for a moment).
-func heldBy(node int, retainers map[int][][3]int64, nodes []int64, nName int, kind func(int64) string, str func(int64) string) string {
+func (g *graph) heldBy(node int, retainers map[int][][3]int64) string {
 	type step struct {
 		node    int
 		through []string
@@ -301,9 +336,9 @@ func heldBy(node int, retainers map[int][][3]int64, nodes []int64, nName int, ki
 		var next []step
 		for _, st := range level {
 			for _, r := range retainers[st.node] {
-				from, t, name := int(r[0]), kind(r[1]), str(r[2])
+				from, t, name := int(r[0]), g.kind(r[1]), g.str(r[2])
 				through := strings.Join(st.through, ", ")
-				owner := str(nodes[from+nName])
+				owner := g.str(g.s.Nodes[from+g.nName])
 				switch {
 				case t == "context":
 					return fmt.Sprintf("held by `%s`, a closure's variable, through %s", name, through)
