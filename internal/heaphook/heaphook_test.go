@@ -251,6 +251,7 @@ func TestSnapshotTopNamesATaggedBuffer(t *testing.T) {
 // attributes adds up to no more than it read.
 func FuzzSnapshotTop(f *testing.F) {
 	f.Add([]byte(taggedSnapshot))
+	f.Add([]byte(`{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","property"]]}},"nodes":[3,0,1,100,2,1],"edges":[-1,0,0, 1,0,-6],"strings":["backing_store"]}`))
 	f.Add([]byte(`{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"]],"trace_function_info_fields":["function_id","name","script_name","script_id","line","column"]}},"nodes":[3,0,1,100,1,1,8,1,2,2000000,0,0],"edges":[3,2,6],"trace_function_infos":[1,0,3,1,5,1],"trace_tree":[1,0,1,100,[]],"strings":["render","ArrayBuffer","backing_store","/srv/app.js"]}`))
 	f.Add([]byte(`{"nodes":[1,2,3],"edges":[-1]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
