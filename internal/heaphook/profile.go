@@ -2,7 +2,6 @@ package heaphook
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/floodharness/harness/internal/heapprof"
 	"github.com/floodharness/harness/internal/result"
@@ -43,7 +42,7 @@ func (t *tally) top(n int) ([]result.HeapFunc, map[string][]Frame) {
 	for f, b := range t.sizes {
 		funcs = append(funcs, result.HeapFunc{Func: f, InuseBytes: b})
 	}
-	sortTop(funcs)
+	heapprof.SortTop(funcs)
 	funcs = funcs[:min(n, len(funcs))]
 	stacks := make(map[string][]Frame, len(funcs))
 	for _, f := range funcs {
@@ -52,16 +51,6 @@ func (t *tally) top(n int) ([]result.HeapFunc, map[string][]Frame) {
 		}
 	}
 	return funcs, stacks
-}
-
-// sortTop orders a heap top largest first, ties by name.
-func sortTop(top []result.HeapFunc) {
-	sort.Slice(top, func(i, j int) bool {
-		if top[i].InuseBytes != top[j].InuseBytes {
-			return top[i].InuseBytes > top[j].InuseBytes
-		}
-		return top[i].Func < top[j].Func
-	})
 }
 
 // Profile is the top as a pprof heap profile (heapprof.Write): each

@@ -42,13 +42,19 @@ func Top(data []byte, n int) ([]result.HeapFunc, error) {
 			top = append(top, result.HeapFunc{Func: f, InuseBytes: v})
 		}
 	}
+	SortTop(top)
+	return top[:min(n, len(top))], nil
+}
+
+// SortTop orders a heap top largest first, ties by name: one order for
+// every top, pprof's and a runtime's own.
+func SortTop(top []result.HeapFunc) {
 	sort.Slice(top, func(i, j int) bool {
 		if top[i].InuseBytes != top[j].InuseBytes {
 			return top[i].InuseBytes > top[j].InuseBytes
 		}
 		return top[i].Func < top[j].Func
 	})
-	return top[:min(n, len(top))], nil
 }
 
 // EntryLabel is the sample label that names a sample's site where the
